@@ -1,0 +1,47 @@
+# Signal — build, run and test. `make run` and `make test` are all a fresh
+# machine needs (Go and the PostgreSQL server binaries).
+GO      ?= go
+BIN     := bin/signalctl
+PKG     := github.com/signal-notify/signal/internal/cli
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).date=$(DATE)
+DB_URL  ?= $(or $(SIGNAL_DATABASE_URL),postgres://postgres@127.0.0.1:5432/signal?sslmode=disable)
+
+.PHONY: build run db db-stop test test-short check fuzz clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/signalctl
+
+## run: a local PostgreSQL (the one at $(DB_URL) if it answers, else one in .dev/postgres), then serve --dev
+run: build db
+	SIGNAL_DATABASE_URL="$(DB_URL)" $(BIN) serve --dev
+
+db: build
+	@$(BIN) dev-db up --dir .dev/postgres --url "$(DB_URL)" >/dev/null
+
+db-stop: build
+	$(BIN) dev-db down --dir .dev/postgres
+
+## test: formatting, vet, and every test (race detector on) against a throwaway PostgreSQL
+test: build check
+	$(BIN) dev-db exec -- $(GO) test -race -count=1 -timeout 20m ./...
+
+## test-short: the quick subset (no crash or outage tests)
+test-short: build
+	$(BIN) dev-db exec -- $(GO) test -short -count=1 ./...
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## fuzz: run each fuzzer for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/event
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAction$$' -fuzztime $(FUZZTIME) ./internal/hub
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/store"
+)
+
+// completionTimeout bounds a live lookup: a shell must never hang on TAB.
+const completionTimeout = 700 * time.Millisecond
+
+type completeFunc = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective)
+
+// withStore runs fn on the configured database, quietly giving nothing when
+// it cannot be reached in time.
+func withStore(g *globals, fn func(context.Context, *store.Store) []string) []string {
+	cfg, err := g.load(nil)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+	defer cancel()
+	st, err := store.Open(ctx, cfg.Database.URL, 1)
+	if err != nil {
+		return nil
+	}
+	defer st.Close()
+	return fn(ctx, st)
+}
+
+// completeRecipients offers recipient ids known to the database.
+func completeRecipients(g *globals) completeFunc {
+	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		// --recipients takes a comma-separated list: complete its last item.
+		done, last := "", prefix
+		if i := strings.LastIndexByte(prefix, ','); i >= 0 {
+			done, last = prefix[:i+1], prefix[i+1:]
+		}
+		ids := withStore(g, func(ctx context.Context, st *store.Store) []string {
+			ids, _ := st.RecipientIDs(ctx, last, 100)
+			return ids
+		})
+		for i := range ids {
+			ids[i] = done + ids[i]
+		}
+		return ids, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeGroups offers organizer or merchant ids that have members.
+func completeGroups(g *globals, scope string) completeFunc {
+	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		ids := withStore(g, func(ctx context.Context, st *store.Store) []string {
+			list, err := st.ListMembers(ctx, event.ScopeKey{Scope: scope})
+			if err != nil {
+				return nil
+			}
+			var out []string
+			seen := map[string]bool{}
+			for _, m := range list {
+				if !seen[m.ScopeID] && strings.HasPrefix(m.ScopeID, prefix) {
+					seen[m.ScopeID] = true
+					out = append(out, m.ScopeID)
+				}
+			}
+			return out
+		})
+		return ids, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeRooms offers notification rooms of known recipients.
+func completeRooms(g *globals) completeFunc {
+	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		rcptPrefix, _ := strings.CutPrefix(prefix, event.NotificationRoomPrefix)
+		if !strings.HasPrefix(prefix, event.NotificationRoomPrefix) && !strings.HasPrefix(event.NotificationRoomPrefix, prefix) {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		rooms := withStore(g, func(ctx context.Context, st *store.Store) []string {
+			ids, _ := st.RecipientIDs(ctx, rcptPrefix, 100)
+			out := make([]string, len(ids))
+			for i, id := range ids {
+				out[i] = event.NotificationRoom(id)
+			}
+			return out
+		})
+		return rooms, cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -1,0 +1,346 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/kafka"
+)
+
+// ProduceOptions are produce's inputs.
+type ProduceOptions struct {
+	g               *globals
+	Scope           string
+	Recipients      []string
+	Organizer       string
+	Merchant        string
+	Actor           string
+	ActorName       string
+	ActorType       string
+	Type            string
+	Data            string
+	OccurredAt      string
+	Key             string
+	File            string
+	Count           int
+	Rate            float64
+	NoValidate      bool
+	Output          string
+	messageFlagsSet bool
+	flags           map[string]*pflag.Flag
+}
+
+func newCmdProduce(g *globals) *cobra.Command {
+	o := &ProduceOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "produce",
+		Short: "Send a test TActivityNotificationMessage to Kafka",
+		Long: `Build a TActivityNotificationMessage from flags, or read messages from a
+file (--file F, or --file - for stdin: one JSON object, or several one after
+the other), validate them as serve will, and send them to the topic.
+
+Each message's key is its organizerId, so one organizer's events keep their
+order. Without --brokers it uses kafka.brokers, or the embedded broker of
+"serve --dev" on 127.0.0.1:9092.
+
+For load, --count repeats the message (each with its own occurredAt, so
+they are distinct events) and --rate paces it; a progress bar shows on a
+terminal and a summary is printed at the end.`,
+		Example: `  signalctl produce --scope users --recipients u1,u2
+  signalctl produce --scope org --organizer org-1 --type PAYMENT_SUCCESS --data '{"payment":{"subject":"Gold ticket","id":"p-42"}}'
+  signalctl produce --scope merchant --organizer org-1 --merchant m-7
+  signalctl produce --file message.json
+  cat messages.ndjson | signalctl produce --file -
+  signalctl produce --recipients u1 --count 100000 --rate 5000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, name := range []string{"scope", "recipients", "organizer", "merchant", "actor", "actor-name", "actor-type", "type", "data", "occurred-at"} {
+				if cmd.Flags().Changed(name) {
+					o.messageFlagsSet = true
+				}
+			}
+			return produceRun(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Scope, "scope", event.ScopeUsers, "recipientScope: users, org or merchant")
+	f.StringSliceVar(&o.Recipients, "recipients", nil, "recipientIds (scope users), comma-separated or repeated")
+	f.StringVar(&o.Organizer, "organizer", "org-1", "organizerId")
+	f.StringVar(&o.Merchant, "merchant", "", "merchantId (required for scope merchant)")
+	f.StringVar(&o.Actor, "actor", "qa", "actorId (also actor.id)")
+	f.StringVar(&o.ActorName, "actor-name", "QA", "actor.name")
+	f.StringVar(&o.ActorType, "actor-type", "user", "actor.type")
+	f.StringVar(&o.Type, "type", "PAYMENT_SUCCESS", "eventType")
+	f.StringVar(&o.Data, "data", `{"payment":{"subject":"Test payment"}}`, "data: a JSON object, @file, or - for stdin")
+	f.StringVar(&o.OccurredAt, "occurred-at", "", "occurredAt, RFC 3339 (default: now, per message)")
+	f.StringVar(&o.Key, "key", "", "record key (default: the organizerId)")
+	f.StringVar(&o.File, "file", "", "read messages from a file, - for stdin")
+	f.IntVar(&o.Count, "count", 1, "send the message this many times")
+	f.Float64Var(&o.Rate, "rate", 0, "messages per second (0: as fast as possible)")
+	f.BoolVar(&o.NoValidate, "no-validate", false, "send even invalid messages (to test dead letters)")
+	f.StringSlice("brokers", nil, "Kafka seed brokers (kafka.brokers)")
+	f.String("topic", "", "Kafka topic (kafka.topic)")
+	addOutputFlag(cmd, &o.Output)
+	o.flags = map[string]*pflag.Flag{"kafka.brokers": f.Lookup("brokers"), "kafka.topic": f.Lookup("topic")}
+	_ = cmd.RegisterFlagCompletionFunc("scope", fixedValues(event.Scopes...))
+	_ = cmd.RegisterFlagCompletionFunc("type", fixedValues("PAYMENT_SUCCESS"))
+	_ = cmd.RegisterFlagCompletionFunc("recipients", completeRecipients(g))
+	_ = cmd.RegisterFlagCompletionFunc("brokers", fixedValues("127.0.0.1:9092"))
+	_ = cmd.MarkFlagFilename("file", "json", "ndjson")
+	return cmd
+}
+
+// outgoing is one message to send.
+type outgoing struct {
+	key   []byte
+	value []byte
+}
+
+// produced is where a message landed.
+type produced struct {
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+}
+
+func produceRun(ctx context.Context, o *ProduceOptions) error {
+	if err := checkFormat(o.Output); err != nil {
+		return err
+	}
+	if o.Count < 1 {
+		return usageErrorf("--count must be at least 1")
+	}
+	if o.Rate < 0 {
+		return usageErrorf("--rate must not be negative")
+	}
+	if o.File != "" && o.messageFlagsSet {
+		return usageErrorf("--file and the message flags (--scope, --recipients, --data, …) do not mix")
+	}
+	cfg, err := o.g.load(o.flags)
+	if err != nil {
+		return err
+	}
+	msgs, err := o.messages()
+	if err != nil {
+		return err
+	}
+	brokers := cfg.Kafka.Brokers
+	if len(brokers) == 0 || cfg.UsesEmbeddedBroker() {
+		brokers = []string{"127.0.0.1:" + strconv.Itoa(cfg.Kafka.EmbeddedPort)}
+	}
+	opts, err := kafka.ClientOpts(cfg.Kafka, brokers)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(cfg.Kafka.Topic), kgo.ProducerLinger(5*time.Millisecond))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+
+	total := len(msgs) * o.Count
+	io := o.g.io
+	bar := newProgress(io, total, "producing")
+	results := make([]produced, total)
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	i := 0
+send:
+	for n := 0; n < o.Count; n++ {
+		for _, m := range msgs {
+			if o.Rate > 0 {
+				if d := time.Until(start.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))); d > 0 {
+					select {
+					case <-ctx.Done():
+						break send
+					case <-time.After(d):
+					}
+				}
+			}
+			if ctx.Err() != nil {
+				break send
+			}
+			value := m.value
+			if o.Count > 1 && o.OccurredAt == "" && o.File == "" {
+				value = o.withOccurredAt(value, time.Now())
+			}
+			idx := i
+			wg.Add(1)
+			cl.Produce(ctx, &kgo.Record{Key: m.key, Value: value}, func(r *kgo.Record, err error) {
+				defer wg.Done()
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				results[idx] = produced{Partition: r.Partition, Offset: r.Offset}
+				bar.Add(1)
+			})
+			i++
+		}
+	}
+	wg.Wait()
+	bar.Finish()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return fmt.Errorf("produce to %v: %w (is the broker running? serve --dev starts one on 127.0.0.1:9092)", brokers, firstErr)
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(io.ErrOut, "Interrupted after %d of %d messages.\n", i, total)
+		results = results[:i]
+	}
+	return printProduced(io, o.Output, cfg.Kafka.Topic, results, elapsed)
+}
+
+func printProduced(io *IOStreams, format, topic string, results []produced, elapsed time.Duration) error {
+	if len(results) <= 10 {
+		if format == FormatJSON {
+			return writeJSON(io.Out, results)
+		}
+		for _, r := range results {
+			fmt.Fprintf(io.Out, "%s partition %d offset %d\n", topic, r.Partition, r.Offset)
+		}
+		return nil
+	}
+	rate := float64(len(results)) / elapsed.Seconds()
+	perPartition := map[int32]int{}
+	for _, r := range results {
+		perPartition[r.Partition]++
+	}
+	if format == FormatJSON {
+		return writeJSON(io.Out, map[string]any{"topic": topic, "produced": len(results), "seconds": elapsed.Seconds(), "perSecond": rate, "perPartition": perPartition})
+	}
+	fmt.Fprintf(io.Out, "produced %d messages to %s in %s (%.0f/s)\n", len(results), topic, elapsed.Round(time.Millisecond), rate)
+	return nil
+}
+
+// messages returns the messages to send, validated unless --no-validate.
+func (o *ProduceOptions) messages() ([]outgoing, error) {
+	if o.File != "" {
+		return o.fileMessages()
+	}
+	data, err := readDataArg(o.Data, o.g.io.In)
+	if err != nil {
+		return nil, err
+	}
+	occurred := o.OccurredAt
+	if occurred == "" {
+		occurred = time.Now().UTC().Format(time.RFC3339Nano)
+	}
+	msg := event.Message{
+		EventType: o.Type, RecipientScope: o.Scope, ActorID: o.Actor,
+		Actor:       event.Actor{ID: o.Actor, Name: o.ActorName, Type: o.ActorType},
+		OrganizerID: o.Organizer, MerchantID: o.Merchant, Data: data, OccurredAt: occurred,
+	}
+	if o.Scope == event.ScopeUsers {
+		msg.RecipientIDs = o.Recipients
+	}
+	value, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("encode message: %w", err)
+	}
+	if !o.NoValidate {
+		if _, err := event.Decode(value); err != nil {
+			return nil, usageErrorf("the message would be refused: %v", err)
+		}
+	}
+	return []outgoing{{key: o.key(o.Organizer), value: value}}, nil
+}
+
+func (o *ProduceOptions) key(organizer string) []byte {
+	if o.Key != "" {
+		return []byte(o.Key)
+	}
+	return []byte(organizer)
+}
+
+func (o *ProduceOptions) fileMessages() ([]outgoing, error) {
+	var r io.Reader = o.g.io.In
+	if o.File != "-" {
+		f, err := os.Open(o.File)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	dec := json.NewDecoder(r)
+	var out []outgoing
+	for n := 1; ; n++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: message %d is not JSON: %w", o.File, n, err)
+		}
+		organizer := ""
+		if !o.NoValidate {
+			d, err := event.Decode(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%s: message %d would be refused: %v", o.File, n, err)
+			}
+			organizer = d.OrganizerID
+		}
+		out = append(out, outgoing{key: o.key(organizer), value: bytes.Clone(raw)})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no message", o.File)
+	}
+	return out, nil
+}
+
+// withOccurredAt returns value with occurredAt set to t (load: distinct events).
+func (o *ProduceOptions) withOccurredAt(value []byte, t time.Time) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(value, &m) != nil {
+		return value
+	}
+	m["occurredAt"], _ = json.Marshal(t.UTC().Format(time.RFC3339Nano))
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// readDataArg reads a JSON argument given inline, as @file, or as - (stdin).
+func readDataArg(arg string, stdin io.Reader) (json.RawMessage, error) {
+	var b []byte
+	var err error
+	switch {
+	case arg == "-":
+		b, err = io.ReadAll(stdin)
+	case len(arg) > 0 && arg[0] == '@':
+		b, err = os.ReadFile(arg[1:])
+	default:
+		b = []byte(arg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	b = bytes.TrimSpace(b)
+	if !json.Valid(b) {
+		return nil, usageErrorf("--data is not valid JSON: %s", truncateText(string(b), 80))
+	}
+	return b, nil
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

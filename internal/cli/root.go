@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/signal-notify/signal/internal/config"
+)
+
+// Main runs signalctl with the process's arguments and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // restore default handling: a second signal ends the process at once
+	}()
+	return Execute(ctx, System(), os.Args[1:])
+}
+
+// Execute runs one command line; tests call it with their own streams.
+func Execute(ctx context.Context, io *IOStreams, args []string) int {
+	root := NewRootCmd(io)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(io.ErrOut, styled(io, "9", "Error:"), err)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(io.ErrOut, "Run '%s --help' for usage.\n", commandPath(root, args))
+		}
+	}
+	return exitCode(err)
+}
+
+func commandPath(root *cobra.Command, args []string) string {
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == nil {
+		return root.Name()
+	}
+	return cmd.CommandPath()
+}
+
+// globals are the flags every command has.
+type globals struct {
+	io         *IOStreams
+	configFile string
+	flags      map[string]*pflag.Flag // persistent flags bound to config keys
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(io *IOStreams) *cobra.Command {
+	g := &globals{io: io, flags: map[string]*pflag.Flag{}}
+	root := &cobra.Command{
+		Use:   "signalctl",
+		Short: "Signal: activity notifications from Kafka to PostgreSQL to WebSocket",
+		Long: `signalctl runs and operates Signal, the notification service.
+
+Signal consumes activity events from Kafka, stores one notification per
+recipient in PostgreSQL and pushes each one over WebSocket to the
+recipient's room. A REST API sends to every client, a room or one client.`,
+		Example: `  # development: embedded Kafka, local database, generated secrets
+  signalctl serve --dev
+
+  # production
+  SIGNAL_KAFKA_BROKERS=k1:9092 SIGNAL_AUTH_JWT_SECRET=… SIGNAL_API_KEYS=… signalctl serve`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configFile, "config", "", "config file (YAML); default $"+config.EnvConfigFile)
+	pf.String("log-level", "info", "log level: debug, info, warn, error")
+	pf.String("log-format", "text", "log format: text or json")
+	g.flags["log.level"] = pf.Lookup("log-level")
+	g.flags["log.format"] = pf.Lookup("log-format")
+	_ = root.RegisterFlagCompletionFunc("log-level", fixedValues("debug", "info", "warn", "error"))
+	_ = root.RegisterFlagCompletionFunc("log-format", fixedValues("text", "json"))
+	_ = root.MarkPersistentFlagFilename("config", "yaml", "yml")
+
+	root.AddCommand(
+		newCmdServe(g),
+		newCmdMigrate(g),
+		newCmdProduce(g),
+		newCmdMembers(g),
+		newCmdToken(g),
+		newCmdVersion(g),
+		newCmdDevDB(g),
+	)
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+// wrapArgs makes positional-argument mistakes usage errors (exit 2).
+func wrapArgs(c *cobra.Command) {
+	if c.Args != nil {
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return &usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
+
+// load reads the configuration with the given command flags bound to
+// their keys (only flags set on the command line override).
+func (g *globals) load(cmdFlags map[string]*pflag.Flag) (*config.Config, error) {
+	all := map[string]*pflag.Flag{}
+	for k, f := range g.flags {
+		all[k] = f
+	}
+	for k, f := range cmdFlags {
+		all[k] = f
+	}
+	return config.Load(g.configFile, all)
+}
+
+// logger builds the structured logger of cfg on stderr.
+func (g *globals) logger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(cfg.Log.Level)))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(g.io.ErrOut, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.io.ErrOut, opts))
+}
+
+func fixedValues(values ...string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/signal-notify/signal/internal/daemon"
+)
+
+// ServeOptions are serve's inputs.
+type ServeOptions struct {
+	g     *globals
+	Dev   bool
+	flags map[string]*pflag.Flag
+}
+
+func newCmdServe(g *globals) *cobra.Command {
+	o := &ServeOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "serve [--dev]",
+		Short: "Run the daemon: Kafka consumer, WebSocket server and REST API",
+		Long: `Run the daemon: consume activity events from Kafka, store one notification
+per recipient in PostgreSQL and push each to its recipient's WebSocket room.
+
+The first SIGTERM or SIGINT shuts down gracefully: readiness fails, the batch
+in hand is stored and committed, the consumer leaves its group, WebSocket
+clients are closed (1001) over websocket.close_window. A second signal
+ends the process at once; nothing is lost either way, since offsets are
+committed only after their rows are.
+
+--dev starts an in-process Kafka-protocol broker on 127.0.0.1:9092, creates
+and migrates the database, generates a JWT secret and an API key (kept in
+the dev state file for the next run and for token/send/broadcast) and
+prints how to connect.`,
+		Example: `  signalctl serve --dev
+  signalctl serve --config /etc/signal/signal.yaml
+  SIGNAL_KAFKA_BROKERS=k1:9092,k2:9092 SIGNAL_AUTH_JWT_SECRET=… SIGNAL_API_KEYS=… signalctl serve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serveRun(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.Dev, "dev", false, "development mode: embedded Kafka, database created and migrated, generated secrets")
+	f.String("http-addr", "", "listen address (http.addr)")
+	f.StringSlice("brokers", nil, "Kafka seed brokers, or \"embedded\" (kafka.brokers)")
+	f.String("database-url", "", "PostgreSQL URL (database.url)")
+	f.String("topic", "", "Kafka topic (kafka.topic)")
+	o.flags = map[string]*pflag.Flag{
+		"http.addr": f.Lookup("http-addr"), "kafka.brokers": f.Lookup("brokers"),
+		"database.url": f.Lookup("database-url"), "kafka.topic": f.Lookup("topic"),
+	}
+	_ = cmd.RegisterFlagCompletionFunc("brokers", fixedValues("embedded", "127.0.0.1:9092"))
+	return cmd
+}
+
+func serveRun(ctx context.Context, o *ServeOptions) error {
+	cfg, err := o.g.load(o.flags)
+	if err != nil {
+		return err
+	}
+	return daemon.Run(ctx, daemon.Options{Config: cfg, Dev: o.Dev, Logger: o.g.logger(cfg), Out: o.g.io.Out})
+}

@@ -1,0 +1,138 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "signal.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPrecedenceIsFlagThenEnvThenFileThenDefault(t *testing.T) {
+	file := writeFile(t, "http:\n  addr: file:1\nkafka:\n  topic: from-file\n  group_id: g-file\nlog:\n  level: warn\n")
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	fs.String("http-addr", "flagdefault:1", "")
+	fs.String("topic", "", "")
+	if err := fs.Parse([]string{"--http-addr", "flag:1"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SIGNAL_HTTP_ADDR", "env:1")
+	t.Setenv("SIGNAL_KAFKA_TOPIC", "from-env")
+	t.Setenv("APP_ENV_KAFKA_GROUP_ID", "")
+	c, err := Load(file, map[string]*pflag.Flag{"http.addr": fs.Lookup("http-addr"), "kafka.topic": fs.Lookup("topic")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"flag beats env and file", c.HTTP.Addr, "flag:1"},
+		{"env beats file (flag not set)", c.Kafka.Topic, "from-env"},
+		{"file beats default", c.Log.Level, "warn"},
+		{"default when nothing is set", c.Kafka.ClientID, "SIGNAL_NOTIF_CONSUMER"},
+		{"database default", c.Database.URL, "postgres://postgres@127.0.0.1:5432/signal?sslmode=disable"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestSeedEnvironmentNamesAreHonoured(t *testing.T) {
+	t.Setenv("APP_ENV_KAFKA_CLIENT_ID", "seed-client")
+	t.Setenv("APP_ENV_KAFKA_GROUP_ID", "seed-group")
+	t.Setenv("SIGNAL_KAFKA_BROKERS", "k1:9092, k2:9092")
+	t.Setenv("SIGNAL_API_KEYS", "a,b")
+	t.Setenv("SIGNAL_AUTH_JWT_SECRET", "s3cret")
+	t.Setenv("SIGNAL_KAFKA_RESET_OFFSET", "earliest")
+	t.Setenv("SIGNAL_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+	t.Setenv("SIGNAL_KAFKA_TLS_ENABLED", "true")
+	t.Setenv("SIGNAL_WEBSOCKET_CLOSE_WINDOW", "750ms")
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.ClientID != "seed-client" || c.Kafka.GroupID != "seed-group" {
+		t.Errorf("client/group = %q/%q", c.Kafka.ClientID, c.Kafka.GroupID)
+	}
+	if len(c.Kafka.Brokers) != 2 || c.Kafka.Brokers[1] != "k2:9092" {
+		t.Errorf("brokers = %q", c.Kafka.Brokers)
+	}
+	if len(c.Auth.APIKeys) != 2 || c.Auth.JWTSecret != "s3cret" || c.Kafka.ResetOffset != "earliest" {
+		t.Errorf("auth/reset = %+v %q", c.Auth, c.Kafka.ResetOffset)
+	}
+	if c.Kafka.SASL.Mechanism != "SCRAM-SHA-512" || !c.Kafka.TLS.Enabled || c.WebSocket.CloseWindow != 750*time.Millisecond {
+		t.Errorf("sasl/tls/window = %+v %+v %v", c.Kafka.SASL, c.Kafka.TLS, c.WebSocket.CloseWindow)
+	}
+}
+
+func TestConfigFileFromEnvironmentAndTemplates(t *testing.T) {
+	file := writeFile(t, "templates:\n  REFUND:\n    content: \"Refund {{.Data.id}}\"\n    action_url: /r\nkafka:\n  brokers: [embedded]\n")
+	t.Setenv(EnvConfigFile, file)
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Templates["refund"].Content != "Refund {{.Data.id}}" || c.Templates["refund"].ActionURL != "/r" {
+		t.Errorf("templates = %+v", c.Templates)
+	}
+	if !c.UsesEmbeddedBroker() {
+		t.Error("brokers [embedded] must select the embedded broker")
+	}
+}
+
+func TestLoadRejectsBadValuesWithTheKeyName(t *testing.T) {
+	tests := map[string]string{
+		"SIGNAL_KAFKA_RESET_OFFSET":   "kafka.reset_offset",
+		"SIGNAL_KAFKA_SASL_MECHANISM": "kafka.sasl.mechanism",
+		"SIGNAL_LOG_FORMAT":           "log.format",
+		"SIGNAL_LOG_LEVEL":            "log.level",
+	}
+	for env, key := range tests {
+		t.Run(key, func(t *testing.T) {
+			t.Setenv(env, "bogus")
+			_, err := Load("", nil)
+			if err == nil || !strings.Contains(err.Error(), key) {
+				t.Errorf("err = %v, want one naming %s", err, key)
+			}
+		})
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing file: %v", err)
+	}
+	if _, err := Load(writeFile(t, "http: [unclosed"), nil); err == nil {
+		t.Error("a broken YAML file must be an error")
+	}
+}
+
+func TestFieldsCoverTheContractKeys(t *testing.T) {
+	want := map[string]string{
+		"database.url": "SIGNAL_DATABASE_URL", "kafka.brokers": "SIGNAL_KAFKA_BROKERS", "kafka.topic": "SIGNAL_KAFKA_TOPIC",
+		"kafka.client_id": "APP_ENV_KAFKA_CLIENT_ID", "kafka.group_id": "APP_ENV_KAFKA_GROUP_ID",
+		"kafka.reset_offset": "SIGNAL_KAFKA_RESET_OFFSET", "kafka.sasl.mechanism": "SIGNAL_KAFKA_SASL_MECHANISM",
+		"kafka.sasl.username": "SIGNAL_KAFKA_SASL_USERNAME", "kafka.sasl.password": "SIGNAL_KAFKA_SASL_PASSWORD",
+		"kafka.tls.enabled": "SIGNAL_KAFKA_TLS_ENABLED", "kafka.tls.ca_file": "SIGNAL_KAFKA_TLS_CA_FILE",
+		"kafka.tls.cert_file": "SIGNAL_KAFKA_TLS_CERT_FILE", "kafka.tls.key_file": "SIGNAL_KAFKA_TLS_KEY_FILE",
+		"http.addr": "SIGNAL_HTTP_ADDR", "auth.jwt_secret": "SIGNAL_AUTH_JWT_SECRET", "auth.api_keys": "SIGNAL_API_KEYS",
+		"client.server": "SIGNAL_SERVER", "client.api_key": "SIGNAL_API_KEY",
+	}
+	got := map[string]string{}
+	for _, f := range Fields() {
+		got[f.Key] = f.Env
+	}
+	for k, env := range want {
+		if got[k] != env {
+			t.Errorf("%s: env %q, want %q", k, got[k], env)
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// EnvConfigFile names the config file when --config is not given.
+const EnvConfigFile = "SIGNAL_CONFIG"
+
+// Field is one configuration key.
+type Field struct {
+	Key     string
+	Env     string
+	Default string
+	Desc    string
+	Type    string
+	Secret  bool
+}
+
+// Fields lists every key of Config in declaration order.
+func Fields() []Field {
+	var out []Field
+	walk(reflect.TypeOf(Config{}), "", &out)
+	return out
+}
+
+func walk(t reflect.Type, prefix string, out *[]Field) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key := prefix + f.Tag.Get("mapstructure")
+		if f.Type.Kind() == reflect.Struct && f.Type.String() != "time.Duration" {
+			walk(f.Type, key+".", out)
+			continue
+		}
+		env := f.Tag.Get("env")
+		if env == "" && f.Tag.Get("noenv") == "" {
+			env = "SIGNAL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		}
+		typ := f.Type.String()
+		switch typ {
+		case "[]string":
+			typ = "list"
+		case "time.Duration":
+			typ = "duration"
+		case "int32":
+			typ = "int"
+		}
+		if f.Type.Kind() == reflect.Map {
+			typ = "map"
+		}
+		*out = append(*out, Field{Key: key, Env: env, Default: f.Tag.Get("default"), Desc: f.Tag.Get("desc"), Type: typ, Secret: f.Tag.Get("secret") != ""})
+	}
+}
+
+// Load reads the configuration: flags (keyed by config key, bound only when
+// set on the command line) over the environment, over the file (path, or
+// $SIGNAL_CONFIG), over the defaults.
+func Load(path string, flags map[string]*pflag.Flag) (*Config, error) {
+	v := viper.New()
+	for _, f := range Fields() {
+		if f.Default != "" {
+			v.SetDefault(f.Key, f.Default)
+		}
+		if f.Env != "" {
+			if err := v.BindEnv(f.Key, f.Env); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if path == "" {
+		path = os.Getenv(EnvConfigFile)
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("config file %s does not exist", path)
+			}
+			return nil, fmt.Errorf("read config file %s: %w", path, err)
+		}
+	}
+	for key, fl := range flags {
+		if fl == nil {
+			return nil, fmt.Errorf("config: no flag bound to %s", key)
+		}
+		if err := v.BindPFlag(key, fl); err != nil {
+			return nil, err
+		}
+	}
+	var c Config
+	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = false
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.Kafka.Brokers = cleanList(c.Kafka.Brokers)
+	c.Auth.APIKeys = cleanList(c.Auth.APIKeys)
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func cleanList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// validate checks values every command relies on; what only serve needs is
+// checked by serve.
+func (c *Config) validate() error {
+	var errs []error
+	switch c.Kafka.ResetOffset {
+	case "latest", "earliest":
+	default:
+		errs = append(errs, fmt.Errorf("kafka.reset_offset must be latest or earliest, got %q", c.Kafka.ResetOffset))
+	}
+	switch strings.ToUpper(c.Kafka.SASL.Mechanism) {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		errs = append(errs, fmt.Errorf("kafka.sasl.mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", c.Kafka.SASL.Mechanism))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format must be text or json, got %q", c.Log.Format))
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level must be debug, info, warn or error, got %q", c.Log.Level))
+	}
+	if c.Kafka.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("kafka.batch_size must be at least 1, got %d", c.Kafka.BatchSize))
+	}
+	if c.WebSocket.QueueLimit < 1 || c.WebSocket.MaxRooms < 1 || c.WebSocket.MaxMessageBytes < 128 {
+		errs = append(errs, errors.New("websocket.queue_limit and websocket.max_rooms must be at least 1, websocket.max_message_bytes at least 128"))
+	}
+	return errors.Join(errs...)
+}
+
+// UsesEmbeddedBroker reports whether kafka.brokers asks for the in-process broker.
+func (c *Config) UsesEmbeddedBroker() bool {
+	return len(c.Kafka.Brokers) == 1 && c.Kafka.Brokers[0] == Embedded
+}

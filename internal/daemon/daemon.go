@@ -1,0 +1,295 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/signal-notify/signal/internal/auth"
+	"github.com/signal-notify/signal/internal/config"
+	"github.com/signal-notify/signal/internal/devstate"
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/httpapi"
+	"github.com/signal-notify/signal/internal/hub"
+	"github.com/signal-notify/signal/internal/ingest"
+	"github.com/signal-notify/signal/internal/kafka"
+	"github.com/signal-notify/signal/internal/metrics"
+	"github.com/signal-notify/signal/internal/store"
+)
+
+// Options configure a serve run.
+type Options struct {
+	Config *config.Config
+	// Dev: embedded broker, database created and migrated, generated secrets.
+	Dev    bool
+	Logger *slog.Logger
+	// Out receives the development banner (how to connect).
+	Out io.Writer
+	// OnReady, when set, is called once everything accepts work.
+	OnReady func(Info)
+}
+
+// Info describes a running instance.
+type Info struct {
+	HTTPAddr    string   // bound address of the HTTP listener
+	Brokers     []string // Kafka seed brokers in use
+	DevToken    string   // --dev: a sample token for recipient u1
+	DevAPIKey   string   // --dev: the API key
+	DatabaseURL string
+}
+
+// Run serves until ctx ends, then shuts down in order.
+func Run(ctx context.Context, o Options) error {
+	cfg := *o.Config
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	info := Info{DatabaseURL: store.Redact(cfg.Database.URL)}
+
+	if o.Dev {
+		if err := prepareDev(ctx, &cfg, &info, log); err != nil {
+			return err
+		}
+	}
+	if err := checkServeConfig(&cfg); err != nil {
+		return err
+	}
+
+	// Kafka input.
+	brokers := cfg.Kafka.Brokers
+	if cfg.UsesEmbeddedBroker() {
+		emb, err := kafka.StartEmbedded(cfg.Kafka.EmbeddedPort, cfg.Kafka.Topic)
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		brokers = []string{emb.Addr}
+		log.Warn("embedded Kafka-protocol broker started: in memory, for development only", "addr", emb.Addr, "topic", cfg.Kafka.Topic)
+	}
+	info.Brokers = brokers
+
+	// Database.
+	st, err := store.Open(ctx, cfg.Database.URL, cfg.Database.MaxConns)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.CheckSchema(ctx); err != nil {
+		return err
+	}
+
+	renderer, err := event.NewRenderer(cfg.Templates)
+	if err != nil {
+		return fmt.Errorf("templates: %w", err)
+	}
+	m := metrics.New()
+	h := hub.New(hub.Options{
+		MaxMessageBytes: cfg.WebSocket.MaxMessageBytes,
+		MaxRooms:        cfg.WebSocket.MaxRooms,
+		QueueLimit:      cfg.WebSocket.QueueLimit,
+		ReplayLimit:     cfg.WebSocket.ReplayLimit,
+		History:         history{store: st},
+		Metrics:         m,
+		Logger:          log.With("component", "hub"),
+	})
+	defer h.Close()
+	push := &pusher{hub: h, log: log}
+	ing := ingest.New(ingest.Options{
+		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
+		Metrics: m, Logger: log.With("component", "ingest"),
+	})
+
+	clientOpts, err := kafka.ClientOpts(cfg.Kafka, brokers)
+	if err != nil {
+		return err
+	}
+	consumer, err := kafka.NewConsumer(kafka.ConsumerOptions{
+		Client: clientOpts, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.GroupID,
+		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize,
+		RetryMin: cfg.Ingest.RetryMin, RetryMax: cfg.Ingest.RetryMax,
+		Handler: kafkaHandler{ing}, Metrics: m, Logger: log.With("component", "consumer"),
+	})
+	if err != nil {
+		return err
+	}
+
+	var draining atomic.Bool
+	api := httpapi.New(httpapi.Options{
+		Hub: h, Verifier: auth.NewVerifier(cfg.Auth.JWTSecret), APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys),
+		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
+		Checks: []httpapi.Check{
+			{Name: "database", Check: st.Ping},
+			{Name: "kafka", Check: func(ctx context.Context) error {
+				if err := consumer.Client().Ping(ctx); err != nil {
+					return fmt.Errorf("brokers unreachable: %w", err)
+				}
+				if joined, _ := consumer.Joined(); !joined {
+					return errors.New("joining the consumer group")
+				}
+				return consumer.Err()
+			}},
+		},
+	})
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	info.HTTPAddr = ln.Addr().String()
+
+	// consumeCtx ends the consumer; the HTTP side outlives it so in-flight
+	// pushes still reach clients.
+	consumeCtx, stopConsuming := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConsuming()
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
+	consumerDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(consumerDone)
+		return consumer.Run(consumeCtx)
+	})
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+
+	log.Info("signal serving", "http", info.HTTPAddr, "brokers", brokers, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.GroupID, "database", info.DatabaseURL)
+	if o.Dev {
+		printBanner(o.Out, &cfg, info)
+	}
+	if o.OnReady != nil {
+		o.OnReady(info)
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: finishing the batch in hand, then closing clients")
+	case <-gctx.Done():
+		log.Error("a component failed; shutting down")
+	}
+	draining.Store(true)
+	stopConsuming()
+	select {
+	case <-consumerDone:
+	case <-time.After(30 * time.Second):
+		log.Error("consumer did not stop within 30s")
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second+cfg.WebSocket.CloseWindow)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	h.Shutdown(shutCtx, cfg.WebSocket.CloseWindow)
+	err = g.Wait()
+	log.Info("signal stopped")
+	return err
+}
+
+// checkServeConfig names the first missing setting serve cannot do without.
+func checkServeConfig(cfg *config.Config) error {
+	switch {
+	case len(cfg.Kafka.Brokers) == 0:
+		return errors.New("no Kafka brokers: set kafka.brokers or SIGNAL_KAFKA_BROKERS (\"embedded\" for the in-process development broker), or run serve --dev")
+	case cfg.Auth.JWTSecret == "":
+		return errors.New("no JWT secret: set auth.jwt_secret or SIGNAL_AUTH_JWT_SECRET, or run serve --dev")
+	case len(cfg.Auth.APIKeys) == 0:
+		return errors.New("no API key: set auth.api_keys or SIGNAL_API_KEYS, or run serve --dev")
+	case cfg.Database.URL == "":
+		return errors.New("no database: set database.url or SIGNAL_DATABASE_URL")
+	}
+	return nil
+}
+
+// prepareDev fills what development needs: the embedded broker, secrets
+// kept between runs, the database created and migrated.
+func prepareDev(ctx context.Context, cfg *config.Config, info *Info, log *slog.Logger) error {
+	if len(cfg.Kafka.Brokers) == 0 {
+		cfg.Kafka.Brokers = []string{config.Embedded}
+	}
+	if cfg.Auth.JWTSecret == "" || len(cfg.Auth.APIKeys) == 0 {
+		ds, err := devstate.LoadOrCreate()
+		if err != nil {
+			return err
+		}
+		if cfg.Auth.JWTSecret == "" {
+			cfg.Auth.JWTSecret = ds.JWTSecret
+		}
+		if len(cfg.Auth.APIKeys) == 0 {
+			cfg.Auth.APIKeys = []string{ds.APIKey}
+		}
+		log.Info("development secrets", "file", devstate.Path())
+	}
+	info.DevAPIKey = cfg.Auth.APIKeys[0]
+	tok, err := auth.Sign(cfg.Auth.JWTSecret, "u1", nil, 30*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	info.DevToken = tok
+	created, err := store.EnsureDatabase(ctx, cfg.Database.URL)
+	if err != nil {
+		return fmt.Errorf("%w\nIs PostgreSQL running? `make run` starts a local one", err)
+	}
+	if created {
+		log.Info("database created", "url", store.Redact(cfg.Database.URL))
+	}
+	mig, err := store.NewMigrator(cfg.Database.URL)
+	if err != nil {
+		return err
+	}
+	defer mig.Close()
+	if err := mig.Up(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+func printBanner(w io.Writer, cfg *config.Config, info Info) {
+	fmt.Fprintf(w, `
+Signal is running in development mode.
+
+  WebSocket  ws://%[1]s/socket/websocket?token=%[2]s
+             (a token for recipient u1; mint others with: signalctl token --sub ID)
+  REST API   http://%[1]s   Authorization: Bearer %[3]s
+  Kafka      %[4]s (embedded), topic %[5]s
+  Database   %[6]s
+
+Try, in another shell:
+  signalctl tail --room signal/notification/u1
+  signalctl produce --scope users --recipients u1
+
+`, info.HTTPAddr, info.DevToken, info.DevAPIKey, info.Brokers[0], cfg.Kafka.Topic, info.DatabaseURL)
+}
+
+// kafkaHandler adapts franz-go records to ingest records.
+type kafkaHandler struct {
+	ing *ingest.Ingestor
+}
+
+func (k kafkaHandler) Handle(ctx context.Context, recs []*kgo.Record) error {
+	records := make([]ingest.Record, len(recs))
+	for i, r := range recs {
+		records[i] = ingest.Record{
+			Source: event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp},
+			Key:    r.Key, Value: r.Value,
+		}
+		for _, h := range r.Headers {
+			records[i].Headers = append(records[i].Headers, event.Header{Key: h.Key, Value: h.Value})
+		}
+	}
+	_, err := k.ing.Handle(ctx, records)
+	return err
+}

@@ -1,0 +1,293 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Recipient scopes of a message.
+const (
+	ScopeOrg      = "org"
+	ScopeMerchant = "merchant"
+	ScopeUsers    = "users"
+)
+
+// Scopes lists the valid recipientScope values (for flags and completion).
+var Scopes = []string{ScopeUsers, ScopeOrg, ScopeMerchant}
+
+// Limits on inbound messages. They keep one message from producing unbounded
+// work or ids that cannot serve as room names.
+const (
+	MaxIDBytes      = 256
+	MaxRecipientIDs = 10000
+)
+
+// Dead-letter reasons. They are stable codes: operators filter on them.
+const (
+	ReasonMalformedJSON     = "malformed_json"
+	ReasonMissingField      = "missing_field"
+	ReasonInvalidField      = "invalid_field"
+	ReasonInvalidScope      = "invalid_scope"
+	ReasonTooManyRecipients = "too_many_recipients"
+	ReasonNoRecipients      = "no_recipients"
+	ReasonDBRejected        = "db_rejected"
+)
+
+// Actor is who caused the event.
+type Actor struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// Message is the seed's TActivityNotificationMessage.
+type Message struct {
+	EventType      string          `json:"eventType"`
+	RecipientScope string          `json:"recipientScope"`
+	ActorID        string          `json:"actorId"`
+	Actor          Actor           `json:"actor"`
+	OrganizerID    string          `json:"organizerId"`
+	MerchantID     string          `json:"merchantId,omitempty"`
+	RecipientIDs   []string        `json:"recipientIds,omitempty"`
+	Data           json.RawMessage `json:"data"`
+	OccurredAt     string          `json:"occurredAt"`
+}
+
+// Decoded is a validated message with the parts later steps need computed once.
+type Decoded struct {
+	Message
+	// Recipients is RecipientIDs without duplicates, in order (scope users).
+	Recipients []string
+	// DataValue is Data parsed, for templates.
+	DataValue map[string]any
+	// CanonicalData is Data re-encoded with sorted keys and no spaces.
+	CanonicalData []byte
+	Occurred      time.Time
+}
+
+// InvalidError says why a message cannot become a notification.
+type InvalidError struct {
+	Reason string // one of the Reason* codes
+	Detail string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Detail == "" {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Detail
+}
+
+func invalid(reason, format string, args ...any) *InvalidError {
+	return &InvalidError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// wire mirrors Message with pointers, to tell a missing field from an empty one.
+type wire struct {
+	EventType      *string         `json:"eventType"`
+	RecipientScope *string         `json:"recipientScope"`
+	ActorID        *string         `json:"actorId"`
+	Actor          *wireActor      `json:"actor"`
+	OrganizerID    *string         `json:"organizerId"`
+	MerchantID     *string         `json:"merchantId"`
+	RecipientIDs   []*string       `json:"recipientIds"`
+	Data           json.RawMessage `json:"data"`
+	OccurredAt     *string         `json:"occurredAt"`
+}
+
+type wireActor struct {
+	ID   *string `json:"id"`
+	Name *string `json:"name"`
+	Type *string `json:"type"`
+}
+
+// Decode parses and validates one message value. Every failure is an
+// *InvalidError carrying a dead-letter reason.
+func Decode(value []byte) (*Decoded, error) {
+	var w wire
+	if err := json.Unmarshal(value, &w); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return nil, invalid(ReasonInvalidField, "%s must be %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		}
+		if errors.As(err, &typeErr) {
+			return nil, invalid(ReasonMalformedJSON, "message must be a JSON object, got %s", typeErr.Value)
+		}
+		return nil, invalid(ReasonMalformedJSON, "%v", err)
+	}
+	d := &Decoded{}
+	var err error
+	field := func(name string, p *string, dst *string) {
+		if err != nil {
+			return
+		}
+		err = checkID(name, p)
+		if err == nil {
+			*dst = *p
+		}
+	}
+	field("eventType", w.EventType, &d.EventType)
+	field("actorId", w.ActorID, &d.ActorID)
+	if err == nil && w.Actor == nil {
+		err = invalid(ReasonMissingField, "actor is required")
+	}
+	if w.Actor != nil {
+		field("actor.id", w.Actor.ID, &d.Actor.ID)
+		field("actor.name", w.Actor.Name, &d.Actor.Name)
+		field("actor.type", w.Actor.Type, &d.Actor.Type)
+	}
+	field("organizerId", w.OrganizerID, &d.OrganizerID)
+	if err != nil {
+		return nil, err
+	}
+
+	if w.RecipientScope == nil || *w.RecipientScope == "" {
+		return nil, invalid(ReasonMissingField, "recipientScope is required")
+	}
+	d.RecipientScope = *w.RecipientScope
+	switch d.RecipientScope {
+	case ScopeOrg:
+	case ScopeMerchant:
+		if w.MerchantID == nil || *w.MerchantID == "" {
+			return nil, invalid(ReasonMissingField, "merchantId is required when recipientScope is merchant")
+		}
+	case ScopeUsers:
+		if len(w.RecipientIDs) == 0 {
+			return nil, invalid(ReasonMissingField, "recipientIds must be a non-empty list when recipientScope is users")
+		}
+	default:
+		return nil, invalid(ReasonInvalidScope, "recipientScope must be one of org, merchant, users; got %q", d.RecipientScope)
+	}
+	if w.MerchantID != nil && *w.MerchantID != "" {
+		if err := checkID("merchantId", w.MerchantID); err != nil {
+			return nil, err
+		}
+		d.MerchantID = *w.MerchantID
+	}
+	if len(w.RecipientIDs) > MaxRecipientIDs {
+		return nil, invalid(ReasonTooManyRecipients, "recipientIds has %d entries, the limit is %d", len(w.RecipientIDs), MaxRecipientIDs)
+	}
+	seen := make(map[string]struct{}, len(w.RecipientIDs))
+	for i, p := range w.RecipientIDs {
+		if err := checkID(fmt.Sprintf("recipientIds[%d]", i), p); err != nil {
+			return nil, err
+		}
+		d.RecipientIDs = append(d.RecipientIDs, *p)
+		if _, dup := seen[*p]; !dup {
+			seen[*p] = struct{}{}
+			d.Recipients = append(d.Recipients, *p)
+		}
+	}
+
+	if len(w.Data) == 0 || bytes.Equal(w.Data, []byte("null")) {
+		return nil, invalid(ReasonMissingField, "data is required")
+	}
+	if w.Data[0] != '{' {
+		return nil, invalid(ReasonInvalidField, "data must be a JSON object")
+	}
+	d.DataValue, d.CanonicalData, err = canonicalObject(w.Data)
+	if err != nil {
+		return nil, err
+	}
+	d.Data = d.CanonicalData
+
+	if w.OccurredAt == nil || *w.OccurredAt == "" {
+		return nil, invalid(ReasonMissingField, "occurredAt is required")
+	}
+	d.OccurredAt = *w.OccurredAt
+	d.Occurred, err = time.Parse(time.RFC3339Nano, d.OccurredAt)
+	if err != nil {
+		return nil, invalid(ReasonInvalidField, "occurredAt must be an RFC 3339 time, got %q", d.OccurredAt)
+	}
+	return d, nil
+}
+
+func checkID(name string, p *string) error {
+	switch {
+	case p == nil || *p == "":
+		return invalid(ReasonMissingField, "%s is required", name)
+	case len(*p) > MaxIDBytes:
+		return invalid(ReasonInvalidField, "%s is longer than %d bytes", name, MaxIDBytes)
+	case !utf8.ValidString(*p) || strings.ContainsRune(*p, 0) || strings.ContainsRune(*p, utf8.RuneError):
+		return invalid(ReasonInvalidField, "%s must be valid UTF-8 text without NUL", name)
+	}
+	return nil
+}
+
+// canonicalObject parses a JSON object and re-encodes it with sorted keys,
+// no insignificant space and numbers as written, so equal data hashes equally.
+// PostgreSQL cannot store the NUL character in jsonb; it is refused here
+// rather than failing the whole batch's transaction later.
+func canonicalObject(raw []byte) (map[string]any, []byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, nil, invalid(ReasonInvalidField, "data: %v", err)
+	}
+	if hasNUL(m) {
+		return nil, nil, invalid(ReasonInvalidField, "data must not contain the NUL character (\\u0000)")
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, nil, invalid(ReasonInvalidField, "data: %v", err)
+	}
+	return m, bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice":
+		return "a list"
+	case "struct", "map", "ptr":
+		return "an object"
+	}
+	return goKind
+}
+
+// hasNUL reports whether any key or string inside v holds a NUL character.
+func hasNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.IndexByte(v, 0) >= 0
+	case map[string]any:
+		for k, e := range v {
+			if strings.IndexByte(k, 0) >= 0 || hasNUL(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ScopeKey names a group of recipients: an organizer or a merchant.
+type ScopeKey struct {
+	Scope string // ScopeOrg or ScopeMerchant
+	ID    string
+}
+
+// GroupKey is the membership group an org or merchant message goes to.
+func (d *Decoded) GroupKey() (ScopeKey, bool) {
+	switch d.RecipientScope {
+	case ScopeOrg:
+		return ScopeKey{ScopeOrg, d.OrganizerID}, true
+	case ScopeMerchant:
+		return ScopeKey{ScopeMerchant, d.MerchantID}, true
+	}
+	return ScopeKey{}, false
+}

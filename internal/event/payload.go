@@ -1,0 +1,45 @@
+package event
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// TimeLayout is how the payload writes times: RFC 3339, UTC, milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// FormatTime formats t the way every payload does.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// Notification is the stored row as clients see it (contract section 4).
+type Notification struct {
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	OrganizerID *string         `json:"organizerId"`
+	Content     string          `json:"content"`
+	ActionURL   *string         `json:"actionUrl"`
+	Data        json.RawMessage `json:"data"`
+	IsRead      bool            `json:"isRead"`
+	CreatedAt   string          `json:"createdAt"`
+}
+
+// Frame is every WebSocket message the server sends.
+type Frame struct {
+	Topic string `json:"topic"`
+	Room  string `json:"room,omitempty"`
+	Data  any    `json:"data"`
+}
+
+// MarshalFrame encodes a frame once; the bytes are then written to every
+// receiving connection as they are.
+func MarshalFrame(topic, room string, data any) ([]byte, error) {
+	return json.Marshal(Frame{Topic: topic, Room: room, Data: data})
+}
+
+// StrPtr returns nil for "" and &s otherwise (nullable payload fields).
+func StrPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

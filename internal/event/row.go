@@ -1,0 +1,70 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Row is one stored notification: one recipient's copy of one event.
+type Row struct {
+	ID          uuid.UUID
+	Seq         int64 // set by the store; commit-ordered
+	RecipientID string
+	Type        string
+	OrganizerID string
+	MerchantID  string
+	ActorID     string
+	Actor       Actor
+	Content     string
+	ActionURL   string
+	Data        json.RawMessage
+	OccurredAt  time.Time
+	EventKey    []byte
+	Source      Source
+	IsRead      bool
+	CreatedAt   time.Time // set by the store
+}
+
+// Room is the room this row is pushed to.
+func (r *Row) Room() string { return NotificationRoom(r.RecipientID) }
+
+// Payload is the row as clients see it.
+func (r *Row) Payload() Notification {
+	return Notification{
+		ID:          r.ID.String(),
+		Type:        r.Type,
+		OrganizerID: StrPtr(r.OrganizerID),
+		Content:     r.Content,
+		ActionURL:   StrPtr(r.ActionURL),
+		Data:        r.Data,
+		IsRead:      r.IsRead,
+		CreatedAt:   FormatTime(r.CreatedAt),
+	}
+}
+
+// Header is one Kafka record header.
+type Header struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"` // base64 in JSON
+}
+
+// DeadLetter is a record that could not become notifications, kept whole.
+type DeadLetter struct {
+	ID        int64     `json:"id"`
+	Source    Source    `json:"-"`
+	Key       []byte    `json:"key"`
+	Value     []byte    `json:"value"`
+	Headers   []Header  `json:"headers"`
+	Reason    string    `json:"reason"`
+	Detail    string    `json:"detail"`
+	CreatedAt time.Time `json:"createdAt"`
+	// ReplayedAt is set once a replay turned it into notifications.
+	ReplayedAt *time.Time `json:"replayedAt"`
+}
+
+// ErrNotFound is returned when a named notification, client or record does
+// not exist (for the one asking).
+var ErrNotFound = errors.New("not found")

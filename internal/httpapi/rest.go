@@ -1,0 +1,6 @@
+package httpapi
+
+import "net/http"
+
+// routes registers the REST API.
+func (a *api) routes(handle func(string, http.HandlerFunc)) {}

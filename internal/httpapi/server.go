@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/signal-notify/signal/internal/auth"
+	"github.com/signal-notify/signal/internal/hub"
+	"github.com/signal-notify/signal/internal/metrics"
+)
+
+// Check is one readiness condition: nil when fine.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Options are what the handlers need.
+type Options struct {
+	Hub      *hub.Hub
+	Verifier *auth.Verifier
+	APIKeys  *auth.APIKeys
+	Checks   []Check
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+	// Draining is true once shutdown began: readiness fails so load
+	// balancers stop sending new clients.
+	Draining func() bool
+}
+
+type api struct {
+	Options
+}
+
+// New returns the HTTP handler of a serve instance.
+func New(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Draining == nil {
+		o.Draining = func() bool { return false }
+	}
+	a := &api{Options: o}
+	mux := http.NewServeMux()
+	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, a.instrument(pattern, h)) }
+
+	handle("GET /healthz", a.healthz)
+	handle("GET /readyz", a.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	handle("GET /socket/websocket", a.websocket)
+	a.routes(handle)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.Method+" "+r.URL.Path)
+	})
+	return a.recoverer(mux)
+}
+
+func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	out := readiness{Status: "ready", Checks: map[string]string{}}
+	if a.Draining() {
+		out.Status = "draining"
+		out.Checks["shutdown"] = "draining"
+	}
+	for _, c := range a.Checks {
+		if err := c.Check(ctx); err != nil {
+			out.Checks[c.Name] = err.Error()
+			if out.Status == "ready" {
+				out.Status = "unavailable"
+			}
+		} else {
+			out.Checks[c.Name] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if out.Status != "ready" {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, out)
+}
+
+// websocket authenticates before the upgrade: a bad token is a plain 401.
+func (a *api) websocket(w http.ResponseWriter, r *http.Request) {
+	if a.Hub.Closing() {
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "server is shutting down")
+		return
+	}
+	token := auth.BearerToken(r)
+	if token == "" {
+		token = r.URL.Query().Get("token")
+	}
+	claims, err := a.Verifier.Verify(token)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, CodeUnauthorized, err.Error())
+		return
+	}
+	if err := a.Hub.Upgrade(w, r, claims); err != nil {
+		a.Logger.Debug("websocket upgrade failed", "err", err)
+	}
+}
+
+// statusRecorder remembers the status code for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Hijack hands the connection to the WebSocket upgrade (gws asserts
+// http.Hijacker directly).
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(s.ResponseWriter).Hijack()
+}
+
+func (a *api) instrument(route string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h(rec, r)
+		code := rec.status
+		if code == 0 {
+			code = http.StatusSwitchingProtocols // hijacked by the WebSocket upgrade
+		}
+		a.Metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+		a.Metrics.HTTPSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (a *api) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.Logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,71 @@
+package hub
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDecodeAction(t *testing.T) {
+	tests := []struct {
+		name, in, code string
+		want           Action
+	}{
+		{"join", `{"action":"join","room":"a/b c/é"}`, "", Action{Action: "join", Room: "a/b c/é"}},
+		{"join with since", `{"action":"join","room":"r","since":"x"}`, "", Action{Action: "join", Room: "r", Since: "x"}},
+		{"leave", `{"action":"leave","room":"r"}`, "", Action{Action: "leave", Room: "r"}},
+		{"ping", `{"action":"ping"}`, "", Action{Action: "ping"}},
+		{"not JSON", `hello`, CodeBadRequest, Action{}},
+		{"a list", `[]`, CodeBadRequest, Action{}},
+		{"two objects", `{"action":"ping"}{"action":"ping"}`, CodeBadRequest, Action{}},
+		{"unknown field", `{"action":"ping","x":1}`, CodeBadRequest, Action{}},
+		{"no action", `{"room":"r"}`, CodeBadRequest, Action{}},
+		{"unknown action", `{"action":"dance"}`, CodeUnknownAction, Action{}},
+		{"join without room", `{"action":"join"}`, CodeInvalidRoom, Action{}},
+		{"room too long", `{"action":"join","room":"` + strings.Repeat("r", MaxRoomBytes+1) + `"}`, CodeInvalidRoom, Action{}},
+		{"room with control character", `{"action":"join","room":"a\u0007b"}`, CodeInvalidRoom, Action{}},
+		{"leave with since", `{"action":"leave","room":"r","since":"x"}`, CodeBadRequest, Action{}},
+		{"ping with room", `{"action":"ping","room":"r"}`, CodeBadRequest, Action{}},
+		{"room a number", `{"action":"join","room":5}`, CodeBadRequest, Action{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeAction([]byte(tt.in))
+			if tt.code == "" {
+				if err != nil || got != tt.want {
+					t.Fatalf("DecodeAction = %+v, %v; want %+v", got, err, tt.want)
+				}
+				return
+			}
+			var ae *ActionError
+			if !errors.As(err, &ae) || ae.Code != tt.code || ae.Message == "" {
+				t.Fatalf("err = %v, want code %s", err, tt.code)
+			}
+		})
+	}
+}
+
+func FuzzDecodeAction(f *testing.F) {
+	for _, s := range []string{`{"action":"join","room":"signal/notification/u1","since":"0190d5b2-0000-8000-8000-000000000000"}`, `{"action":"ping"}`, `{"action":"leave","room":"x"}`, `{}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := DecodeAction(b)
+		if err != nil {
+			var ae *ActionError
+			if !errors.As(err, &ae) || ae.Code == "" {
+				t.Fatalf("error %v is not an *ActionError with a code", err)
+			}
+			return
+		}
+		switch a.Action {
+		case ActionJoin, ActionLeave:
+			if ValidateRoom(a.Room) != nil {
+				t.Fatalf("accepted an invalid room %q", a.Room)
+			}
+		case ActionPing:
+		default:
+			t.Fatalf("accepted unknown action %q", a.Action)
+		}
+	})
+}

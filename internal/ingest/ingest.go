@@ -1,0 +1,263 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/metrics"
+	"github.com/signal-notify/signal/internal/store"
+)
+
+// Record is one input record, from Kafka or from a dead letter replay.
+type Record struct {
+	Source  event.Source
+	Key     []byte
+	Value   []byte
+	Headers []event.Header
+}
+
+// Pusher delivers committed rows to their rooms, wherever their clients are.
+type Pusher interface {
+	Push(ctx context.Context, rows []*event.Row)
+}
+
+// Options configure an Ingestor.
+type Options struct {
+	Store    *store.Store
+	Renderer *event.Renderer
+	Pusher   Pusher // nil: store only
+	// RepushWindow: rows of a redelivered record are pushed again when they
+	// were stored less than this long ago (a crash between commit and push),
+	// and not when older (a topic replayed on purpose).
+	RepushWindow time.Duration
+	Metrics      *metrics.Metrics
+	Logger       *slog.Logger
+}
+
+// Ingestor handles batches of records.
+type Ingestor struct {
+	o   Options
+	log *slog.Logger
+}
+
+// New returns an Ingestor.
+func New(o Options) *Ingestor {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	return &Ingestor{o: o, log: o.Logger}
+}
+
+// Result counts what a batch became.
+type Result struct {
+	Inserted    int // new rows
+	Repushed    int // rows of redelivered records pushed again
+	DeadLetters int
+}
+
+// message is a record that passed validation.
+type message struct {
+	rec       *Record
+	d         *event.Decoded
+	content   string
+	actionURL string
+}
+
+// Handle stores a batch. A nil error means every record is settled: stored
+// as rows, found stored already, or kept as a dead letter.
+func (in *Ingestor) Handle(ctx context.Context, records []Record) (Result, error) {
+	var msgs []message
+	var dead []*event.DeadLetter
+	for i := range records {
+		r := &records[i]
+		d, err := event.Decode(r.Value)
+		if err != nil {
+			dead = append(dead, deadLetter(r, err))
+			continue
+		}
+		content, action, terr := in.o.Renderer.Render(d)
+		if terr != nil {
+			in.log.Warn("template failed, used the fallback", "eventType", d.EventType, "partition", r.Source.Partition, "offset", r.Source.Offset, "err", terr)
+		}
+		msgs = append(msgs, message{rec: r, d: d, content: content, actionURL: action})
+	}
+
+	res, push, err := in.persist(ctx, msgs, dead)
+	if err != nil {
+		if store.IsTransient(err) || ctx.Err() != nil || len(records) == 0 {
+			return Result{}, err
+		}
+		return in.isolate(ctx, records, err)
+	}
+	in.count(res)
+	if in.o.Pusher != nil && len(push) > 0 {
+		in.o.Pusher.Push(ctx, push)
+	}
+	return res, nil
+}
+
+// isolate handles the halves of a batch the database rejected, down to the
+// single record at fault, which becomes a dead letter.
+func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error) (Result, error) {
+	if len(records) == 1 {
+		r := &records[0]
+		in.log.Error("database rejected a record; keeping it as a dead letter", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", cause)
+		dl := deadLetter(r, &event.InvalidError{Reason: event.ReasonDBRejected, Detail: cause.Error()})
+		res, _, err := in.persist(ctx, nil, []*event.DeadLetter{dl})
+		if err != nil {
+			return Result{}, fmt.Errorf("store dead letter: %w", err)
+		}
+		in.count(res)
+		return res, nil
+	}
+	mid := len(records) / 2
+	a, err := in.Handle(ctx, records[:mid])
+	if err != nil {
+		return a, err
+	}
+	b, err := in.Handle(ctx, records[mid:])
+	return Result{a.Inserted + b.Inserted, a.Repushed + b.Repushed, a.DeadLetters + b.DeadLetters}, err
+}
+
+// persist runs the batch's one transaction and returns the rows to push.
+func (in *Ingestor) persist(ctx context.Context, msgs []message, dead []*event.DeadLetter) (Result, []*event.Row, error) {
+	var res Result
+	var push []*event.Row
+	err := in.o.Store.InTx(ctx, func(tx *store.Tx) error {
+		res, push = Result{}, nil
+		var keys []event.ScopeKey
+		seen := map[event.ScopeKey]bool{}
+		for _, m := range msgs {
+			if k, ok := m.d.GroupKey(); ok && !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+		members, err := tx.Members(ctx, keys)
+		if err != nil {
+			return err
+		}
+		allDead := dead
+		var rows []*event.Row
+		for _, m := range msgs {
+			recipients := m.d.Recipients
+			if k, ok := m.d.GroupKey(); ok {
+				recipients = members[k]
+			}
+			if len(recipients) == 0 {
+				allDead = append(allDead, deadLetter(m.rec, &event.InvalidError{
+					Reason: event.ReasonNoRecipients,
+					Detail: fmt.Sprintf("%s scope has no members (add them with signalctl members add)", scopeName(m.d)),
+				}))
+				continue
+			}
+			rows = appendRows(rows, m, recipients)
+		}
+		res.Inserted, err = tx.InsertNotifications(ctx, rows)
+		if err != nil {
+			return err
+		}
+		push = rows
+		if res.Inserted < len(rows) {
+			push, res.Repushed, err = in.withExisting(ctx, tx, rows)
+			if err != nil {
+				return err
+			}
+		}
+		if err := tx.InsertDeadLetters(ctx, allDead); err != nil {
+			return err
+		}
+		res.DeadLetters = len(allDead)
+		dead = allDead
+		return nil
+	})
+	if err != nil {
+		return Result{}, nil, fmt.Errorf("persist batch: %w", err)
+	}
+	for _, d := range dead {
+		in.log.Warn("record kept as dead letter", "reason", d.Reason, "detail", d.Detail, "topic", d.Source.Topic, "partition", d.Source.Partition, "offset", d.Source.Offset)
+		in.o.Metrics.DeadLettered.WithLabelValues(d.Reason).Inc()
+	}
+	return res, push, nil
+}
+
+// withExisting replaces rows that were stored before (a redelivery) by
+// their stored version when recent enough to push again, and drops them
+// otherwise.
+func (in *Ingestor) withExisting(ctx context.Context, tx *store.Tx, rows []*event.Row) ([]*event.Row, int, error) {
+	var ids []uuid.UUID
+	for _, r := range rows {
+		if r.Seq == 0 {
+			ids = append(ids, r.ID)
+		}
+	}
+	existing, err := tx.Existing(ctx, ids, time.Now().Add(-in.o.RepushWindow))
+	if err != nil {
+		return nil, 0, err
+	}
+	byID := make(map[uuid.UUID]*event.Row, len(existing))
+	for _, r := range existing {
+		byID[r.ID] = r
+	}
+	push := make([]*event.Row, 0, len(rows))
+	for _, r := range rows {
+		switch {
+		case r.Seq != 0:
+			push = append(push, r)
+		case byID[r.ID] != nil:
+			push = append(push, byID[r.ID])
+		}
+	}
+	return push, len(existing), nil
+}
+
+func (in *Ingestor) count(res Result) {
+	in.o.Metrics.Persisted.Add(float64(res.Inserted))
+	in.o.Metrics.Repushed.Add(float64(res.Repushed))
+}
+
+func appendRows(rows []*event.Row, m message, recipients []string) []*event.Row {
+	d := m.d
+	key := d.EventKey()
+	for _, r := range recipients {
+		rows = append(rows, &event.Row{
+			ID:          event.NotificationID(m.rec.Source, r),
+			RecipientID: r,
+			Type:        d.EventType,
+			OrganizerID: d.OrganizerID,
+			MerchantID:  d.MerchantID,
+			ActorID:     d.ActorID,
+			Actor:       d.Actor,
+			Content:     m.content,
+			ActionURL:   m.actionURL,
+			Data:        d.CanonicalData,
+			OccurredAt:  d.Occurred,
+			EventKey:    key,
+			Source:      m.rec.Source,
+		})
+	}
+	return rows
+}
+
+func deadLetter(r *Record, err error) *event.DeadLetter {
+	dl := &event.DeadLetter{Source: r.Source, Key: r.Key, Value: r.Value, Headers: r.Headers, Reason: "invalid", Detail: err.Error()}
+	var inv *event.InvalidError
+	if errors.As(err, &inv) {
+		dl.Reason, dl.Detail = inv.Reason, inv.Detail
+	}
+	return dl
+}
+
+func scopeName(d *event.Decoded) string {
+	k, _ := d.GroupKey()
+	return k.Scope + " " + k.ID
+}

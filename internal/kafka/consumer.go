@@ -1,0 +1,252 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/signal-notify/signal/internal/metrics"
+)
+
+// Handler handles one polled batch. It returns an error only for a failure
+// worth retrying (the database is away); anything wrong with a record
+// itself is the handler's to settle (a dead letter). Records of one
+// partition are in offset order.
+type Handler interface {
+	Handle(ctx context.Context, records []*kgo.Record) error
+}
+
+// ConsumerOptions configure the consumer.
+type ConsumerOptions struct {
+	Client      []kgo.Opt // connection options (ClientOpts)
+	Topic       string
+	Group       string
+	ResetOffset string // "latest" or "earliest"
+	BatchSize   int
+	RetryMin    time.Duration
+	RetryMax    time.Duration
+	// DrainTimeout bounds how long a batch in progress may take to finish
+	// once shutdown begins; after it the batch is left uncommitted and will
+	// be redelivered (harmlessly) to whoever consumes next.
+	DrainTimeout time.Duration
+	Handler      Handler
+	Metrics      *metrics.Metrics
+	Logger       *slog.Logger
+}
+
+// Consumer reads the topic in a consumer group. Offsets are committed only
+// after the batch holding them was handled, so nothing is skipped; the
+// handler makes redelivery harmless, so nothing is doubled.
+type Consumer struct {
+	o   ConsumerOptions
+	cl  *kgo.Client
+	log *slog.Logger
+
+	mu      sync.Mutex
+	lastErr error // the last poll or handling failure; nil once things work
+	owned   map[int32]bool
+	joined  bool
+}
+
+// NewConsumer creates the group client. It does not contact the brokers yet.
+func NewConsumer(o ConsumerOptions) (*Consumer, error) {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 100 * time.Millisecond
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = 30 * time.Second
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 15 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	reset := kgo.NewOffset().AtEnd()
+	if o.ResetOffset == "earliest" {
+		reset = kgo.NewOffset().AtStart()
+	}
+	opts := append([]kgo.Opt{
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(o.Topic),
+		kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(reset),
+		// A polled batch is handled and committed before partitions may
+		// move: no commit can land for a partition this member lost.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(250 * time.Millisecond),
+	}, o.Client...)
+	c := &Consumer{o: o, log: o.Logger, owned: map[int32]bool{}}
+	opts = append(opts,
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { c.track(m, true) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { c.track(m, false) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { c.track(m, false) }),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	c.cl = cl
+	return c, nil
+}
+
+func (c *Consumer) track(m map[string][]int32, assigned bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.joined = true
+	for _, ps := range m {
+		for _, p := range ps {
+			if assigned {
+				c.owned[p] = true
+			} else {
+				delete(c.owned, p)
+			}
+		}
+	}
+	c.log.Info("partitions changed", "assigned", assigned, "partitions", m, "owned", len(c.owned))
+}
+
+// Joined reports whether the consumer has joined its group, and how many
+// partitions it owns now (zero is normal when instances outnumber them).
+func (c *Consumer) Joined() (bool, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.joined, len(c.owned)
+}
+
+// Client is the underlying franz-go client (readiness pings, admin).
+func (c *Consumer) Client() *kgo.Client { return c.cl }
+
+// Err is the last failure, or nil when the last poll and batch worked.
+func (c *Consumer) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}
+
+func (c *Consumer) setErr(err error) {
+	c.mu.Lock()
+	c.lastErr = err
+	c.mu.Unlock()
+}
+
+// Run consumes until ctx ends, then finishes the batch in hand, commits
+// it, leaves the group and closes the client.
+func (c *Consumer) Run(ctx context.Context) error {
+	defer c.cl.CloseAllowingRebalance()
+	for {
+		fetches := c.cl.PollRecords(ctx, c.o.BatchSize)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		pollErr := error(nil)
+		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			pollErr = fmt.Errorf("fetch %s[%d]: %w", topic, p, err)
+			c.log.Warn("kafka fetch failed", "topic", topic, "partition", p, "err", err)
+		})
+		records := fetches.Records()
+		if len(records) == 0 {
+			c.setErr(pollErr)
+			c.cl.AllowRebalance()
+			continue
+		}
+		committed := c.handle(ctx, records)
+		if committed {
+			c.recordLag(fetches)
+		}
+		c.cl.AllowRebalance()
+		if !committed {
+			return nil // shutting down before the batch could be stored
+		}
+	}
+}
+
+// handle runs the handler until it succeeds, retrying transient failures
+// with capped exponential backoff and jitter, then commits the offsets. It
+// reports false when shutdown interrupted it before the commit.
+func (c *Consumer) handle(ctx context.Context, records []*kgo.Record) bool {
+	hctx, cancel := drainContext(ctx, c.o.DrainTimeout)
+	defer cancel()
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		err := c.o.Handler.Handle(hctx, records)
+		if err == nil {
+			break
+		}
+		if hctx.Err() != nil {
+			c.log.Warn("shutdown interrupted a batch; it will be redelivered", "records", len(records), "err", err)
+			return false
+		}
+		wait := backoff(attempt, c.o.RetryMin, c.o.RetryMax)
+		c.setErr(fmt.Errorf("handling a batch failed (retrying): %w", err))
+		c.log.Warn("batch failed, retrying", "records", len(records), "attempt", attempt+1, "wait", wait.Round(time.Millisecond).String(), "err", err)
+		if c.o.Metrics != nil {
+			c.o.Metrics.Retries.Inc()
+		}
+		select {
+		case <-hctx.Done():
+			c.log.Warn("shutdown interrupted a batch; it will be redelivered", "records", len(records))
+			return false
+		case <-time.After(wait):
+		}
+	}
+	if c.o.Metrics != nil {
+		c.o.Metrics.Consumed.Add(float64(len(records)))
+		c.o.Metrics.BatchSize.Observe(float64(len(records)))
+		c.o.Metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+	}
+	// The rows are stored: a failed commit only means a harmless redelivery.
+	if err := c.cl.CommitRecords(hctx, records...); err != nil {
+		c.log.Warn("offset commit failed; the batch may be redelivered (no duplicates result)", "err", err)
+		c.setErr(fmt.Errorf("offset commit: %w", err))
+		return hctx.Err() == nil
+	}
+	c.setErr(nil)
+	return true
+}
+
+func (c *Consumer) recordLag(fetches kgo.Fetches) {
+	if c.o.Metrics == nil {
+		return
+	}
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 {
+			lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
+			c.o.Metrics.Lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
+		}
+	})
+}
+
+// drainContext is not cancelled by ctx itself, only DrainTimeout after it.
+func drainContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(hctx, func() { t.Stop() })
+	})
+	return hctx, func() { stop(); cancel() }
+}
+
+// backoff is min·2^attempt capped at max, with ±25 % jitter so instances
+// that failed together do not retry together.
+func backoff(attempt int, minD, maxD time.Duration) time.Duration {
+	d := minD << min(attempt, 30)
+	if d <= 0 || d > maxD {
+		d = maxD
+	}
+	jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
+	return d + jitter
+}

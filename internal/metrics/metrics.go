@@ -1,0 +1,70 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are every series Signal exports.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Consumed     prometheus.Counter
+	Persisted    prometheus.Counter
+	Repushed     prometheus.Counter
+	DeadLettered *prometheus.CounterVec
+	Retries      prometheus.Counter
+	BatchSize    prometheus.Histogram
+	BatchSeconds prometheus.Histogram
+	Lag          *prometheus.GaugeVec
+
+	Connections   prometheus.Gauge
+	FramesSent    prometheus.Counter
+	SlowDropped   prometheus.Counter
+	FramesDropped prometheus.Counter
+
+	HTTPRequests *prometheus.CounterVec
+	HTTPSeconds  *prometheus.HistogramVec
+
+	RelayReceived *prometheus.CounterVec
+}
+
+// New registers the metrics (and the Go and process collectors) in a new registry.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) prometheus.Collector { r.MustRegister(c); return c }
+	return &Metrics{
+		Registry: r,
+		Consumed: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_messages_consumed_total",
+			Help: "Kafka records handled (stored as notifications or as dead letters)."})).(prometheus.Counter),
+		Persisted: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_notifications_persisted_total",
+			Help: "Notification rows inserted (one per recipient)."})).(prometheus.Counter),
+		Repushed: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_notifications_repushed_total",
+			Help: "Rows of redelivered records pushed again with their stored id."})).(prometheus.Counter),
+		DeadLettered: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_dead_letters_total",
+			Help: "Records stored as dead letters, by reason."}, []string{"reason"})).(*prometheus.CounterVec),
+		Retries: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_batch_retries_total",
+			Help: "Batch attempts that failed transiently and were retried."})).(prometheus.Counter),
+		BatchSize: f(prometheus.NewHistogram(prometheus.HistogramOpts{Name: "signal_batch_records",
+			Help: "Records per handled batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 7)})).(prometheus.Histogram),
+		BatchSeconds: f(prometheus.NewHistogram(prometheus.HistogramOpts{Name: "signal_batch_duration_seconds",
+			Help: "Time to handle one batch: validate, store, push.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)})).(prometheus.Histogram),
+		Lag: f(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "signal_consumer_lag",
+			Help: "Records behind the partition's high watermark, as of the last fetch."}, []string{"topic", "partition"})).(*prometheus.GaugeVec),
+		Connections: f(prometheus.NewGauge(prometheus.GaugeOpts{Name: "signal_websocket_connections",
+			Help: "WebSocket clients connected to this instance."})).(prometheus.Gauge),
+		FramesSent: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_websocket_frames_sent_total",
+			Help: "Frames queued to WebSocket clients."})).(prometheus.Counter),
+		SlowDropped: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_websocket_slow_clients_dropped_total",
+			Help: "Clients disconnected because their queue passed websocket.queue_limit."})).(prometheus.Counter),
+		FramesDropped: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_websocket_frames_dropped_total",
+			Help: "Frames not delivered because their client was closing."})).(prometheus.Counter),
+		HTTPRequests: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_http_requests_total",
+			Help: "REST and health requests by route pattern and status code."}, []string{"route", "code"})).(*prometheus.CounterVec),
+		HTTPSeconds: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "signal_http_request_duration_seconds",
+			Help: "REST request latency by route pattern.", Buckets: prometheus.DefBuckets}, []string{"route"})).(*prometheus.HistogramVec),
+		RelayReceived: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_relay_messages_total",
+			Help: "Cross-instance messages received from PostgreSQL, by kind."}, []string{"kind"})).(*prometheus.CounterVec),
+	}
+}

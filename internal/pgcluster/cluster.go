@@ -1,0 +1,211 @@
+package pgcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options say where and how to run the cluster.
+type Options struct {
+	// Dir holds the data folder ("data") and the log ("postgres.log").
+	Dir string
+	// Port to listen on, on 127.0.0.1. 0 picks a free one.
+	Port int
+	// Durable keeps fsync on. Tests turn it off: a crash of a throwaway
+	// cluster loses nothing of value, and it is several times faster.
+	Durable bool
+}
+
+// Cluster is a running PostgreSQL server.
+type Cluster struct {
+	Dir  string
+	Port int
+	// URL of the "postgres" maintenance database (user postgres, trust auth).
+	URL string
+}
+
+// DatabaseURL is the address of database name on this cluster.
+func (c *Cluster) DatabaseURL(name string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, name)
+}
+
+// Start initialises Dir if it holds no cluster yet and starts the server.
+// A cluster already running in Dir is reused.
+func Start(ctx context.Context, o Options) (*Cluster, error) {
+	if o.Dir == "" {
+		return nil, errors.New("pgcluster: Dir is required")
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	owner, err := serverUser()
+	if err != nil {
+		return nil, err
+	}
+	if owner != nil {
+		if err := chownTree(dir, owner); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+		out, err := run(ctx, owner, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C")
+		if err != nil {
+			return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+		}
+	}
+	if port, ok := runningPort(data); ok {
+		c := &Cluster{Dir: dir, Port: port}
+		c.URL = c.DatabaseURL("postgres")
+		if waitReady(ctx, port, 2*time.Second) == nil {
+			return c, nil
+		}
+	}
+	port := o.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=300", port, dir)
+	if !o.Durable {
+		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	}
+	logFile := filepath.Join(dir, "postgres.log")
+	out, err := run(ctx, owner, "pg_ctl", "-D", data, "-l", logFile, "-o", opts, "-w", "-t", "60", "start")
+	if err != nil {
+		tail, _ := os.ReadFile(logFile)
+		return nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, lastLines(string(tail), 15))
+	}
+	c := &Cluster{Dir: dir, Port: port}
+	c.URL = c.DatabaseURL("postgres")
+	return c, waitReady(ctx, port, 30*time.Second)
+}
+
+// Stop shuts the server down (fast mode: open sessions are cut).
+func (c *Cluster) Stop() error {
+	owner, err := serverUser()
+	if err != nil {
+		return err
+	}
+	out, err := run(context.Background(), owner, "pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "stop")
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Running reports whether a cluster in dir is up, and its port.
+func Running(dir string) (int, bool) {
+	port, ok := runningPort(filepath.Join(dir, "data"))
+	if !ok || waitReady(context.Background(), port, 200*time.Millisecond) != nil {
+		return 0, false
+	}
+	return port, true
+}
+
+// runningPort reads the port of a running server from postmaster.pid.
+func runningPort(data string) (int, bool) {
+	b, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
+	if err != nil {
+		return 0, false
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 {
+		return 0, false
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	return port, err == nil
+}
+
+func waitReady(ctx context.Context, port int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres on %s did not answer within %s: %w", addr, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// serverUser is the account the server must run as: nil when not root.
+func serverUser() (*user.User, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root and there is no postgres user to run PostgreSQL as: %w", err)
+	}
+	return u, nil
+}
+
+func chownTree(dir string, u *user.User) error {
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+func run(ctx context.Context, owner *user.User, name string, args ...string) ([]byte, error) {
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s not found on PATH: install the PostgreSQL server binaries, or set SIGNAL_DATABASE_URL to a running server", name)
+	}
+	var cmd *exec.Cmd
+	if owner != nil {
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", owner.Username, "--", bin}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, bin, args...)
+	}
+	cmd.Dir = os.TempDir() // the postgres user may not be able to enter the caller's folder
+	// pg_ctl start leaves the server running with our stdout open: give it
+	// files of its own so the command returns.
+	cmd.Stdin = nil
+	out, err := cmd.CombinedOutput()
+	return out, err
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,232 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/signal-notify/signal/internal/event"
+)
+
+// seqLockKey is the advisory lock every notification insert holds until its
+// transaction ends. Identity values are handed out while it is held, so a
+// transaction with larger seq values always commits later: "newer than seq"
+// (replay, cursors) never skips a row committed late.
+const seqLockKey = 0x5167_6e61_6c00_0001
+
+// Tx is one ingest transaction.
+type Tx struct {
+	tx pgx.Tx
+}
+
+// InTx runs fn in a transaction and commits it when fn returns nil.
+func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if err := fn(&Tx{tx: tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Members returns the recipients of each group, ordered by recipient id.
+func (t *Tx) Members(ctx context.Context, keys []event.ScopeKey) (map[event.ScopeKey][]string, error) {
+	out := make(map[event.ScopeKey][]string, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	scopes, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		scopes[i], ids[i] = k.Scope, k.ID
+	}
+	rows, err := t.tx.Query(ctx, `
+		SELECT scope, scope_id, recipient_id FROM memberships
+		WHERE (scope, scope_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+		ORDER BY scope, scope_id, recipient_id`, scopes, ids)
+	if err != nil {
+		return nil, fmt.Errorf("resolve members: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k event.ScopeKey
+		var r string
+		if err := rows.Scan(&k.Scope, &k.ID, &r); err != nil {
+			return nil, fmt.Errorf("resolve members: %w", err)
+		}
+		out[k] = append(out[k], r)
+	}
+	return out, rows.Err()
+}
+
+// insertNotifications sends message-level columns once per message and
+// joins them to the per-recipient rows in the server: most bytes (data,
+// content) are the message's, and a message usually has several recipients.
+const insertNotifications = `
+WITH m AS MATERIALIZED (
+	SELECT n, typ, org, merch, actor_id, actor::jsonb AS actor, content, action, data::jsonb AS data,
+	       occ, ek, topic, part, off
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+	            $8::text[], $9::timestamptz[], $10::bytea[], $11::text[], $12::int[], $13::bigint[])
+	     WITH ORDINALITY AS m(typ, org, merch, actor_id, actor, content, action, data, occ, ek, topic, part, off, n)
+)
+INSERT INTO notifications (id, recipient_id, type, organizer_id, merchant_id, actor_id, actor, content,
+                           action_url, data, occurred_at, event_key, source_topic, source_partition, source_offset)
+SELECT r.id, r.rcpt, m.typ, NULLIF(m.org, ''), NULLIF(m.merch, ''), m.actor_id, m.actor, m.content,
+       NULLIF(m.action, ''), m.data, m.occ, m.ek, m.topic, m.part, m.off
+FROM unnest($14::uuid[], $15::text[], $16::int[]) WITH ORDINALITY AS r(id, rcpt, msg, ord)
+JOIN m ON m.n = r.msg
+ORDER BY r.ord
+ON CONFLICT (id) DO NOTHING
+RETURNING id, seq, created_at`
+
+// InsertNotifications stores rows in one statement, in order. Rows whose id
+// exists already (a redelivered record) are left as they are. Inserted rows
+// get Seq and CreatedAt; the result says how many were inserted. Rows of
+// one message must be adjacent and share the message's fields.
+func (t *Tx) InsertNotifications(ctx context.Context, rows []*event.Row) (int, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(seqLockKey)); err != nil {
+		return 0, fmt.Errorf("lock notification sequence: %w", err)
+	}
+	var (
+		typ, org, merch, actorID, actor, content, action, data, topic []string
+		occ                                                           []time.Time
+		ek                                                            [][]byte
+		part                                                          []int32
+		off                                                           []int64
+		ids                                                           []uuid.UUID
+		rcpt                                                          []string
+		msg                                                           []int32
+	)
+	var prev *event.Row
+	for _, r := range rows {
+		if prev == nil || !sameMessage(prev, r) {
+			a, _ := json.Marshal(r.Actor)
+			typ, org, merch = append(typ, r.Type), append(org, r.OrganizerID), append(merch, r.MerchantID)
+			actorID, actor = append(actorID, r.ActorID), append(actor, string(a))
+			content, action, data = append(content, r.Content), append(action, r.ActionURL), append(data, string(r.Data))
+			occ, ek = append(occ, r.OccurredAt), append(ek, r.EventKey)
+			topic, part, off = append(topic, r.Source.Topic), append(part, r.Source.Partition), append(off, r.Source.Offset)
+			prev = r
+		}
+		ids, rcpt, msg = append(ids, r.ID), append(rcpt, r.RecipientID), append(msg, int32(len(typ)))
+	}
+	res, err := t.tx.Query(ctx, insertNotifications, typ, org, merch, actorID, actor, content, action, data,
+		occ, ek, topic, part, off, ids, rcpt, msg)
+	if err != nil {
+		return 0, fmt.Errorf("insert notifications: %w", err)
+	}
+	defer res.Close()
+	byID := make(map[uuid.UUID]*event.Row, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	n := 0
+	for res.Next() {
+		var id uuid.UUID
+		var seq int64
+		var created time.Time
+		if err := res.Scan(&id, &seq, &created); err != nil {
+			return 0, fmt.Errorf("insert notifications: %w", err)
+		}
+		if r := byID[id]; r != nil {
+			r.Seq, r.CreatedAt = seq, created
+			n++
+		}
+	}
+	if err := res.Err(); err != nil {
+		return 0, fmt.Errorf("insert notifications: %w", err)
+	}
+	return n, nil
+}
+
+// sameMessage reports whether two adjacent rows come from one message.
+func sameMessage(a, b *event.Row) bool {
+	return a.Source == b.Source && a.Type == b.Type && string(a.EventKey) == string(b.EventKey)
+}
+
+const selectRow = `SELECT id, seq, recipient_id, type, coalesce(organizer_id, ''), coalesce(merchant_id, ''),
+	actor_id, actor, content, coalesce(action_url, ''), data, occurred_at, event_key, is_read, created_at,
+	coalesce(source_topic, ''), coalesce(source_partition, 0), coalesce(source_offset, 0)
+	FROM notifications`
+
+// Existing loads stored rows by id that were created after since.
+func (t *Tx) Existing(ctx context.Context, ids []uuid.UUID, since time.Time) ([]*event.Row, error) {
+	return queryRows(ctx, t.tx, selectRow+` WHERE id = ANY($1) AND created_at > $2 ORDER BY seq`, ids, since)
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func queryRows(ctx context.Context, q querier, sql string, args ...any) ([]*event.Row, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query notifications: %w", err)
+	}
+	defer rows.Close()
+	var out []*event.Row
+	for rows.Next() {
+		r := &event.Row{}
+		var actor []byte
+		if err := rows.Scan(&r.ID, &r.Seq, &r.RecipientID, &r.Type, &r.OrganizerID, &r.MerchantID,
+			&r.ActorID, &actor, &r.Content, &r.ActionURL, &r.Data, &r.OccurredAt, &r.EventKey, &r.IsRead,
+			&r.CreatedAt, &r.Source.Topic, &r.Source.Partition, &r.Source.Offset); err != nil {
+			return nil, fmt.Errorf("read notification: %w", err)
+		}
+		_ = json.Unmarshal(actor, &r.Actor)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query notifications: %w", err)
+	}
+	return out, nil
+}
+
+// InsertDeadLetters stores records that cannot become notifications. A
+// record already stored (redelivery) is not stored twice.
+func (t *Tx) InsertDeadLetters(ctx context.Context, dls []*event.DeadLetter) error {
+	if len(dls) == 0 {
+		return nil
+	}
+	var (
+		topic, headers, reason, detail []string
+		part                           []int32
+		off                            []int64
+		ts                             []time.Time
+		key, value                     [][]byte
+	)
+	for _, d := range dls {
+		h := d.Headers
+		if h == nil {
+			h = []event.Header{}
+		}
+		hb, _ := json.Marshal(h)
+		topic, part, off, ts = append(topic, d.Source.Topic), append(part, d.Source.Partition), append(off, d.Source.Offset), append(ts, d.Source.Timestamp)
+		key, value, headers = append(key, d.Key), append(value, d.Value), append(headers, string(hb))
+		reason, detail = append(reason, d.Reason), append(detail, d.Detail)
+	}
+	_, err := t.tx.Exec(ctx, `
+		INSERT INTO dead_letters (topic, partition, "offset", record_timestamp, key, value, headers, reason, detail)
+		SELECT t, p, o, ts, k, v, h::jsonb, r, d
+		FROM unnest($1::text[], $2::int[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::text[])
+		     AS u(t, p, o, ts, k, v, h, r, d)
+		ON CONFLICT (topic, partition, "offset", record_timestamp) DO NOTHING`,
+		topic, part, off, ts, key, value, headers, reason, detail)
+	if err != nil {
+		return fmt.Errorf("insert dead letters: %w", err)
+	}
+	return nil
+}

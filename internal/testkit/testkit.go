@@ -1,0 +1,253 @@
+package testkit
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/signal-notify/signal/internal/auth"
+	"github.com/signal-notify/signal/internal/config"
+	"github.com/signal-notify/signal/internal/daemon"
+	"github.com/signal-notify/signal/internal/kafka"
+	"github.com/signal-notify/signal/internal/pgtest"
+	"github.com/signal-notify/signal/internal/store"
+)
+
+// Secrets used by every test instance.
+const (
+	JWTSecret = "test-secret-0123456789abcdef"
+	APIKey    = "test-api-key"
+	Topic     = "signal.activity-notification"
+)
+
+// Broker starts an in-process Kafka-protocol broker with the topic created.
+func Broker(t testing.TB) string {
+	t.Helper()
+	emb, err := kafka.StartEmbedded(0, Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	return emb.Addr
+}
+
+// Config is a serve configuration for tests: the given broker and database,
+// any free port, test secrets, fast retries.
+func Config(t testing.TB, broker, dbURL string) *config.Config {
+	t.Helper()
+	t.Setenv(config.EnvConfigFile, "")
+	cfg, err := config.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Database.URL = dbURL
+	cfg.Kafka.Brokers = []string{broker}
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Auth.JWTSecret = JWTSecret
+	cfg.Auth.APIKeys = []string{APIKey}
+	cfg.Ingest.RetryMin = 20 * time.Millisecond
+	cfg.Ingest.RetryMax = 300 * time.Millisecond
+	cfg.WebSocket.CloseWindow = 50 * time.Millisecond
+	return cfg
+}
+
+// Instance is a running serve.
+type Instance struct {
+	t      testing.TB
+	Info   daemon.Info
+	Config *config.Config
+	Store  *store.Store
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// URL is the instance's base HTTP URL.
+func (in *Instance) URL() string { return "http://" + in.Info.HTTPAddr }
+
+// WSURL is the instance's WebSocket endpoint.
+func (in *Instance) WSURL() string { return "ws://" + in.Info.HTTPAddr + "/socket/websocket" }
+
+// Env is a broker, a database and the config to serve them.
+type Env struct {
+	Broker string
+	DBURL  string
+	Store  *store.Store
+}
+
+// NewEnv starts a broker and makes a migrated database.
+func NewEnv(t testing.TB) *Env {
+	t.Helper()
+	st, url := pgtest.Open(t)
+	return &Env{Broker: Broker(t), DBURL: url, Store: st}
+}
+
+// Serve starts an instance on env; edit may change the config first. It
+// returns once the instance has joined the consumer group.
+func (e *Env) Serve(t testing.TB, edit func(*config.Config)) *Instance {
+	t.Helper()
+	cfg := Config(t, e.Broker, e.DBURL)
+	if edit != nil {
+		edit(cfg)
+	}
+	return Start(t, cfg)
+}
+
+// Start runs daemon.Run with cfg until the test ends (or Stop).
+func Start(t testing.TB, cfg *config.Config) *Instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan daemon.Info, 1)
+	in := &Instance{t: t, Config: cfg, cancel: cancel, done: make(chan error, 1)}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: logLevel()}))
+	go func() {
+		in.done <- daemon.Run(ctx, daemon.Options{Config: cfg, Logger: logger, OnReady: func(i daemon.Info) { ready <- i }})
+	}()
+	select {
+	case in.Info = <-ready:
+	case err := <-in.done:
+		cancel()
+		t.Fatalf("serve did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("serve did not start within 30s")
+	}
+	t.Cleanup(func() { in.Stop() })
+	in.WaitReady()
+	return in
+}
+
+// WaitReady waits until /readyz answers 200 (the consumer joined its group).
+func (in *Instance) WaitReady() {
+	in.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(in.URL() + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+			last = string(b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	in.t.Fatalf("instance not ready after 30s: %s", last)
+}
+
+// Stop shuts the instance down gracefully and returns Run's error.
+func (in *Instance) Stop() error {
+	if in.cancel == nil {
+		return nil
+	}
+	in.cancel()
+	in.cancel = nil
+	select {
+	case err := <-in.done:
+		return err
+	case <-time.After(60 * time.Second):
+		in.t.Error("serve did not stop within 60s")
+		return nil
+	}
+}
+
+// Token mints a token for sub.
+func Token(t testing.TB, sub string, rooms ...string) string {
+	t.Helper()
+	tok, err := auth.Sign(JWTSecret, sub, rooms, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// Producer returns a Kafka client producing to the test topic.
+func Producer(t testing.TB, broker string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DefaultProduceTopic(Topic), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// Produce sends values synchronously and fails the test on error.
+func Produce(t testing.TB, cl *kgo.Client, values ...[]byte) []*kgo.Record {
+	t.Helper()
+	recs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		recs[i] = &kgo.Record{Key: []byte("org-1"), Value: v}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// Message builds a valid message value; edit may change it before encoding.
+func Message(scope string, recipients []string, edit func(m map[string]any)) []byte {
+	m := map[string]any{
+		"eventType": "PAYMENT_SUCCESS", "recipientScope": scope, "actorId": "a1",
+		"actor":       map[string]any{"id": "a1", "name": "Alice", "type": "user"},
+		"organizerId": "org-1",
+		"data":        map[string]any{"payment": map[string]any{"subject": "Ticket", "id": "p-1"}},
+		"occurredAt":  time.Now().UTC().Format(time.RFC3339Nano),
+	}
+	if recipients != nil {
+		m["recipientIds"] = recipients
+	}
+	if edit != nil {
+		edit(m)
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// Eventually retries cond until it holds or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Count runs a count query.
+func Count(t testing.TB, st *store.Store, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := st.Pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func logLevel() slog.Level {
+	if os.Getenv("SIGNAL_TEST_LOG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
+}
+
+// testWriter sends logs to t.Log so they show only for failing tests.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

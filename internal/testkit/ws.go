@@ -1,0 +1,197 @@
+package testkit
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lxzan/gws"
+)
+
+// Frame is a received WebSocket frame.
+type Frame struct {
+	Topic string          `json:"topic"`
+	Room  string          `json:"room,omitempty"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// Client is a real WebSocket client that records what it receives.
+type Client struct {
+	t      testing.TB
+	conn   *gws.Conn
+	frames chan Frame
+	closed chan struct{}
+
+	mu        sync.Mutex
+	closeCode uint16
+	closeErr  error
+}
+
+type clientHandler struct {
+	gws.BuiltinEventHandler
+	c *Client
+}
+
+func (h *clientHandler) OnMessage(_ *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	var f Frame
+	if err := json.Unmarshal(msg.Bytes(), &f); err != nil {
+		h.c.t.Errorf("server sent a frame that is not JSON: %q", msg.Bytes())
+		return
+	}
+	h.c.frames <- f
+}
+
+func (h *clientHandler) OnClose(_ *gws.Conn, err error) {
+	h.c.mu.Lock()
+	h.c.closeErr = err
+	if ce, ok := err.(*gws.CloseError); ok {
+		h.c.closeCode = ce.Code
+	}
+	h.c.mu.Unlock()
+	close(h.c.closed)
+}
+
+// Dial connects to url with the token in the Authorization header. It
+// fails the test when the server refuses.
+func Dial(t testing.TB, url, token string) *Client {
+	t.Helper()
+	c, resp, err := TryDial(t, url, token)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial %s: %v (status %d)", url, err, status)
+	}
+	return c
+}
+
+// TryDial connects and returns the handshake response and error as they are.
+func TryDial(t testing.TB, url, token string) (*Client, *http.Response, error) {
+	t.Helper()
+	c := &Client{t: t, frames: make(chan Frame, 100000), closed: make(chan struct{})}
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	conn, resp, err := gws.NewClient(&clientHandler{c: c}, &gws.ClientOption{Addr: url, RequestHeader: h, HandshakeTimeout: 5 * time.Second})
+	if err != nil {
+		return nil, resp, err
+	}
+	c.conn = conn
+	go conn.ReadLoop()
+	t.Cleanup(func() { conn.NetConn().Close() })
+	return c, resp, nil
+}
+
+// Next returns the next frame, failing the test after timeout.
+func (c *Client) Next(timeout time.Duration) Frame {
+	c.t.Helper()
+	select {
+	case f := <-c.frames:
+		return f
+	case <-time.After(timeout):
+		c.t.Fatalf("no frame within %s", timeout)
+		return Frame{}
+	}
+}
+
+// Expect returns the next frame and checks its topic.
+func (c *Client) Expect(topic string) Frame {
+	c.t.Helper()
+	f := c.Next(10 * time.Second)
+	if f.Topic != topic {
+		c.t.Fatalf("frame topic %q (data %s), want %q", f.Topic, f.Data, topic)
+	}
+	return f
+}
+
+// Welcome reads the welcome frame and returns the client id.
+func (c *Client) Welcome() string {
+	c.t.Helper()
+	f := c.Expect("signal/system/welcome")
+	var d struct {
+		ClientID string   `json:"clientId"`
+		Rooms    []string `json:"rooms"`
+	}
+	if err := json.Unmarshal(f.Data, &d); err != nil || d.ClientID == "" {
+		c.t.Fatalf("welcome data %s", f.Data)
+	}
+	return d.ClientID
+}
+
+// Quiet fails the test if a frame arrives within d.
+func (c *Client) Quiet(d time.Duration) {
+	c.t.Helper()
+	select {
+	case f := <-c.frames:
+		c.t.Fatalf("unexpected frame %s %s %s", f.Topic, f.Room, f.Data)
+	case <-time.After(d):
+	}
+}
+
+// Send writes a text frame.
+func (c *Client) Send(s string) {
+	c.t.Helper()
+	if err := c.conn.WriteString(s); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// SendBinary writes a binary frame.
+func (c *Client) SendBinary(b []byte) {
+	c.t.Helper()
+	if err := c.conn.WriteMessage(gws.OpcodeBinary, b); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// Close closes the connection from the client side.
+func (c *Client) Close() { _ = c.conn.WriteClose(1000, nil) }
+
+// Closed waits for the server to close the connection and returns the close code.
+func (c *Client) Closed(timeout time.Duration) uint16 {
+	c.t.Helper()
+	select {
+	case <-c.closed:
+	case <-time.After(timeout):
+		c.t.Fatalf("connection not closed within %s", timeout)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeCode
+}
+
+// Conn is the underlying connection (for tests that misbehave on purpose).
+func (c *Client) Conn() *gws.Conn { return c.conn }
+
+// Drain returns the frames already received, without waiting.
+func (c *Client) Drain() []Frame {
+	var out []Frame
+	for {
+		select {
+		case f := <-c.frames:
+			out = append(out, f)
+		default:
+			return out
+		}
+	}
+}
+
+// ExpectError reads a signal/system/error frame and checks its code.
+func (c *Client) ExpectError(code string) {
+	c.t.Helper()
+	f := c.Expect("signal/system/error")
+	var d struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	_ = json.Unmarshal(f.Data, &d)
+	if d.Code != code || strings.TrimSpace(d.Message) == "" {
+		c.t.Fatalf("error frame %s, want code %q with a message", f.Data, code)
+	}
+}

@@ -92,3 +92,30 @@ func completeRooms(g *globals) completeFunc {
 		return rooms, cobra.ShellCompDirectiveNoFileComp
 	}
 }
+
+// completeClients offers the ids of connected clients, from the server.
+func completeClients(g *globals) completeFunc {
+	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		cfg, err := g.load(nil)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		c, err := g.apiClient(cfg, false)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		defer cancel()
+		list, err := c.Clients(ctx)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, cl := range list {
+			if strings.HasPrefix(cl.ID, prefix) {
+				out = append(out, cl.ID+"\t"+cl.Subject)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}

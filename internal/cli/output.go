@@ -85,3 +85,12 @@ func styled(io *IOStreams, color, s string) string {
 	r := lipgloss.NewRenderer(io.ErrOut)
 	return r.NewStyle().Foreground(lipgloss.Color(color)).Render(s)
 }
+
+// styledOut colours s on stdout when allowed.
+func styledOut(io *IOStreams, color, s string) string {
+	if !io.ColorOut() {
+		return s
+	}
+	r := lipgloss.NewRenderer(io.Out)
+	return r.NewStyle().Foreground(lipgloss.Color(color)).Render(s)
+}

@@ -29,9 +29,17 @@ func Main() int {
 
 // Execute runs one command line; tests call it with their own streams.
 func Execute(ctx context.Context, io *IOStreams, args []string) int {
-	root := NewRootCmd(io)
+	root, g := newRoot(io)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if err != nil && !g.running {
+		// Cobra refused the command line before any command ran: unknown
+		// command or flag, bad arguments, a required flag or flag group.
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			err = &usageError{err}
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(io.ErrOut, styled(io, "9", "Error:"), err)
 		var ue *usageError
@@ -55,10 +63,16 @@ type globals struct {
 	io         *IOStreams
 	configFile string
 	flags      map[string]*pflag.Flag // persistent flags bound to config keys
+	running    bool                   // a command's RunE started
 }
 
 // NewRootCmd builds the command tree.
 func NewRootCmd(io *IOStreams) *cobra.Command {
+	root, _ := newRoot(io)
+	return root
+}
+
+func newRoot(io *IOStreams) (*cobra.Command, *globals) {
 	g := &globals{io: io, flags: map[string]*pflag.Flag{}}
 	root := &cobra.Command{
 		Use:   "signalctl",
@@ -95,28 +109,28 @@ recipient's room. A REST API sends to every client, a room or one client.`,
 		newCmdProduce(g),
 		newCmdMembers(g),
 		newCmdToken(g),
+		newCmdSend(g),
+		newCmdBroadcast(g),
+		newCmdClients(g),
+		newCmdTail(g),
 		newCmdVersion(g),
 		newCmdDevDB(g),
 	)
-	for _, c := range root.Commands() {
-		wrapArgs(c)
-	}
-	return root
+	markRunning(root, g)
+	return root, g
 }
 
-// wrapArgs makes positional-argument mistakes usage errors (exit 2).
-func wrapArgs(c *cobra.Command) {
-	if c.Args != nil {
-		check := c.Args
-		c.Args = func(cmd *cobra.Command, args []string) error {
-			if err := check(cmd, args); err != nil {
-				return &usageError{err}
-			}
-			return nil
+// markRunning wraps every command's RunE so Execute can tell cobra's own
+// refusals (usage errors, exit 2) from failures of the work (exit 1).
+func markRunning(c *cobra.Command, g *globals) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			g.running = true
+			return run(cmd, args)
 		}
 	}
 	for _, sub := range c.Commands() {
-		wrapArgs(sub)
+		markRunning(sub, g)
 	}
 }
 

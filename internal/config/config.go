@@ -19,6 +19,7 @@ type Config struct {
 	Auth      Auth                          `mapstructure:"auth"`
 	WebSocket WebSocket                     `mapstructure:"websocket"`
 	Ingest    Ingest                        `mapstructure:"ingest"`
+	Cluster   Cluster                       `mapstructure:"cluster"`
 	Log       Log                           `mapstructure:"log"`
 	Client    Client                        `mapstructure:"client"`
 	Templates map[string]event.TemplateText `mapstructure:"templates" desc:"per-eventType templates: templates.<TYPE>.content and templates.<TYPE>.action_url (Go text/template over the message; keys are case-insensitive). Built in: PAYMENT_SUCCESS and a generic fallback." noenv:"true"`
@@ -73,8 +74,8 @@ type Auth struct {
 type WebSocket struct {
 	MaxMessageBytes int           `mapstructure:"max_message_bytes" default:"65536" desc:"largest inbound frame; larger closes the connection with 1009"`
 	MaxRooms        int           `mapstructure:"max_rooms" default:"100" desc:"rooms one client may be in at once"`
-	QueueLimit      int           `mapstructure:"queue_limit" default:"1024" desc:"frames waiting for a slow client before it is disconnected (close 1008)"`
-	ReplayLimit     int           `mapstructure:"replay_limit" default:"1000" desc:"most stored notifications one join with since replays"`
+	QueueLimit      int           `mapstructure:"queue_limit" default:"2048" desc:"frames waiting for a slow client before it is disconnected (close 1008)"`
+	ReplayLimit     int           `mapstructure:"replay_limit" default:"500" desc:"most stored notifications one join with since replays"`
 	CloseWindow     time.Duration `mapstructure:"close_window" default:"2s" desc:"at shutdown, clients are closed (1001) spread over this window"`
 }
 
@@ -83,6 +84,12 @@ type Ingest struct {
 	RepushWindow time.Duration `mapstructure:"repush_window" default:"5m" desc:"a redelivered record whose rows are younger than this is pushed again (same ids); older ones are not, so a replayed topic does not flood clients"`
 	RetryMin     time.Duration `mapstructure:"retry_min" default:"100ms" desc:"first wait before retrying a batch after a transient failure"`
 	RetryMax     time.Duration `mapstructure:"retry_max" default:"30s" desc:"longest wait between retries"`
+}
+
+// Cluster tunes how instances find each other.
+type Cluster struct {
+	Heartbeat time.Duration `mapstructure:"heartbeat" default:"5s" desc:"how often an instance records that it is alive"`
+	DeadAfter time.Duration `mapstructure:"dead_after" default:"15s" desc:"an instance silent this long is removed with its clients (no phantom clients)"`
 }
 
 // Log is the structured log on stderr.

@@ -158,6 +158,9 @@ func (c *Config) validate() error {
 	if c.WebSocket.QueueLimit < 1 || c.WebSocket.MaxRooms < 1 || c.WebSocket.MaxMessageBytes < 128 {
 		errs = append(errs, errors.New("websocket.queue_limit and websocket.max_rooms must be at least 1, websocket.max_message_bytes at least 128"))
 	}
+	if c.WebSocket.ReplayLimit < 1 || c.WebSocket.ReplayLimit > c.WebSocket.QueueLimit/2 {
+		errs = append(errs, fmt.Errorf("websocket.replay_limit must be from 1 to half of websocket.queue_limit (%d): a replay must not overflow the queue", c.WebSocket.QueueLimit/2))
+	}
 	return errors.Join(errs...)
 }
 

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/signal-notify/signal/internal/ingest"
 	"github.com/signal-notify/signal/internal/kafka"
 	"github.com/signal-notify/signal/internal/metrics"
+	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
 )
 
@@ -41,6 +44,7 @@ type Options struct {
 // Info describes a running instance.
 type Info struct {
 	HTTPAddr    string   // bound address of the HTTP listener
+	InstanceID  string   // this instance's id among the instances
 	Brokers     []string // Kafka seed brokers in use
 	DevToken    string   // --dev: a sample token for recipient u1
 	DevAPIKey   string   // --dev: the API key
@@ -106,7 +110,18 @@ func Run(ctx context.Context, o Options) error {
 		Logger:          log.With("component", "hub"),
 	})
 	defer h.Close()
-	push := &pusher{hub: h, log: log}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
+	}
+	defer ln.Close()
+	instanceID := newInstanceID()
+	rel := relay.New(relay.Options{
+		Store: st, Hub: h, InstanceID: instanceID, HTTPAddr: ln.Addr().String(), Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter,
+		Metrics: m, Logger: log.With("component", "relay"),
+	})
+	h.SetPresence(rel)
+	push := &pusher{hub: h, remote: rel, log: log}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
 		Metrics: m, Logger: log.With("component", "ingest"),
@@ -128,7 +143,8 @@ func Run(ctx context.Context, o Options) error {
 
 	var draining atomic.Bool
 	api := httpapi.New(httpapi.Options{
-		Hub: h, Verifier: auth.NewVerifier(cfg.Auth.JWTSecret), APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys),
+		Hub: h, Relay: rel, Inbox: st,
+		Verifier: auth.NewVerifier(cfg.Auth.JWTSecret), APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys),
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Checks: []httpapi.Check{
 			{Name: "database", Check: st.Ping},
@@ -141,24 +157,29 @@ func Run(ctx context.Context, o Options) error {
 				}
 				return consumer.Err()
 			}},
+			{Name: "relay", Check: func(context.Context) error { return rel.Err() }},
 		},
 	})
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
-	if err != nil {
-		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
-	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	info.HTTPAddr = ln.Addr().String()
+	info.InstanceID = instanceID
 
 	// consumeCtx ends the consumer; the HTTP side outlives it so in-flight
 	// pushes still reach clients.
 	consumeCtx, stopConsuming := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsuming()
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	consumerDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(consumerDone)
 		return consumer.Run(consumeCtx)
+	})
+	relayDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(relayDone)
+		return rel.Run(relayCtx)
 	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -167,7 +188,7 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	})
 
-	log.Info("signal serving", "http", info.HTTPAddr, "brokers", brokers, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.GroupID, "database", info.DatabaseURL)
+	log.Info("signal serving", "instance", instanceID, "http", info.HTTPAddr, "brokers", brokers, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.GroupID, "database", info.DatabaseURL)
 	if o.Dev {
 		printBanner(o.Out, &cfg, info)
 	}
@@ -194,6 +215,8 @@ func Run(ctx context.Context, o Options) error {
 		log.Warn("http shutdown", "err", err)
 	}
 	h.Shutdown(shutCtx, cfg.WebSocket.CloseWindow)
+	stopRelay() // after the clients: it unregisters this instance last
+	<-relayDone
 	err = g.Wait()
 	log.Info("signal stopped")
 	return err
@@ -292,4 +315,14 @@ func (k kafkaHandler) Handle(ctx context.Context, recs []*kgo.Record) error {
 	}
 	_, err := k.ing.Handle(ctx, records)
 	return err
+}
+
+// newInstanceID names this process among the instances: host and a random
+// suffix, readable in `signalctl clients` and logs.
+func newInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "signal"
+	}
+	return host + "-" + uuid.NewString()[:8]
 }

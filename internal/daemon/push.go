@@ -13,7 +13,7 @@ import (
 
 // Remote publishes deliveries to the other instances.
 type Remote interface {
-	PublishNotifications(ctx context.Context, recipients []string, items []hub.Delivery)
+	PublishNotifications(ctx context.Context, items []hub.Delivery)
 }
 
 // pusher encodes each committed row's frame once and delivers it to this
@@ -26,7 +26,6 @@ type pusher struct {
 
 func (p *pusher) Push(ctx context.Context, rows []*event.Row) {
 	items := make([]hub.Delivery, 0, len(rows))
-	recipients := make([]string, 0, len(rows))
 	for _, r := range rows {
 		frame, err := event.MarshalFrame(event.TopicNotificationCreated, r.Room(), r.Payload())
 		if err != nil {
@@ -34,11 +33,10 @@ func (p *pusher) Push(ctx context.Context, rows []*event.Row) {
 			continue
 		}
 		items = append(items, hub.Delivery{Room: r.Room(), Seq: r.Seq, Frame: frame})
-		recipients = append(recipients, r.RecipientID)
 	}
 	p.hub.Deliver(items)
 	if p.remote != nil {
-		p.remote.PublishNotifications(ctx, recipients, items)
+		p.remote.PublishNotifications(ctx, items)
 	}
 }
 

@@ -1,6 +1,389 @@
 package httpapi
 
-import "net/http"
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
 
-// routes registers the REST API.
-func (a *api) routes(handle func(string, http.HandlerFunc)) {}
+	"github.com/google/uuid"
+
+	"github.com/signal-notify/signal/internal/auth"
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/hub"
+)
+
+// MaxBody is the largest request body the REST API reads.
+const MaxBody = 1 << 20
+
+// Inbox limits.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+	MaxTopicBytes   = 256
+)
+
+// Relay delivers frames to clients on every instance.
+type Relay interface {
+	SendRoom(ctx context.Context, room string, frame []byte) error
+	Broadcast(ctx context.Context, frame []byte) error
+	// SendClient returns event.ErrNotFound when no instance has the client.
+	SendClient(ctx context.Context, clientID string, frame []byte) error
+	Clients(ctx context.Context) ([]hub.ClientInfo, error)
+}
+
+// Inbox reads and marks stored notifications.
+type Inbox interface {
+	ListNotifications(ctx context.Context, recipient string, unread bool, limit int, before int64) ([]*event.Row, error)
+	UnreadCount(ctx context.Context, recipient string) (int, error)
+	// MarkRead returns event.ErrNotFound unless recipient has notification id.
+	MarkRead(ctx context.Context, recipient string, id uuid.UUID) (*event.Row, error)
+	MarkAllRead(ctx context.Context, recipient string) (int64, error)
+}
+
+// Route is one endpoint of the API (also the source of docs checks).
+type Route struct {
+	Method  string
+	Path    string
+	Auth    string // "none", "api-key", "jwt", "api-key or jwt"
+	Summary string
+	handler http.HandlerFunc
+}
+
+func (a *api) routeTable() []Route {
+	return []Route{
+		{"GET", "/healthz", "none", "liveness", a.healthz},
+		{"GET", "/readyz", "none", "readiness: database, Kafka, relay; 503 while draining", a.readyz},
+		{"GET", "/metrics", "none", "Prometheus metrics", nil},
+		{"GET", "/socket/websocket", "jwt", "WebSocket endpoint", a.websocket},
+		{"POST", "/socket/websocket/clients/broadcast", "api-key", "send a frame to every client on every instance", a.apiKey(a.broadcast)},
+		{"POST", "/socket/websocket/clients/rooms/{roomName}/send", "api-key", "send a frame to every member of a room", a.apiKey(a.sendRoom)},
+		{"POST", "/socket/websocket/clients/{clientId}/send", "api-key", "send a frame to one client, wherever it is connected", a.apiKey(a.sendClient)},
+		{"GET", "/socket/websocket/clients", "api-key", "list connected clients of every instance", a.apiKey(a.listClients)},
+		{"GET", "/notifications", "api-key or jwt", "a recipient's notifications, newest first, cursor-paginated", a.inbox(a.listNotifications)},
+		{"GET", "/notifications/unread-count", "api-key or jwt", "how many notifications are unread", a.inbox(a.unreadCount)},
+		{"POST", "/notifications/read-all", "api-key or jwt", "mark every notification of the recipient read", a.inbox(a.readAll)},
+		{"POST", "/notifications/{id}/read", "api-key or jwt", "mark one notification read", a.inbox(a.readOne)},
+	}
+}
+
+// Routes lists the API's endpoints (for documentation and its tests).
+func Routes() []Route { return (&api{}).routeTable() }
+
+// --- authentication ---
+
+func (a *api) apiKey(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := auth.BearerToken(r)
+		if key == "" {
+			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "an API key is required: Authorization: Bearer <key>")
+			return
+		}
+		if !a.APIKeys.Valid(key) {
+			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "the API key is not valid")
+			return
+		}
+		h(w, r)
+	}
+}
+
+type inboxHandler func(w http.ResponseWriter, r *http.Request, recipient string)
+
+// inbox authenticates an API key (recipientId required) or a JWT
+// (recipientId defaults to its sub; another value is 403).
+func (a *api) inbox(h inboxHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "the query string is malformed: "+err.Error())
+			return
+		}
+		cred := auth.BearerToken(r)
+		param := r.URL.Query().Get("recipientId")
+		if cred == "" {
+			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "an API key or a token is required: Authorization: Bearer <credential>")
+			return
+		}
+		if a.APIKeys.Valid(cred) {
+			if param == "" {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, "recipientId is required with an API key")
+				return
+			}
+			if len(param) > event.MaxIDBytes {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, "recipientId is too long")
+				return
+			}
+			h(w, r, param)
+			return
+		}
+		claims, err := a.Verifier.Verify(cred)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, CodeUnauthorized, err.Error())
+			return
+		}
+		if param != "" && param != claims.Subject {
+			writeError(w, http.StatusForbidden, CodeForbidden, "this token may only read its own notifications")
+			return
+		}
+		h(w, r, claims.Subject)
+	}
+}
+
+// --- sends ---
+
+type sendBody struct {
+	Topic string          `json:"topic"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// readSend decodes and checks a send body; it has answered the request
+// when it returns false.
+func readSend(w http.ResponseWriter, r *http.Request) (sendBody, bool) {
+	var b sendBody
+	if !decodeJSON(w, r, &b) {
+		return b, false
+	}
+	switch {
+	case b.Topic == "":
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "topic is required")
+		return b, false
+	case len(b.Topic) > MaxTopicBytes:
+		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("topic is longer than %d bytes", MaxTopicBytes))
+		return b, false
+	case strings.IndexFunc(b.Topic, unicode.IsControl) >= 0:
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "topic must not contain control characters")
+		return b, false
+	}
+	if len(b.Data) == 0 {
+		b.Data = json.RawMessage("null")
+	}
+	return b, true
+}
+
+// decodeJSON reads one JSON object with no unknown fields from a body of at
+// most MaxBody bytes.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := readBody(w, r)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxBody))
+		} else {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "cannot read the body: "+err.Error())
+		}
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "the body must be a JSON object {\"topic\":…,\"data\":…}: "+err.Error())
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "the body must hold one JSON object")
+		return false
+	}
+	return true
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBody))
+	return buf.Bytes(), err
+}
+
+type sent struct {
+	Status string `json:"status"`
+	Topic  string `json:"topic"`
+	Room   string `json:"room,omitempty"`
+	Client string `json:"clientId,omitempty"`
+}
+
+func (a *api) broadcast(w http.ResponseWriter, r *http.Request) {
+	b, ok := readSend(w, r)
+	if !ok {
+		return
+	}
+	frame, _ := event.MarshalFrame(b.Topic, "", b.Data)
+	if err := a.Relay.Broadcast(r.Context(), frame); err != nil {
+		a.unavailable(w, "broadcast reached this instance's clients only", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sent{Status: "sent", Topic: b.Topic})
+}
+
+func (a *api) sendRoom(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("roomName")
+	if err := hub.ValidateRoom(room); err != nil {
+		writeError(w, http.StatusBadRequest, hub.CodeInvalidRoom, err.Message)
+		return
+	}
+	b, ok := readSend(w, r)
+	if !ok {
+		return
+	}
+	frame, _ := event.MarshalFrame(b.Topic, room, b.Data)
+	if err := a.Relay.SendRoom(r.Context(), room, frame); err != nil {
+		a.unavailable(w, "sent to this instance's members of the room only", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sent{Status: "sent", Topic: b.Topic, Room: room})
+}
+
+func (a *api) sendClient(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("clientId")
+	b, ok := readSend(w, r)
+	if !ok {
+		return
+	}
+	frame, _ := event.MarshalFrame(b.Topic, "", b.Data)
+	err := a.Relay.SendClient(r.Context(), id, frame)
+	switch {
+	case errors.Is(err, event.ErrNotFound):
+		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no client %q is connected", id))
+	case err != nil:
+		a.unavailable(w, "cannot reach the other instances", err)
+	default:
+		writeJSON(w, http.StatusOK, sent{Status: "sent", Topic: b.Topic, Client: id})
+	}
+}
+
+func (a *api) listClients(w http.ResponseWriter, r *http.Request) {
+	list, err := a.Relay.Clients(r.Context())
+	if err != nil {
+		a.unavailable(w, "cannot list the clients", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"clients": list})
+}
+
+func (a *api) unavailable(w http.ResponseWriter, what string, err error) {
+	a.Logger.Warn(what, "err", err)
+	writeError(w, http.StatusServiceUnavailable, CodeUnavailable, what+": the database is unavailable")
+}
+
+// --- inbox ---
+
+type page struct {
+	Items      []event.Notification `json:"items"`
+	NextCursor *string              `json:"nextCursor"`
+}
+
+func (a *api) listNotifications(w http.ResponseWriter, r *http.Request, recipient string) {
+	q := r.URL.Query()
+	limit := DefaultPageSize
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxPageSize {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", MaxPageSize))
+			return
+		}
+		limit = n
+	}
+	unread := false
+	switch q.Get("unread") {
+	case "", "false", "0":
+	case "true", "1":
+		unread = true
+	default:
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "unread must be true or false")
+		return
+	}
+	var before int64
+	if c := q.Get("cursor"); c != "" {
+		var ok bool
+		if before, ok = decodeCursor(c); !ok {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "cursor is not one this API returned")
+			return
+		}
+	}
+	rows, err := a.Inbox.ListNotifications(r.Context(), recipient, unread, limit+1, before)
+	if err != nil {
+		a.unavailable(w, "cannot read notifications", err)
+		return
+	}
+	p := page{Items: make([]event.Notification, 0, limit)}
+	for i, row := range rows {
+		if i == limit {
+			c := encodeCursor(rows[i-1].Seq)
+			p.NextCursor = &c
+			break
+		}
+		p.Items = append(p.Items, row.Payload())
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func encodeCursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("s" + strconv.FormatInt(seq, 10)))
+}
+
+func decodeCursor(c string) (int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) < 2 || b[0] != 's' {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(b[1:]), 10, 64)
+	return n, err == nil && n > 0
+}
+
+func (a *api) unreadCount(w http.ResponseWriter, r *http.Request, recipient string) {
+	n, err := a.Inbox.UnreadCount(r.Context(), recipient)
+	if err != nil {
+		a.unavailable(w, "cannot count notifications", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"unread": n})
+}
+
+// readFrame tells the recipient's other tabs what was marked read.
+type readFrame struct {
+	IDs   []string `json:"ids,omitempty"`
+	All   bool     `json:"all,omitempty"`
+	Count int64    `json:"count"`
+}
+
+func (a *api) readOne(w http.ResponseWriter, r *http.Request, recipient string) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "the notification id must be a UUID")
+		return
+	}
+	row, err := a.Inbox.MarkRead(r.Context(), recipient, id)
+	if errors.Is(err, event.ErrNotFound) {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no such notification for this recipient")
+		return
+	}
+	if err != nil {
+		a.unavailable(w, "cannot mark the notification read", err)
+		return
+	}
+	a.pushRead(r.Context(), recipient, readFrame{IDs: []string{row.ID.String()}, Count: 1})
+	writeJSON(w, http.StatusOK, row.Payload())
+}
+
+func (a *api) readAll(w http.ResponseWriter, r *http.Request, recipient string) {
+	n, err := a.Inbox.MarkAllRead(r.Context(), recipient)
+	if err != nil {
+		a.unavailable(w, "cannot mark notifications read", err)
+		return
+	}
+	if n > 0 {
+		a.pushRead(r.Context(), recipient, readFrame{All: true, Count: n})
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"updated": n})
+}
+
+func (a *api) pushRead(ctx context.Context, recipient string, data readFrame) {
+	room := event.NotificationRoom(recipient)
+	frame, _ := event.MarshalFrame(event.TopicNotificationRead, room, data)
+	if err := a.Relay.SendRoom(ctx, room, frame); err != nil {
+		a.Logger.Warn("read state not pushed to other instances", "err", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +26,8 @@ type Check struct {
 // Options are what the handlers need.
 type Options struct {
 	Hub      *hub.Hub
+	Relay    Relay
+	Inbox    Inbox
 	Verifier *auth.Verifier
 	APIKeys  *auth.APIKeys
 	Checks   []Check
@@ -49,17 +52,36 @@ func New(o Options) http.Handler {
 	}
 	a := &api{Options: o}
 	mux := http.NewServeMux()
-	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, a.instrument(pattern, h)) }
-
-	handle("GET /healthz", a.healthz)
-	handle("GET /readyz", a.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
-	handle("GET /socket/websocket", a.websocket)
-	a.routes(handle)
+	for _, rt := range a.routeTable() {
+		pattern := rt.Method + " " + rt.Path
+		h := http.Handler(rt.handler)
+		if rt.handler == nil { // /metrics
+			h = promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{})
+		}
+		mux.Handle(pattern, a.instrument(pattern, h))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowed(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+			return
+		}
 		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.Method+" "+r.URL.Path)
 	})
 	return a.recoverer(mux)
+}
+
+// allowed lists the methods that have a route for r's path.
+func allowed(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{"GET", "POST"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -145,11 +167,11 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(s.ResponseWriter).Hijack()
 }
 
-func (a *api) instrument(route string, h http.HandlerFunc) http.Handler {
+func (a *api) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		h(rec, r)
+		h.ServeHTTP(rec, r)
 		code := rec.status
 		if code == 0 {
 			code = http.StatusSwitchingProtocols // hijacked by the WebSocket upgrade

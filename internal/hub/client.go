@@ -37,9 +37,13 @@ type Client struct {
 	closed   atomic.Bool
 
 	replaying atomic.Int32 // rooms with a replay in progress
-	mu        sync.Mutex   // guards rooms and replay
+	mu        sync.Mutex   // guards rooms, replay and firstLive
 	rooms     map[string]struct{}
 	replay    map[string][]Delivery // live frames held back while a room replays
+	// firstLive is the seq of the first stored notification pushed live to
+	// this client per room: a later join with since must not send it (or
+	// anything after it) again.
+	firstLive map[string]int64
 }
 
 func newClient(h *Hub, claims *auth.Claims, conn *gws.Conn) *Client {
@@ -91,21 +95,29 @@ func (c *Client) enqueue(frame []byte) bool {
 
 // deliverRoom queues a room frame, or holds it back while the room replays.
 func (c *Client) deliverRoom(room string, seq int64, frame []byte) bool {
-	if c.replaying.Load() > 0 {
-		c.mu.Lock()
-		if held, ok := c.replay[room]; ok {
-			if len(held) >= c.hub.opts.QueueLimit {
-				c.mu.Unlock()
-				c.dropSlow()
-				return false
-			}
-			c.replay[room] = append(held, Delivery{Room: room, Seq: seq, Frame: frame})
-			c.mu.Unlock()
-			return true
-		}
-		c.mu.Unlock()
+	if seq == 0 && c.replaying.Load() == 0 {
+		return c.enqueue(frame) // not a stored notification, no replay: no bookkeeping
 	}
-	return c.enqueue(frame)
+	c.mu.Lock()
+	if held, ok := c.replay[room]; ok {
+		if len(held) >= c.hub.opts.QueueLimit {
+			c.mu.Unlock()
+			c.dropSlow()
+			return false
+		}
+		c.replay[room] = append(held, Delivery{Room: room, Seq: seq, Frame: frame})
+		c.mu.Unlock()
+		return true
+	}
+	if seq > 0 && c.firstLive[room] == 0 {
+		if c.firstLive == nil {
+			c.firstLive = make(map[string]int64, 1)
+		}
+		c.firstLive[room] = seq
+	}
+	ok := c.enqueue(frame) // under mu: keeps order with a replay's flush
+	c.mu.Unlock()
+	return ok
 }
 
 func (c *Client) send(topic string, data any) {
@@ -218,7 +230,23 @@ func (c *Client) replayRoom(room, recipient string, since uuid.UUID) {
 		rep, err = h.ReplayAfter(ctx, recipient, since, c.hub.opts.ReplayLimit)
 		cancel()
 	}
-	replayed := len(rep.Rows)
+	// Rows pushed live before this join (the client was already in the
+	// room, e.g. its own) are not sent again.
+	c.mu.Lock()
+	firstLive := c.firstLive[room]
+	c.mu.Unlock()
+	rows := rep.Rows
+	if firstLive > 0 {
+		n := 0
+		for _, r := range rows {
+			if r.Seq < firstLive {
+				rows[n] = r
+				n++
+			}
+		}
+		rows = rows[:n]
+	}
+	replayed := len(rows)
 	c.send(event.TopicJoined, roomData{Room: room, Replayed: &replayed})
 	switch {
 	case errors.Is(err, event.ErrNotFound):
@@ -229,13 +257,13 @@ func (c *Client) replayRoom(room, recipient string, since uuid.UUID) {
 	case rep.Truncated:
 		c.sendError(actionErr(CodeReplayTruncated, room, "more than %d notifications since %s: the oldest were left out, fetch them from GET /notifications", c.hub.opts.ReplayLimit, since))
 	}
-	last := rep.SinceSeq
-	for _, r := range rep.Rows {
+	last := max(rep.SinceSeq, firstLive)
+	for _, r := range rows {
 		frame, ferr := event.MarshalFrame(event.TopicNotificationCreated, room, r.Payload())
 		if ferr == nil {
 			c.enqueue(frame)
 		}
-		last = r.Seq
+		last = max(last, r.Seq)
 	}
 	c.mu.Lock()
 	held := c.replay[room]
@@ -253,6 +281,7 @@ func (c *Client) leave(a Action) {
 	c.mu.Lock()
 	_, in := c.rooms[a.Room]
 	delete(c.rooms, a.Room)
+	delete(c.firstLive, a.Room)
 	c.mu.Unlock()
 	if !in {
 		c.sendError(actionErr(CodeNotJoined, a.Room, "not in room %q", a.Room))
@@ -287,8 +316,20 @@ func clientOf(socket *gws.Conn) *Client {
 	return socket.Session().(*session).c
 }
 
+// presenceWait bounds how long a new client waits to be known to the other
+// instances before its welcome; past it, it is served locally meanwhile.
+const presenceWait = 2 * time.Second
+
 func (e *handler) OnOpen(socket *gws.Conn) {
 	c := clientOf(socket)
+	if p := e.h.opts.Presence; p != nil {
+		// The welcome promises the client id works from every instance.
+		select {
+		case <-p.Connected(c.Info()):
+		case <-time.After(presenceWait):
+			e.h.log.Warn("client not yet registered with the other instances", "client", c.id)
+		}
+	}
 	c.send(event.TopicWelcome, welcomeData{ClientID: c.id, Rooms: []string{c.ownRoom}})
 	e.h.register(c)
 	e.h.log.Debug("websocket client connected", "client", c.id, "sub", c.claims.Subject, "remote", socket.RemoteAddr().String())

@@ -32,9 +32,10 @@ type History interface {
 }
 
 // Presence is told when clients come, change rooms and go, so other
-// instances can list and address them. Calls must not block.
+// instances can list and address them. Calls must not block; Connected
+// returns a channel closed once the client is known everywhere.
 type Presence interface {
-	Connected(ClientInfo)
+	Connected(ClientInfo) <-chan struct{}
 	RoomsChanged(ClientInfo)
 	Disconnected(clientID string)
 }
@@ -127,6 +128,10 @@ func New(o Options) *Hub {
 	return h
 }
 
+// SetPresence connects the hub to the other instances; call it before the
+// first client connects.
+func (h *Hub) SetPresence(p Presence) { h.opts.Presence = p }
+
 // Upgrade turns an authenticated request into a client. The caller has
 // verified claims; gws answers a request that is not a WebSocket handshake.
 func (h *Hub) Upgrade(w http.ResponseWriter, r *http.Request, claims *auth.Claims) error {
@@ -154,9 +159,6 @@ func (h *Hub) register(c *Client) {
 	h.addLocked(c.ownRoom, c)
 	h.mu.Unlock()
 	h.m.Connections.Inc()
-	if h.opts.Presence != nil {
-		h.opts.Presence.Connected(c.Info())
-	}
 }
 
 func (h *Hub) unregister(c *Client) {
@@ -204,6 +206,7 @@ func (h *Hub) removeLocked(room string, c *Client) {
 		}
 	}
 }
+
 
 // Deliver queues each frame to the members of its room. It returns the
 // number of frames queued.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -36,4 +37,53 @@ func (s *Store) ReplayAfter(ctx context.Context, recipient string, since uuid.UU
 		return rows[1:], true, sinceSeq, nil
 	}
 	return rows, false, sinceSeq, nil
+}
+
+// ListNotifications returns a page of the recipient's notifications, newest
+// first, older than seq before (0: from the newest), unread only if asked.
+func (s *Store) ListNotifications(ctx context.Context, recipient string, unread bool, limit int, before int64) ([]*event.Row, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	return queryRows(ctx, s.Pool, selectRow+`
+		WHERE recipient_id = $1 AND seq < $2 AND (NOT $3 OR NOT is_read)
+		ORDER BY seq DESC LIMIT $4`, recipient, before, unread, limit)
+}
+
+// UnreadCount counts the recipient's unread notifications.
+func (s *Store) UnreadCount(ctx context.Context, recipient string) (int, error) {
+	var n int
+	err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE recipient_id = $1 AND NOT is_read`, recipient).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count unread: %w", err)
+	}
+	return n, nil
+}
+
+// MarkRead marks one of the recipient's notifications read and returns it;
+// ErrNotFound when the recipient has no notification with that id.
+func (s *Store) MarkRead(ctx context.Context, recipient string, id uuid.UUID) (*event.Row, error) {
+	if _, err := s.Pool.Exec(ctx, `
+		UPDATE notifications SET is_read = true, read_at = now()
+		WHERE id = $1 AND recipient_id = $2 AND NOT is_read`, id, recipient); err != nil {
+		return nil, fmt.Errorf("mark read: %w", err)
+	}
+	rows, err := queryRows(ctx, s.Pool, selectRow+` WHERE id = $1 AND recipient_id = $2`, id, recipient)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	return rows[0], nil
+}
+
+// MarkAllRead marks every unread notification of the recipient read.
+func (s *Store) MarkAllRead(ctx context.Context, recipient string) (int64, error) {
+	tag, err := s.Pool.Exec(ctx, `
+		UPDATE notifications SET is_read = true, read_at = now() WHERE recipient_id = $1 AND NOT is_read`, recipient)
+	if err != nil {
+		return 0, fmt.Errorf("mark all read: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

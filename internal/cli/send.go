@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/signal-notify/signal/internal/hub"
+)
+
+// SendOptions are the inputs of send and broadcast.
+type SendOptions struct {
+	g      *globals
+	Client string
+	Room   string
+	Topic  string
+	Data   string
+	flags  map[string]*pflag.Flag
+}
+
+func newCmdSend(g *globals) *cobra.Command {
+	o := &SendOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "send --client ID | --room NAME --topic T --data JSON",
+		Short: "Send a frame to one client or to one room, through the REST API",
+		Long: `Send a frame {"topic":T,"room":…,"data":JSON} to one WebSocket client
+(wherever it is connected) or to every member of a room, through the REST
+API of a serve instance. --data is JSON inline, @file, or - for stdin.`,
+		Example: `  signalctl send --room signal/notification/u1 --topic test/ping --data '{"hello":"world"}'
+  signalctl send --client 3f0c…-…  --topic ops/reload --data @payload.json
+  echo '{"n":1}' | signalctl send --room 'ops alerts/é' --topic t --data -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return sendRun(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Client, "client", "", "client id (from the welcome frame or signalctl clients)")
+	f.StringVar(&o.Room, "room", "", "room name, e.g. signal/notification/u1")
+	f.StringVar(&o.Topic, "topic", "", "frame topic (required)")
+	f.StringVar(&o.Data, "data", "null", "frame data: JSON, @file, or - for stdin")
+	cmd.MarkFlagsMutuallyExclusive("client", "room")
+	cmd.MarkFlagsOneRequired("client", "room")
+	_ = cmd.MarkFlagRequired("topic")
+	o.flags = addServerFlags(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("client", completeClients(g))
+	_ = cmd.RegisterFlagCompletionFunc("room", completeRooms(g))
+	_ = cmd.RegisterFlagCompletionFunc("topic", cobra.NoFileCompletions)
+	return cmd
+}
+
+func sendRun(ctx context.Context, o *SendOptions) error {
+	if o.Room != "" {
+		if err := hub.ValidateRoom(o.Room); err != nil {
+			return usageErrorf("--room: %s", err.Message)
+		}
+	}
+	data, err := readDataArg(o.Data, o.g.io.In)
+	if err != nil {
+		return err
+	}
+	cfg, err := o.g.load(o.flags)
+	if err != nil {
+		return err
+	}
+	c, err := o.g.apiClient(cfg, true)
+	if err != nil {
+		return err
+	}
+	if o.Room != "" {
+		if err := c.SendRoom(ctx, o.Room, o.Topic, data); err != nil {
+			return fmt.Errorf("send to room %q: %w", o.Room, err)
+		}
+		fmt.Fprintf(o.g.io.ErrOut, "Sent %s to room %s.\n", o.Topic, o.Room)
+		return nil
+	}
+	if err := c.SendClient(ctx, o.Client, o.Topic, data); err != nil {
+		return fmt.Errorf("send to client %s: %w", o.Client, err)
+	}
+	fmt.Fprintf(o.g.io.ErrOut, "Sent %s to client %s.\n", o.Topic, o.Client)
+	return nil
+}
+
+func newCmdBroadcast(g *globals) *cobra.Command {
+	o := &SendOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "broadcast --topic T --data JSON",
+		Short: "Send a frame to every connected client, through the REST API",
+		Long: `Send a frame {"topic":T,"data":JSON} to every WebSocket client of every
+serve instance. --data is JSON inline, @file, or - for stdin.`,
+		Example: `  signalctl broadcast --topic system/maintenance --data '{"at":"22:00"}'
+  signalctl broadcast --topic system/reload --data @reload.json --server http://signal.internal:8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			data, err := readDataArg(o.Data, o.g.io.In)
+			if err != nil {
+				return err
+			}
+			cfg, err := o.g.load(o.flags)
+			if err != nil {
+				return err
+			}
+			c, err := o.g.apiClient(cfg, true)
+			if err != nil {
+				return err
+			}
+			if err := c.Broadcast(cmd.Context(), o.Topic, data); err != nil {
+				return fmt.Errorf("broadcast: %w", err)
+			}
+			fmt.Fprintf(o.g.io.ErrOut, "Broadcast %s to every client.\n", o.Topic)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Topic, "topic", "", "frame topic (required)")
+	cmd.Flags().StringVar(&o.Data, "data", "null", "frame data: JSON, @file, or - for stdin")
+	_ = cmd.MarkFlagRequired("topic")
+	_ = cmd.RegisterFlagCompletionFunc("topic", cobra.NoFileCompletions)
+	o.flags = addServerFlags(cmd)
+	return cmd
+}

@@ -1,0 +1,247 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/signal-notify/signal/internal/auth"
+	"github.com/signal-notify/signal/internal/devstate"
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/hub"
+)
+
+// TailOptions are the inputs of tail.
+type TailOptions struct {
+	g      *globals
+	Rooms  []string
+	Token  string
+	Since  string
+	Output string
+	Count  int
+	flags  map[string]*pflag.Flag
+}
+
+func newCmdTail(g *globals) *cobra.Command {
+	o := &TailOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "tail --room NAME [--room NAME]...",
+		Short: "Watch rooms live: connect as a WebSocket client and print frames as they arrive",
+		Long: `Connect to a serve instance as a WebSocket client, join the rooms and print
+every frame as it arrives, until interrupted. What QA and on-call use to
+watch a room.
+
+Without --token it mints a short-lived token allowed into exactly these
+rooms, with the configured JWT secret (or the serve --dev one of this
+machine). After a lost connection it reconnects, and for notification rooms
+it asks for what it missed (join with since the last id it printed).`,
+		Example: `  signalctl tail --room signal/notification/u1
+  signalctl tail --room 'ops/alerts' --room signal/notification/u2 -o json
+  signalctl tail --room signal/notification/u1 --since 01a21c61-12e3-8527-828b-5db963cee5ab`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return tailRun(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.Rooms, "room", nil, "room to watch (repeatable)")
+	f.StringVar(&o.Token, "token", "", "token to connect with (default: one minted for these rooms)")
+	f.StringVar(&o.Since, "since", "", "replay a notification room's stored notifications after this id first")
+	f.IntVar(&o.Count, "count", 0, "exit after this many frames from the rooms (0: run until interrupted)")
+	_ = cmd.MarkFlagRequired("room")
+	addOutputFlag(cmd, &o.Output)
+	o.flags = merge(addServerFlags(cmd))
+	_ = cmd.RegisterFlagCompletionFunc("room", completeRooms(g))
+	return cmd
+}
+
+func tailRun(ctx context.Context, o *TailOptions) error {
+	if err := checkFormat(o.Output); err != nil {
+		return err
+	}
+	for _, r := range o.Rooms {
+		if err := hub.ValidateRoom(r); err != nil {
+			return usageErrorf("--room %q: %s", r, err.Message)
+		}
+	}
+	if o.Since != "" && len(o.Rooms) != 1 {
+		return usageErrorf("--since needs exactly one --room")
+	}
+	cfg, err := o.g.load(o.flags)
+	if err != nil {
+		return err
+	}
+	token := o.Token
+	if token == "" {
+		secret := cfg.Auth.JWTSecret
+		if secret == "" {
+			if ds, _ := devstate.Load(); ds != nil {
+				secret = ds.JWTSecret
+			}
+		}
+		if token, err = auth.Sign(secret, tailSubject(), o.Rooms, 24*time.Hour); err != nil {
+			return fmt.Errorf("%w (or pass --token)", err)
+		}
+	}
+	base, err := url.Parse(cfg.Client.Server)
+	if err != nil || base.Host == "" {
+		return fmt.Errorf("client.server %q is not a URL", cfg.Client.Server)
+	}
+	scheme := "ws"
+	if base.Scheme == "https" {
+		scheme = "wss"
+	}
+	wsURL := scheme + "://" + base.Host + strings.TrimRight(base.Path, "/") + "/socket/websocket"
+
+	t := &tailer{o: o, last: map[string]string{}, frames: make(chan []byte, 1024)}
+	if o.Since != "" {
+		t.last[o.Rooms[0]] = o.Since
+	}
+	wait := 500 * time.Millisecond
+	for {
+		err := t.session(ctx, wsURL, token)
+		if ctx.Err() != nil || errors.Is(err, errTailDone) {
+			return nil
+		}
+		var fatal *tailFatal
+		if errors.As(err, &fatal) {
+			return fatal.err
+		}
+		fmt.Fprintf(o.g.io.ErrOut, "%s %v; reconnecting in %s\n", styled(o.g.io, "11", "disconnected:"), err, wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 10*time.Second)
+	}
+}
+
+var errTailDone = errors.New("done")
+
+type tailFatal struct{ err error }
+
+func (e *tailFatal) Error() string { return e.err.Error() }
+
+func tailSubject() string {
+	name := "cli"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return "signalctl-tail-" + name
+}
+
+type tailer struct {
+	o      *TailOptions
+	last   map[string]string // room → last notification id printed
+	frames chan []byte
+	seen   int
+}
+
+type tailHandler struct {
+	gws.BuiltinEventHandler
+	frames chan []byte
+	closed chan error
+}
+
+func (h *tailHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
+	b := append([]byte(nil), m.Bytes()...)
+	m.Close()
+	h.frames <- b
+}
+
+func (h *tailHandler) OnClose(_ *gws.Conn, err error) { h.closed <- err }
+
+// session runs one connection: join, print, until it ends.
+func (t *tailer) session(ctx context.Context, wsURL, token string) error {
+	io := t.o.g.io
+	h := &tailHandler{frames: t.frames, closed: make(chan error, 1)}
+	hdr := http.Header{"Authorization": {"Bearer " + token}}
+	conn, resp, err := gws.NewClient(h, &gws.ClientOption{Addr: wsURL, RequestHeader: hdr, HandshakeTimeout: 10 * time.Second})
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return &tailFatal{fmt.Errorf("the server refused the token (401): check auth.jwt_secret or --token")}
+		}
+		return fmt.Errorf("connect %s: %w", wsURL, err)
+	}
+	defer conn.NetConn().Close()
+	go conn.ReadLoop()
+	go func() { <-ctx.Done(); _ = conn.WriteClose(1000, nil) }()
+	for _, room := range t.o.Rooms {
+		a := map[string]string{"action": "join", "room": room}
+		if id := t.last[room]; id != "" {
+			a["since"] = id
+		}
+		b, _ := json.Marshal(a)
+		if err := conn.WriteMessage(gws.OpcodeText, b); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(io.ErrOut, "Connected to %s, watching %s. Ctrl-C to stop.\n", wsURL, strings.Join(t.o.Rooms, ", "))
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-h.closed:
+			if err == nil {
+				err = errors.New("connection closed")
+			}
+			return err
+		case b := <-t.frames:
+			if done := t.print(b); done {
+				return errTailDone
+			}
+		}
+	}
+}
+
+// print writes one frame; it reports true when --count is reached.
+func (t *tailer) print(b []byte) bool {
+	io := t.o.g.io
+	var f struct {
+		Topic string          `json:"topic"`
+		Room  string          `json:"room"`
+		Data  json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal(b, &f) != nil {
+		fmt.Fprintf(io.ErrOut, "unreadable frame: %q\n", b)
+		return false
+	}
+	if f.Topic == event.TopicNotificationCreated {
+		var n struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(f.Data, &n) == nil && n.ID != "" {
+			t.last[f.Room] = n.ID
+		}
+	}
+	system := strings.HasPrefix(f.Topic, "signal/system/")
+	if t.o.Output == FormatJSON {
+		fmt.Fprintln(io.Out, string(b))
+	} else if system {
+		fmt.Fprintf(io.ErrOut, "%s %s %s\n", time.Now().Format("15:04:05.000"), styled(io, "8", f.Topic), f.Data)
+	} else {
+		room := f.Room
+		if room == "" {
+			room = "(direct)"
+		}
+		ts := time.Now().Format("15:04:05.000")
+		if io.ColorOut() {
+			fmt.Fprintf(io.Out, "%s %s %s %s\n", ts, styledOut(io, "12", room), styledOut(io, "10", f.Topic), f.Data)
+		} else {
+			fmt.Fprintf(io.Out, "%s %s %s %s\n", ts, room, f.Topic, f.Data)
+		}
+	}
+	if !system {
+		t.seen++
+	}
+	return t.o.Count > 0 && t.seen >= t.o.Count
+}

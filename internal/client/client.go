@@ -1,0 +1,170 @@
+// Package client is a typed client of Signal's REST API, used by the CLI's
+// send, broadcast, clients and status commands.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client calls one serve instance.
+type Client struct {
+	base   *url.URL
+	apiKey string
+	http   *http.Client
+}
+
+// New returns a client of the server at base (http://host:port).
+func New(base, apiKey string) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q must look like http://host:port", base)
+	}
+	return &Client{base: u, apiKey: apiKey, http: &http.Client{Timeout: 15 * time.Second}}, nil
+}
+
+// Base is the server URL.
+func (c *Client) Base() *url.URL { return c.base }
+
+// APIError is an error answer of the API.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("server answered %d", e.Status)
+	}
+	return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code)
+}
+
+// IsNotFound reports whether err is a 404 of the API.
+func IsNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
+}
+
+// ClientInfo is a connected WebSocket client.
+type ClientInfo struct {
+	ID             string    `json:"id"`
+	Subject        string    `json:"subject"`
+	Rooms          []string  `json:"rooms"`
+	ConnectedSince time.Time `json:"connectedSince"`
+	Instance       string    `json:"instance,omitempty"`
+}
+
+type sendBody struct {
+	Topic string          `json:"topic"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// Broadcast sends to every connected client.
+func (c *Client) Broadcast(ctx context.Context, topic string, data json.RawMessage) error {
+	return c.do(ctx, http.MethodPost, "/socket/websocket/clients/broadcast", sendBody{topic, data}, nil)
+}
+
+// SendRoom sends to the members of room.
+func (c *Client) SendRoom(ctx context.Context, room, topic string, data json.RawMessage) error {
+	return c.do(ctx, http.MethodPost, "/socket/websocket/clients/rooms/"+url.PathEscape(room)+"/send", sendBody{topic, data}, nil)
+}
+
+// SendClient sends to one client.
+func (c *Client) SendClient(ctx context.Context, id, topic string, data json.RawMessage) error {
+	return c.do(ctx, http.MethodPost, "/socket/websocket/clients/"+url.PathEscape(id)+"/send", sendBody{topic, data}, nil)
+}
+
+// Clients lists the connected clients of every instance.
+func (c *Client) Clients(ctx context.Context) ([]ClientInfo, error) {
+	var out struct {
+		Clients []ClientInfo `json:"clients"`
+	}
+	err := c.do(ctx, http.MethodGet, "/socket/websocket/clients", nil, &out)
+	return out.Clients, err
+}
+
+// Readiness is the /readyz answer.
+type Readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// Ready reads /readyz (a 503 still returns its body).
+func (c *Client) Ready(ctx context.Context) (Readiness, error) {
+	var r Readiness
+	err := c.do(ctx, http.MethodGet, "/readyz", nil, &r)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable && r.Status != "" {
+		return r, nil
+	}
+	return r, err
+}
+
+// Metrics returns the raw Prometheus text of /metrics.
+func (c *Client) Metrics(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("reach %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	// path is already escaped: keep %2F in room names as it is.
+	u := *c.base
+	u.RawPath = c.base.Path + path
+	u.Path, _ = url.PathUnescape(u.RawPath)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach %s: %w (is serve running? set SIGNAL_SERVER)", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 10<<20))
+	if out != nil && len(b) > 0 {
+		_ = json.Unmarshal(b, out)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(b, &e)
+		return &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	}
+	return nil
+}

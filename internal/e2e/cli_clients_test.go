@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signal-notify/signal/internal/cli"
+	"github.com/signal-notify/signal/internal/testkit"
+)
+
+// serverEnv points the CLI at in with the test API key and secret.
+func serverEnv(t *testing.T, in *testkit.Instance) {
+	t.Setenv("SIGNAL_DEV_STATE", t.TempDir()+"/dev.json")
+	t.Setenv("SIGNAL_SERVER", in.URL())
+	t.Setenv("SIGNAL_API_KEY", testkit.APIKey)
+	t.Setenv("SIGNAL_AUTH_JWT_SECRET", testkit.JWTSecret)
+}
+
+func TestSendBroadcastAndClientsCommands(t *testing.T) {
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	serverEnv(t, in)
+	c := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1", "ops/*"))
+	id := c.Welcome()
+	c.Send(`{"action":"join","room":"ops/night shift é"}`)
+	c.Expect("signal/system/joined")
+
+	if _, errOut, code := run(t, "send", "--room", "ops/night shift é", "--topic", "ops/page", "--data", `{"a":1}`); code != 0 {
+		t.Fatalf("send --room: %d %s", code, errOut)
+	}
+	if f := c.Expect("ops/page"); f.Room != "ops/night shift é" || string(f.Data) != `{"a":1}` {
+		t.Errorf("frame %+v", f)
+	}
+	if _, errOut, code := run(t, "send", "--client", id, "--topic", "direct", "--data", "[1,2]"); code != 0 {
+		t.Fatalf("send --client: %d %s", code, errOut)
+	}
+	if f := c.Expect("direct"); string(f.Data) != `[1,2]` {
+		t.Errorf("frame %+v", f)
+	}
+	if _, errOut, code := run(t, "broadcast", "--topic", "all", "--data", `"x"`); code != 0 {
+		t.Fatalf("broadcast: %d %s", code, errOut)
+	}
+	c.Expect("all")
+
+	out, _, code := run(t, "clients", "-o", "json")
+	var list []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0]["id"] != id {
+		t.Fatalf("clients -o json: %d %s", code, out)
+	}
+	out, _, code = run(t, "clients")
+	if code != 0 || !strings.Contains(out, "CLIENT") || !strings.Contains(out, id) || !strings.Contains(out, "ops/night shift é") {
+		t.Errorf("clients table: %s", out)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"unknown client", []string{"send", "--client", "nope", "--topic", "t"}, 1, "no client"},
+		{"client and room", []string{"send", "--client", "x", "--room", "y", "--topic", "t"}, 2, ""},
+		{"neither client nor room", []string{"send", "--topic", "t"}, 2, ""},
+		{"no topic", []string{"broadcast"}, 2, "topic"},
+		{"bad JSON data", []string{"broadcast", "--topic", "t", "--data", "{"}, 2, "not valid JSON"},
+		{"room with a control character", []string{"send", "--room", "a\x07b", "--topic", "t"}, 2, "control"},
+		{"wrong API key", []string{"broadcast", "--topic", "t", "--api-key", "nope"}, 1, "401"},
+		{"server down", []string{"broadcast", "--topic", "t", "--server", "http://127.0.0.1:1"}, 1, "is serve running"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := run(t, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.msg) {
+				t.Errorf("exit %d, stderr %q; want %d mentioning %q", code, errOut, tt.code, tt.msg)
+			}
+		})
+	}
+}
+
+func TestTailPrintsFramesOfItsRooms(t *testing.T) {
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	serverEnv(t, in)
+	var out, errOut bytes.Buffer
+	io := &cli.IOStreams{In: bytes.NewReader(nil), Out: &out, ErrOut: &errOut}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Execute(ctx, io, []string{"tail", "--room", "signal/notification/u7", "--count", "2", "-o", "json"})
+	}()
+	testkit.Eventually(t, 10*time.Second, "tail to join", func() bool {
+		return testkit.Count(t, env.Store, `SELECT count(*) FROM ws_clients WHERE 'signal/notification/u7' = ANY(rooms)`) == 1
+	})
+	time.Sleep(100 * time.Millisecond) // the join itself follows the registration
+	testkit.Produce(t, testkit.Producer(t, env.Broker), testkit.Message("users", []string{"u7"}, nil))
+	if code, _ := call(t, "POST", in.URL()+"/socket/websocket/clients/rooms/signal%2Fnotification%2Fu7/send", testkit.APIKey, map[string]any{"topic": "hello"}); code != 200 {
+		t.Fatal(code)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("tail exited %d: %s", code, errOut.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("tail did not stop after 2 frames; stdout %q stderr %q", out.String(), errOut.String())
+	}
+	// -o json prints every frame as one line, system frames included.
+	var topics []string
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var f testkit.Frame
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatalf("line %q is not a JSON frame", line)
+		}
+		topics = append(topics, f.Topic)
+	}
+	got := strings.Join(topics, " ")
+	if !strings.HasPrefix(got, "signal/system/welcome signal/system/joined ") ||
+		!strings.Contains(got, "observation/signal/notification/created") || !strings.Contains(got, "hello") || len(topics) != 4 {
+		t.Errorf("tail printed topics %v", topics)
+	}
+}

@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signal-notify/signal/internal/config"
+	"github.com/signal-notify/signal/internal/testkit"
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+func TestTwoInstancesActAsOne(t *testing.T) {
+	env := testkit.NewEnv(t)
+	fast := func(c *config.Config) {
+		c.Cluster.Heartbeat = 100 * time.Millisecond
+		c.Cluster.DeadAfter = 600 * time.Millisecond
+	}
+	a := env.Serve(t, fast)
+	// B consumes another topic: whatever its clients receive of the
+	// activity topic was consumed by A and relayed through PostgreSQL.
+	if _, err := kadm.NewClient(testkit.Producer(t, env.Broker)).CreateTopic(context.Background(), 1, 1, nil, "unused-topic"); err != nil {
+		t.Fatal(err)
+	}
+	b := env.Serve(t, func(c *config.Config) { fast(c); c.Kafka.Topic = "unused-topic"; c.Kafka.GroupID = "b-only" })
+
+	onB := testkit.Dial(t, b.WSURL(), testkit.Token(t, "u1", "ops/*"))
+	idB := onB.Welcome()
+	onB.Send(`{"action":"join","room":"ops/night shift"}`)
+	onB.Expect("signal/system/joined")
+	onA := testkit.Dial(t, a.WSURL(), testkit.Token(t, "u1"))
+	onA.Welcome()
+
+	t.Run("a notification consumed by A reaches the client on B", func(t *testing.T) {
+		// B's room registration is written asynchronously: wait for it.
+		testkit.Eventually(t, 5*time.Second, "u1's room registered for B", func() bool {
+			return testkit.Count(t, env.Store, `SELECT count(*) FROM ws_rooms WHERE room = 'signal/notification/u1' AND instance_id = $1`, b.Info.InstanceID) == 1
+		})
+		testkit.Produce(t, testkit.Producer(t, env.Broker), testkit.Message("users", []string{"u1"}, nil))
+		fb := onB.Expect("observation/signal/notification/created")
+		fa := onA.Expect("observation/signal/notification/created")
+		if string(fa.Data) != string(fb.Data) || fb.Room != "signal/notification/u1" {
+			t.Errorf("A got %s, B got %s", fa.Data, fb.Data)
+		}
+	})
+	t.Run("a room send made on A reaches the client on B", func(t *testing.T) {
+		code, body := call(t, "POST", a.URL()+"/socket/websocket/clients/rooms/"+url.PathEscape("ops/night shift")+"/send", testkit.APIKey, map[string]any{"topic": "ops/page", "data": map[string]string{"who": "me"}})
+		if code != 200 {
+			t.Fatalf("%d %v", code, body)
+		}
+		f := onB.Expect("ops/page")
+		if f.Room != "ops/night shift" || string(f.Data) != `{"who":"me"}` {
+			t.Errorf("frame %+v", f)
+		}
+		onA.Quiet(100 * time.Millisecond)
+	})
+	t.Run("a client send through A reaches the client on B", func(t *testing.T) {
+		code, body := call(t, "POST", a.URL()+"/socket/websocket/clients/"+idB+"/send", testkit.APIKey, map[string]any{"topic": "direct", "data": 7})
+		if code != 200 {
+			t.Fatalf("%d %v", code, body)
+		}
+		if f := onB.Expect("direct"); string(f.Data) != "7" {
+			t.Errorf("frame %+v", f)
+		}
+	})
+	t.Run("a broadcast on B reaches the client on A", func(t *testing.T) {
+		if code, _ := call(t, "POST", b.URL()+"/socket/websocket/clients/broadcast", testkit.APIKey, map[string]any{"topic": "all"}); code != 200 {
+			t.Fatal(code)
+		}
+		onA.Expect("all")
+		onB.Expect("all")
+	})
+	t.Run("a payload near the 1 MiB limit crosses over", func(t *testing.T) {
+		big := strings.Repeat("z", 1<<20-100)
+		code, body := call(t, "POST", a.URL()+"/socket/websocket/clients/"+idB+"/send", testkit.APIKey, map[string]any{"topic": "big", "data": big})
+		if code != 200 {
+			t.Fatalf("%d %v", code, body)
+		}
+		var got string
+		f := onB.Expect("big")
+		if json.Unmarshal(f.Data, &got); got != big {
+			t.Errorf("payload of %d bytes arrived as %d", len(big), len(got))
+		}
+	})
+	t.Run("clients on A lists both instances' clients", func(t *testing.T) {
+		code, body := call(t, "GET", a.URL()+"/socket/websocket/clients", testkit.APIKey, nil)
+		raw, _ := json.Marshal(body)
+		if code != 200 || !strings.Contains(string(raw), a.Info.InstanceID) || !strings.Contains(string(raw), b.Info.InstanceID) || !strings.Contains(string(raw), "ops/night shift") {
+			t.Errorf("%d %s", code, raw)
+		}
+	})
+	t.Run("a stopped instance leaves no clients behind", func(t *testing.T) {
+		if err := b.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		code, body := call(t, "GET", a.URL()+"/socket/websocket/clients", testkit.APIKey, nil)
+		raw, _ := json.Marshal(body)
+		if code != 200 || strings.Contains(string(raw), b.Info.InstanceID) {
+			t.Errorf("after B stopped: %d %s", code, raw)
+		}
+		if code, _ := call(t, "POST", a.URL()+"/socket/websocket/clients/"+idB+"/send", testkit.APIKey, map[string]any{"topic": "t"}); code != 404 {
+			t.Errorf("send to B's old client: %d, want 404", code)
+		}
+	})
+}
+
+func TestADeadInstancesClientsAreSweptSoon(t *testing.T) {
+	env := testkit.NewEnv(t)
+	a := env.Serve(t, func(c *config.Config) {
+		c.Cluster.Heartbeat = 100 * time.Millisecond
+		c.Cluster.DeadAfter = 500 * time.Millisecond
+	})
+	ctx := context.Background()
+	// An instance that died without unregistering (SIGKILL): its rows stay
+	// until its heartbeat is too old.
+	env.Store.Pool.Exec(ctx, `INSERT INTO instances (id, heartbeat_at) VALUES ('ghost', now())`)
+	env.Store.Pool.Exec(ctx, `INSERT INTO ws_clients VALUES ('ghost-client', 'ghost', 'u1', '{signal/notification/u1}', now())`)
+	env.Store.Pool.Exec(ctx, `INSERT INTO ws_rooms VALUES ('signal/notification/u1', 'ghost')`)
+	code, body := call(t, "GET", a.URL()+"/socket/websocket/clients", testkit.APIKey, nil)
+	if raw, _ := json.Marshal(body); code != 200 || !strings.Contains(string(raw), "ghost-client") {
+		t.Fatalf("the ghost's client must be listed while its heartbeat is fresh: %s", raw)
+	}
+	testkit.Eventually(t, 5*time.Second, "the ghost instance to be swept", func() bool {
+		return testkit.Count(t, env.Store, `SELECT count(*) FROM ws_clients WHERE instance_id = 'ghost'`) == 0 &&
+			testkit.Count(t, env.Store, `SELECT count(*) FROM ws_rooms WHERE instance_id = 'ghost'`) == 0
+	})
+}

@@ -1,0 +1,78 @@
+package httpapi_test
+
+import (
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/httpapi"
+	"github.com/signal-notify/signal/internal/hub"
+)
+
+func readDoc(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var routeHeading = regexp.MustCompile("(?m)^### `(GET|POST|PUT|DELETE|PATCH) ([^`]+)`$")
+
+func TestEveryRouteIsDocumentedAndEveryDocumentedRouteExists(t *testing.T) {
+	doc := readDoc(t)
+	documented := map[string]bool{}
+	for _, m := range routeHeading.FindAllStringSubmatch(doc, -1) {
+		documented[m[1]+" "+m[2]] = true
+	}
+	routes := map[string]bool{}
+	for _, r := range httpapi.Routes() {
+		key := r.Method + " " + r.Path
+		routes[key] = true
+		if !documented[key] {
+			t.Errorf("route %s has no \"### `%s`\" section in docs/protocol.md", key, key)
+		}
+	}
+	for key := range documented {
+		if !routes[key] {
+			t.Errorf("docs/protocol.md documents %s, which the router does not have", key)
+		}
+	}
+}
+
+func TestEveryTopicErrorCodeAndCloseCodeIsDocumented(t *testing.T) {
+	doc := readDoc(t)
+	want := []string{
+		event.TopicNotificationCreated, event.TopicNotificationRead, event.TopicWelcome, event.TopicJoined,
+		event.TopicLeft, event.TopicPong, event.TopicError,
+		hub.ActionJoin, hub.ActionLeave, hub.ActionPing,
+		httpapi.CodeBadRequest, httpapi.CodeUnauthorized, httpapi.CodeForbidden, httpapi.CodeNotFound,
+		httpapi.CodeTooLarge, httpapi.CodeUnavailable, httpapi.CodeInternal, httpapi.CodeMethodNotAllowed,
+	}
+	// Every error code the hub can send.
+	for _, c := range []string{hub.CodeBadRequest, hub.CodeUnknownAction, hub.CodeInvalidRoom, hub.CodeForbidden,
+		hub.CodeTooManyRooms, hub.CodeNotJoined, hub.CodeInvalidSince, hub.CodeUnknownSince,
+		hub.CodeReplayTruncated, hub.CodeUnavailable} {
+		want = append(want, c)
+	}
+	for _, w := range want {
+		if !strings.Contains(doc, "`"+w+"`") && !strings.Contains(doc, `"`+w+`"`) {
+			t.Errorf("docs/protocol.md does not mention %q", w)
+		}
+	}
+	for _, code := range []int{hub.CloseGoingAway, hub.CloseSlowClient, hub.CloseTooLarge} {
+		if !regexp.MustCompile(`(?m)^\| ` + itoa(code) + ` \|`).MatchString(doc) {
+			t.Errorf("close code %d is not in the close code table", code)
+		}
+	}
+	if reflect.TypeOf(hub.Action{}).NumField() != 3 {
+		t.Error("the client action has new fields: document them in docs/protocol.md, then update this test")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

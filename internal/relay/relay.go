@@ -1,0 +1,369 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/hub"
+	"github.com/signal-notify/signal/internal/metrics"
+	"github.com/signal-notify/signal/internal/store"
+)
+
+// maxNotify is the largest payload sent inline; PostgreSQL's limit is 8000 bytes.
+const maxNotify = 7900
+
+// Message kinds.
+const (
+	kindNotifications = "n"
+	kindRoom          = "room"
+	kindBroadcast     = "all"
+	kindClient        = "client"
+	kindHello         = "hello"
+	kindSpill         = "spill"
+)
+
+// envelope is one relay message.
+type envelope struct {
+	Origin string          `json:"o"`
+	Kind   string          `json:"k"`
+	Target string          `json:"t,omitempty"` // instance (client sends)
+	Client string          `json:"c,omitempty"`
+	Room   string          `json:"r,omitempty"`
+	Frame  json.RawMessage `json:"f,omitempty"`
+	Items  []item          `json:"d,omitempty"`
+	Ref    int64           `json:"ref,omitempty"`
+}
+
+type item struct {
+	Room  string          `json:"r"`
+	Seq   int64           `json:"s,omitempty"`
+	Frame json.RawMessage `json:"f"`
+}
+
+// Options configure a Relay.
+type Options struct {
+	Store      *store.Store
+	Hub        *hub.Hub
+	InstanceID string
+	HTTPAddr   string
+	Heartbeat  time.Duration // default 5s
+	DeadAfter  time.Duration // an instance silent this long is removed; default 3 heartbeats
+	Metrics    *metrics.Metrics
+	Logger     *slog.Logger
+}
+
+// Relay connects this instance to the others.
+type Relay struct {
+	o   Options
+	log *slog.Logger
+
+	peers     atomic.Bool // another instance is alive
+	listenErr atomic.Pointer[error]
+
+	mu          sync.Mutex
+	clientRooms map[string]store.ClientRow // local clients as registered
+	roomCount   map[string]int             // local members per room
+	pending     changes
+	resync      bool
+	waiters     []chan struct{}
+	wake        chan struct{}
+}
+
+// changes coalesces presence updates between two flushes.
+type changes struct {
+	upsert map[string]store.ClientRow
+	delete map[string]bool
+	rooms  map[string]bool // true: opened, false: closed
+}
+
+func newChanges() changes {
+	return changes{upsert: map[string]store.ClientRow{}, delete: map[string]bool{}, rooms: map[string]bool{}}
+}
+
+// New returns a relay; Run starts it.
+func New(o Options) *Relay {
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 5 * time.Second
+	}
+	if o.DeadAfter <= 0 {
+		o.DeadAfter = 3 * o.Heartbeat
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	r := &Relay{
+		o: o, log: o.Logger,
+		clientRooms: map[string]store.ClientRow{},
+		roomCount:   map[string]int{},
+		pending:     newChanges(),
+		wake:        make(chan struct{}, 1),
+	}
+	notYet := errors.New("relay starting")
+	r.listenErr.Store(&notYet)
+	return r
+}
+
+// Err reports why the relay cannot reach the other instances, or nil.
+func (r *Relay) Err() error { return *r.listenErr.Load() }
+
+// Run registers the instance, listens for relay messages, keeps presence
+// and the heartbeat up to date, and unregisters the instance when ctx ends.
+func (r *Relay) Run(ctx context.Context) error {
+	if err := r.o.Store.RegisterInstance(ctx, r.o.InstanceID, r.o.HTTPAddr); err != nil {
+		return err
+	}
+	r.heartbeat(ctx)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); r.listen(ctx) }()
+	go func() { defer wg.Done(); r.flushLoop(ctx) }()
+	go func() { defer wg.Done(); r.heartbeatLoop(ctx) }()
+	wg.Wait()
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.o.Store.UnregisterInstance(cctx, r.o.InstanceID); err != nil {
+		r.log.Warn("could not unregister instance; it will be swept", "err", err)
+	}
+	return nil
+}
+
+func (r *Relay) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(r.o.Heartbeat)
+	defer t.Stop()
+	purge := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.heartbeat(ctx)
+			if purge++; purge%12 == 0 {
+				if err := r.o.Store.PurgePayloads(ctx, 5*time.Minute); err != nil {
+					r.log.Warn("purge relay payloads", "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (r *Relay) heartbeat(ctx context.Context) {
+	n, err := r.o.Store.Heartbeat(ctx, r.o.InstanceID, r.o.HTTPAddr, r.o.DeadAfter)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("heartbeat failed", "err", err)
+		}
+		return
+	}
+	r.peers.Store(n > 0)
+}
+
+// listen keeps a LISTEN connection open, reconnecting with backoff. After
+// each (re)connection the instance announces itself and re-registers all
+// it holds: the presence tables may have been emptied by a server restart.
+func (r *Relay) listen(ctx context.Context) {
+	wait := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, err := r.o.Store.Listen(ctx, store.RelayChannel)
+		if err != nil {
+			r.setListenErr(fmt.Errorf("relay listener: %w", err))
+			r.log.Warn("relay listener cannot connect, retrying", "err", err, "wait", wait.String())
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(wait*2, 10*time.Second)
+			continue
+		}
+		wait = 100 * time.Millisecond
+		r.requestResync()
+		r.publish(ctx, envelope{Kind: kindHello})
+		r.setListenErr(nil)
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					r.setListenErr(fmt.Errorf("relay listener: %w", err))
+					r.log.Warn("relay listener lost its connection, reconnecting", "err", err)
+				}
+				break
+			}
+			r.receive(ctx, []byte(n.Payload))
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn.Close(cctx)
+		cancel()
+	}
+}
+
+func (r *Relay) setListenErr(err error) { r.listenErr.Store(&err) }
+
+func (r *Relay) receive(ctx context.Context, payload []byte) {
+	var env envelope
+	if err := json.Unmarshal(payload, &env); err != nil {
+		r.log.Warn("ignored a relay message that is not JSON", "err", err)
+		return
+	}
+	if env.Origin == r.o.InstanceID {
+		return
+	}
+	if env.Kind == kindSpill {
+		b, err := r.o.Store.LoadPayload(ctx, env.Ref)
+		if err != nil {
+			r.log.Warn("relay payload unavailable", "ref", env.Ref, "err", err)
+			return
+		}
+		if err := json.Unmarshal(b, &env); err != nil {
+			r.log.Warn("ignored a stored relay message that is not JSON", "ref", env.Ref, "err", err)
+			return
+		}
+	}
+	r.o.Metrics.RelayReceived.WithLabelValues(env.Kind).Inc()
+	h := r.o.Hub
+	switch env.Kind {
+	case kindHello:
+		r.peers.Store(true)
+	case kindNotifications:
+		items := make([]hub.Delivery, len(env.Items))
+		for i, it := range env.Items {
+			items[i] = hub.Delivery{Room: it.Room, Seq: it.Seq, Frame: it.Frame}
+		}
+		h.Deliver(items)
+	case kindRoom:
+		h.SendRoom(env.Room, env.Frame)
+	case kindBroadcast:
+		h.Broadcast(env.Frame)
+	case kindClient:
+		if env.Target == r.o.InstanceID {
+			h.SendClient(env.Client, env.Frame)
+		}
+	}
+}
+
+// publish sends envelopes in one transaction, spilling large ones.
+func (r *Relay) publish(ctx context.Context, envs ...envelope) error {
+	payloads := make([]string, 0, len(envs))
+	for _, env := range envs {
+		env.Origin = r.o.InstanceID
+		b, err := json.Marshal(env)
+		if err != nil {
+			return fmt.Errorf("encode relay message: %w", err)
+		}
+		if len(b) > maxNotify {
+			ref, err := r.o.Store.SpillPayload(ctx, b)
+			if err != nil {
+				return err
+			}
+			b, _ = json.Marshal(envelope{Origin: r.o.InstanceID, Kind: kindSpill, Ref: ref})
+		}
+		payloads = append(payloads, string(b))
+	}
+	return r.o.Store.Notify(ctx, store.RelayChannel, payloads)
+}
+
+// PublishNotifications relays committed notification frames to the
+// instances holding members of their rooms. Failures are logged: the rows
+// are stored and clients there catch up by replay.
+func (r *Relay) PublishNotifications(ctx context.Context, items []hub.Delivery) {
+	if !r.peers.Load() || len(items) == 0 {
+		return
+	}
+	seen := map[string]bool{}
+	var rooms []string
+	for _, it := range items {
+		if !seen[it.Room] {
+			seen[it.Room] = true
+			rooms = append(rooms, it.Room)
+		}
+	}
+	remote, err := r.o.Store.RemoteRooms(ctx, r.o.InstanceID, rooms)
+	if err != nil {
+		r.log.Warn("cannot look up remote rooms; notifications not relayed", "err", err)
+		return
+	}
+	if len(remote) == 0 {
+		return
+	}
+	wanted := make(map[string]bool, len(remote))
+	for _, room := range remote {
+		wanted[room] = true
+	}
+	var envs []envelope
+	cur := envelope{Kind: kindNotifications}
+	size := 64
+	for _, it := range items {
+		if !wanted[it.Room] {
+			continue
+		}
+		n := len(it.Frame) + len(it.Room) + 40
+		if len(cur.Items) > 0 && size+n > maxNotify {
+			envs = append(envs, cur)
+			cur, size = envelope{Kind: kindNotifications}, 64
+		}
+		cur.Items = append(cur.Items, item{Room: it.Room, Seq: it.Seq, Frame: it.Frame})
+		size += n
+	}
+	if len(cur.Items) > 0 {
+		envs = append(envs, cur)
+	}
+	if err := r.publish(ctx, envs...); err != nil {
+		r.log.Warn("relay of notifications failed", "err", err)
+	}
+}
+
+// SendRoom delivers frame to the room's members on every instance.
+func (r *Relay) SendRoom(ctx context.Context, room string, frame []byte) error {
+	r.o.Hub.SendRoom(room, frame)
+	if !r.peers.Load() {
+		return nil
+	}
+	return r.publish(ctx, envelope{Kind: kindRoom, Room: room, Frame: frame})
+}
+
+// Broadcast delivers frame to every client of every instance.
+func (r *Relay) Broadcast(ctx context.Context, frame []byte) error {
+	r.o.Hub.Broadcast(frame)
+	if !r.peers.Load() {
+		return nil
+	}
+	return r.publish(ctx, envelope{Kind: kindBroadcast, Frame: frame})
+}
+
+// SendClient delivers frame to one client wherever it is connected;
+// event.ErrNotFound when no instance has it.
+func (r *Relay) SendClient(ctx context.Context, clientID string, frame []byte) error {
+	if r.o.Hub.SendClient(clientID, frame) {
+		return nil
+	}
+	inst, err := r.o.Store.ClientInstance(ctx, clientID)
+	if err != nil {
+		return err
+	}
+	if inst == r.o.InstanceID { // registered here, gone meanwhile
+		return event.ErrNotFound
+	}
+	return r.publish(ctx, envelope{Kind: kindClient, Target: inst, Client: clientID, Frame: frame})
+}
+
+// Clients lists the clients of every live instance.
+func (r *Relay) Clients(ctx context.Context) ([]hub.ClientInfo, error) {
+	rows, err := r.o.Store.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]hub.ClientInfo, len(rows))
+	for i, c := range rows {
+		out[i] = hub.ClientInfo{ID: c.ID, Subject: c.Subject, Rooms: c.Rooms, ConnectedSince: c.ConnectedAt.UTC(), Instance: c.InstanceID}
+	}
+	return out, nil
+}

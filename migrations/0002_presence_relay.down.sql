@@ -1,0 +1,4 @@
+DROP TABLE IF EXISTS relay_payloads;
+DROP TABLE IF EXISTS ws_rooms;
+DROP TABLE IF EXISTS ws_clients;
+DROP TABLE IF EXISTS instances;

@@ -61,5 +61,5 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	return daemon.Run(ctx, daemon.Options{Config: cfg, Dev: o.Dev, Logger: o.g.logger(cfg), Out: o.g.io.Out})
+	return daemon.Run(ctx, daemon.Options{Config: cfg, Dev: o.Dev, Logger: o.g.logger(cfg), Out: o.g.io.Out, Version: version})
 }

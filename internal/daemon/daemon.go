@@ -37,6 +37,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Out receives the development banner (how to connect).
 	Out io.Writer
+	// Version is reported by GET /status.
+	Version string
 	// OnReady, when set, is called once everything accepts work.
 	OnReady func(Info)
 }
@@ -146,6 +148,7 @@ func Run(ctx context.Context, o Options) error {
 		Hub: h, Relay: rel, Inbox: st,
 		Verifier: auth.NewVerifier(cfg.Auth.JWTSecret), APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys),
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
+		StatusSource: statusSource(instanceID, o.Version, cfg.Kafka.Topic, cfg.Kafka.GroupID, time.Now(), consumer, st),
 		Checks: []httpapi.Check{
 			{Name: "database", Check: st.Ping},
 			{Name: "kafka", Check: func(ctx context.Context) error {

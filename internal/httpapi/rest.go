@@ -62,6 +62,8 @@ func (a *api) routeTable() []Route {
 		{"GET", "/healthz", "none", "liveness", a.healthz},
 		{"GET", "/readyz", "none", "readiness: database, Kafka, relay; 503 while draining", a.readyz},
 		{"GET", "/metrics", "none", "Prometheus metrics", nil},
+		{"GET", "/console", "none", "web console (redirects to /console/)", a.consoleRedirect},
+		{"GET", "/status", "api-key", "one-screen summary: readiness, clients, consumer lag, dead letters", a.apiKey(a.status)},
 		{"GET", "/socket/websocket", "jwt", "WebSocket endpoint", a.websocket},
 		{"POST", "/socket/websocket/clients/broadcast", "api-key", "send a frame to every client on every instance", a.apiKey(a.broadcast)},
 		{"POST", "/socket/websocket/clients/rooms/{roomName}/send", "api-key", "send a frame to every member of a room", a.apiKey(a.sendRoom)},
@@ -386,4 +388,12 @@ func (a *api) pushRead(ctx context.Context, recipient string, data readFrame) {
 	if err := a.Relay.SendRoom(ctx, room, frame); err != nil {
 		a.Logger.Warn("read state not pushed to other instances", "err", err)
 	}
+}
+
+func (a *api) consoleRedirect(w http.ResponseWriter, r *http.Request) {
+	if a.Console == nil {
+		writeError(w, http.StatusNotFound, CodeNotFound, "this server has no console")
+		return
+	}
+	http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
 }

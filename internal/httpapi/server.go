@@ -31,8 +31,12 @@ type Options struct {
 	Verifier *auth.Verifier
 	APIKeys  *auth.APIKeys
 	Checks   []Check
-	Metrics  *metrics.Metrics
-	Logger   *slog.Logger
+	// Console serves the web console under /console/ (nil: no console).
+	Console http.Handler
+	// StatusSource fills GET /status with what only the daemon knows.
+	StatusSource StatusSource
+	Metrics      *metrics.Metrics
+	Logger       *slog.Logger
 	// Draining is true once shutdown began: readiness fails so load
 	// balancers stop sending new clients.
 	Draining func() bool
@@ -47,6 +51,9 @@ func New(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.StatusSource == nil {
+		o.StatusSource = func(context.Context) Status { return Status{} }
+	}
 	if o.Draining == nil {
 		o.Draining = func() bool { return false }
 	}
@@ -59,6 +66,9 @@ func New(o Options) http.Handler {
 			h = promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{})
 		}
 		mux.Handle(pattern, a.instrument(pattern, h))
+	}
+	if o.Console != nil {
+		mux.Handle("GET /console/", a.instrument("GET /console/", http.StripPrefix("/console", o.Console)))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowed(mux, r); len(allow) > 0 {

@@ -246,3 +246,10 @@ func (s *Store) Listen(ctx context.Context, channel string) (*pgx.Conn, error) {
 	}
 	return conn, nil
 }
+
+// CountInstances counts the registered (live or not yet swept) instances.
+func (s *Store) CountInstances(ctx context.Context) (int, error) {
+	var n int
+	err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM instances`).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/signal-notify/signal/internal/event"
+)
+
+// DeadLetterFilter selects dead letters.
+type DeadLetterFilter struct {
+	IDs      []int64
+	Reason   string
+	Replayed bool // include ones already replayed
+	Before   time.Time
+	Limit    int
+}
+
+// DeadLetterStats counts dead letters waiting for an operator.
+type DeadLetterStats struct {
+	Pending  int            `json:"pending"`
+	ByReason map[string]int `json:"byReason"`
+	Oldest   *time.Time     `json:"oldest"`
+}
+
+// PendingDeadLetters counts dead letters not replayed yet.
+func (s *Store) PendingDeadLetters(ctx context.Context) (DeadLetterStats, error) {
+	st := DeadLetterStats{ByReason: map[string]int{}}
+	rows, err := s.Pool.Query(ctx, `
+		SELECT reason, count(*), min(created_at) FROM dead_letters WHERE replayed_at IS NULL GROUP BY reason`)
+	if err != nil {
+		return st, fmt.Errorf("count dead letters: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var reason string
+		var n int
+		var oldest time.Time
+		if err := rows.Scan(&reason, &n, &oldest); err != nil {
+			return st, err
+		}
+		st.ByReason[reason] = n
+		st.Pending += n
+		if st.Oldest == nil || oldest.Before(*st.Oldest) {
+			o := oldest.UTC()
+			st.Oldest = &o
+		}
+	}
+	return st, rows.Err()
+}
+
+// ListDeadLetters returns dead letters, oldest first.
+func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]*event.DeadLetter, error) {
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	before := f.Before
+	if before.IsZero() {
+		before = time.Now().Add(time.Hour)
+	}
+	rows, err := s.Pool.Query(ctx, `
+		SELECT id, topic, partition, "offset", record_timestamp, key, value, headers, reason, detail, created_at, replayed_at
+		FROM dead_letters
+		WHERE (cardinality($1::bigint[]) = 0 OR id = ANY($1))
+		  AND ($2 = '' OR reason = $2)
+		  AND ($3 OR replayed_at IS NULL)
+		  AND created_at < $4
+		ORDER BY id LIMIT $5`, f.IDs, f.Reason, f.Replayed, before, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*event.DeadLetter, error) {
+		d := &event.DeadLetter{}
+		var headers []byte
+		err := r.Scan(&d.ID, &d.Source.Topic, &d.Source.Partition, &d.Source.Offset, &d.Source.Timestamp,
+			&d.Key, &d.Value, &headers, &d.Reason, &d.Detail, &d.CreatedAt, &d.ReplayedAt)
+		if err == nil {
+			_ = json.Unmarshal(headers, &d.Headers)
+		}
+		return d, err
+	})
+}
+
+// MarkReplayed records that dead letters became notifications.
+func (s *Store) MarkReplayed(ctx context.Context, ids []int64) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE dead_letters SET replayed_at = now() WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return fmt.Errorf("mark replayed: %w", err)
+	}
+	return nil
+}
+
+// PurgeDeadLetters deletes dead letters created before t and returns how many.
+func (s *Store) PurgeDeadLetters(ctx context.Context, before time.Time, reason string) (int64, error) {
+	tag, err := s.Pool.Exec(ctx, `DELETE FROM dead_letters WHERE created_at < $1 AND ($2 = '' OR reason = $2)`, before, reason)
+	if err != nil {
+		return 0, fmt.Errorf("purge dead letters: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -113,6 +114,8 @@ recipient's room. A REST API sends to every client, a room or one client.`,
 		newCmdBroadcast(g),
 		newCmdClients(g),
 		newCmdTail(g),
+		newCmdDeadLetters(g),
+		newCmdDedupe(g),
 		newCmdVersion(g),
 		newCmdDevDB(g),
 	)
@@ -123,6 +126,17 @@ recipient's room. A REST API sends to every client, a room or one client.`,
 // markRunning wraps every command's RunE so Execute can tell cobra's own
 // refusals (usage errors, exit 2) from failures of the work (exit 1).
 func markRunning(c *cobra.Command, g *globals) {
+	if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+		// A group such as "migrate": cobra would print its help and exit 0
+		// for "migrate bogus"; refuse an unknown subcommand instead.
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return nil
+		}
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
 	if run := c.RunE; run != nil {
 		c.RunE = func(cmd *cobra.Command, args []string) error {
 			g.running = true
@@ -163,3 +177,7 @@ func fixedValues(values ...string) func(*cobra.Command, []string, string) ([]str
 		return values, cobra.ShellCompDirectiveNoFileComp
 	}
 }
+
+// discardLogger is for library code run by short commands, whose outcome
+// the command prints itself.
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

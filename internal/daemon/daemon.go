@@ -18,6 +18,7 @@ import (
 
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/config"
+	"github.com/signal-notify/signal/internal/console"
 	"github.com/signal-notify/signal/internal/devstate"
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/httpapi"
@@ -148,6 +149,7 @@ func Run(ctx context.Context, o Options) error {
 		Hub: h, Relay: rel, Inbox: st,
 		Verifier: auth.NewVerifier(cfg.Auth.JWTSecret), APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys),
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
+		Console:      console.Handler(),
 		StatusSource: statusSource(instanceID, o.Version, cfg.Kafka.Topic, cfg.Kafka.GroupID, time.Now(), consumer, st),
 		Checks: []httpapi.Check{
 			{Name: "database", Check: st.Ping},

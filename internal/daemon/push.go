@@ -25,14 +25,9 @@ type pusher struct {
 }
 
 func (p *pusher) Push(ctx context.Context, rows []*event.Row) {
-	items := make([]hub.Delivery, 0, len(rows))
-	for _, r := range rows {
-		frame, err := event.MarshalFrame(event.TopicNotificationCreated, r.Room(), r.Payload())
-		if err != nil {
-			p.log.Error("encode notification frame", "id", r.ID, "err", err)
-			continue
-		}
-		items = append(items, hub.Delivery{Room: r.Room(), Seq: r.Seq, Frame: frame})
+	items, err := hub.NotificationDeliveries(rows)
+	if err != nil {
+		p.log.Error("encode notification frames", "err", err)
 	}
 	p.hub.Deliver(items)
 	if p.remote != nil {

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -207,7 +208,6 @@ func (h *Hub) removeLocked(room string, c *Client) {
 	}
 }
 
-
 // Deliver queues each frame to the members of its room. It returns the
 // number of frames queued.
 func (h *Hub) Deliver(items []Delivery) int {
@@ -357,4 +357,18 @@ func (h *Hub) Shutdown(ctx context.Context, window time.Duration) {
 // Close stops the keep-alive loop; connections stay open (see Shutdown).
 func (h *Hub) Close() {
 	h.closeOnce.Do(func() { close(h.stopPing) })
+}
+
+// NotificationDeliveries encodes each stored row's created frame once, for
+// its recipient's room.
+func NotificationDeliveries(rows []*event.Row) ([]Delivery, error) {
+	items := make([]Delivery, 0, len(rows))
+	for _, r := range rows {
+		frame, err := event.MarshalFrame(event.TopicNotificationCreated, r.Room(), r.Payload())
+		if err != nil {
+			return items, fmt.Errorf("encode notification %s: %w", r.ID, err)
+		}
+		items = append(items, Delivery{Room: r.Room(), Seq: r.Seq, Frame: frame})
+	}
+	return items, nil
 }

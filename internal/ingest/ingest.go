@@ -62,6 +62,12 @@ type Result struct {
 	Inserted    int // new rows
 	Repushed    int // rows of redelivered records pushed again
 	DeadLetters int
+	// Dead lists the records that became (or stayed) dead letters.
+	Dead []event.Source
+}
+
+func (r Result) add(o Result) Result {
+	return Result{r.Inserted + o.Inserted, r.Repushed + o.Repushed, r.DeadLetters + o.DeadLetters, append(r.Dead, o.Dead...)}
 }
 
 // message is a record that passed validation.
@@ -125,7 +131,7 @@ func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error) 
 		return a, err
 	}
 	b, err := in.Handle(ctx, records[mid:])
-	return Result{a.Inserted + b.Inserted, a.Repushed + b.Repushed, a.DeadLetters + b.DeadLetters}, err
+	return a.add(b), err
 }
 
 // persist runs the batch's one transaction and returns the rows to push.
@@ -177,6 +183,9 @@ func (in *Ingestor) persist(ctx context.Context, msgs []message, dead []*event.D
 			return err
 		}
 		res.DeadLetters = len(allDead)
+		for _, d := range allDead {
+			res.Dead = append(res.Dead, d.Source)
+		}
 		dead = allDead
 		return nil
 	})

@@ -252,23 +252,27 @@ func (r *Relay) receive(ctx context.Context, payload []byte) {
 
 // publish sends envelopes in one transaction, spilling large ones.
 func (r *Relay) publish(ctx context.Context, envs ...envelope) error {
+	return publish(ctx, r.o.Store, r.o.InstanceID, envs...)
+}
+
+func publish(ctx context.Context, st *store.Store, origin string, envs ...envelope) error {
 	payloads := make([]string, 0, len(envs))
 	for _, env := range envs {
-		env.Origin = r.o.InstanceID
+		env.Origin = origin
 		b, err := json.Marshal(env)
 		if err != nil {
 			return fmt.Errorf("encode relay message: %w", err)
 		}
 		if len(b) > maxNotify {
-			ref, err := r.o.Store.SpillPayload(ctx, b)
+			ref, err := st.SpillPayload(ctx, b)
 			if err != nil {
 				return err
 			}
-			b, _ = json.Marshal(envelope{Origin: r.o.InstanceID, Kind: kindSpill, Ref: ref})
+			b, _ = json.Marshal(envelope{Origin: origin, Kind: kindSpill, Ref: ref})
 		}
 		payloads = append(payloads, string(b))
 	}
-	return r.o.Store.Notify(ctx, store.RelayChannel, payloads)
+	return st.Notify(ctx, store.RelayChannel, payloads)
 }
 
 // PublishNotifications relays committed notification frames to the
@@ -278,6 +282,27 @@ func (r *Relay) PublishNotifications(ctx context.Context, items []hub.Delivery) 
 	if !r.peers.Load() || len(items) == 0 {
 		return
 	}
+	if err := publishNotifications(ctx, r.o.Store, r.o.InstanceID, items); err != nil {
+		r.log.Warn("relay of notifications failed", "err", err)
+	}
+}
+
+// Publisher pushes notifications to the instances holding their rooms, from
+// a process that holds no clients itself (signalctl deadletters replay).
+type Publisher struct {
+	Store  *store.Store
+	Origin string
+}
+
+// PublishNotifications relays frames to every instance holding their rooms.
+func (p Publisher) PublishNotifications(ctx context.Context, items []hub.Delivery) error {
+	return publishNotifications(ctx, p.Store, p.Origin, items)
+}
+
+func publishNotifications(ctx context.Context, st *store.Store, origin string, items []hub.Delivery) error {
+	if len(items) == 0 {
+		return nil
+	}
 	seen := map[string]bool{}
 	var rooms []string
 	for _, it := range items {
@@ -286,13 +311,12 @@ func (r *Relay) PublishNotifications(ctx context.Context, items []hub.Delivery) 
 			rooms = append(rooms, it.Room)
 		}
 	}
-	remote, err := r.o.Store.RemoteRooms(ctx, r.o.InstanceID, rooms)
+	remote, err := st.RemoteRooms(ctx, origin, rooms)
 	if err != nil {
-		r.log.Warn("cannot look up remote rooms; notifications not relayed", "err", err)
-		return
+		return fmt.Errorf("look up remote rooms: %w", err)
 	}
 	if len(remote) == 0 {
-		return
+		return nil
 	}
 	wanted := make(map[string]bool, len(remote))
 	for _, room := range remote {
@@ -316,9 +340,7 @@ func (r *Relay) PublishNotifications(ctx context.Context, items []hub.Delivery) 
 	if len(cur.Items) > 0 {
 		envs = append(envs, cur)
 	}
-	if err := r.publish(ctx, envs...); err != nil {
-		r.log.Warn("relay of notifications failed", "err", err)
-	}
+	return publish(ctx, st, origin, envs...)
 }
 
 // SendRoom delivers frame to the room's members on every instance.

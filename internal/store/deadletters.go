@@ -53,7 +53,7 @@ func (s *Store) PendingDeadLetters(ctx context.Context) (DeadLetterStats, error)
 	return st, rows.Err()
 }
 
-// ListDeadLetters returns dead letters, oldest first.
+// ListDeadLetters returns dead letters, oldest first, in record order.
 func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]*event.DeadLetter, error) {
 	if f.Limit <= 0 {
 		f.Limit = 1000
@@ -65,11 +65,11 @@ func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]*eve
 	rows, err := s.Pool.Query(ctx, `
 		SELECT id, topic, partition, "offset", record_timestamp, key, value, headers, reason, detail, created_at, replayed_at
 		FROM dead_letters
-		WHERE (cardinality($1::bigint[]) = 0 OR id = ANY($1))
+		WHERE (coalesce(cardinality($1::bigint[]), 0) = 0 OR id = ANY($1))
 		  AND ($2 = '' OR reason = $2)
 		  AND ($3 OR replayed_at IS NULL)
 		  AND created_at < $4
-		ORDER BY id LIMIT $5`, f.IDs, f.Reason, f.Replayed, before, f.Limit)
+		ORDER BY created_at, topic, partition, "offset" LIMIT $5`, f.IDs, f.Reason, f.Replayed, before, f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}

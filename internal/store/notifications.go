@@ -196,7 +196,8 @@ func queryRows(ctx context.Context, q querier, sql string, args ...any) ([]*even
 }
 
 // InsertDeadLetters stores records that cannot become notifications. A
-// record already stored (redelivery) is not stored twice.
+// record already stored (redelivery, replay) is not stored twice; its
+// reason is updated when it failed differently this time.
 func (t *Tx) InsertDeadLetters(ctx context.Context, dls []*event.DeadLetter) error {
 	if len(dls) == 0 {
 		return nil
@@ -223,7 +224,9 @@ func (t *Tx) InsertDeadLetters(ctx context.Context, dls []*event.DeadLetter) err
 		SELECT t, p, o, ts, k, v, h::jsonb, r, d
 		FROM unnest($1::text[], $2::int[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::text[])
 		     AS u(t, p, o, ts, k, v, h, r, d)
-		ON CONFLICT (topic, partition, "offset", record_timestamp) DO NOTHING`,
+		ON CONFLICT (topic, partition, "offset", record_timestamp)
+		DO UPDATE SET reason = EXCLUDED.reason, detail = EXCLUDED.detail
+		WHERE (dead_letters.reason, dead_letters.detail) IS DISTINCT FROM (EXCLUDED.reason, EXCLUDED.detail)`,
 		topic, part, off, ts, key, value, headers, reason, detail)
 	if err != nil {
 		return fmt.Errorf("insert dead letters: %w", err)

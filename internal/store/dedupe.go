@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// DedupeFilter selects duplicate groups: a group is in when any of its
+// copies was created in [Since, Until) and matches Recipient and Type.
+type DedupeFilter struct {
+	Since, Until time.Time
+	Recipient    string
+	Type         string
+}
+
+// DuplicateGroup is one recipient's copies of one event.
+type DuplicateGroup struct {
+	RecipientID string      `json:"recipientId"`
+	EventKey    []byte      `json:"eventKey"`
+	Type        string      `json:"type"`
+	Copies      int         `json:"copies"`
+	Keep        uuid.UUID   `json:"keep"`
+	Remove      []uuid.UUID `json:"remove"`
+	AnyRead     bool        `json:"anyRead"`
+	FirstAt     time.Time   `json:"firstCreatedAt"`
+	LastAt      time.Time   `json:"lastCreatedAt"`
+}
+
+// Cursor is where a listing of duplicate groups resumes.
+type Cursor struct {
+	Recipient string
+	EventKey  []byte
+}
+
+// findCandidates walks the (recipient_id, event_key) index in order from
+// after and returns the keys held by more than one row: an index-only scan
+// with a streaming group, no sort and no hash of the table, which stops
+// after limit keys.
+const findCandidates = `
+SELECT recipient_id, event_key FROM notifications
+WHERE (recipient_id, event_key) > ($1, $2) AND ($3 = '' OR recipient_id = $3)
+GROUP BY recipient_id, event_key
+HAVING count(*) > 1
+ORDER BY recipient_id, event_key
+LIMIT $4`
+
+// describeGroups reads the copies of candidate groups and applies the
+// filters that need them (type, creation window).
+const describeGroups = `
+SELECT n.recipient_id, n.event_key, min(n.type), count(*),
+       (array_agg(n.id ORDER BY n.seq))[1] AS keep,
+       (array_agg(n.id ORDER BY n.seq))[2:] AS remove,
+       bool_or(n.is_read), min(n.created_at), max(n.created_at)
+FROM notifications n
+JOIN unnest($1::text[], $2::bytea[]) AS g(r, k) ON n.recipient_id = g.r AND n.event_key = g.k
+GROUP BY n.recipient_id, n.event_key
+HAVING count(*) > 1
+   AND ($3 = '' OR bool_or(n.type = $3))
+   AND bool_or(n.created_at >= $4 AND n.created_at < $5)
+ORDER BY n.recipient_id, n.event_key`
+
+// DuplicateGroups examines up to limit duplicated keys after cursor and
+// returns the groups among them that match f, and the cursor to continue
+// from (nil when the table is exhausted).
+func (s *Store) DuplicateGroups(ctx context.Context, f DedupeFilter, after Cursor, limit int) ([]DuplicateGroup, *Cursor, error) {
+	if after.EventKey == nil {
+		after.EventKey = []byte{}
+	}
+	rows, err := s.Pool.Query(ctx, findCandidates, after.Recipient, after.EventKey, f.Recipient, limit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find duplicates: %w", err)
+	}
+	var rcpt []string
+	var keys [][]byte
+	for rows.Next() {
+		var r string
+		var k []byte
+		if err := rows.Scan(&r, &k); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("find duplicates: %w", err)
+		}
+		rcpt, keys = append(rcpt, r), append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("find duplicates: %w", err)
+	}
+	var next *Cursor
+	if len(rcpt) == limit {
+		next = &Cursor{Recipient: rcpt[len(rcpt)-1], EventKey: keys[len(keys)-1]}
+	}
+	if len(rcpt) == 0 {
+		return nil, next, nil
+	}
+	until := f.Until
+	if until.IsZero() {
+		until = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	drows, err := s.Pool.Query(ctx, describeGroups, rcpt, keys, f.Type, f.Since, until)
+	if err != nil {
+		return nil, nil, fmt.Errorf("describe duplicates: %w", err)
+	}
+	groups, err := pgx.CollectRows(drows, func(r pgx.CollectableRow) (DuplicateGroup, error) {
+		var g DuplicateGroup
+		err := r.Scan(&g.RecipientID, &g.EventKey, &g.Type, &g.Copies, &g.Keep, &g.Remove, &g.AnyRead, &g.FirstAt, &g.LastAt)
+		return g, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("describe duplicates: %w", err)
+	}
+	return groups, next, nil
+}
+
+// ExplainDuplicates returns the plan of the scan over the table (tests and
+// `signalctl dedupe --explain` check it walks the index).
+func (s *Store) ExplainDuplicates(ctx context.Context, f DedupeFilter, limit int) (string, error) {
+	rows, err := s.Pool.Query(ctx, "EXPLAIN "+findCandidates, "", []byte{}, f.Recipient, limit)
+	if err != nil {
+		return "", err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out := ""
+	for _, l := range lines {
+		out += l + "\n"
+	}
+	return out, err
+}
+
+// RemoveDuplicates deletes the given copies of each group and keeps its
+// oldest, marked read when any removed copy was read, in one transaction.
+// Groups are re-checked inside it, so a copy already removed (a rerun
+// after an interruption) or a group that changed is handled as it is now.
+// It returns the ids removed.
+func (s *Store) RemoveDuplicates(ctx context.Context, groups []DuplicateGroup) ([]uuid.UUID, error) {
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	rcpt := make([]string, len(groups))
+	keys := make([][]byte, len(groups))
+	for i, g := range groups {
+		rcpt[i], keys[i] = g.RecipientID, g.EventKey
+	}
+	var removed []uuid.UUID
+	err := s.InTx(ctx, func(tx *Tx) error {
+		rows, err := tx.tx.Query(ctx, `
+			WITH g AS (SELECT * FROM unnest($1::text[], $2::bytea[]) AS g(r, k)),
+			copies AS (
+				SELECT n.id, n.recipient_id, n.event_key,
+				       row_number() OVER w AS rn, bool_or(n.is_read) OVER w AS any_read
+				FROM notifications n JOIN g ON n.recipient_id = g.r AND n.event_key = g.k
+				WINDOW w AS (PARTITION BY n.recipient_id, n.event_key ORDER BY n.seq
+				             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+			),
+			kept AS (
+				UPDATE notifications n SET is_read = true, read_at = coalesce(n.read_at, now())
+				FROM copies c WHERE n.id = c.id AND c.rn = 1 AND c.any_read AND NOT n.is_read
+			)
+			DELETE FROM notifications n USING copies c WHERE n.id = c.id AND c.rn > 1
+			RETURNING n.id`, rcpt, keys)
+		if err != nil {
+			return fmt.Errorf("remove duplicates: %w", err)
+		}
+		removed, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		return err
+	})
+	return removed, err
+}

@@ -1,0 +1,161 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/pgtest"
+	"github.com/signal-notify/signal/internal/store"
+)
+
+// sameEvent stores one copy per offset of the same event for recipients.
+func sameEvent(t *testing.T, s *store.Store, key string, offsets []int64, recipients ...string) []*event.Row {
+	t.Helper()
+	var all []*event.Row
+	for _, off := range offsets {
+		rows := rowsFor(event.Source{Topic: "t", Offset: off, Timestamp: time.Now()}, recipients...)
+		for _, r := range rows {
+			r.EventKey = []byte(strings.Repeat(key, 16)[:16])
+		}
+		insert(t, s, rows)
+		all = append(all, rows...)
+	}
+	return all
+}
+
+func allGroups(t *testing.T, s *store.Store, f store.DedupeFilter) []store.DuplicateGroup {
+	t.Helper()
+	var out []store.DuplicateGroup
+	var after store.Cursor
+	for {
+		g, next, err := s.DuplicateGroups(context.Background(), f, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, g...)
+		if next == nil {
+			return out
+		}
+		after = *next
+	}
+}
+
+func TestDedupeFindsAProducerThatSentTwiceAndKeepsTheOldest(t *testing.T) {
+	s, _ := pgtest.Open(t)
+	ctx := context.Background()
+	rows := sameEvent(t, s, "a", []int64{1, 2, 3}, "u1", "u2") // one event, sent three times
+	sameEvent(t, s, "b", []int64{4}, "u1")                     // a distinct event: no duplicate
+
+	groups := allGroups(t, s, store.DedupeFilter{})
+	if len(groups) != 2 {
+		t.Fatalf("groups = %+v, want one per recipient", groups)
+	}
+	for _, g := range groups {
+		if g.Copies != 3 || len(g.Remove) != 2 || g.Keep != rows[0].ID && g.Keep != rows[1].ID {
+			t.Errorf("group %s: copies %d keep %s remove %v", g.RecipientID, g.Copies, g.Keep, g.Remove)
+		}
+	}
+	if only := allGroups(t, s, store.DedupeFilter{Recipient: "u2"}); len(only) != 1 || only[0].RecipientID != "u2" {
+		t.Errorf("--recipient u2 gave %+v", only)
+	}
+	if none := allGroups(t, s, store.DedupeFilter{Type: "OTHER"}); len(none) != 0 {
+		t.Errorf("--type OTHER gave %+v", none)
+	}
+	if none := allGroups(t, s, store.DedupeFilter{Since: time.Now().Add(time.Hour)}); len(none) != 0 {
+		t.Errorf("--since in the future gave %+v", none)
+	}
+
+	removed, err := s.RemoveDuplicates(ctx, groups)
+	if err != nil || len(removed) != 4 {
+		t.Fatalf("removed %v, %v", removed, err)
+	}
+	var kept []string
+	r, _ := s.Pool.Query(ctx, `SELECT source_offset || recipient_id FROM notifications ORDER BY 1`)
+	for r.Next() {
+		var k string
+		r.Scan(&k)
+		kept = append(kept, k)
+	}
+	if strings.Join(kept, ",") != "1u1,1u2,4u1" {
+		t.Errorf("kept %v, want the oldest copy of each group and the distinct event", kept)
+	}
+	if again, _ := s.RemoveDuplicates(ctx, groups); len(again) != 0 {
+		t.Errorf("a second run removed %v", again)
+	}
+}
+
+func TestDedupeKeepsReadWhenARemovedCopyWasRead(t *testing.T) {
+	s, _ := pgtest.Open(t)
+	ctx := context.Background()
+	rows := sameEvent(t, s, "a", []int64{1, 2}, "u1")
+	s.Pool.Exec(ctx, `UPDATE notifications SET is_read = true WHERE id = $1`, rows[1].ID)
+	groups := allGroups(t, s, store.DedupeFilter{})
+	if len(groups) != 1 || !groups[0].AnyRead {
+		t.Fatalf("groups %+v", groups)
+	}
+	if _, err := s.RemoveDuplicates(ctx, groups); err != nil {
+		t.Fatal(err)
+	}
+	var id uuid.UUID
+	var read bool
+	s.Pool.QueryRow(ctx, `SELECT id, is_read FROM notifications`).Scan(&id, &read)
+	if id != rows[0].ID || !read {
+		t.Errorf("kept %s read=%v, want the oldest (%s), read", id, read, rows[0].ID)
+	}
+}
+
+func TestDedupeSearchWalksTheIndexOnALargeTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 300,000-row table; run without -short")
+	}
+	s, _ := pgtest.Open(t)
+	ctx := context.Background()
+	// 300,000 rows over 30,000 recipients, one event in a thousand duplicated.
+	_, err := s.Pool.Exec(ctx, `
+		INSERT INTO notifications (id, recipient_id, type, organizer_id, actor_id, actor, content, data, occurred_at, event_key, created_at)
+		SELECT gen_random_uuid(), 'u' || (i % 30000), 'PAYMENT_SUCCESS', 'org-1', 'a1', '{}', 'c', '{}', now(),
+		       CASE WHEN i % 1000 = 0 THEN decode('00000000000000000000000000000000', 'hex')
+		            ELSE substring(sha256(int8send(i)) for 16) END,
+		       now() - (i || ' seconds')::interval
+		FROM generate_series(1, 300000) i`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Pool.Exec(ctx, `VACUUM ANALYZE notifications`)
+	plan, err := s.ExplainDuplicates(ctx, store.DedupeFilter{Since: time.Now().Add(-time.Hour)}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "Index Only Scan using notifications_recipient_event") || strings.Contains(plan, "Seq Scan") ||
+		strings.Contains(plan, "Sort") || strings.Contains(plan, "HashAggregate") {
+		t.Errorf("the duplicate search must walk the (recipient_id, event_key) index in order, without a table scan, sort or hash:\n%s", plan)
+	}
+	start := time.Now()
+	groups := allGroupsChunked(t, s, 1000)
+	// i % 1000 == 0 holds for 300 rows, spread over 30 recipients (i % 30000).
+	if len(groups) != 30 || groups[0].Copies != 10 {
+		t.Errorf("found %d groups, want 30 of 10 copies", len(groups))
+	}
+	t.Logf("searched 300,000 rows in %s", time.Since(start))
+}
+
+func allGroupsChunked(t *testing.T, s *store.Store, chunk int) []store.DuplicateGroup {
+	var out []store.DuplicateGroup
+	var after store.Cursor
+	for {
+		g, next, err := s.DuplicateGroups(context.Background(), store.DedupeFilter{}, after, chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, g...)
+		if next == nil {
+			return out
+		}
+		after = *next
+	}
+}

@@ -227,7 +227,7 @@ func parseMembersCSV(r io.Reader, name string) ([]store.Membership, error) {
 	cr.FieldsPerRecord = 3
 	cr.TrimLeadingSpace = true
 	var out []store.Membership
-	for line := 1; ; line++ {
+	for first := true; ; first = false {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -235,20 +235,23 @@ func parseMembersCSV(r io.Reader, name string) ([]store.Membership, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w (want the columns scope,scope_id,recipient_id)", name, err)
 		}
+		line, _ := cr.FieldPos(0) // the file's line: blank lines count
 		for i := range rec {
 			rec[i] = strings.TrimSpace(rec[i])
 		}
-		if line == 1 && strings.EqualFold(rec[0], "scope") && strings.EqualFold(rec[1], "scope_id") {
+		if first && strings.EqualFold(rec[0], "scope") && strings.EqualFold(rec[1], "scope_id") {
 			continue
 		}
 		if rec[0] != event.ScopeOrg && rec[0] != event.ScopeMerchant {
 			return nil, fmt.Errorf("%s line %d: scope must be org or merchant, got %q", name, line, rec[0])
 		}
+		// %v, not %w: a bad row is bad data (exit 1), like a bad scope,
+		// not a usage error as the same check is for arguments.
 		if err := checkID("scope_id", rec[1]); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", name, line, err)
+			return nil, fmt.Errorf("%s line %d: %v", name, line, err)
 		}
 		if err := checkID("recipient_id", rec[2]); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", name, line, err)
+			return nil, fmt.Errorf("%s line %d: %v", name, line, err)
 		}
 		out = append(out, store.Membership{Scope: rec[0], ScopeID: rec[1], RecipientID: rec[2]})
 	}

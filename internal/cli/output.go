@@ -9,6 +9,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/lipgloss/table"
+	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 )
 
@@ -56,7 +57,7 @@ func printTable(io *IOStreams, headers []string, rows [][]string) {
 	}
 	r := lipgloss.NewRenderer(io.Out)
 	if io.NoColor {
-		r.SetColorProfile(0) // Ascii: no colour codes
+		r.SetColorProfile(termenv.Ascii) // no colour codes
 	}
 	header := r.NewStyle().Bold(true).Padding(0, 1)
 	cell := r.NewStyle().Padding(0, 1)

@@ -103,6 +103,9 @@ terminal and a summary is printed at the end.`,
 	return cmd
 }
 
+// produceTimeout bounds reaching the brokers and delivering each record.
+const produceTimeout = 30 * time.Second
+
 // outgoing is one message to send.
 type outgoing struct {
 	key   []byte
@@ -144,11 +147,19 @@ func produceRun(ctx context.Context, o *ProduceOptions) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(cfg.Kafka.Topic), kgo.ProducerLinger(5*time.Millisecond))...)
+	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(cfg.Kafka.Topic), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.RecordDeliveryTimeout(produceTimeout))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
+	// Without this, records for unreachable brokers wait forever.
+	pingCtx, cancelPing := context.WithTimeout(ctx, produceTimeout)
+	err = cl.Ping(pingCtx)
+	cancelPing()
+	if err != nil {
+		return fmt.Errorf("cannot reach the Kafka brokers %v: %w (is the broker running? serve --dev starts one on 127.0.0.1:9092)", brokers, err)
+	}
 
 	total := len(msgs) * o.Count
 	io := o.g.io
@@ -296,6 +307,13 @@ func (o *ProduceOptions) fileMessages() ([]outgoing, error) {
 				return nil, fmt.Errorf("%s: message %d would be refused: %v", o.File, n, err)
 			}
 			organizer = d.OrganizerID
+		} else {
+			// Best effort: an invalid message keeps its organizer's key.
+			var m struct {
+				OrganizerID string `json:"organizerId"`
+			}
+			_ = json.Unmarshal(raw, &m)
+			organizer = m.OrganizerID
 		}
 		out = append(out, outgoing{key: o.key(organizer), value: bytes.Clone(raw)})
 	}

@@ -46,6 +46,12 @@ The holder is joined to signal/notification/<sub> and may join the rooms of
 }
 
 func tokenRun(o *TokenOptions) error {
+	if err := checkID("--sub", o.Sub); err != nil {
+		return err // a token with such a sub would be refused by serve
+	}
+	if o.TTL <= 0 {
+		return usageErrorf("--ttl must be positive, got %s", o.TTL)
+	}
 	cfg, err := o.g.load(nil)
 	if err != nil {
 		return err

@@ -40,8 +40,10 @@ type Kafka struct {
 	ResetOffset  string   `mapstructure:"reset_offset" default:"latest" desc:"where a group with no committed offset starts: latest or earliest"`
 	BatchSize    int      `mapstructure:"batch_size" default:"1000" desc:"most records handled in one database transaction"`
 	EmbeddedPort int      `mapstructure:"embedded_port" default:"9092" desc:"port of the embedded broker on 127.0.0.1"`
-	SASL         SASL     `mapstructure:"sasl"`
-	TLS          TLS      `mapstructure:"tls"`
+	// A crashed member keeps its partitions until this passes.
+	SessionTimeout time.Duration `mapstructure:"session_timeout" default:"45s" desc:"consumer group session timeout: a crashed instance's partitions move to the others after this long"`
+	SASL           SASL          `mapstructure:"sasl"`
+	TLS            TLS           `mapstructure:"tls"`
 }
 
 // SASL authenticates to the brokers.

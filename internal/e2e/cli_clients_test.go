@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,17 +86,18 @@ func TestTailPrintsFramesOfItsRooms(t *testing.T) {
 	in := env.Serve(t, nil)
 	serverEnv(t, in)
 	var out, errOut bytes.Buffer
-	io := &cli.IOStreams{In: bytes.NewReader(nil), Out: &out, ErrOut: &errOut}
+	var mu sync.Mutex
+	io := &cli.IOStreams{In: bytes.NewReader(nil), Out: lockedWriter{&out, &mu}, ErrOut: &errOut}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Execute(ctx, io, []string{"tail", "--room", "signal/notification/u7", "--count", "2", "-o", "json"})
 	}()
+	// "joined" is sent once the room is registered for every instance.
 	testkit.Eventually(t, 10*time.Second, "tail to join", func() bool {
-		return testkit.Count(t, env.Store, `SELECT count(*) FROM ws_clients WHERE 'signal/notification/u7' = ANY(rooms)`) == 1
+		return strings.Contains(out2(&out, &mu), "signal/system/joined")
 	})
-	time.Sleep(100 * time.Millisecond) // the join itself follows the registration
 	testkit.Produce(t, testkit.Producer(t, env.Broker), testkit.Message("users", []string{"u7"}, nil))
 	if code, _ := call(t, "POST", in.URL()+"/socket/websocket/clients/rooms/signal%2Fnotification%2Fu7/send", testkit.APIKey, map[string]any{"topic": "hello"}); code != 200 {
 		t.Fatal(code)
@@ -122,4 +124,21 @@ func TestTailPrintsFramesOfItsRooms(t *testing.T) {
 		!strings.Contains(got, "observation/signal/notification/created") || !strings.Contains(got, "hello") || len(topics) != 4 {
 		t.Errorf("tail printed topics %v", topics)
 	}
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func out2(b *bytes.Buffer, mu *sync.Mutex) string {
+	mu.Lock()
+	defer mu.Unlock()
+	return b.String()
 }

@@ -207,9 +207,8 @@ func (c *Client) join(a Action) {
 	c.mu.Unlock()
 	if !already {
 		c.hub.addToRoom(room, c)
-		if p := c.hub.opts.Presence; p != nil {
-			p.RoomsChanged(c.Info())
-		}
+		// "joined" promises that pushes from every instance reach the room.
+		c.waitPresence(func(p Presence) <-chan struct{} { return p.RoomsChanged(c.Info()) })
 	}
 	if a.Since == "" {
 		c.send(event.TopicJoined, roomData{Room: room})
@@ -289,7 +288,7 @@ func (c *Client) leave(a Action) {
 	}
 	c.hub.removeFromRoom(a.Room, c)
 	if p := c.hub.opts.Presence; p != nil {
-		p.RoomsChanged(c.Info())
+		p.RoomsChanged(c.Info()) // no need to wait: a stray frame after leaving is dropped nowhere
 	}
 	c.send(event.TopicLeft, roomData{Room: a.Room})
 }
@@ -316,20 +315,27 @@ func clientOf(socket *gws.Conn) *Client {
 	return socket.Session().(*session).c
 }
 
-// presenceWait bounds how long a new client waits to be known to the other
-// instances before its welcome; past it, it is served locally meanwhile.
+// presenceWait bounds how long a client waits for a presence change to be
+// known to the other instances before its reply; past it (the database is
+// away) it is served by this instance meanwhile.
 const presenceWait = 2 * time.Second
+
+func (c *Client) waitPresence(change func(Presence) <-chan struct{}) {
+	p := c.hub.opts.Presence
+	if p == nil {
+		return
+	}
+	select {
+	case <-change(p):
+	case <-time.After(presenceWait):
+		c.hub.log.Warn("presence not yet known to the other instances", "client", c.id)
+	}
+}
 
 func (e *handler) OnOpen(socket *gws.Conn) {
 	c := clientOf(socket)
-	if p := e.h.opts.Presence; p != nil {
-		// The welcome promises the client id works from every instance.
-		select {
-		case <-p.Connected(c.Info()):
-		case <-time.After(presenceWait):
-			e.h.log.Warn("client not yet registered with the other instances", "client", c.id)
-		}
-	}
+	// The welcome promises the client id works from every instance.
+	c.waitPresence(func(p Presence) <-chan struct{} { return p.Connected(c.Info()) })
 	c.send(event.TopicWelcome, welcomeData{ClientID: c.id, Rooms: []string{c.ownRoom}})
 	e.h.register(c)
 	e.h.log.Debug("websocket client connected", "client", c.id, "sub", c.claims.Subject, "remote", socket.RemoteAddr().String())

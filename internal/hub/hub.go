@@ -33,11 +33,11 @@ type History interface {
 }
 
 // Presence is told when clients come, change rooms and go, so other
-// instances can list and address them. Calls must not block; Connected
-// returns a channel closed once the client is known everywhere.
+// instances can list and address them. Calls must not block; Connected and
+// RoomsChanged return a channel closed once the change is known everywhere.
 type Presence interface {
 	Connected(ClientInfo) <-chan struct{}
-	RoomsChanged(ClientInfo)
+	RoomsChanged(ClientInfo) <-chan struct{}
 	Disconnected(clientID string)
 }
 

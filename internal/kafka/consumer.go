@@ -29,9 +29,12 @@ type ConsumerOptions struct {
 	Topic       string
 	Group       string
 	ResetOffset string // "latest" or "earliest"
-	BatchSize   int
-	RetryMin    time.Duration
-	RetryMax    time.Duration
+	// SessionTimeout: a member that stops heartbeating (a crash) loses its
+	// partitions after this long. Zero keeps the client's default (45 s).
+	SessionTimeout time.Duration
+	BatchSize      int
+	RetryMin       time.Duration
+	RetryMax       time.Duration
 	// DrainTimeout bounds how long a batch in progress may take to finish
 	// once shutdown begins; after it the batch is left uncommitted and will
 	// be redelivered (harmlessly) to whoever consumes next.
@@ -86,6 +89,9 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(250 * time.Millisecond),
 	}, o.Client...)
+	if o.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout), kgo.HeartbeatInterval(o.SessionTimeout/3))
+	}
 	c := &Consumer{o: o, log: o.Logger, owned: map[int32]bool{}}
 	opts = append(opts,
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { c.track(m, true) }),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -21,7 +22,10 @@ type Embedded struct {
 // StartEmbedded listens on 127.0.0.1:port (0: any free port) with topic
 // created.
 func StartEmbedded(port int, topics ...string) (*Embedded, error) {
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(EmbeddedPartitions)}
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(EmbeddedPartitions),
+		// Let development and tests use short session timeouts, so a
+		// killed consumer's partitions move on quickly.
+		kfake.GroupMinSessionTimeout(500 * time.Millisecond)}
 	if port != 0 {
 		// kfake listens on 127.0.0.1 itself; check first for a clear message.
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))

@@ -21,15 +21,19 @@ func (r *Relay) Connected(c hub.ClientInfo) <-chan struct{} {
 	return done
 }
 
-// RoomsChanged records a client's new set of rooms.
-func (r *Relay) RoomsChanged(c hub.ClientInfo) {
+// RoomsChanged records a client's new set of rooms; the channel closes
+// once that is committed.
+func (r *Relay) RoomsChanged(c hub.ClientInfo) <-chan struct{} {
+	done := make(chan struct{})
 	r.mu.Lock()
 	if old, ok := r.clientRooms[c.ID]; ok {
 		old.Rooms = c.Rooms
 		r.setRoomsLocked(old)
 	}
+	r.waiters = append(r.waiters, done)
 	r.mu.Unlock()
 	r.kick()
+	return done
 }
 
 // Disconnected forgets a local client.

@@ -1,8 +1,11 @@
 package testkit
 
 import (
+	"bufio"
 	"encoding/json"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -194,4 +197,51 @@ func (c *Client) ExpectError(code string) {
 	if d.Code != code || strings.TrimSpace(d.Message) == "" {
 		c.t.Fatalf("error frame %s, want code %q with a message", f.Data, code)
 	}
+}
+
+// NoReadClient completes the WebSocket handshake and then never reads: a
+// client whose socket buffer fills up.
+type NoReadClient struct {
+	conn net.Conn
+}
+
+// DialNoRead connects a client that never reads what the server sends.
+func DialNoRead(t testing.TB, wsURL, token string) *NoReadClient {
+	t.Helper()
+	u, err := url.Parse(wsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096) // fill up quickly
+	}
+	req := "GET " + u.Path + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer " + token + "\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(status, "101") {
+		t.Fatalf("handshake: %q %v", status, err)
+	}
+	return &NoReadClient{conn: conn}
+}
+
+// Alive reports whether the server still holds the connection open: a
+// write of a ping frame fails once the server closed it.
+func (c *NoReadClient) Alive() bool {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	// A masked, empty ping frame, as a client must send.
+	_, err := c.conn.Write([]byte{0x89, 0x80, 1, 2, 3, 4})
+	if err != nil {
+		return false
+	}
+	_, err = c.conn.Write([]byte{0x89, 0x80, 1, 2, 3, 4})
+	return err == nil
 }

@@ -1,0 +1,461 @@
+// Signal console: watch rooms live over the WebSocket, read GET /status and
+// send test broadcasts. Plain JavaScript, no framework, and only requests to
+// the server that served this page. Everything the server sends is shown
+// with textContent: no markup is ever built from data.
+'use strict';
+
+(() => {
+  const LOG_LIMIT = 500; // frames kept in the log
+  const SEEN_LIMIT = 5000; // notification ids kept to drop repeats
+  const STATUS_EVERY = 5000; // ms between GET /status
+  const BACKOFF_MIN = 500; // ms before the first reconnect
+  const BACKOFF_MAX = 30000;
+  const WELCOME = 'signal/system/welcome';
+  const CREATED = 'observation/signal/notification/created';
+  // sessionStorage keys: the tab keeps them, nothing else does.
+  const KEY_STORE = 'signal.console.apikey';
+  const TOKEN_STORE = 'signal.console.token';
+
+  const $ = (id) => document.getElementById(id);
+  // The routes sit next to /console/, whatever prefix a proxy adds.
+  const base = new URL('../', location.href);
+
+  // el makes an element whose text, if any, is set as text.
+  function el(tag, className, text) {
+    const e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function now() {
+    const d = new Date();
+    return d.toTimeString().slice(0, 8) + '.' + String(d.getMilliseconds()).padStart(3, '0');
+  }
+
+  const store = {
+    get(k) { try { return sessionStorage.getItem(k) || ''; } catch { return ''; } },
+    set(k, v) { try { if (v) sessionStorage.setItem(k, v); else sessionStorage.removeItem(k); } catch { /* storage off: memory only */ } },
+  };
+
+  // apiError turns an error answer into the API's message.
+  function apiError(resp, body) {
+    const e = body && body.error;
+    if (e && e.message) return e.message + ' (' + resp.status + ' ' + e.code + ')';
+    return 'HTTP ' + resp.status + ' ' + resp.statusText;
+  }
+
+  // --- connection ---
+
+  const conn = {
+    socket: null,
+    token: '',
+    wanted: false, // the operator wants a connection
+    attempt: 0, // reconnects since the last welcome
+    timer: 0,
+    rooms: new Set(), // rooms the server says we are in
+    keep: new Set(), // rooms joined by hand, joined again after a reconnect
+    lastId: new Map(), // room -> id of the last notification seen, to replay on reconnect
+  };
+
+  function setState(state, text) {
+    const s = $('state');
+    s.dataset.state = state;
+    s.textContent = text || state;
+    const live = state === 'connected';
+    $('join').disabled = !live;
+    $('disconnect').disabled = !conn.wanted;
+    for (const b of document.querySelectorAll('#rooms button')) b.disabled = !live;
+  }
+
+  function connect(token) {
+    if (token !== conn.token) {
+      conn.keep.clear();
+      conn.lastId.clear();
+    }
+    conn.token = token;
+    conn.wanted = true;
+    conn.attempt = 0;
+    drop();
+    open();
+  }
+
+  function disconnect() {
+    conn.wanted = false;
+    drop();
+    setState('disconnected');
+  }
+
+  // drop closes the current socket without reconnecting.
+  function drop() {
+    clearTimeout(conn.timer);
+    const s = conn.socket;
+    conn.socket = null;
+    if (s) s.close(1000);
+    conn.rooms.clear();
+    renderRooms();
+    $('client-id').textContent = '–';
+  }
+
+  function open() {
+    const u = new URL('socket/websocket', base);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    u.searchParams.set('token', conn.token);
+    setState('connecting', 'connecting…');
+    let s;
+    try {
+      s = new WebSocket(u.href);
+    } catch (err) {
+      setState('disconnected', 'cannot connect: ' + err.message);
+      return;
+    }
+    conn.socket = s;
+    let opened = false;
+    s.onopen = () => { opened = true; };
+    s.onmessage = (ev) => {
+      if (conn.socket !== s) return;
+      let f;
+      try {
+        f = JSON.parse(ev.data);
+      } catch {
+        f = { topic: '(not JSON)', data: String(ev.data) };
+      }
+      onFrame(f);
+    };
+    s.onclose = (ev) => {
+      if (conn.socket !== s) return; // dropped on purpose
+      conn.socket = null;
+      conn.rooms.clear();
+      renderRooms();
+      $('client-id').textContent = '–';
+      if (!conn.wanted) { setState('disconnected'); return; }
+      const why = opened ? 'closed (' + ev.code + ')' : 'refused (bad or expired token?)';
+      const delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** conn.attempt) * (0.5 + Math.random() / 2);
+      conn.attempt++;
+      setState('reconnecting', why + ', retrying in ' + Math.ceil(delay / 1000) + ' s');
+      conn.timer = setTimeout(open, delay);
+    };
+  }
+
+  function send(msg) {
+    if (conn.socket && conn.socket.readyState === WebSocket.OPEN) conn.socket.send(JSON.stringify(msg));
+  }
+
+  function join(room) {
+    const msg = { action: 'join', room };
+    const since = conn.lastId.get(room);
+    if (since) msg.since = since;
+    send(msg);
+  }
+
+  function onFrame(f) {
+    const data = f.data;
+    switch (f.topic) {
+      case WELCOME: {
+        conn.attempt = 0;
+        $('client-id').textContent = (data && data.clientId) || '?';
+        conn.rooms = new Set((data && data.rooms) || []);
+        renderRooms();
+        setState('connected');
+        // After a reconnect: rooms joined by hand again, and what the
+        // notification rooms missed meanwhile (join with since).
+        for (const room of conn.keep) if (!conn.rooms.has(room)) join(room);
+        for (const room of conn.rooms) if (conn.lastId.has(room)) join(room);
+        break;
+      }
+      case 'signal/system/joined':
+        if (data && data.room) {
+          conn.rooms.add(data.room);
+          conn.keep.add(data.room);
+          renderRooms();
+        }
+        break;
+      case 'signal/system/left':
+        if (data && data.room) {
+          conn.rooms.delete(data.room);
+          conn.keep.delete(data.room);
+          renderRooms();
+        }
+        break;
+      case CREATED:
+        if (data && data.id) {
+          if (seen.has(data.id)) { dropped(); return; }
+          remember(data.id);
+          if (f.room) conn.lastId.set(f.room, data.id);
+        }
+        break;
+    }
+    logFrame(f);
+  }
+
+  function renderRooms() {
+    const list = $('rooms');
+    const live = conn.socket !== null && conn.socket.readyState === WebSocket.OPEN;
+    list.replaceChildren();
+    for (const room of [...conn.rooms].sort()) {
+      const li = el('li');
+      li.dataset.room = room;
+      li.append(el('span', 'room', room));
+      const b = el('button', 'leave', 'Leave');
+      b.type = 'button';
+      b.disabled = !live;
+      b.dataset.room = room;
+      b.addEventListener('click', () => send({ action: 'leave', room }));
+      li.append(b);
+      list.append(li);
+    }
+    if (!conn.rooms.size) list.append(el('li', 'muted', 'none'));
+  }
+
+  // --- frame log ---
+
+  const seen = new Set();
+  const seenOrder = [];
+  let dupes = 0;
+
+  function remember(id) {
+    seen.add(id);
+    seenOrder.push(id);
+    if (seenOrder.length > SEEN_LIMIT) seen.delete(seenOrder.shift());
+  }
+
+  function dropped() {
+    dupes++;
+    $('log-dupes').textContent = dupes + (dupes === 1 ? ' repeated notification dropped' : ' repeated notifications dropped');
+  }
+
+  function pretty(v) {
+    if (v === undefined) return 'undefined';
+    return JSON.stringify(v, null, 2);
+  }
+
+  function logFrame(f) {
+    const li = el('li', 'entry');
+    li.dataset.topic = String(f.topic);
+    const meta = el('div', 'meta');
+    meta.append(el('time', 'when', now()), el('span', 'topic', f.topic));
+    if (f.room) {
+      li.dataset.room = String(f.room);
+      meta.append(el('span', 'room', f.room));
+    }
+    li.append(meta);
+    const d = f.data;
+    if (f.topic === CREATED && d && typeof d === 'object') {
+      li.classList.add('card');
+      li.dataset.id = String(d.id);
+      li.append(el('p', 'content', d.content));
+      const dl = el('dl', 'facts');
+      for (const [k, v] of [['type', d.type], ['actionUrl', d.actionUrl], ['id', d.id], ['createdAt', d.createdAt]]) {
+        dl.append(el('dt', '', k), el('dd', k, v === null || v === undefined ? '—' : v));
+      }
+      li.append(dl);
+      const more = el('details');
+      more.append(el('summary', '', 'data'), el('pre', '', pretty(d)));
+      li.append(more);
+    } else {
+      li.append(el('pre', 'data', pretty(d)));
+    }
+    const log = $('log');
+    log.prepend(li);
+    while (log.children.length > LOG_LIMIT) log.lastElementChild.remove();
+    $('log-count').textContent = String(log.children.length);
+  }
+
+  // --- operator: API key, status, broadcast ---
+
+  let apiKey = '';
+  let statusTimer = 0;
+  let statusBusy = false;
+
+  function useKey(key) {
+    apiKey = key;
+    store.set(KEY_STORE, key);
+    $('broadcast-send').disabled = !key;
+    $('apikey-forget').disabled = !key;
+    clearInterval(statusTimer);
+    if (!key) {
+      $('status').dataset.ready = 'unknown';
+      $('status-body').hidden = true;
+      $('status-message').textContent = 'Paste an API key to see GET /status, refreshed every 5 s.';
+      return;
+    }
+    $('status-message').textContent = 'Loading…';
+    refreshStatus();
+    statusTimer = setInterval(refreshStatus, STATUS_EVERY);
+  }
+
+  async function call(method, path, body) {
+    const init = { method, headers: { Authorization: 'Bearer ' + apiKey }, cache: 'no-store', credentials: 'omit' };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const resp = await fetch(new URL(path, base), init);
+    let json = null;
+    try { json = await resp.json(); } catch { /* not JSON */ }
+    return { resp, json };
+  }
+
+  async function refreshStatus() {
+    if (!apiKey || statusBusy) return;
+    statusBusy = true;
+    const key = apiKey;
+    try {
+      const { resp, json } = await call('GET', 'status');
+      if (key !== apiKey) return; // the key changed meanwhile
+      if (!resp.ok) {
+        statusFailed(apiError(resp, json));
+        return;
+      }
+      renderStatus(json || {});
+    } catch (err) {
+      statusFailed('cannot reach the server: ' + err.message);
+    } finally {
+      statusBusy = false;
+    }
+  }
+
+  function statusFailed(msg) {
+    $('status').dataset.ready = 'error';
+    const m = $('status-message');
+    m.textContent = msg;
+    m.className = 'error';
+  }
+
+  function setText(id, v) {
+    $(id).textContent = v === undefined || v === null ? '–' : String(v);
+  }
+
+  function renderStatus(s) {
+    $('status').dataset.ready = s.ready ? 'true' : 'false';
+    const m = $('status-message');
+    m.textContent = '';
+    m.className = 'muted';
+    $('status-body').hidden = false;
+    const ready = $('status-ready');
+    ready.textContent = s.ready ? 'ready' : 'not ready';
+    ready.dataset.state = s.ready ? 'ok' : 'bad';
+    setText('status-instance', s.instance);
+    setText('status-version', s.version ? 'version ' + s.version : '');
+
+    const checks = $('status-checks');
+    checks.replaceChildren();
+    for (const [name, v] of Object.entries(s.checks || {}).sort((a, b) => a[0].localeCompare(b[0]))) {
+      const li = el('li', v === 'ok' ? 'ok' : 'bad');
+      li.append(el('strong', '', name), document.createTextNode(': ' + v));
+      checks.append(li);
+    }
+
+    const c = s.connections || {};
+    setText('status-local', c.local);
+    setText('status-total', c.total);
+    setText('status-instances', s.instances);
+
+    const k = s.consumer || {};
+    let lag = k.totalLag === undefined ? '–' : String(k.totalLag);
+    if (k.partitionsOwned !== undefined) lag += ' (this instance owns ' + k.partitionsOwned + ' partitions)';
+    if (k.error) lag += ' — ' + k.error;
+    setText('status-lag', lag);
+    const rows = $('status-partitions').tBodies[0];
+    rows.replaceChildren();
+    for (const p of k.lag || []) {
+      const tr = el('tr');
+      for (const v of [p.partition, p.committed < 0 ? 'none' : p.committed, p.end, p.lag, p.member || '']) tr.append(el('td', '', v));
+      rows.append(tr);
+    }
+
+    const dl = s.deadLetters;
+    let dead = '–';
+    if (dl && typeof dl === 'object') {
+      dead = String(dl.pending === undefined ? '?' : dl.pending);
+      const reasons = Object.entries(dl.byReason || {}).map(([r, n]) => r + ': ' + n);
+      if (reasons.length) dead += ' (' + reasons.join(', ') + ')';
+      if (dl.oldest) dead += ', oldest ' + dl.oldest;
+    } else if (dl !== undefined && dl !== null) {
+      dead = String(dl);
+    }
+    setText('status-dead', dead);
+    setText('status-updated', now());
+  }
+
+  function broadcastResult(state, text) {
+    const r = $('broadcast-result');
+    r.dataset.state = state;
+    r.className = state;
+    r.textContent = text;
+  }
+
+  async function broadcast() {
+    const topic = $('broadcast-topic').value.trim();
+    const raw = $('broadcast-data').value.trim();
+    if (!topic) { broadcastResult('error', 'A topic is required.'); return; }
+    const body = { topic };
+    if (raw !== '') {
+      try {
+        body.data = JSON.parse(raw);
+      } catch (err) {
+        $('broadcast-data').setAttribute('aria-invalid', 'true');
+        broadcastResult('error', 'Data is not valid JSON: ' + err.message + '. Nothing was sent.');
+        return;
+      }
+    }
+    $('broadcast-data').removeAttribute('aria-invalid');
+    broadcastResult('sending', 'Sending…');
+    try {
+      const { resp, json } = await call('POST', 'socket/websocket/clients/broadcast', body);
+      if (resp.ok) broadcastResult('ok', 'Sent "' + topic + '" to every client.');
+      else broadcastResult('error', apiError(resp, json));
+    } catch (err) {
+      broadcastResult('error', 'cannot reach the server: ' + err.message);
+    }
+  }
+
+  // --- wiring ---
+
+  document.addEventListener('DOMContentLoaded', () => {
+    $('token').value = store.get(TOKEN_STORE);
+    $('connect-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const token = $('token').value.trim();
+      if (!token) return;
+      store.set(TOKEN_STORE, token);
+      connect(token);
+    });
+    $('disconnect').addEventListener('click', disconnect);
+
+    $('join-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const room = $('room').value;
+      if (!room) return;
+      send({ action: 'join', room });
+      $('room').value = '';
+    });
+
+    $('apikey-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      useKey($('apikey').value.trim());
+    });
+    $('apikey-forget').addEventListener('click', () => {
+      $('apikey').value = '';
+      useKey('');
+    });
+    $('broadcast-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      broadcast();
+    });
+    $('broadcast-data').addEventListener('input', () => $('broadcast-data').removeAttribute('aria-invalid'));
+
+    $('log-clear').addEventListener('click', () => {
+      $('log').replaceChildren();
+      $('log-count').textContent = '0';
+    });
+
+    renderRooms();
+    setState('disconnected');
+    const key = store.get(KEY_STORE);
+    if (key) {
+      $('apikey').value = key;
+      useKey(key);
+    }
+  });
+})();

@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signal-notify/signal/internal/pgcluster"
+	"github.com/signal-notify/signal/internal/store"
+	"github.com/signal-notify/signal/internal/testkit"
+)
+
+func TestADatabaseOutageMidStreamLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("outage test: runs in make test, not with -short")
+	}
+	ctx := context.Background()
+	// A cluster of this test's own, to stop and start.
+	dir, err := os.MkdirTemp("", "signal-outage-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	url := c.DatabaseURL("signal")
+	if _, err := store.EnsureDatabase(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	m, err := store.NewMigrator(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	st, err := store.Open(ctx, url, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	env := &testkit.Env{Broker: testkit.Broker(t), DBURL: url, Store: st}
+	in := env.Serve(t, nil)
+	client := testkit.Dial(t, in.WSURL(), testkit.Token(t, "r5"))
+	client.Welcome()
+
+	const messages = 3000
+	produced := produceSteadily(t, env.Broker, messages, 1000)
+	time.Sleep(700 * time.Millisecond)
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	outageStart := time.Now()
+	testkit.Eventually(t, 10*time.Second, "/readyz to report the database down", func() bool {
+		code, body := call(t, "GET", in.URL()+"/readyz", "", nil)
+		checks, _ := body["checks"].(map[string]any)
+		db, _ := checks["database"].(string)
+		return code == http.StatusServiceUnavailable && db != "ok" && db != ""
+	})
+	time.Sleep(1500 * time.Millisecond) // records keep arriving meanwhile
+	if _, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Port: c.Port}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("database down for %s", time.Since(outageStart).Round(time.Millisecond))
+	<-produced
+	testkit.Eventually(t, 30*time.Second, "/readyz to recover", func() bool {
+		code, _ := call(t, "GET", in.URL()+"/readyz", "", nil)
+		return code == 200
+	})
+	waitCaughtUp(t, env.Broker, 30*time.Second)
+	checkExactlyOnce(t, env, messages)
+	if retries := metric(t, in, "signal_batch_retries_total"); retries < 1 {
+		t.Errorf("signal_batch_retries_total = %v: the outage must have been retried", retries)
+	}
+	// The client stayed connected and still gets notifications.
+	testkit.Produce(t, testkit.Producer(t, env.Broker), testkit.Message("users", []string{"r5"}, paid("after the outage")))
+	for {
+		f := client.Next(10 * time.Second)
+		if strings.Contains(string(f.Data), "after the outage") {
+			break
+		}
+	}
+}

@@ -1,0 +1,309 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/signal-notify/signal/internal/testkit"
+)
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// signalctl builds the binary once per test run.
+func signalctl(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "signalctl-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "signalctl")
+		out, err := exec.Command("go", "build", "-o", binary, "github.com/signal-notify/signal/cmd/signalctl").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+// proc is a `signalctl serve` process.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	logs *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServe runs serve on env in a child process and waits until ready.
+func startServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	p := &proc{t: t, addr: addr, logs: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(signalctl(t), "serve", "--log-format", "json")
+	p.cmd.Env = append(os.Environ(),
+		"SIGNAL_CONFIG=", "SIGNAL_DEV_STATE="+filepath.Join(t.TempDir(), "dev.json"),
+		"SIGNAL_DATABASE_URL="+env.DBURL, "SIGNAL_KAFKA_BROKERS="+env.Broker,
+		"SIGNAL_KAFKA_RESET_OFFSET=earliest", "SIGNAL_KAFKA_SESSION_TIMEOUT=1500ms",
+		"SIGNAL_AUTH_JWT_SECRET="+testkit.JWTSecret, "SIGNAL_API_KEYS="+testkit.APIKey,
+		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms")
+	p.cmd.Env = append(p.cmd.Env, extra...)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("serve exited early: %v\n%s", err, p.logs.String())
+		default:
+		}
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("serve not ready in 30s:\n%s", p.logs.String())
+	return nil
+}
+
+func (p *proc) url() string   { return "http://" + p.addr }
+func (p *proc) wsURL() string { return "ws://" + p.addr + "/socket/websocket" }
+
+// kill ends the process with SIGKILL: no cleanup of any kind.
+func (p *proc) kill() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	p.done <- nil
+}
+
+// term sends SIGTERM and returns the exit error and how long it took.
+func (p *proc) term(timeout time.Duration) (error, time.Duration) {
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err, time.Since(start)
+	case <-time.After(timeout):
+		p.t.Fatalf("serve did not stop within %s after SIGTERM:\n%s", timeout, p.logs.String())
+		return nil, 0
+	}
+}
+
+// waitCaughtUp waits until the group has committed every partition's end.
+func waitCaughtUp(t *testing.T, broker string, timeout time.Duration) {
+	t.Helper()
+	adm := kadm.NewClient(testkit.Producer(t, broker))
+	ctx := context.Background()
+	testkit.Eventually(t, timeout, "the consumer group to commit to the end of the topic", func() bool {
+		ends, err := adm.ListEndOffsets(ctx, testkit.Topic)
+		if err != nil {
+			return false
+		}
+		committed, err := adm.FetchOffsets(ctx, "SIGNAL_NOTIF_CONSUMER_GROUP")
+		if err != nil {
+			return false
+		}
+		ok := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset == 0 {
+				return
+			}
+			if c, found := committed.Lookup(o.Topic, o.Partition); !found || c.At != o.Offset {
+				ok = false
+			}
+		})
+		return ok
+	})
+}
+
+// numbered is message i for two recipients, carrying i in its data.
+func numbered(i int) []byte {
+	return testkit.Message("users", []string{fmt.Sprintf("r%d", i%100), fmt.Sprintf("r%d", 100+i%100)}, func(m map[string]any) {
+		m["data"] = map[string]any{"i": i}
+	})
+}
+
+// produceSteadily sends messages [0, n) at about rate per second.
+func produceSteadily(t *testing.T, broker string, n, rate int) <-chan struct{} {
+	done := make(chan struct{})
+	p := testkit.Producer(t, broker)
+	go func() {
+		defer close(done)
+		const chunk = 250
+		start := time.Now()
+		for i := 0; i < n; i += chunk {
+			var values [][]byte
+			for j := i; j < min(i+chunk, n); j++ {
+				values = append(values, numbered(j))
+			}
+			testkit.Produce(t, p, values...)
+			if d := time.Until(start.Add(time.Duration(i+chunk) * time.Second / time.Duration(rate))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+	}()
+	return done
+}
+
+func checkExactlyOnce(t *testing.T, env *testkit.Env, messages int) {
+	t.Helper()
+	rows := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications`)
+	distinct := testkit.Count(t, env.Store, `SELECT count(DISTINCT (data->>'i', recipient_id)) FROM notifications`)
+	msgs := testkit.Count(t, env.Store, `SELECT count(DISTINCT data->>'i') FROM notifications`)
+	if rows != 2*messages || distinct != 2*messages || msgs != messages {
+		t.Fatalf("rows %d, distinct (message, recipient) %d, messages %d; want %d, %d, %d",
+			rows, distinct, msgs, 2*messages, 2*messages, messages)
+	}
+}
+
+func TestSIGKILLDuringIngestLosesNothingAndDuplicatesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: runs in make test, not with -short")
+	}
+	env := testkit.NewEnv(t)
+	const messages = 20000
+	p := startServe(t, env, "SIGNAL_KAFKA_BATCH_SIZE=500")
+	produced := produceSteadily(t, env.Broker, messages, 4000)
+	kills := 0
+	for {
+		time.Sleep(time.Duration(400+kills*150) * time.Millisecond)
+		p.kill()
+		kills++
+		t.Logf("kill %d: %d rows stored", kills, testkit.Count(t, env.Store, `SELECT count(*) FROM notifications`))
+		p = startServe(t, env, "SIGNAL_KAFKA_BATCH_SIZE=500")
+		select {
+		case <-produced:
+		default:
+			if kills < 8 {
+				continue
+			}
+		}
+		if kills >= 4 {
+			break
+		}
+	}
+	<-produced
+	waitCaughtUp(t, env.Broker, 60*time.Second)
+	if err, _ := p.term(30 * time.Second); err != nil {
+		t.Errorf("serve exited with %v after SIGTERM", err)
+	}
+	checkExactlyOnce(t, env, messages)
+	t.Logf("%d messages, %d kills: exactly %d rows", messages, kills, 2*messages)
+}
+
+func TestSIGTERMUnderLoadCommitsItsBatchLeavesTheGroupAndClosesClientsWith1001(t *testing.T) {
+	env := testkit.NewEnv(t)
+	p := startServe(t, env, "SIGNAL_KAFKA_BATCH_SIZE=200")
+	c1 := testkit.Dial(t, p.wsURL(), testkit.Token(t, "r1"))
+	c2 := testkit.Dial(t, p.wsURL(), testkit.Token(t, "r2"))
+	c1.Welcome()
+	c2.Welcome()
+	produced := produceSteadily(t, env.Broker, 6000, 6000)
+	time.Sleep(400 * time.Millisecond) // mid-stream
+	err, took := p.term(30 * time.Second)
+	if err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.logs.String())
+	}
+	t.Logf("stopped in %s", took)
+	for _, c := range []*testkit.Client{c1, c2} {
+		if code := c.Closed(5 * time.Second); code != 1001 {
+			t.Errorf("close code %d, want 1001", code)
+		}
+	}
+	// Every record handled was committed, and nothing was committed unhandled:
+	// per partition, the committed offset is one past the last stored record.
+	adm := kadm.NewClient(testkit.Producer(t, env.Broker))
+	ctx := context.Background()
+	committed, err := adm.FetchOffsets(ctx, "SIGNAL_NOTIF_CONSUMER_GROUP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for part := int32(0); part < 4; part++ {
+		var last int64 = -1
+		env.Store.Pool.QueryRow(ctx, `SELECT coalesce(max(source_offset), -1) FROM notifications WHERE source_partition = $1`, part).Scan(&last)
+		c, ok := committed.Lookup(testkit.Topic, part)
+		at := int64(0)
+		if ok {
+			at = c.At
+		}
+		if at != last+1 {
+			t.Errorf("partition %d: committed %d, last stored offset %d", part, at, last)
+		}
+	}
+	groups, err := adm.DescribeGroups(ctx, "SIGNAL_NOTIF_CONSUMER_GROUP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := groups["SIGNAL_NOTIF_CONSUMER_GROUP"]; len(g.Members) != 0 {
+		t.Errorf("the group still has %d member(s) after a graceful stop: it must leave, not time out", len(g.Members))
+	}
+	if !strings.Contains(p.logs.String(), "signal stopped") {
+		t.Errorf("no orderly stop in the log:\n%s", p.logs.String())
+	}
+	<-produced
+	// A restart picks up exactly where the stop left off.
+	p2 := startServe(t, env, "SIGNAL_KAFKA_BATCH_SIZE=200")
+	waitCaughtUp(t, env.Broker, 30*time.Second)
+	p2.term(30 * time.Second)
+	checkExactlyOnce(t, env, 6000)
+}

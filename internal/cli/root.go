@@ -116,6 +116,7 @@ recipient's room. A REST API sends to every client, a room or one client.`,
 		newCmdTail(g),
 		newCmdDeadLetters(g),
 		newCmdDedupe(g),
+		newCmdStatus(g),
 		newCmdVersion(g),
 		newCmdDevDB(g),
 	)

@@ -92,6 +92,46 @@ func (c *Client) Clients(ctx context.Context) ([]ClientInfo, error) {
 	return out.Clients, err
 }
 
+// Status is the answer of GET /status.
+type Status struct {
+	Instance    string            `json:"instance"`
+	Version     string            `json:"version"`
+	StartedAt   time.Time         `json:"startedAt"`
+	Ready       bool              `json:"ready"`
+	Checks      map[string]string `json:"checks"`
+	Connections struct {
+		Local int `json:"local"`
+		Total int `json:"total"`
+	} `json:"connections"`
+	Consumer struct {
+		Topic           string `json:"topic"`
+		Group           string `json:"group"`
+		PartitionsOwned int    `json:"partitionsOwned"`
+		TotalLag        int64  `json:"totalLag"`
+		Error           string `json:"error"`
+		Lag             []struct {
+			Partition int32  `json:"partition"`
+			Committed int64  `json:"committed"`
+			End       int64  `json:"end"`
+			Lag       int64  `json:"lag"`
+			Member    string `json:"member"`
+		} `json:"lag"`
+	} `json:"consumer"`
+	DeadLetters struct {
+		Pending  int            `json:"pending"`
+		ByReason map[string]int `json:"byReason"`
+		Oldest   *time.Time     `json:"oldest"`
+	} `json:"deadLetters"`
+	Instances int `json:"instances"`
+}
+
+// Status reads GET /status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := c.do(ctx, http.MethodGet, "/status", nil, &s)
+	return s, err
+}
+
 // Readiness is the /readyz answer.
 type Readiness struct {
 	Status string            `json:"status"`

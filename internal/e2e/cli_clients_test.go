@@ -142,3 +142,54 @@ func out2(b *bytes.Buffer, mu *sync.Mutex) string {
 	defer mu.Unlock()
 	return b.String()
 }
+
+func TestStatusCommandShowsHealthLagAndDeadLetters(t *testing.T) {
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	serverEnv(t, in)
+	c := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1"))
+	c.Welcome()
+	p := testkit.Producer(t, env.Broker)
+	testkit.Produce(t, p, testkit.Message("users", []string{"u1"}, nil), []byte("junk"))
+	c.Expect("observation/signal/notification/created")
+	testkit.Eventually(t, 10*time.Second, "the dead letter", func() bool {
+		return testkit.Count(t, env.Store, `SELECT count(*) FROM dead_letters`) == 1
+	})
+	out, errOut, code := run(t, "status", "-o", "json")
+	var st struct {
+		Instance    string `json:"instance"`
+		Ready       bool   `json:"ready"`
+		Connections struct {
+			Local, Total int
+		} `json:"connections"`
+		Consumer struct {
+			Group string `json:"group"`
+			Lag   []struct {
+				Partition int32 `json:"partition"`
+				Lag       int64 `json:"lag"`
+			} `json:"lag"`
+		} `json:"consumer"`
+		DeadLetters struct {
+			Pending  int            `json:"pending"`
+			ByReason map[string]int `json:"byReason"`
+		} `json:"deadLetters"`
+		Instances int `json:"instances"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
+		t.Fatalf("status -o json: %d %s %s", code, out, errOut)
+	}
+	if !st.Ready || st.Instance != in.Info.InstanceID || st.Connections.Local != 1 || st.Connections.Total != 1 ||
+		st.Consumer.Group != "SIGNAL_NOTIF_CONSUMER_GROUP" || len(st.Consumer.Lag) != 4 ||
+		st.DeadLetters.Pending != 1 || st.DeadLetters.ByReason["malformed_json"] != 1 || st.Instances != 1 {
+		t.Errorf("status %s", out)
+	}
+	out, _, code = run(t, "status")
+	for _, want := range []string{"READY", in.Info.InstanceID, "database ok", "1 here, 1 on 1 instance", "lag 0", "1 waiting", "malformed_json 1", "PARTITION"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("status screen lacks %q:\n%s", want, out)
+		}
+	}
+	if _, _, code := run(t, "status", "--api-key", "wrong"); code != 1 {
+		t.Errorf("wrong key: exit %d", code)
+	}
+}

@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/signal-notify/signal/internal/client"
+)
+
+// StatusOptions are the inputs of status.
+type StatusOptions struct {
+	g      *globals
+	Output string
+	flags  map[string]*pflag.Flag
+}
+
+func newCmdStatus(g *globals) *cobra.Command {
+	o := &StatusOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "One screen for on-call: health, consumer lag per partition, clients, dead letters",
+		Long: `Ask a serve instance for its status: readiness and each check, WebSocket
+clients on it and on all instances, the consumer group's lag per partition
+(all instances together), and the dead letters waiting, by reason.
+
+Exit code 1 when the instance is not ready, so scripts can use it as a probe.`,
+		Example: `  signalctl status
+  signalctl status --server http://signal-1.internal:8080
+  signalctl status -o json | jq .consumer.totalLag`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return statusRun(cmd.Context(), o) },
+	}
+	addOutputFlag(cmd, &o.Output)
+	o.flags = addServerFlags(cmd)
+	return cmd
+}
+
+func statusRun(ctx context.Context, o *StatusOptions) error {
+	if err := checkFormat(o.Output); err != nil {
+		return err
+	}
+	cfg, err := o.g.load(o.flags)
+	if err != nil {
+		return err
+	}
+	c, err := o.g.apiClient(cfg, true)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("status of %s: %w", c.Base(), err)
+	}
+	if o.Output == FormatJSON {
+		if err := writeJSON(o.g.io.Out, st); err != nil {
+			return err
+		}
+	} else {
+		printStatus(o.g.io, c.Base().String(), st)
+	}
+	if !st.Ready {
+		return errNotReady
+	}
+	return nil
+}
+
+var errNotReady = fmt.Errorf("the instance is not ready")
+
+func printStatus(io *IOStreams, server string, st client.Status) {
+	w := io.Out
+	state := "READY"
+	color := "10"
+	if !st.Ready {
+		state, color = "NOT READY", "9"
+	}
+	fmt.Fprintf(w, "%s  %s  %s, up %s\n", styledOut(io, color, state), st.Instance, versionOr(st.Version),
+		time.Since(st.StartedAt).Round(time.Second))
+	fmt.Fprintf(w, "server     %s\n", server)
+	names := make([]string, 0, len(st.Checks))
+	for n := range st.Checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var checks []string
+	for _, n := range names {
+		v := st.Checks[n]
+		if v == "ok" {
+			checks = append(checks, n+" "+styledOut(io, "10", "ok"))
+		} else {
+			checks = append(checks, n+" "+styledOut(io, "9", v))
+		}
+	}
+	fmt.Fprintf(w, "checks     %s\n", strings.Join(checks, ", "))
+	fmt.Fprintf(w, "clients    %d here, %d on %d instance(s)\n", st.Connections.Local, st.Connections.Total, st.Instances)
+	lag := fmt.Sprintf("%d", st.Consumer.TotalLag)
+	if st.Consumer.TotalLag > 0 {
+		lag = styledOut(io, "11", lag)
+	}
+	fmt.Fprintf(w, "consumer   %s → group %s, lag %s, %d partition(s) owned here\n", st.Consumer.Topic, st.Consumer.Group, lag, st.Consumer.PartitionsOwned)
+	if st.Consumer.Error != "" {
+		fmt.Fprintf(w, "           %s\n", styledOut(io, "9", st.Consumer.Error))
+	}
+	dl := fmt.Sprintf("%d waiting", st.DeadLetters.Pending)
+	if st.DeadLetters.Pending > 0 {
+		var parts []string
+		for r, n := range st.DeadLetters.ByReason {
+			parts = append(parts, r+" "+strconv.Itoa(n))
+		}
+		sort.Strings(parts)
+		dl = styledOut(io, "11", dl) + " (" + strings.Join(parts, ", ") + ")"
+		if st.DeadLetters.Oldest != nil {
+			dl += ", oldest " + time.Since(*st.DeadLetters.Oldest).Round(time.Second).String() + " ago: signalctl deadletters list"
+		}
+	}
+	fmt.Fprintf(w, "deadletters %s\n", dl)
+	if len(st.Consumer.Lag) > 0 {
+		fmt.Fprintln(w)
+		rows := make([][]string, 0, len(st.Consumer.Lag))
+		for _, p := range st.Consumer.Lag {
+			rows = append(rows, []string{strconv.Itoa(int(p.Partition)), strconv.FormatInt(p.Committed, 10),
+				strconv.FormatInt(p.End, 10), strconv.FormatInt(p.Lag, 10), p.Member})
+		}
+		printTable(io, []string{"PARTITION", "COMMITTED", "END", "LAG", "MEMBER"}, rows)
+	}
+}
+
+func versionOr(v string) string {
+	if v == "" {
+		return "version unknown"
+	}
+	return v
+}

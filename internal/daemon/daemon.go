@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -292,14 +293,22 @@ Signal is running in development mode.
   WebSocket  ws://%[1]s/socket/websocket?token=%[2]s
              (a token for recipient u1; mint others with: signalctl token --sub ID)
   REST API   http://%[1]s   Authorization: Bearer %[3]s
-  Kafka      %[4]s (embedded), topic %[5]s
+  Kafka      %[4]s, topic %[5]s
   Database   %[6]s
 
 Try, in another shell:
   signalctl tail --room signal/notification/u1
   signalctl produce --scope users --recipients u1
 
-`, info.HTTPAddr, info.DevToken, info.DevAPIKey, info.Brokers[0], cfg.Kafka.Topic, info.DatabaseURL)
+`, info.HTTPAddr, info.DevToken, info.DevAPIKey, brokersText(cfg, info), cfg.Kafka.Topic, info.DatabaseURL)
+}
+
+func brokersText(cfg *config.Config, info Info) string {
+	s := strings.Join(info.Brokers, ",")
+	if cfg.UsesEmbeddedBroker() {
+		s += " (embedded, in memory)"
+	}
+	return s
 }
 
 // kafkaHandler adapts franz-go records to ingest records.

@@ -88,9 +88,12 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 		// move: no commit can land for a partition this member lost.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(250 * time.Millisecond),
+		kgo.WithLogger(kgoLogger{o.Logger}),
 	}, o.Client...)
 	if o.SessionTimeout > 0 {
-		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout), kgo.HeartbeatInterval(o.SessionTimeout/3))
+		// Members learn of a rebalance at their next heartbeat: keep it
+		// frequent (the client's default, 3 s) whatever the session timeout.
+		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, o.SessionTimeout/3)))
 	}
 	c := &Consumer{o: o, log: o.Logger, owned: map[int32]bool{}}
 	opts = append(opts,

@@ -8,8 +8,9 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).date=$(DATE)
 DB_URL  ?= $(or $(SIGNAL_DATABASE_URL),postgres://postgres@127.0.0.1:5432/signal?sslmode=disable)
+include release.mk
 
-.PHONY: build run db db-stop test test-short check fuzz clean
+.PHONY: build run db db-stop test test-short check chromium fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/signalctl
@@ -24,9 +25,13 @@ db: build
 db-stop: build
 	$(BIN) dev-db down --dir .dev/postgres
 
-## test: formatting, vet, and every test (race detector on) against a throwaway PostgreSQL
-test: build check
+## test: formatting, vet, release files, and every test (race detector on) against a throwaway PostgreSQL
+test: build check release-check chromium
 	$(BIN) dev-db exec -- $(GO) test -race -count=1 -timeout 20m ./...
+
+# The console's end-to-end test drives Debian's Chromium; install it when missing.
+chromium:
+	@scripts/ensure-chromium.sh
 
 ## test-short: the quick subset (no crash or outage tests)
 test-short: build

@@ -1,0 +1,82 @@
+# release.mk: completions, man pages and goreleaser. Included by the Makefile;
+# uses its GO, BIN and VERSION and its `build` target.
+#
+#   make completions         regenerate completions/ (committed) from the binary
+#   make completions-check   fail when completions/ differs from what the binary prints
+#   make man                 man pages into $(MAN_DIR) (generated, not committed)
+#   make goreleaser-check    validate .goreleaser.yaml with the pinned goreleaser
+#   make snapshot            goreleaser release --snapshot --clean: everything into dist/, offline
+#   make release-check       completions-check + goreleaser-check (part of `make test`)
+
+# Included before the Makefile's first target: keep `build` the default goal.
+_release_mk_default_goal := $(.DEFAULT_GOAL)
+
+GORELEASER_VERSION := v2.15.1
+# Project-local tools, kept between runs (.dev/ is git-ignored). The version is
+# in the path, so changing the pin installs the new one.
+TOOLS_DIR  ?= $(CURDIR)/.dev/tools
+GORELEASER := $(TOOLS_DIR)/goreleaser-$(GORELEASER_VERSION)/goreleaser
+
+COMPLETIONS_DIR := completions
+MAN_DIR         ?= .dev/man
+# Man pages carry the commit's date (reproducible), else today's.
+MAN_DATE        ?= $(shell git log -1 --format=%ct 2>/dev/null)
+
+# $(call gen-completions,DIR): the scripts exactly as `signalctl completion SHELL` prints them.
+define gen-completions
+$(BIN) completion bash > $(1)/signalctl.bash && \
+$(BIN) completion zsh > $(1)/signalctl.zsh && \
+$(BIN) completion fish > $(1)/signalctl.fish && \
+$(BIN) completion powershell > $(1)/signalctl.ps1
+endef
+
+.PHONY: completions completions-check man goreleaser-check snapshot release-check
+
+## completions: regenerate completions/ (commit the result)
+completions: build
+	@mkdir -p $(COMPLETIONS_DIR)
+	$(call gen-completions,$(COMPLETIONS_DIR))
+
+## completions-check: completions/ must be what the binary prints
+completions-check: build
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(call gen-completions,$$tmp) && \
+	  if ! diff -r -q $(COMPLETIONS_DIR) "$$tmp" >&2; then \
+	    echo "completions/ is stale: run make completions" >&2; exit 1; \
+	  fi
+
+## man: man pages (gzipped) into MAN_DIR
+man:
+	$(GO) run ./internal/tools/gendocs -man $(MAN_DIR) -gzip -version $(VERSION) $(if $(MAN_DATE),-date $(MAN_DATE))
+
+# goreleaser, built from the Go module proxy on first use. A cold Go module and
+# build cache makes this the slow step (minutes, ~2 GB of modules); later runs
+# find the binary here and skip it.
+$(GORELEASER):
+	@echo "Installing goreleaser $(GORELEASER_VERSION) into $(@D) (first run only)" >&2
+	@rm -rf $(@D).tmp
+	GOBIN=$(@D).tmp $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+	@mkdir -p $(@D) && mv $(@D).tmp/goreleaser $@ && rm -rf $(@D).tmp
+
+## goreleaser-check: validate .goreleaser.yaml
+goreleaser-check: $(GORELEASER)
+	$(GORELEASER) check
+
+## snapshot: build every archive and package into dist/ without publishing
+# goreleaser reads the commit, its date and the origin URL from git; in a
+# clone without a remote it would drop all three (version ...-SNAPSHOT-none,
+# dates of year 1), so such a clone gets a stand-in origin for this command
+# only, through git's environment: nothing in .git is changed.
+snapshot: $(GORELEASER)
+	@if [ -z "$$(git remote 2>/dev/null)" ] && git rev-parse --git-dir >/dev/null 2>&1; then \
+	  echo "No git remote: using a stand-in origin for goreleaser" >&2; \
+	  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url \
+	    GIT_CONFIG_VALUE_0=https://github.com/signal-notify/signal.git; \
+	fi; \
+	echo "$(GORELEASER) release --snapshot --clean"; \
+	$(GORELEASER) release --snapshot --clean
+
+## release-check: what `make test` runs for the release files
+release-check: completions-check goreleaser-check
+
+.DEFAULT_GOAL := $(_release_mk_default_goal)

@@ -20,6 +20,7 @@ type Config struct {
 	WebSocket WebSocket                     `mapstructure:"websocket"`
 	Ingest    Ingest                        `mapstructure:"ingest"`
 	Cluster   Cluster                       `mapstructure:"cluster"`
+	Debug     Debug                         `mapstructure:"debug"`
 	Log       Log                           `mapstructure:"log"`
 	Client    Client                        `mapstructure:"client"`
 	Templates map[string]event.TemplateText `mapstructure:"templates" desc:"per-eventType templates: templates.<TYPE>.content and templates.<TYPE>.action_url (Go text/template over the message; keys are case-insensitive). Built in: PAYMENT_SUCCESS and a generic fallback." noenv:"true"`
@@ -92,6 +93,11 @@ type Ingest struct {
 type Cluster struct {
 	Heartbeat time.Duration `mapstructure:"heartbeat" default:"5s" desc:"how often an instance records that it is alive"`
 	DeadAfter time.Duration `mapstructure:"dead_after" default:"15s" desc:"an instance silent this long is removed with its clients (no phantom clients)"`
+}
+
+// Debug exposes profiling for performance work.
+type Debug struct {
+	PprofAddr string `mapstructure:"pprof_addr" desc:"listen address of net/http/pprof (e.g. 127.0.0.1:6060); empty: off. Never expose it publicly"`
 }
 
 // Log is the structured log on stderr.

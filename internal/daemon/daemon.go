@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -194,6 +195,13 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	})
 
+	if cfg.Debug.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.Debug.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	log.Info("signal serving", "instance", instanceID, "http", info.HTTPAddr, "brokers", brokers, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.GroupID, "database", info.DatabaseURL)
 	if o.Dev {
 		printBanner(o.Out, &cfg, info)
@@ -316,7 +324,7 @@ type kafkaHandler struct {
 	ing *ingest.Ingestor
 }
 
-func (k kafkaHandler) Handle(ctx context.Context, recs []*kgo.Record) error {
+func (k kafkaHandler) Prepare(recs []*kgo.Record) kafka.Batch {
 	records := make([]ingest.Record, len(recs))
 	for i, r := range recs {
 		records[i] = ingest.Record{
@@ -327,9 +335,20 @@ func (k kafkaHandler) Handle(ctx context.Context, recs []*kgo.Record) error {
 			records[i].Headers = append(records[i].Headers, event.Header{Key: h.Key, Value: h.Value})
 		}
 	}
-	_, err := k.ing.Handle(ctx, records)
+	return kafkaBatch{k.ing, k.ing.Prepare(records)}
+}
+
+type kafkaBatch struct {
+	ing *ingest.Ingestor
+	p   *ingest.Prepared
+}
+
+func (b kafkaBatch) Persist(ctx context.Context) error {
+	_, err := b.ing.Persist(ctx, b.p)
 	return err
 }
+
+func (b kafkaBatch) Publish(ctx context.Context) { b.ing.Publish(ctx, b.p) }
 
 // newInstanceID names this process among the instances: host and a random
 // suffix, readable in `signalctl clients` and logs.
@@ -339,4 +358,23 @@ func newInstanceID() string {
 		host = "signal"
 	}
 	return host + "-" + uuid.NewString()[:8]
+}
+
+// servePprof serves the runtime profiles on their own listener, apart from
+// the public API.
+func servePprof(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug.pprof_addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Warn("pprof listening: do not expose it", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }

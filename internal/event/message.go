@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -89,15 +90,15 @@ func invalid(reason, format string, args ...any) *InvalidError {
 
 // wire mirrors Message with pointers, to tell a missing field from an empty one.
 type wire struct {
-	EventType      *string         `json:"eventType"`
-	RecipientScope *string         `json:"recipientScope"`
-	ActorID        *string         `json:"actorId"`
-	Actor          *wireActor      `json:"actor"`
-	OrganizerID    *string         `json:"organizerId"`
-	MerchantID     *string         `json:"merchantId"`
-	RecipientIDs   []*string       `json:"recipientIds"`
-	Data           json.RawMessage `json:"data"`
-	OccurredAt     *string         `json:"occurredAt"`
+	EventType      *string    `json:"eventType"`
+	RecipientScope *string    `json:"recipientScope"`
+	ActorID        *string    `json:"actorId"`
+	Actor          *wireActor `json:"actor"`
+	OrganizerID    *string    `json:"organizerId"`
+	MerchantID     *string    `json:"merchantId"`
+	RecipientIDs   []*string  `json:"recipientIds"`
+	Data           any        `json:"data"`
+	OccurredAt     *string    `json:"occurredAt"`
 }
 
 type wireActor struct {
@@ -110,7 +111,19 @@ type wireActor struct {
 // *InvalidError carrying a dead-letter reason.
 func Decode(value []byte) (*Decoded, error) {
 	var w wire
-	if err := json.Unmarshal(value, &w); err != nil {
+	// One pass: data is decoded with the rest (numbers kept as written).
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.UseNumber()
+	err := dec.Decode(&w)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("invalid character after top-level value")
+		}
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, invalid(ReasonMalformedJSON, "the message is empty")
+		}
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			return nil, invalid(ReasonInvalidField, "%s must be %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
@@ -121,7 +134,6 @@ func Decode(value []byte) (*Decoded, error) {
 		return nil, invalid(ReasonMalformedJSON, "%v", err)
 	}
 	d := &Decoded{}
-	var err error
 	field := func(name string, p *string, dst *string) {
 		if err != nil {
 			return
@@ -184,14 +196,15 @@ func Decode(value []byte) (*Decoded, error) {
 		}
 	}
 
-	if len(w.Data) == 0 || bytes.Equal(w.Data, []byte("null")) {
+	switch data := w.Data.(type) {
+	case nil:
 		return nil, invalid(ReasonMissingField, "data is required")
-	}
-	if w.Data[0] != '{' {
+	case map[string]any:
+		d.DataValue = data
+	default:
 		return nil, invalid(ReasonInvalidField, "data must be a JSON object")
 	}
-	d.DataValue, d.CanonicalData, err = canonicalObject(w.Data)
-	if err != nil {
+	if d.CanonicalData, err = canonicalObject(d.DataValue); err != nil {
 		return nil, err
 	}
 	d.Data = d.CanonicalData
@@ -219,27 +232,21 @@ func checkID(name string, p *string) error {
 	return nil
 }
 
-// canonicalObject parses a JSON object and re-encodes it with sorted keys,
-// no insignificant space and numbers as written, so equal data hashes equally.
+// canonicalObject encodes a decoded object with sorted keys, no
+// insignificant space and numbers as written, so equal data hashes equally.
 // PostgreSQL cannot store the NUL character in jsonb; it is refused here
 // rather than failing the whole batch's transaction later.
-func canonicalObject(raw []byte) (map[string]any, []byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, nil, invalid(ReasonInvalidField, "data: %v", err)
-	}
+func canonicalObject(m map[string]any) ([]byte, error) {
 	if hasNUL(m) {
-		return nil, nil, invalid(ReasonInvalidField, "data must not contain the NUL character (\\u0000)")
+		return nil, invalid(ReasonInvalidField, "data must not contain the NUL character (\\u0000)")
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(m); err != nil {
-		return nil, nil, invalid(ReasonInvalidField, "data: %v", err)
+		return nil, invalid(ReasonInvalidField, "data: %v", err)
 	}
-	return m, bytes.TrimRight(buf.Bytes(), "\n"), nil
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 func jsonKind(goKind string) string {

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -363,12 +362,9 @@ func (h *Hub) Close() {
 // its recipient's room.
 func NotificationDeliveries(rows []*event.Row) ([]Delivery, error) {
 	items := make([]Delivery, 0, len(rows))
+	var b event.FrameBuilder
 	for _, r := range rows {
-		frame, err := event.MarshalFrame(event.TopicNotificationCreated, r.Room(), r.Payload())
-		if err != nil {
-			return items, fmt.Errorf("encode notification %s: %w", r.ID, err)
-		}
-		items = append(items, Delivery{Room: r.Room(), Seq: r.Seq, Frame: frame})
+		items = append(items, Delivery{Room: r.Room(), Seq: r.Seq, Frame: b.Frame(r)})
 	}
 	return items, nil
 }

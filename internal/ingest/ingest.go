@@ -76,11 +76,44 @@ type message struct {
 	d         *event.Decoded
 	content   string
 	actionURL string
+	rows      []*event.Row // built while preparing when recipients are known (scope users)
 }
 
-// Handle stores a batch. A nil error means every record is settled: stored
-// as rows, found stored already, or kept as a dead letter.
+// Prepared is a batch decoded and rendered, ready to persist. Preparing
+// needs no I/O, so the next batch is prepared while this one is stored.
+type Prepared struct {
+	records []Record
+	msgs    []message
+	dead    []*event.DeadLetter
+	push    []*event.Row // set by Persist, for Publish
+}
+
+// Len is the number of records in the batch.
+func (p *Prepared) Len() int { return len(p.records) }
+
+// Handle stores a batch and pushes its rows. A nil error means every
+// record is settled: stored as rows, found stored already, or kept as a
+// dead letter.
 func (in *Ingestor) Handle(ctx context.Context, records []Record) (Result, error) {
+	p := in.Prepare(records)
+	res, err := in.Persist(ctx, p)
+	if err == nil {
+		in.Publish(ctx, p)
+	}
+	return res, err
+}
+
+// Publish pushes the rows a successful Persist stored (or found stored
+// recently) to their rooms.
+func (in *Ingestor) Publish(ctx context.Context, p *Prepared) {
+	if in.o.Pusher != nil && len(p.push) > 0 {
+		in.o.Pusher.Push(ctx, p.push)
+	}
+	p.push = nil
+}
+
+// Prepare decodes, validates and renders every record of a batch.
+func (in *Ingestor) Prepare(records []Record) *Prepared {
 	var msgs []message
 	var dead []*event.DeadLetter
 	for i := range records {
@@ -94,26 +127,35 @@ func (in *Ingestor) Handle(ctx context.Context, records []Record) (Result, error
 		if terr != nil {
 			in.log.Warn("template failed, used the fallback", "eventType", d.EventType, "partition", r.Source.Partition, "offset", r.Source.Offset, "err", terr)
 		}
-		msgs = append(msgs, message{rec: r, d: d, content: content, actionURL: action})
+		m := message{rec: r, d: d, content: content, actionURL: action}
+		if _, group := d.GroupKey(); !group {
+			m.rows = appendRows(nil, m, d.Recipients)
+		}
+		msgs = append(msgs, m)
 	}
+	return &Prepared{records: records, msgs: msgs, dead: dead}
+}
 
-	res, push, err := in.persist(ctx, msgs, dead)
+// Persist stores a prepared batch in one transaction; Publish then pushes
+// its rows.
+func (in *Ingestor) Persist(ctx context.Context, p *Prepared) (Result, error) {
+	records := p.records
+	res, push, err := in.persist(ctx, p.msgs, p.dead)
 	if err != nil {
 		if store.IsTransient(err) || ctx.Err() != nil || len(records) == 0 {
 			return Result{}, err
 		}
-		return in.isolate(ctx, records, err)
+		return in.isolate(ctx, records, err, p)
 	}
 	in.count(res)
-	if in.o.Pusher != nil && len(push) > 0 {
-		in.o.Pusher.Push(ctx, push)
-	}
+	p.push = push
 	return res, nil
 }
 
 // isolate handles the halves of a batch the database rejected, down to the
-// single record at fault, which becomes a dead letter.
-func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error) (Result, error) {
+// single record at fault, which becomes a dead letter. The rows stored on
+// the way are added to p's push list.
+func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error, p *Prepared) (Result, error) {
 	if len(records) == 1 {
 		r := &records[0]
 		in.log.Error("database rejected a record; keeping it as a dead letter", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", cause)
@@ -126,11 +168,17 @@ func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error) 
 		return res, nil
 	}
 	mid := len(records) / 2
-	a, err := in.Handle(ctx, records[:mid])
+	half := func(part []Record) (Result, error) {
+		hp := in.Prepare(part)
+		res, err := in.Persist(ctx, hp)
+		p.push = append(p.push, hp.push...)
+		return res, err
+	}
+	a, err := half(records[:mid])
 	if err != nil {
 		return a, err
 	}
-	b, err := in.Handle(ctx, records[mid:])
+	b, err := half(records[mid:])
 	return a.add(b), err
 }
 
@@ -155,10 +203,14 @@ func (in *Ingestor) persist(ctx context.Context, msgs []message, dead []*event.D
 		allDead := dead
 		var rows []*event.Row
 		for _, m := range msgs {
-			recipients := m.d.Recipients
-			if k, ok := m.d.GroupKey(); ok {
-				recipients = members[k]
+			if m.rows != nil {
+				for _, r := range m.rows {
+					r.Seq = 0 // a retried transaction starts afresh
+				}
+				rows = append(rows, m.rows...)
+				continue
 			}
+			recipients := members[mustGroup(m.d)]
 			if len(recipients) == 0 {
 				allDead = append(allDead, deadLetter(m.rec, &event.InvalidError{
 					Reason: event.ReasonNoRecipients,
@@ -269,4 +321,9 @@ func deadLetter(r *Record, err error) *event.DeadLetter {
 func scopeName(d *event.Decoded) string {
 	k, _ := d.GroupKey()
 	return k.Scope + " " + k.ID
+}
+
+func mustGroup(d *event.Decoded) event.ScopeKey {
+	k, _ := d.GroupKey()
+	return k
 }

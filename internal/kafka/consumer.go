@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,12 +16,20 @@ import (
 	"github.com/signal-notify/signal/internal/metrics"
 )
 
-// Handler handles one polled batch. It returns an error only for a failure
-// worth retrying (the database is away); anything wrong with a record
-// itself is the handler's to settle (a dead letter). Records of one
-// partition are in offset order.
+// Handler turns polled records into a Batch. Prepare does no I/O (decode,
+// validate, render), so the consumer prepares the next batch while the
+// previous one is persisted. Records of one partition are in offset order.
 type Handler interface {
-	Handle(ctx context.Context, records []*kgo.Record) error
+	Prepare(records []*kgo.Record) Batch
+}
+
+// Batch is a prepared batch. Persist returns an error only for a failure
+// worth retrying (the database is away); anything wrong with a record
+// itself is the batch's to settle (a dead letter). Publish runs after a
+// successful Persist and before the offsets are committed (pushes).
+type Batch interface {
+	Persist(ctx context.Context) error
+	Publish(ctx context.Context)
 }
 
 // ConsumerOptions configure the consumer.
@@ -47,10 +56,20 @@ type ConsumerOptions struct {
 // Consumer reads the topic in a consumer group. Offsets are committed only
 // after the batch holding them was handled, so nothing is skipped; the
 // handler makes redelivery harmless, so nothing is doubled.
+//
+// Three stages run at once: this goroutine polls and prepares batch N+2,
+// a second one persists batch N+1, a third publishes batch N and commits
+// its offsets. Each stage takes the batches one after the other, in poll
+// order. A
+// rebalance waits until every polled batch is committed (the stages drain
+// as soon as franz-go signals one is pending), so no offset is ever
+// committed for a partition this member no longer owns.
 type Consumer struct {
 	o   ConsumerOptions
 	cl  *kgo.Client
 	log *slog.Logger
+
+	rebalanceWanted atomic.Bool // set when a rebalance waits for us
 
 	mu      sync.Mutex
 	lastErr error // the last poll or handling failure; nil once things work
@@ -97,6 +116,7 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	}
 	c := &Consumer{o: o, log: o.Logger, owned: map[int32]bool{}}
 	opts = append(opts,
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { c.rebalanceWanted.Store(true) }),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { c.track(m, true) }),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { c.track(m, false) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { c.track(m, false) }),
@@ -149,18 +169,64 @@ func (c *Consumer) setErr(err error) {
 	c.mu.Unlock()
 }
 
-// Run consumes until ctx ends, then finishes the batch in hand, commits
-// it, leaves the group and closes the client.
+// job is a polled batch on its way through the persist stage.
+type job struct {
+	records []*kgo.Record
+	fetches kgo.Fetches
+	batch   Batch
+	start   time.Time
+}
+
+// Run consumes until ctx ends, then finishes the batches in hand, commits
+// them, leaves the group and closes the client.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.cl.CloseAllowingRebalance()
+	jobs := make(chan job, 1)      // prepared, waiting to persist
+	persisted := make(chan job, 1) // persisted, waiting to publish and commit
+	var inflight sync.WaitGroup
+	done := make(chan struct{})
+	go func() {
+		defer close(persisted)
+		c.persistStage(ctx, jobs, persisted, &inflight)
+	}()
+	go func() {
+		defer close(done)
+		c.commitStage(ctx, persisted, &inflight)
+	}()
+	defer func() {
+		close(jobs)
+		<-done
+	}()
+	drain := func() {
+		inflight.Wait()
+		c.rebalanceWanted.Store(false)
+		c.cl.AllowRebalance()
+	}
 	for {
-		fetches := c.cl.PollRecords(ctx, c.o.BatchSize)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
+		if ctx.Err() != nil {
+			inflight.Wait()
+			return nil
+		}
+		if c.rebalanceWanted.Load() {
+			drain()
+		}
+		// Do not sit in a poll for long: come back to notice a rebalance
+		// request, and to drain once the topic is idle.
+		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := c.cl.PollRecords(pollCtx, c.o.BatchSize)
+		cancel()
+		if fetches.IsClientClosed() {
+			inflight.Wait()
+			return nil
+		}
+		if ctx.Err() != nil {
+			// Records polled now are not handed on: nothing commits them.
+			inflight.Wait()
 			return nil
 		}
 		pollErr := error(nil)
 		fetches.EachError(func(topic string, p int32, err error) {
-			if errors.Is(err, context.Canceled) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return
 			}
 			pollErr = fmt.Errorf("fetch %s[%d]: %w", topic, p, err)
@@ -168,63 +234,86 @@ func (c *Consumer) Run(ctx context.Context) error {
 		})
 		records := fetches.Records()
 		if len(records) == 0 {
-			c.setErr(pollErr)
-			c.cl.AllowRebalance()
+			if pollErr != nil {
+				c.setErr(pollErr)
+			}
+			drain() // idle: nothing in hand, let the group move
 			continue
 		}
-		committed := c.handle(ctx, records)
-		if committed {
-			c.recordLag(fetches)
-		}
-		c.cl.AllowRebalance()
-		if !committed {
-			return nil // shutting down before the batch could be stored
-		}
+		start := time.Now()
+		inflight.Add(1)
+		jobs <- job{records: records, fetches: fetches, batch: c.o.Handler.Prepare(records), start: start}
 	}
 }
 
-// handle runs the handler until it succeeds, retrying transient failures
-// with capped exponential backoff and jitter, then commits the offsets. It
-// reports false when shutdown interrupted it before the commit.
-func (c *Consumer) handle(ctx context.Context, records []*kgo.Record) bool {
+// persistStage persists batches in order. Once shutdown abandons a batch,
+// every later one is abandoned too (uncommitted, so redelivered later):
+// committing a later batch would skip the earlier one.
+func (c *Consumer) persistStage(ctx context.Context, jobs <-chan job, persisted chan<- job, inflight *sync.WaitGroup) {
+	abandoned := false
+	for j := range jobs {
+		if !abandoned && !c.persist(ctx, j) {
+			abandoned = true
+		}
+		if abandoned {
+			inflight.Done()
+			continue
+		}
+		persisted <- j
+	}
+}
+
+// commitStage publishes persisted batches and commits their offsets, in order.
+func (c *Consumer) commitStage(ctx context.Context, persisted <-chan job, inflight *sync.WaitGroup) {
+	for j := range persisted {
+		hctx, cancel := drainContext(ctx, c.o.DrainTimeout)
+		j.batch.Publish(hctx)
+		if c.o.Metrics != nil {
+			c.o.Metrics.Consumed.Add(float64(len(j.records)))
+			c.o.Metrics.BatchSize.Observe(float64(len(j.records)))
+			c.o.Metrics.BatchSeconds.Observe(time.Since(j.start).Seconds())
+		}
+		// The rows are stored: a failed commit only means a harmless redelivery.
+		if err := c.cl.CommitRecords(hctx, j.records...); err != nil {
+			c.log.Warn("offset commit failed; the batch may be redelivered (no duplicates result)", "err", err)
+			c.setErr(fmt.Errorf("offset commit: %w", err))
+		} else {
+			c.setErr(nil)
+			c.recordLag(j.fetches)
+		}
+		cancel()
+		inflight.Done()
+	}
+}
+
+// persist stores a batch, retrying transient failures with capped
+// exponential backoff and jitter. It reports false when shutdown
+// interrupted it.
+func (c *Consumer) persist(ctx context.Context, j job) bool {
 	hctx, cancel := drainContext(ctx, c.o.DrainTimeout)
 	defer cancel()
-	start := time.Now()
 	for attempt := 0; ; attempt++ {
-		err := c.o.Handler.Handle(hctx, records)
+		err := j.batch.Persist(hctx)
 		if err == nil {
-			break
+			return true
 		}
 		if hctx.Err() != nil {
-			c.log.Warn("shutdown interrupted a batch; it will be redelivered", "records", len(records), "err", err)
+			c.log.Warn("shutdown interrupted a batch; it will be redelivered", "records", len(j.records), "err", err)
 			return false
 		}
 		wait := backoff(attempt, c.o.RetryMin, c.o.RetryMax)
 		c.setErr(fmt.Errorf("handling a batch failed (retrying): %w", err))
-		c.log.Warn("batch failed, retrying", "records", len(records), "attempt", attempt+1, "wait", wait.Round(time.Millisecond).String(), "err", err)
+		c.log.Warn("batch failed, retrying", "records", len(j.records), "attempt", attempt+1, "wait", wait.Round(time.Millisecond).String(), "err", err)
 		if c.o.Metrics != nil {
 			c.o.Metrics.Retries.Inc()
 		}
 		select {
 		case <-hctx.Done():
-			c.log.Warn("shutdown interrupted a batch; it will be redelivered", "records", len(records))
+			c.log.Warn("shutdown interrupted a batch; it will be redelivered", "records", len(j.records))
 			return false
 		case <-time.After(wait):
 		}
 	}
-	if c.o.Metrics != nil {
-		c.o.Metrics.Consumed.Add(float64(len(records)))
-		c.o.Metrics.BatchSize.Observe(float64(len(records)))
-		c.o.Metrics.BatchSeconds.Observe(time.Since(start).Seconds())
-	}
-	// The rows are stored: a failed commit only means a harmless redelivery.
-	if err := c.cl.CommitRecords(hctx, records...); err != nil {
-		c.log.Warn("offset commit failed; the batch may be redelivered (no duplicates result)", "err", err)
-		c.setErr(fmt.Errorf("offset commit: %w", err))
-		return hctx.Err() == nil
-	}
-	c.setErr(nil)
-	return true
 }
 
 func (c *Consumer) recordLag(fetches kgo.Fetches) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -89,10 +90,14 @@ ORDER BY r.ord
 ON CONFLICT (id) DO NOTHING
 RETURNING id, seq, created_at`
 
-// InsertNotifications stores rows in one statement, in order. Rows whose id
-// exists already (a redelivered record) are left as they are. Inserted rows
-// get Seq and CreatedAt; the result says how many were inserted. Rows of
-// one message must be adjacent and share the message's fields.
+// InsertNotifications stores rows, in order. Rows whose id exists already
+// (a redelivered record) are left as they are. Inserted rows get Seq and
+// CreatedAt; the result says how many were inserted. Rows of one message
+// must be adjacent and share the message's fields.
+//
+// The common case, no row stored before, goes through COPY with a block of
+// seq values reserved under the lock; a redelivery makes COPY fail on the
+// primary key, and the batch then takes the INSERT … ON CONFLICT path.
 func (t *Tx) InsertNotifications(ctx context.Context, rows []*event.Row) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
@@ -100,19 +105,88 @@ func (t *Tx) InsertNotifications(ctx context.Context, rows []*event.Row) (int, e
 	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(seqLockKey)); err != nil {
 		return 0, fmt.Errorf("lock notification sequence: %w", err)
 	}
+	n, err := t.copyNotifications(ctx, rows)
+	if err == nil {
+		return n, nil
+	}
+	if !isUniqueViolation(err) {
+		return 0, err
+	}
+	return t.insertNotifications(ctx, rows)
+}
+
+// copyColumns are the columns copyNotifications writes.
+var copyColumns = []string{"id", "seq", "created_at", "recipient_id", "type", "organizer_id", "merchant_id", "actor_id",
+	"actor", "content", "action_url", "data", "occurred_at", "event_key", "source_topic", "source_partition", "source_offset"}
+
+// copyNotifications writes rows with COPY inside a savepoint: all of them,
+// or none when one exists already (the savepoint is then rolled back).
+func (t *Tx) copyNotifications(ctx context.Context, rows []*event.Row) (int, error) {
+	// Reserve len(rows) seq values: nobody else takes any while the lock is
+	// held, so they are contiguous and larger than every committed one.
+	var last int64
+	var now time.Time
+	if err := t.tx.QueryRow(ctx, `
+		SELECT setval('notifications_seq_seq', nextval('notifications_seq_seq') + $1 - 1), now()`, len(rows)).Scan(&last, &now); err != nil {
+		return 0, fmt.Errorf("reserve seq: %w", err)
+	}
+	first := last - int64(len(rows)) + 1
+	if _, err := t.tx.Exec(ctx, `SAVEPOINT copy_notifications`); err != nil {
+		return 0, fmt.Errorf("savepoint: %w", err)
+	}
+	var actor []byte
+	var prev *event.Row
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"notifications"}, copyColumns,
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := rows[i]
+			if prev == nil || !event.SameMessage(prev, r) {
+				actor, _ = json.Marshal(r.Actor)
+				prev = r
+			}
+			return []any{[16]byte(r.ID), first + int64(i), now, r.RecipientID, r.Type, nullable(r.OrganizerID),
+				nullable(r.MerchantID), r.ActorID, jsonText(actor), r.Content, nullable(r.ActionURL), jsonText(r.Data),
+				r.OccurredAt, r.EventKey, r.Source.Topic, r.Source.Partition, r.Source.Offset}, nil
+		}))
+	if err != nil {
+		if _, rerr := t.tx.Exec(ctx, `ROLLBACK TO SAVEPOINT copy_notifications`); rerr != nil {
+			return 0, fmt.Errorf("copy notifications: %w (then: %v)", err, rerr)
+		}
+		return 0, fmt.Errorf("copy notifications: %w", err)
+	}
+	for i, r := range rows {
+		r.Seq, r.CreatedAt = first+int64(i), now
+	}
+	return len(rows), nil
+}
+
+// jsonText is JSON that pgx sends to a jsonb column as text.
+type jsonText []byte
+
+// Value makes pgx encode it as the jsonb text it is.
+func (j jsonText) Value() (driver.Value, error) { return string(j), nil }
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// insertNotifications is the statement that tolerates rows stored before.
+func (t *Tx) insertNotifications(ctx context.Context, rows []*event.Row) (int, error) {
 	var (
 		typ, org, merch, actorID, actor, content, action, data, topic []string
 		occ                                                           []time.Time
 		ek                                                            [][]byte
 		part                                                          []int32
 		off                                                           []int64
-		ids                                                           []uuid.UUID
+		ids                                                           [][16]byte // pgx's native uuid encoding
 		rcpt                                                          []string
 		msg                                                           []int32
 	)
 	var prev *event.Row
 	for _, r := range rows {
-		if prev == nil || !sameMessage(prev, r) {
+		if prev == nil || !event.SameMessage(prev, r) {
 			a, _ := json.Marshal(r.Actor)
 			typ, org, merch = append(typ, r.Type), append(org, r.OrganizerID), append(merch, r.MerchantID)
 			actorID, actor = append(actorID, r.ActorID), append(actor, string(a))
@@ -121,7 +195,7 @@ func (t *Tx) InsertNotifications(ctx context.Context, rows []*event.Row) (int, e
 			topic, part, off = append(topic, r.Source.Topic), append(part, r.Source.Partition), append(off, r.Source.Offset)
 			prev = r
 		}
-		ids, rcpt, msg = append(ids, r.ID), append(rcpt, r.RecipientID), append(msg, int32(len(typ)))
+		ids, rcpt, msg = append(ids, [16]byte(r.ID)), append(rcpt, r.RecipientID), append(msg, int32(len(typ)))
 	}
 	res, err := t.tx.Query(ctx, insertNotifications, typ, org, merch, actorID, actor, content, action, data,
 		occ, ek, topic, part, off, ids, rcpt, msg)
@@ -129,13 +203,13 @@ func (t *Tx) InsertNotifications(ctx context.Context, rows []*event.Row) (int, e
 		return 0, fmt.Errorf("insert notifications: %w", err)
 	}
 	defer res.Close()
-	byID := make(map[uuid.UUID]*event.Row, len(rows))
+	byID := make(map[[16]byte]*event.Row, len(rows))
 	for _, r := range rows {
 		byID[r.ID] = r
 	}
 	n := 0
 	for res.Next() {
-		var id uuid.UUID
+		var id [16]byte
 		var seq int64
 		var created time.Time
 		if err := res.Scan(&id, &seq, &created); err != nil {
@@ -152,11 +226,6 @@ func (t *Tx) InsertNotifications(ctx context.Context, rows []*event.Row) (int, e
 	return n, nil
 }
 
-// sameMessage reports whether two adjacent rows come from one message.
-func sameMessage(a, b *event.Row) bool {
-	return a.Source == b.Source && a.Type == b.Type && string(a.EventKey) == string(b.EventKey)
-}
-
 const selectRow = `SELECT id, seq, recipient_id, type, coalesce(organizer_id, ''), coalesce(merchant_id, ''),
 	actor_id, actor, content, coalesce(action_url, ''), data, occurred_at, event_key, is_read, created_at,
 	coalesce(source_topic, ''), coalesce(source_partition, 0), coalesce(source_offset, 0)
@@ -164,7 +233,11 @@ const selectRow = `SELECT id, seq, recipient_id, type, coalesce(organizer_id, ''
 
 // Existing loads stored rows by id that were created after since.
 func (t *Tx) Existing(ctx context.Context, ids []uuid.UUID, since time.Time) ([]*event.Row, error) {
-	return queryRows(ctx, t.tx, selectRow+` WHERE id = ANY($1) AND created_at > $2 ORDER BY seq`, ids, since)
+	raw := make([][16]byte, len(ids))
+	for i, id := range ids {
+		raw[i] = id
+	}
+	return queryRows(ctx, t.tx, selectRow+` WHERE id = ANY($1) AND created_at > $2 ORDER BY seq`, raw, since)
 }
 
 type querier interface {

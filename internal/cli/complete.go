@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/signal-notify/signal/internal/client"
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/store"
 )
@@ -74,44 +76,59 @@ func completeGroups(g *globals, scope string) completeFunc {
 	}
 }
 
-// completeRooms offers notification rooms of known recipients.
+// completeRooms offers the rooms clients are in right now (from the
+// server) and the notification rooms of known recipients (from the
+// database), whichever answer in time.
 func completeRooms(g *globals) completeFunc {
 	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		rcptPrefix, _ := strings.CutPrefix(prefix, event.NotificationRoomPrefix)
-		if !strings.HasPrefix(prefix, event.NotificationRoomPrefix) && !strings.HasPrefix(event.NotificationRoomPrefix, prefix) {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		rooms := withStore(g, func(ctx context.Context, st *store.Store) []string {
-			ids, _ := st.RecipientIDs(ctx, rcptPrefix, 100)
-			out := make([]string, len(ids))
-			for i, id := range ids {
-				out[i] = event.NotificationRoom(id)
+		seen := map[string]bool{}
+		var out []string
+		add := func(room string) {
+			if strings.HasPrefix(room, prefix) && !seen[room] {
+				seen[room] = true
+				out = append(out, room)
 			}
-			return out
-		})
-		return rooms, cobra.ShellCompDirectiveNoFileComp
+		}
+		for _, cl := range liveClients(g) {
+			for _, r := range cl.Rooms {
+				add(r)
+			}
+		}
+		if rcptPrefix, ok := strings.CutPrefix(prefix, event.NotificationRoomPrefix); ok || strings.HasPrefix(event.NotificationRoomPrefix, prefix) {
+			for _, id := range withStore(g, func(ctx context.Context, st *store.Store) []string {
+				ids, _ := st.RecipientIDs(ctx, rcptPrefix, 100)
+				return ids
+			}) {
+				add(event.NotificationRoom(id))
+			}
+		}
+		sort.Strings(out)
+		return out, cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// liveClients asks the configured server for its clients, quietly giving
+// nothing when it does not answer in time.
+func liveClients(g *globals) []client.ClientInfo {
+	cfg, err := g.load(nil)
+	if err != nil {
+		return nil
+	}
+	c, err := g.apiClient(cfg, false)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+	defer cancel()
+	list, _ := c.Clients(ctx)
+	return list
 }
 
 // completeClients offers the ids of connected clients, from the server.
 func completeClients(g *globals) completeFunc {
 	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		cfg, err := g.load(nil)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		c, err := g.apiClient(cfg, false)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
-		defer cancel()
-		list, err := c.Clients(ctx)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
 		var out []string
-		for _, cl := range list {
+		for _, cl := range liveClients(g) {
 			if strings.HasPrefix(cl.ID, prefix) {
 				out = append(out, cl.ID+"\t"+cl.Subject)
 			}

@@ -23,6 +23,16 @@ func addServerFlags(cmd *cobra.Command) map[string]*pflag.Flag {
 	return map[string]*pflag.Flag{"client.server": f.Lookup("server"), "client.api_key": f.Lookup("api-key")}
 }
 
+// api loads the configuration with flags and returns a REST client of its
+// server, with an API key.
+func (g *globals) api(flags map[string]*pflag.Flag) (*client.Client, error) {
+	cfg, err := g.load(flags)
+	if err != nil {
+		return nil, err
+	}
+	return g.apiClient(cfg, true)
+}
+
 // apiClient returns a REST client of cfg's server. Without a configured
 // key it uses the one serve --dev generated on this machine.
 func (g *globals) apiClient(cfg *config.Config, needKey bool) (*client.Client, error) {

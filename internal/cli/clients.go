@@ -38,11 +38,7 @@ func clientsRun(ctx context.Context, o *ClientsOptions) error {
 	if err := checkFormat(o.Output); err != nil {
 		return err
 	}
-	cfg, err := o.g.load(o.flags)
-	if err != nil {
-		return err
-	}
-	c, err := o.g.apiClient(cfg, true)
+	c, err := o.g.api(o.flags)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ once: golang-migrate takes a PostgreSQL advisory lock.`,
 
 	up := &cobra.Command{Use: "up", Short: "Apply every pending migration", Args: cobra.NoArgs,
 		Example: "  signalctl migrate up\n  SIGNAL_DATABASE_URL=postgres://signal@db:5432/signal signalctl migrate up",
-		RunE: func(*cobra.Command, []string) error { o.Action = "up"; return migrateRun(o) }}
+		RunE:    func(*cobra.Command, []string) error { o.Action = "up"; return migrateRun(o) }}
 	down := &cobra.Command{Use: "down N | --all", Short: "Revert the last N migrations (or all with --all)",
 		Example: "  signalctl migrate down 1\n  signalctl migrate down --all --yes",
 		Args:    cobra.MaximumNArgs(1),
@@ -66,7 +66,7 @@ once: golang-migrate takes a PostgreSQL advisory lock.`,
 	down.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	status := &cobra.Command{Use: "status", Short: "Show the schema version and the embedded migrations", Args: cobra.NoArgs,
 		Example: "  signalctl migrate status\n  signalctl migrate status -o json | jq .version",
-		RunE: func(*cobra.Command, []string) error { o.Action = "status"; return migrateRun(o) }}
+		RunE:    func(*cobra.Command, []string) error { o.Action = "status"; return migrateRun(o) }}
 	addOutputFlag(status, &o.Output)
 	force := &cobra.Command{Use: "force V", Short: "Mark version V as applied and clean, running nothing", Args: cobra.ExactArgs(1),
 		Example: "  signalctl migrate force 2     # after fixing by hand what migration 3 left half-done\n  signalctl migrate force -- -1  # no migration applied",

@@ -59,11 +59,7 @@ func sendRun(ctx context.Context, o *SendOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := o.g.load(o.flags)
-	if err != nil {
-		return err
-	}
-	c, err := o.g.apiClient(cfg, true)
+	c, err := o.g.api(o.flags)
 	if err != nil {
 		return err
 	}
@@ -96,11 +92,7 @@ serve instance. --data is JSON inline, @file, or - for stdin.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := o.g.load(o.flags)
-			if err != nil {
-				return err
-			}
-			c, err := o.g.apiClient(cfg, true)
+			c, err := o.g.api(o.flags)
 			if err != nil {
 				return err
 			}

@@ -39,7 +39,7 @@ type Kafka struct {
 	ClientID     string   `mapstructure:"client_id" env:"APP_ENV_KAFKA_CLIENT_ID" default:"SIGNAL_NOTIF_CONSUMER" desc:"Kafka client id"`
 	GroupID      string   `mapstructure:"group_id" env:"APP_ENV_KAFKA_GROUP_ID" default:"SIGNAL_NOTIF_CONSUMER_GROUP" desc:"consumer group shared by all serve instances"`
 	ResetOffset  string   `mapstructure:"reset_offset" default:"latest" desc:"where a group with no committed offset starts: latest or earliest"`
-	BatchSize    int      `mapstructure:"batch_size" default:"1000" desc:"most records handled in one database transaction"`
+	BatchSize    int      `mapstructure:"batch_size" default:"4000" desc:"most records handled in one database transaction (larger batches amortise the commit: see bench/README.md)"`
 	EmbeddedPort int      `mapstructure:"embedded_port" default:"9092" desc:"port of the embedded broker on 127.0.0.1"`
 	// A crashed member keeps its partitions until this passes.
 	SessionTimeout time.Duration `mapstructure:"session_timeout" default:"45s" desc:"consumer group session timeout: a crashed instance's partitions move to the others after this long"`

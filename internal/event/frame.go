@@ -64,12 +64,16 @@ const hexDigits = "0123456789abcdef"
 // appendString writes s as a JSON string the way encoding/json does:
 // <, > and & escaped (safe in HTML), U+2028 and U+2029 escaped (safe in
 // JavaScript), invalid UTF-8 replaced by U+FFFD.
-func appendString(dst []byte, s string) []byte {
+func appendString(dst []byte, s string) []byte { return appendJSONString(dst, s, true) }
+
+// appendJSONString writes s as a JSON string; escapeHTML as encoding/json's
+// Encoder.SetEscapeHTML.
+func appendJSONString(dst []byte, s string, escapeHTML bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}

@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"io"
 	"testing"
 )
 
@@ -12,4 +13,10 @@ func mustRemarshal(t *testing.T, d *Decoded) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func jsonEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
 }

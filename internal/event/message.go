@@ -111,14 +111,10 @@ type wireActor struct {
 // *InvalidError carrying a dead-letter reason.
 func Decode(value []byte) (*Decoded, error) {
 	var w wire
-	// One pass: data is decoded with the rest (numbers kept as written).
-	dec := json.NewDecoder(bytes.NewReader(value))
-	dec.UseNumber()
-	err := dec.Decode(&w)
-	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			err = errors.New("invalid character after top-level value")
-		}
+	var err error
+	if !fastWire(value, &w) {
+		w = wire{}
+		err = slowWire(value, &w)
 	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -204,6 +200,9 @@ func Decode(value []byte) (*Decoded, error) {
 	default:
 		return nil, invalid(ReasonInvalidField, "data must be a JSON object")
 	}
+	if hasNUL(d.DataValue) {
+		return nil, invalid(ReasonInvalidField, "data must not contain the NUL character (\\u0000)")
+	}
 	if d.CanonicalData, err = canonicalObject(d.DataValue); err != nil {
 		return nil, err
 	}
@@ -232,13 +231,27 @@ func checkID(name string, p *string) error {
 	return nil
 }
 
+// slowWire decodes with encoding/json: the reference, and the path for
+// anything the fast parser leaves alone.
+func slowWire(value []byte, w *wire) error {
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.UseNumber()
+	err := dec.Decode(w)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("invalid character after top-level value")
+		}
+	}
+	return err
+}
+
 // canonicalObject encodes a decoded object with sorted keys, no
 // insignificant space and numbers as written, so equal data hashes equally.
-// PostgreSQL cannot store the NUL character in jsonb; it is refused here
-// rather than failing the whole batch's transaction later.
+// (PostgreSQL cannot store the NUL character in jsonb: Decode refuses it
+// before, rather than failing the whole batch's transaction later.)
 func canonicalObject(m map[string]any) ([]byte, error) {
-	if hasNUL(m) {
-		return nil, invalid(ReasonInvalidField, "data must not contain the NUL character (\\u0000)")
+	if b, ok := appendCanonical(make([]byte, 0, 128), m); ok {
+		return b, nil
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -1,0 +1,34 @@
+# Signal's benchmark suite. The Makefile includes it (`include bench/bench.mk`);
+# it also works on its own: make -f bench/bench.mk bench
+#
+#   make bench            every scenario, full size: bench/results/<date>.md and <date>-*.png
+#   make bench-quick      every scenario, small sizes (a minute or two): bench/results/<date>-quick.md
+#   make bench-ingest     one scenario (also bench-e2e, bench-fanout, bench-slow, bench-cluster)
+#   make bench-test       the harness's own unit tests (no servers)
+#
+# BENCH_FLAGS adds signalbench flags, e.g. BENCH_FLAGS="-n 50000 -keep".
+GO          ?= go
+BENCH_OUT   ?= bench/results
+BENCH_FLAGS ?=
+BENCH_DATE  := $(shell date +%Y-%m-%d)
+BENCH_RUN   := $(GO) run ./bench/cmd/signalbench
+BENCH_SCENARIOS := ingest e2e fanout slow cluster
+
+.PHONY: bench bench-quick bench-test bench-signalctl $(addprefix bench-,$(BENCH_SCENARIOS))
+
+# The server under test: built from this work tree, run as a child process.
+bench-signalctl:
+	$(GO) build -o bin/signalctl ./cmd/signalctl
+
+bench: bench-signalctl
+	$(BENCH_RUN) all -out $(BENCH_OUT) $(BENCH_FLAGS)
+
+bench-quick: bench-signalctl
+	$(BENCH_RUN) all -out $(BENCH_OUT) -date $(BENCH_DATE)-quick -n 20000 -seed-n 1000 -rates 1000,2000 \
+		-duration 5s -clients 3000 -per-proc 1000 -broadcasts 5 -cluster-clients 100 $(BENCH_FLAGS)
+
+$(addprefix bench-,$(BENCH_SCENARIOS)): bench-signalctl
+	$(BENCH_RUN) $(@:bench-%=%) -out $(BENCH_OUT) $(BENCH_FLAGS)
+
+bench-test:
+	$(GO) test -count=1 ./bench/...

@@ -1,0 +1,507 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/signal-notify/signal/internal/pgcluster"
+)
+
+// Secrets of every serve the harness starts.
+const (
+	jwtSecret = "bench-secret-0123456789abcdef"
+	apiKey    = "bench-api-key"
+	topic     = "signal.activity-notification"
+)
+
+// env is what every scenario shares: a temporary folder, one durable
+// PostgreSQL cluster and the signalctl binary.
+type env struct {
+	cfg     *config
+	dir     string
+	pg      *pgcluster.Cluster
+	pgVer   string
+	bin     string
+	mu      sync.Mutex
+	cleanup []func()
+}
+
+func newEnv(ctx context.Context, cfg *config) (*env, error) {
+	bin, err := filepath.Abs(cfg.bin)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("%s: %w (build it first: go build -o bin/signalctl ./cmd/signalctl)", cfg.bin, err)
+	}
+	dir, err := os.MkdirTemp("", "signalbench-")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{cfg: cfg, dir: dir, bin: bin}
+	logf("temporary folder %s", dir)
+	// The data folder must be reachable by the postgres user when running
+	// as root: pgcluster hands the tree to it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		e.close()
+		return nil, err
+	}
+	start := time.Now()
+	pg, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "pg"), Durable: true})
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("start PostgreSQL: %w", err)
+	}
+	e.pg = pg
+	logf("PostgreSQL (durable: fsync on) on port %d in %s", pg.Port, time.Since(start).Round(time.Millisecond))
+	conn, err := pgx.Connect(ctx, pg.URL)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	_ = conn.QueryRow(ctx, "SHOW server_version").Scan(&e.pgVer)
+	var fsync string
+	_ = conn.QueryRow(ctx, "SHOW fsync").Scan(&fsync)
+	if fsync != "on" {
+		logf("warning: fsync is %q", fsync)
+	}
+	return e, nil
+}
+
+// close stops everything started, in reverse order, then PostgreSQL, and
+// removes the temporary folder (unless -keep).
+func (e *env) close() {
+	e.mu.Lock()
+	fns := e.cleanup
+	e.cleanup = nil
+	e.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
+	if e.pg != nil {
+		if err := e.pg.Stop(); err != nil {
+			logf("stop PostgreSQL: %v", err)
+		}
+		e.pg = nil
+	}
+	if e.cfg.keep {
+		logf("kept %s", e.dir)
+		return
+	}
+	if err := os.RemoveAll(e.dir); err != nil {
+		logf("remove %s: %v", e.dir, err)
+	}
+}
+
+func (e *env) onClose(fn func()) {
+	e.mu.Lock()
+	e.cleanup = append(e.cleanup, fn)
+	e.mu.Unlock()
+}
+
+// database creates a database and applies Signal's migrations with the
+// binary under test (so the schema is exactly the one it expects).
+func (e *env) database(ctx context.Context, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, e.pg.URL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", err
+	}
+	// Dropped when the scenario ends, so that no autovacuum of its tables
+	// runs during the next one.
+	e.onClose(func() { e.dropDatabase(name) })
+	url := e.pg.DatabaseURL(name)
+	cmd := exec.CommandContext(ctx, e.bin, "migrate", "up", "--database-url", url)
+	cmd.Env = append(os.Environ(), "SIGNAL_CONFIG=", "NO_COLOR=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("migrate %s: %w\n%s", name, err, out)
+	}
+	return url, nil
+}
+
+// dropDatabase drops a database of this run now.
+func (e *env) dropDatabase(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, e.pg.URL)
+	if err != nil {
+		logf("drop %s: %v", name, err)
+		return
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		logf("drop %s: %v", name, err)
+	}
+}
+
+// checkpoint forces a checkpoint so a timed phase does not pay for the
+// dirty pages of the one before.
+func (e *env) checkpoint(ctx context.Context) {
+	conn, err := pgx.Connect(ctx, e.pg.URL)
+	if err != nil {
+		logf("checkpoint: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		logf("checkpoint: %v", err)
+	}
+}
+
+// server is a `signalctl serve` child process.
+type server struct {
+	name    string
+	cmd     *exec.Cmd
+	addr    string
+	pprof   string
+	logPath string
+	done    chan struct{}
+	waitErr error
+	start   time.Time
+}
+
+// serveOpts configure one serve.
+type serveOpts struct {
+	name   string
+	dbURL  string
+	broker string
+	extra  []string // more environment, KEY=VALUE
+}
+
+// serve starts `signalctl serve` and waits until /readyz answers 200.
+func (e *env) serve(ctx context.Context, o serveOpts) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{name: o.name, addr: addr, logPath: filepath.Join(e.dir, o.name+".log"), done: make(chan struct{})}
+	logFile, err := os.Create(s.logPath)
+	if err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(e.bin, "serve", "--log-format", "json")
+	s.cmd.Env = append(os.Environ(),
+		"SIGNAL_CONFIG=", "NO_COLOR=1", "SIGNAL_DEV_STATE="+filepath.Join(e.dir, "dev.json"),
+		"SIGNAL_DATABASE_URL="+o.dbURL, "SIGNAL_KAFKA_BROKERS="+o.broker,
+		"SIGNAL_KAFKA_RESET_OFFSET=earliest", "SIGNAL_KAFKA_SESSION_TIMEOUT=6s",
+		"SIGNAL_AUTH_JWT_SECRET="+jwtSecret, "SIGNAL_API_KEYS="+apiKey,
+		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms")
+	if e.cfg.pprofDir != "" {
+		if s.pprof, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		s.cmd.Env = append(s.cmd.Env, "SIGNAL_DEBUG_PPROF_ADDR="+s.pprof)
+	}
+	s.cmd.Env = append(s.cmd.Env, o.extra...)
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	// The child dies with the harness, whatever way the harness ends.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	s.start = time.Now()
+	if err := s.cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		logFile.Close()
+		close(s.done)
+	}()
+	e.onClose(func() { s.stop() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("serve %s exited early: %v\n%s", o.name, s.waitErr, s.logTail(20))
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		default:
+		}
+		if code, _ := httpGet(s.url()+"/readyz", time.Second); code == 200 {
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("serve %s not ready within 60s:\n%s", o.name, s.logTail(20))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *server) url() string   { return "http://" + s.addr }
+func (s *server) wsURL() string { return "ws://" + s.addr + "/socket/websocket" }
+func (s *server) pid() int      { return s.cmd.Process.Pid }
+
+// stop sends SIGTERM and waits up to 20 s, then kills.
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		logf("serve %s did not stop within 20s after SIGTERM: killing it", s.name)
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// rssKiB is the process's resident set (VmRSS) in KiB.
+func (s *server) rssKiB() (float64, error) { return rssKiB(s.pid()) }
+
+func rssKiB(pid int) (float64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			fields := strings.Fields(v)
+			if len(fields) > 0 {
+				return strconv.ParseFloat(fields[0], 64)
+			}
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc/" + strconv.Itoa(pid) + "/status")
+}
+
+// cpuSeconds is the user + system CPU time a process used so far.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return math.NaN()
+	}
+	// Fields after the command name (which may hold spaces), 1-based from
+	// field 3: utime is field 14, stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return math.NaN()
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return math.NaN()
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// settledRSS waits d, then reads VmRSS every 500 ms for another d and
+// returns the smallest reading: the heap after the garbage collector and
+// the scavenger have had time to give back what the last burst used.
+func (s *server) settledRSS(ctx context.Context, d time.Duration) (float64, error) {
+	if err := sleepCtx(ctx, d); err != nil {
+		return 0, err
+	}
+	best := 0.0
+	for end := time.Now().Add(d); ; {
+		v, err := s.rssKiB()
+		if err != nil {
+			return 0, err
+		}
+		if best == 0 || v < best {
+			best = v
+		}
+		if time.Now().After(end) {
+			return best, nil
+		}
+		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (s *server) logTail(n int) string {
+	b, _ := os.ReadFile(s.logPath)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// logCount counts log lines containing every one of the strings.
+func (s *server) logCount(subs ...string) int {
+	b, _ := os.ReadFile(s.logPath)
+	n := 0
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		ok := len(l) > 0
+		for _, sub := range subs {
+			ok = ok && bytes.Contains(l, []byte(sub))
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// profile saves a CPU profile of the server over d into the pprof folder,
+// when the product exposes pprof (debug.pprof_addr) and -pprof-dir is set.
+func (s *server) profile(ctx context.Context, d time.Duration, name string) {
+	if s.pprof == "" {
+		return
+	}
+	go func() {
+		secs := max(1, int(d.Seconds()))
+		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprof, secs), nil)
+		resp, err := (&http.Client{Timeout: d + 30*time.Second}).Do(req)
+		if err != nil {
+			logf("pprof %s: %v", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			logf("pprof %s: status %d (does this build expose debug.pprof_addr?)", name, resp.StatusCode)
+			return
+		}
+		path := filepath.Join(globalPprofDir, name+".pprof")
+		f, err := os.Create(path)
+		if err != nil {
+			logf("pprof %s: %v", name, err)
+			return
+		}
+		defer f.Close()
+		if _, err := io.Copy(f, resp.Body); err == nil {
+			logf("CPU profile of %s saved to %s", s.name, path)
+		}
+	}()
+}
+
+var globalPprofDir string
+
+func httpGet(url string, timeout time.Duration) (int, []byte) {
+	cl := &http.Client{Timeout: timeout}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s signalbench: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// postgresPIDs are the postmaster and its children (backends, WAL writer,
+// checkpointer, autovacuum…).
+func (e *env) postgresPIDs() []int {
+	b, err := os.ReadFile(filepath.Join(e.pg.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		return nil
+	}
+	master, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		return nil
+	}
+	pids := []int{master}
+	entries, _ := os.ReadDir("/proc")
+	for _, en := range entries {
+		pid, err := strconv.Atoi(en.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile("/proc/" + en.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(st, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(st[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(master) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// cpuMeter measures the CPU used by groups of processes over a period, in
+// cores (CPU seconds per second).
+type cpuMeter struct {
+	start  time.Time
+	groups map[string]func() []int
+	before map[string]map[int]float64
+}
+
+func newCPUMeter(groups map[string]func() []int) *cpuMeter {
+	m := &cpuMeter{start: time.Now(), groups: groups, before: map[string]map[int]float64{}}
+	for name, pids := range groups {
+		m.before[name] = map[int]float64{}
+		for _, pid := range pids() {
+			m.before[name][pid] = cpuSeconds(pid)
+		}
+	}
+	return m
+}
+
+// cores returns each group's average number of busy cores since the start.
+// Processes that ended meanwhile are not counted.
+func (m *cpuMeter) cores() map[string]float64 {
+	el := time.Since(m.start).Seconds()
+	out := map[string]float64{}
+	for name, pids := range m.groups {
+		used := 0.0
+		for _, pid := range pids() {
+			now := cpuSeconds(pid)
+			if math.IsNaN(now) {
+				continue
+			}
+			used += now - m.before[name][pid] // a process born meanwhile counts from zero
+		}
+		out[name] = used / el
+	}
+	return out
+}

@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/signal-notify/signal/internal/event"
+)
+
+type ingestResult struct {
+	Messages int `json:"messages"`
+	Rows     int `json:"rows"`
+	// Signal: from the first batch's transaction start (min created_at) to
+	// the moment the harness saw every offset committed.
+	SignalSeconds float64 `json:"signalSeconds"`
+	// SignalWallSeconds: from starting the process, group join included.
+	SignalWallSeconds float64 `json:"signalWallSeconds"`
+	SignalRate        float64 `json:"signalRate"`
+	DeadLetters       int     `json:"deadLetters"`
+	CopySeconds       float64 `json:"copySeconds"`
+	CopyRate          float64 `json:"copyRate"`
+	SeedMessages      int     `json:"seedMessages"`
+	SeedSeconds       float64 `json:"seedSeconds"`
+	SeedRate          float64 `json:"seedRate"`
+	ProduceSeconds    float64 `json:"produceSeconds"`
+	// SignalCores: average busy cores while Signal drained the backlog.
+	SignalCores map[string]float64 `json:"signalCores,omitempty"`
+	// Every run's rate (messages/s); the best is the figure.
+	SignalRuns []float64 `json:"signalRuns"`
+	CopyRuns   []float64 `json:"copyRuns"`
+}
+
+// notificationColumns are the columns ingest writes; seq, is_read,
+// read_at and created_at take their defaults.
+var notificationColumns = []string{"id", "recipient_id", "type", "organizer_id", "merchant_id", "actor_id", "actor",
+	"content", "action_url", "data", "occurred_at", "event_key", "source_topic", "source_partition", "source_offset"}
+
+// rowValues are the column values of one record's rows, built with the
+// product's own decoder, templates and id derivation, exactly as ingest
+// builds them.
+func rowValues(r *event.Renderer, rec producedRecord) ([][]any, error) {
+	d, err := event.Decode(rec.Value)
+	if err != nil {
+		return nil, err
+	}
+	content, action, _ := r.Render(d)
+	actor, _ := json.Marshal(d.Actor)
+	key := d.EventKey()
+	src := event.Source{Topic: topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}
+	out := make([][]any, 0, len(d.Recipients))
+	for _, rc := range d.Recipients {
+		out = append(out, []any{event.NotificationID(src, rc), rc, d.EventType, nullable(d.OrganizerID), nullable(d.MerchantID),
+			d.ActorID, json.RawMessage(actor), content, nullable(action), json.RawMessage(d.CanonicalData), d.Occurred, key,
+			src.Topic, src.Partition, src.Offset})
+	}
+	return out, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func runIngest(ctx context.Context, e *env) (*ingestResult, error) {
+	n := e.cfg.ingestN
+	res := &ingestResult{Messages: n}
+	broker, err := startBroker(e, topic)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	recs, err := preProduce(ctx, broker, n, 20000)
+	if err != nil {
+		return nil, err
+	}
+	res.ProduceSeconds = time.Since(start).Seconds()
+	logf("ingest: %d messages produced in %s", n, time.Since(start).Round(time.Millisecond))
+
+	renderer, err := event.NewRenderer(nil)
+	if err != nil {
+		return nil, err
+	}
+	var rows [][]any
+	for _, rec := range recs {
+		rv, err := rowValues(renderer, rec)
+		if err != nil {
+			return nil, fmt.Errorf("build rows: %w", err)
+		}
+		rows = append(rows, rv...)
+	}
+	res.Rows = len(rows)
+
+	// Signal and COPY alternate, each on a fresh database that is dropped
+	// right after (no autovacuum of one run during the next); the best of
+	// the runs is kept for each.
+	for run := 1; run <= e.cfg.ingestRuns; run++ {
+		name := fmt.Sprintf("bench_ingest_%d", run)
+		url, err := e.database(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		sr, err := runSignalIngest(ctx, e, broker, url, fmt.Sprintf("bench-ingest-%d", run), n)
+		if err != nil {
+			return nil, err
+		}
+		e.dropDatabase(name)
+		res.SignalRuns = append(res.SignalRuns, sr.rate)
+		if sr.rate > res.SignalRate {
+			res.SignalRate, res.SignalSeconds, res.SignalWallSeconds, res.SignalCores = sr.rate, sr.seconds, sr.wall, sr.cores
+			res.Rows, res.DeadLetters = sr.rows, sr.dead
+		}
+
+		name = fmt.Sprintf("bench_copy_%d", run)
+		if url, err = e.database(ctx, name); err != nil {
+			return nil, err
+		}
+		e.checkpoint(ctx)
+		secs, err := copyRows(ctx, url, rows)
+		if err != nil {
+			return nil, err
+		}
+		e.dropDatabase(name)
+		rate := float64(n) / secs
+		logf("ingest: COPY of %d rows in %.2fs: %.0f messages/s", len(rows), secs, rate)
+		res.CopyRuns = append(res.CopyRuns, rate)
+		if rate > res.CopyRate {
+			res.CopyRate, res.CopySeconds = rate, secs
+		}
+	}
+	rows = nil
+	seedURL, err := e.database(ctx, "bench_seed")
+	if err != nil {
+		return nil, err
+	}
+
+	// Reference 2: the seed's shape on the first records.
+	e.checkpoint(ctx)
+	if err := runSeedShape(ctx, broker, seedURL, min(e.cfg.seedN, n), renderer, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// copyRows loads rows into the notifications table with one COPY.
+func copyRows(ctx context.Context, dbURL string, rows [][]any) (float64, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	t0 := time.Now()
+	copied, err := conn.CopyFrom(ctx, pgx.Identifier{"notifications"}, notificationColumns, pgx.CopyFromRows(rows))
+	secs := time.Since(t0).Seconds()
+	if err != nil {
+		return 0, fmt.Errorf("copy: %w", err)
+	}
+	if int(copied) != len(rows) {
+		return 0, fmt.Errorf("copy: %d rows of %d", copied, len(rows))
+	}
+	return secs, nil
+}
+
+// signalRun is one drain of the backlog by serve.
+type signalRun struct {
+	seconds, wall, rate float64
+	rows, dead          int
+	cores               map[string]float64
+}
+
+func runSignalIngest(ctx context.Context, e *env, broker, dbURL, group string, n int) (signalRun, error) {
+	var r signalRun
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		return r, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return r, err
+	}
+	e.checkpoint(ctx)
+	var s *server
+	meter := newCPUMeter(map[string]func() []int{
+		"signalctl serve": func() []int {
+			if s == nil {
+				return nil
+			}
+			return []int{s.pid()}
+		},
+		"PostgreSQL":       e.postgresPIDs,
+		"harness (broker)": func() []int { return []int{os.Getpid()} },
+	})
+	s, err = e.serve(ctx, serveOpts{name: group, dbURL: dbURL, broker: broker, extra: []string{"APP_ENV_KAFKA_GROUP_ID=" + group}})
+	if err != nil {
+		return r, err
+	}
+	defer s.stop()
+	s.profile(ctx, 4*time.Second, group)
+	timeout := time.Duration(max(120, n/500)) * time.Second
+	deadline := time.Now().Add(timeout)
+	var done time.Time
+	for {
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err == nil && allCommitted(ends, committed) {
+			done = time.Now()
+			break
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("ingest: offsets not all committed within %s\n%s", timeout, s.logTail(10))
+		}
+		select {
+		case <-s.done:
+			return r, fmt.Errorf("ingest: serve exited: %v\n%s", s.waitErr, s.logTail(20))
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	r.wall = done.Sub(s.start).Seconds()
+	r.cores = meter.cores()
+	s.stop()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return r, err
+	}
+	defer conn.Close(ctx)
+	var first time.Time
+	if err := conn.QueryRow(ctx, `SELECT count(*), min(created_at) FROM notifications`).Scan(&r.rows, &first); err != nil {
+		return r, err
+	}
+	_ = conn.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&r.dead)
+	r.seconds = done.Sub(first).Seconds()
+	if r.seconds <= 0 || r.seconds > r.wall {
+		r.seconds = r.wall
+	}
+	r.rate = float64(n) / r.seconds
+	logf("ingest: Signal stored %d rows (%d dead letters) and committed every offset in %.2fs (%.2fs from process start): %.0f messages/s; busy cores %s",
+		r.rows, r.dead, r.seconds, r.wall, r.rate, coresText(r.cores))
+	if r.rows != 2*n {
+		return r, fmt.Errorf("ingest: %d rows, want %d", r.rows, 2*n)
+	}
+	return r, nil
+}
+
+func allCommitted(ends kadm.ListedOffsets, committed kadm.OffsetResponses) bool {
+	ok := true
+	ends.Each(func(l kadm.ListedOffset) {
+		if l.Offset == 0 {
+			return
+		}
+		c, found := committed.Lookup(l.Topic, l.Partition)
+		if !found || c.Err != nil || c.At < l.Offset {
+			ok = false
+		}
+	})
+	return ok
+}
+
+// runSeedShape consumes the first n records as the seed did: for each
+// record BEGIN, one INSERT per row, COMMIT, then a synchronous offset
+// commit of that record.
+func runSeedShape(ctx context.Context, broker, dbURL string, n int, renderer *event.Renderer, res *ingestResult) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumerGroup("bench-seed"), kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	insert := `INSERT INTO notifications (id, recipient_id, type, organizer_id, merchant_id, actor_id, actor, content,
+		action_url, data, occurred_at, event_key, source_topic, source_partition, source_offset)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	done := 0
+	var start time.Time
+	for done < n {
+		fetches := cl.PollRecords(pctx, 500)
+		if pctx.Err() != nil {
+			return fmt.Errorf("seed shape: %d of %d records in time: %w", done, n, pctx.Err())
+		}
+		if err := fetches.Err0(); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		for _, r := range fetches.Records() {
+			if done >= n {
+				break
+			}
+			if start.IsZero() {
+				start = time.Now()
+			}
+			rows, err := rowValues(renderer, producedRecord{Value: r.Value, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp})
+			if err != nil {
+				return err
+			}
+			tx, err := conn.Begin(pctx)
+			if err != nil {
+				return err
+			}
+			for _, row := range rows {
+				if _, err := tx.Exec(pctx, insert, row...); err != nil {
+					_ = tx.Rollback(pctx)
+					return fmt.Errorf("seed shape insert: %w", err)
+				}
+			}
+			if err := tx.Commit(pctx); err != nil {
+				return err
+			}
+			if err := cl.CommitRecords(pctx, r); err != nil {
+				return fmt.Errorf("seed shape offset commit: %w", err)
+			}
+			done++
+		}
+	}
+	res.SeedMessages = done
+	res.SeedSeconds = time.Since(start).Seconds()
+	res.SeedRate = float64(done) / res.SeedSeconds
+	logf("ingest: seed shape handled %d messages in %.2fs: %.0f messages/s", done, res.SeedSeconds, res.SeedRate)
+	return nil
+}

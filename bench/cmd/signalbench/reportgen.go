@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/signal-notify/signal/bench/report"
+)
+
+// Targets of the issue, on this 2-core machine.
+const (
+	targetCopyRatio   = 0.8
+	targetSeedRatio   = 15
+	targetE2ERate     = 2000
+	targetE2EP99      = 25.0
+	targetFanoutP99   = 100.0
+	targetPerConnKiB  = 6.0
+	targetSlowRaise   = 1.10
+	targetFanoutCount = 15000
+)
+
+func buildReport(cfg *config, e *env, res *results, prefix string, took time.Duration, m report.Machine) *report.Report {
+	m.Disk = diskOf(e.dir) + ", fsync on (durable cluster)"
+	rep := &report.Report{
+		Title:    "Signal benchmark " + cfg.date,
+		Date:     time.Now(),
+		Command:  "signalbench " + strings.Join(os.Args[1:], " "),
+		Duration: took,
+		Machine:  m,
+	}
+	chart := func(s *report.Section, name string, draw func(path string) error) {
+		file := prefix + "-" + name + ".png"
+		if err := draw(filepath.Join(cfg.out, file)); err != nil {
+			logf("chart %s: %v", file, err)
+			return
+		}
+		s.Charts = append(s.Charts, file)
+	}
+
+	if r := res.Ingest; r != nil {
+		copyRatio := report.Ratio(r.SignalRate, r.CopyRate)
+		seedRatio := report.Ratio(r.SignalRate, r.SeedRate)
+		s := report.Section{
+			Title: "Ingest",
+			Method: fmt.Sprintf(`%s messages with 2 recipients each (%s rows) are produced to the in-process broker
+while no consumer runs; then `+"`signalctl serve`"+` drains them with its defaults. The time runs from the
+start of the first batch's transaction (the smallest created_at) to the moment the harness sees every
+partition's committed offset at the end offset (kadm, polled every 10 ms); rows are committed before
+offsets. Reference 1 loads the identical rows (built with the product's decoder, templates and id
+derivation) with one pgx CopyFrom into an empty notifications table of the same schema in the same
+cluster. Signal and COPY run %d times each, alternating, each on a fresh database dropped right
+after; the best run of each is the figure. Reference 2 is the seed's shape on the first %s records:
+per record BEGIN, one INSERT per row, COMMIT, then a synchronous offset commit. A CHECKPOINT precedes
+each timed phase.`,
+				report.Thousands(int64(r.Messages)), report.Thousands(int64(2*r.Messages)), len(r.SignalRuns), report.Thousands(int64(r.SeedMessages))),
+			Rows: []report.Row{
+				{Figure: "Signal ingest", Value: r.SignalRate, Unit: "msg/s", Reference: "raw COPY", RefValue: r.CopyRate,
+					Target: fmt.Sprintf("≥ %.1f× COPY", targetCopyRatio), Met: report.AtLeast(copyRatio, targetCopyRatio)},
+				{Figure: "Signal ingest", Value: r.SignalRate, Unit: "msg/s", Reference: "seed shape", RefValue: r.SeedRate,
+					Target: fmt.Sprintf("≥ %d× seed shape", targetSeedRatio), Met: report.AtLeast(seedRatio, targetSeedRatio)},
+				{Figure: "Signal ingest time", Value: r.SignalSeconds, Unit: "s"},
+				{Figure: "Signal, from process start (group join included)", Value: r.SignalWallSeconds, Unit: "s"},
+				{Figure: "raw COPY time", Value: r.CopySeconds, Unit: "s"},
+			},
+			Notes: []string{fmt.Sprintf("Rows stored by Signal: %s, dead letters: %d. Producing the backlog took %.1f s.",
+				report.Thousands(int64(r.Rows)), r.DeadLetters, r.ProduceSeconds),
+				"Every run, messages/s: Signal " + ratesText(r.SignalRuns) + "; COPY " + ratesText(r.CopyRuns) + ".",
+				"Average busy cores while Signal drained the backlog (best run, of 2): " + coresText(r.SignalCores) + "."},
+		}
+		chart(&s, "ingest-throughput", func(p string) error {
+			return report.BarChart(p, "Ingest throughput (messages/s, 2 rows each)", "messages/s", []report.Bar{
+				{Label: "Signal", Value: r.SignalRate}, {Label: "raw COPY", Value: r.CopyRate}, {Label: "seed shape", Value: r.SeedRate}})
+		})
+		rep.Sections = append(rep.Sections, s)
+		rep.Targets = append(rep.Targets,
+			report.Target{Goal: fmt.Sprintf("ingest ≥ %.1f × the raw COPY rate", targetCopyRatio),
+				Measured: fmt.Sprintf("%s vs %s: %s", report.FormatValue(r.SignalRate, "msg/s"), report.FormatValue(r.CopyRate, "msg/s"), report.FormatRatio(copyRatio)),
+				Met:      report.AtLeast(copyRatio, targetCopyRatio)},
+			report.Target{Goal: fmt.Sprintf("ingest ≥ %d × the one-at-a-time shape", targetSeedRatio),
+				Measured: fmt.Sprintf("%s vs %s: %s", report.FormatValue(r.SignalRate, "msg/s"), report.FormatValue(r.SeedRate, "msg/s"), report.FormatRatio(seedRatio)),
+				Met:      report.AtLeast(seedRatio, targetSeedRatio)})
+	}
+
+	if r := res.E2E; r != nil {
+		s := report.Section{
+			Title: "End to end",
+			Method: fmt.Sprintf(`%s recipients are connected (one client each, in 2 client processes). A producer in the
+harness sends messages with 2 recipients each at a steady rate, each carrying the time it was handed
+to the Kafka client (data.sentNs); each client computes receive − send on the same clock. %s of
+warm-up, then %s measured per rate; the frames of messages sent during the warm-up are not counted.
+The reference of each rate is the target's rate figure where there is one.`,
+				report.Thousands(int64(r.Recipients)), cfg.warmup, cfg.duration),
+		}
+		var series []report.Series
+		for _, run := range r.Runs {
+			row := func(fig string, v float64) report.Row {
+				return report.Row{Figure: fmt.Sprintf("%s at %s msg/s", fig, report.Thousands(int64(run.Rate))), Value: v, Unit: "ms"}
+			}
+			p99 := row("p99", run.Lat.P99)
+			if run.Rate == targetE2ERate {
+				p99.Target = fmt.Sprintf("≤ %.0f ms", targetE2EP99)
+				p99.Met = report.AtMost(run.Lat.P99, targetE2EP99)
+				rep.Targets = append(rep.Targets, report.Target{Goal: fmt.Sprintf("end to end p99 ≤ %.0f ms at %s messages/s", targetE2EP99, report.Thousands(targetE2ERate)),
+					Measured: report.FormatValue(run.Lat.P99, "ms"), Met: p99.Met})
+			}
+			s.Rows = append(s.Rows, row("p50", run.Lat.P50), p99, row("max", run.Lat.Max))
+			s.Notes = append(s.Notes, fmt.Sprintf("%s msg/s: %s of %s frames received after the warm-up; average busy cores (of 2): %s.",
+				report.Thousands(int64(run.Rate)), report.Thousands(int64(run.Received)), report.Thousands(int64(run.Expected)), coresText(run.Cores)))
+			series = append(series, report.Series{Name: run.Name, MS: run.Samples})
+		}
+		chart(&s, "e2e-latency", func(p string) error { return report.CDFChart(p, "Produce → WebSocket receive", series) })
+		rep.Sections = append(rep.Sections, s)
+	}
+
+	if r := res.Fanout; r != nil {
+		connected := fmt.Sprintf("%s of %s clients connected", report.Thousands(int64(r.Connected)), report.Thousands(int64(r.Clients)))
+		s := report.Section{
+			Title: "Fan-out",
+			Method: fmt.Sprintf(`%s clients are connected from %d client processes (at most %s each), each dialling from its
+own loopback source address (127.0.0.2, .3, …), to one `+"`signalctl serve`"+` process. Resident memory is
+the server's VmRSS (/proc/<pid>/status): the smallest reading over 3 s after 3 s of rest with no
+client, and over 5 s after 5 s of rest with every client connected and idle; per connection =
+(idle − empty) / connected. Then one warm-up and %d measured broadcasts (POST
+/socket/websocket/clients/broadcast), each sent once the previous one reached every client: latency
+= a client's receive time − the time just before the POST, over all clients and broadcasts.`,
+				report.Thousands(int64(r.Clients)), r.Processes, report.Thousands(int64(cfg.perProc)), cfg.broadcasts),
+			Rows: []report.Row{
+				{Figure: "broadcast p50", Value: r.Broadcast.Lat.P50, Unit: "ms"},
+				{Figure: "broadcast p99", Value: r.Broadcast.Lat.P99, Unit: "ms", Target: fmt.Sprintf("≤ %.0f ms", targetFanoutP99),
+					Met: fanoutMet(r)},
+				{Figure: "broadcast max", Value: r.Broadcast.Lat.Max, Unit: "ms"},
+				{Figure: "resident memory per idle connection", Value: r.PerConnKiB, Unit: "KiB",
+					Target: fmt.Sprintf("≤ %.0f KiB", targetPerConnKiB), Met: report.AtMost(r.PerConnKiB, targetPerConnKiB)},
+				{Figure: "server RSS, no client", Value: r.RSSBaseKiB / 1024, Unit: "MiB"},
+				{Figure: "server RSS, every client idle", Value: r.RSSIdleKiB / 1024, Unit: "MiB"},
+				{Figure: "connect time of all clients", Value: r.ConnectSeconds, Unit: "s"},
+				{Figure: "server CPU per broadcast", Value: r.Broadcast.ServerCPUms, Unit: "ms"},
+				{Figure: "client processes' CPU per broadcast", Value: r.Broadcast.ClientsCPUms, Unit: "ms"},
+				{Figure: "harness CPU per broadcast (collecting the reports)", Value: r.Broadcast.HarnessCPUms, Unit: "ms"},
+			},
+			Notes: []string{
+				connected + ".",
+				fmt.Sprintf("%s of %s deliveries received; last client per broadcast: %s ms.", report.Thousands(int64(r.Broadcast.Received)),
+					report.Thousands(int64(r.Broadcast.Expected)), joinMs(r.Broadcast.LastMs)),
+			},
+		}
+		if r.Failed > 0 {
+			s.Notes = append(s.Notes, fmt.Sprintf("%d clients failed to connect; first error: %s", r.Failed, r.ConnectErr))
+		}
+		if r.ClosedByServer > 0 {
+			s.Notes = append(s.Notes, "Connections closed by the server: "+closedText(r.ClosedByServer, r.CloseCodes)+".")
+		}
+		series := []report.Series{{Name: r.Broadcast.Name, MS: r.Broadcast.Samples}}
+		if sr := res.Slow; sr != nil {
+			series = append(series, report.Series{Name: "others, all reading", MS: sr.Baseline.Samples},
+				report.Series{Name: "others, " + sr.WithSlow.Name, MS: sr.WithSlow.Samples})
+		}
+		chart(&s, "fanout-latency", func(p string) error { return report.CDFChart(p, "Broadcast delivery latency", series) })
+		rep.Sections = append(rep.Sections, s)
+		rep.Targets = append(rep.Targets,
+			report.Target{Goal: fmt.Sprintf("%s-client broadcast p99 ≤ %.0f ms", report.Thousands(targetFanoutCount), targetFanoutP99),
+				Measured: report.FormatValue(r.Broadcast.Lat.P99, "ms") + " (" + connected + ")", Met: fanoutMet(r)},
+			report.Target{Goal: fmt.Sprintf("≤ %.0f KiB resident memory per idle connection", targetPerConnKiB),
+				Measured: report.FormatValue(r.PerConnKiB, "KiB"), Met: report.AtMost(r.PerConnKiB, targetPerConnKiB)})
+	}
+
+	if r := res.Slow; r != nil {
+		s := report.Section{
+			Title: "Slow clients",
+			Method: fmt.Sprintf(`The same %s clients; %s of them (1 in %s) are in a room that receives %d frames of %s KiB
+before each phase. Phase A: everyone reads; %d measured broadcasts after a warm-up. Phase B: those
+clients stop reading (their read loop blocks, with a 4 KiB receive buffer, so the kernel buffers fill
+and the server's queue for them grows), the same frames are sent, and the same broadcasts; then they
+read again and drain their backlog. One warm-up round, then %d rounds of A then B. The figure is the other clients' p99 over
+the B phases; its reference is the same clients' p99 over the A phases, on the same server and
+connections.`,
+				report.Thousands(int64(r.Clients)), report.Thousands(int64(r.Slow)), ordinal(r.Clients, r.Slow), fillFrames, report.Thousands(fillBytes>>10), cfg.broadcasts, r.Rounds),
+			Rows: []report.Row{
+				{Figure: "others' p99, " + r.WithSlow.Name, Value: r.WithSlow.Lat.P99, Unit: "ms", Reference: "all reading", RefValue: r.Baseline.Lat.P99,
+					Target: fmt.Sprintf("< %.2f×", targetSlowRaise), Met: report.Below(r.Ratio, targetSlowRaise)},
+				{Figure: "others' median of the per-broadcast p99s, " + r.WithSlow.Name, Value: report.Summarize(r.WithSlow.P99s).P50, Unit: "ms",
+					Reference: "all reading", RefValue: report.Summarize(r.Baseline.P99s).P50},
+				{Figure: "others' p50, " + r.WithSlow.Name, Value: r.WithSlow.Lat.P50, Unit: "ms", Reference: "all reading", RefValue: r.Baseline.Lat.P50},
+				{Figure: "others' max, " + r.WithSlow.Name, Value: r.WithSlow.Lat.Max, Unit: "ms", Reference: "all reading", RefValue: r.Baseline.Lat.Max},
+			},
+			Notes: []string{fmt.Sprintf("p99 of each round: all reading %s ms; %s %s ms. Their spread is the noise of this figure on this machine: "+
+				"a broadcast that meets a garbage collection or a scheduling hiccup moves a phase's p99; the median of the per-broadcast p99s is less sensitive to it.",
+				joinMs(r.Baseline.RoundP99s), r.WithSlow.Name, joinMs(r.WithSlow.RoundP99s)),
+				fmt.Sprintf("Deliveries to the others: %s of %s in the A phases, %s of %s in the B phases. Connections closed by the server: %s.",
+					report.Thousands(int64(r.Baseline.Received)), report.Thousands(int64(r.Baseline.Expected)),
+					report.Thousands(int64(r.WithSlow.Received)), report.Thousands(int64(r.WithSlow.Expected)), closedText(r.ClosedByServer, r.CloseCodes))},
+		}
+		if res.Fanout == nil {
+			chart(&s, "slow-latency", func(p string) error {
+				return report.CDFChart(p, "Broadcast delivery to the reading clients", []report.Series{
+					{Name: "all reading", MS: r.Baseline.Samples}, {Name: r.WithSlow.Name, MS: r.WithSlow.Samples}})
+			})
+		} else {
+			s.Notes = append(s.Notes, "The distributions are in the fan-out chart above.")
+		}
+		rep.Sections = append(rep.Sections, s)
+		rep.Targets = append(rep.Targets, report.Target{Goal: "clients that do not read raise the others' p99 by less than 10 %",
+			Measured: fmt.Sprintf("%s → %s: %s", report.FormatValue(r.Baseline.Lat.P99, "ms"), report.FormatValue(r.WithSlow.Lat.P99, "ms"), report.FormatRatio(r.Ratio)),
+			Met:      report.Below(r.Ratio, targetSlowRaise)})
+	}
+
+	if r := res.Cluster; r != nil {
+		s := report.Section{
+			Title: "Two instances",
+			Method: fmt.Sprintf(`Two `+"`signalctl serve`"+` processes on one database. Instance A consumes the topic; instance B
+consumes another, empty topic (as internal/e2e/cluster_test.go does), so whatever B's clients receive
+was consumed by A and relayed through PostgreSQL (LISTEN/NOTIFY). Each of %s recipients has a client on
+A and one on B; messages (2 recipients each) at %s msg/s for %s after %s of warm-up. The reference of
+the cross-instance figures is the same notifications' delivery to the clients on A.`,
+				report.Thousands(int64(r.Clients)), report.Thousands(int64(r.Rate)), cfg.duration, cfg.warmup),
+			Rows: []report.Row{
+				{Figure: "cross-instance p50", Value: r.Cross.Lat.P50, Unit: "ms", Reference: "local", RefValue: r.Local.Lat.P50},
+				{Figure: "cross-instance p99", Value: r.Cross.Lat.P99, Unit: "ms", Reference: "local", RefValue: r.Local.Lat.P99},
+				{Figure: "cross-instance max", Value: r.Cross.Lat.Max, Unit: "ms", Reference: "local", RefValue: r.Local.Lat.Max},
+			},
+			Notes: []string{fmt.Sprintf("Frames received after the warm-up: %s of %s on B, %s of %s on A.",
+				report.Thousands(int64(r.Cross.Received)), report.Thousands(int64(r.Cross.Expected)),
+				report.Thousands(int64(r.Local.Received)), report.Thousands(int64(r.Local.Expected)))},
+		}
+		chart(&s, "cluster-latency", func(p string) error {
+			return report.CDFChart(p, "Two instances: produce → receive", []report.Series{
+				{Name: "client on A (consumer)", MS: r.Local.Samples}, {Name: "client on B (relayed)", MS: r.Cross.Samples}})
+		})
+		rep.Sections = append(rep.Sections, s)
+	}
+
+	rep.Notes = append(rep.Notes,
+		"Everything runs on this one machine: the server, PostgreSQL, the in-process broker (in the harness) and the client processes share its cores, so client-side work is inside every latency figure.",
+		"Latencies are wall-clock differences between processes on the same machine (CLOCK_REALTIME).")
+	for _, e := range res.Errors {
+		rep.Notes = append(rep.Notes, "Failed: "+e)
+	}
+	return rep
+}
+
+func fanoutMet(r *fanoutResult) *bool {
+	if r.Connected < targetFanoutCount {
+		return nil // not the target's client count
+	}
+	return report.AtMost(r.Broadcast.Lat.P99, targetFanoutP99)
+}
+
+func ordinal(total, part int) string {
+	if part == 0 {
+		return "—"
+	}
+	return report.Thousands(int64(math.Round(float64(total) / float64(part))))
+}
+
+func joinMs(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// diskOf names the file system holding path, from /proc/mounts.
+func diskOf(path string) string {
+	f, err := os.Open("/proc/mounts")
+	if err != nil {
+		return "unknown storage"
+	}
+	defer f.Close()
+	type mount struct{ dev, dir, fs string }
+	var ms []mount
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 3 {
+			ms = append(ms, mount{fields[0], fields[1], fields[2]})
+		}
+	}
+	sort.Slice(ms, func(i, j int) bool { return len(ms[i].dir) > len(ms[j].dir) })
+	for _, m := range ms {
+		if path == m.dir || strings.HasPrefix(path, strings.TrimSuffix(m.dir, "/")+"/") {
+			return fmt.Sprintf("%s on %s", m.fs, m.dev)
+		}
+	}
+	return "unknown storage"
+}
+
+// closedText is "none" or "12 (1008: 12)".
+func closedText(n int, codes map[int]int) string {
+	if n == 0 {
+		return "none"
+	}
+	keys := make([]int, 0, len(codes))
+	for k := range codes {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("close code %d: %d", k, codes[k])
+	}
+	return fmt.Sprintf("%d (%s)", n, strings.Join(parts, ", "))
+}
+
+func ratesText(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = report.Thousands(int64(math.Round(x)))
+	}
+	return strings.Join(parts, ", ")
+}

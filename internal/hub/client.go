@@ -6,8 +6,10 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/lxzan/gws"
 
@@ -26,35 +28,55 @@ const (
 type Client struct {
 	id          string
 	hub         *Hub
-	claims      *auth.Claims
+	claims      *auth.Claims // only Subject and Rooms are kept
 	ownRoom     string
-	conn        *gws.Conn
+	socket      *gws.Conn
+	pc          *peekConn
+	raw         syscall.RawConn
 	connectedAt time.Time
-	written     func(error) // bound once: WriteAsync callback
+	index       int // in hub.list
 
-	pending  atomic.Int32 // frames queued, not yet written
+	reading  atomic.Bool  // a goroutine owns reading (the poller hands it over)
+	pollKey  uint32       // in the idle poller
+	wmu      sync.Mutex   // one frame written at a time
+	pending  atomic.Int32 // writes queued, not yet done
 	lastSeen atomic.Int64 // unix nanos of the last frame from the client
 	closed   atomic.Bool
 
-	replaying atomic.Int32 // rooms with a replay in progress
-	mu        sync.Mutex   // guards rooms, replay and firstLive
-	rooms     map[string]struct{}
+	replaying atomic.Int32          // rooms with a replay in progress
+	mu        sync.Mutex            // guards rooms, replay and firstLive
+	rooms     []string              // few: a slice costs less than a map
 	replay    map[string][]Delivery // live frames held back while a room replays
 	// firstLive is the seq of the first stored notification pushed live to
 	// this client per room: a later join with since must not send it (or
 	// anything after it) again.
 	firstLive map[string]int64
+	// replayed is the seq of the last notification a replay sent per room:
+	// a row is visible to the replay's query a moment before its live push
+	// arrives, so live pushes up to it are dropped.
+	replayed map[string]int64
 }
 
-func newClient(h *Hub, claims *auth.Claims, conn *gws.Conn) *Client {
+func newClient(h *Hub, claims *auth.Claims, socket *gws.Conn, pc *peekConn, raw syscall.RawConn) *Client {
+	own := claims.OwnRoom()
 	c := &Client{
-		id: uuid.NewString(), hub: h, claims: claims, ownRoom: claims.OwnRoom(),
-		conn: conn, connectedAt: time.Now().UTC(),
-		rooms: map[string]struct{}{claims.OwnRoom(): {}},
+		id: uuid.NewString(), hub: h, ownRoom: own,
+		// A connection lives long: keep only what joins need of the token.
+		claims: &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: claims.Subject}, Rooms: claims.Rooms},
+		socket: socket, pc: pc, raw: raw, connectedAt: time.Now().UTC(),
+		rooms: []string{own},
 	}
-	c.written = func(error) { c.pending.Add(-1) }
 	c.lastSeen.Store(time.Now().UnixNano())
 	return c
+}
+
+func (c *Client) inRoomLocked(room string) bool {
+	for _, r := range c.rooms {
+		if r == room {
+			return true
+		}
+	}
+	return false
 }
 
 // ID is the client id given in the welcome frame.
@@ -67,45 +89,30 @@ func (c *Client) Info() ClientInfo {
 
 func (c *Client) roomList() []string {
 	c.mu.Lock()
-	out := make([]string, 0, len(c.rooms))
-	for r := range c.rooms {
-		out = append(out, r)
-	}
+	out := append([]string(nil), c.rooms...)
 	c.mu.Unlock()
 	sort.Strings(out)
 	return out
 }
 
-// enqueue queues a frame without blocking. A client whose queue is full is
-// not keeping up: it is disconnected rather than allowed to grow memory or
-// hold up the sender.
-func (c *Client) enqueue(frame []byte) bool {
-	if c.closed.Load() {
-		c.hub.m.FramesDropped.Inc()
-		return false
-	}
-	if int(c.pending.Add(1)) > c.hub.opts.QueueLimit {
-		c.pending.Add(-1)
-		c.dropSlow()
-		return false
-	}
-	c.conn.WriteAsync(gws.OpcodeText, frame, c.written)
-	return true
-}
-
-// deliverRoom queues a room frame, or holds it back while the room replays.
-func (c *Client) deliverRoom(room string, seq int64, frame []byte) bool {
+// deliverRoom writes a room frame (wire bytes), or holds it back while the
+// room replays.
+func (c *Client) deliverRoom(room string, seq int64, wire []byte) bool {
 	if seq == 0 && c.replaying.Load() == 0 {
-		return c.enqueue(frame) // not a stored notification, no replay: no bookkeeping
+		return c.write(wire) // not a stored notification, no replay: no bookkeeping
 	}
 	c.mu.Lock()
+	if seq > 0 && seq <= c.replayed[room] {
+		c.mu.Unlock()
+		return true // the replay sent it already
+	}
 	if held, ok := c.replay[room]; ok {
 		if len(held) >= c.hub.opts.QueueLimit {
 			c.mu.Unlock()
 			c.dropSlow()
 			return false
 		}
-		c.replay[room] = append(held, Delivery{Room: room, Seq: seq, Frame: frame})
+		c.replay[room] = append(held, Delivery{Room: room, Seq: seq, Frame: wire})
 		c.mu.Unlock()
 		return true
 	}
@@ -115,7 +122,7 @@ func (c *Client) deliverRoom(room string, seq int64, frame []byte) bool {
 		}
 		c.firstLive[room] = seq
 	}
-	ok := c.enqueue(frame) // under mu: keeps order with a replay's flush
+	ok := c.write(wire) // under mu: keeps order with a replay's flush
 	c.mu.Unlock()
 	return ok
 }
@@ -126,7 +133,7 @@ func (c *Client) send(topic string, data any) {
 		c.hub.log.Error("encode frame", "topic", topic, "err", err)
 		return
 	}
-	c.enqueue(frame)
+	c.write(textFrame(frame))
 }
 
 func (c *Client) sendError(e *ActionError) {
@@ -149,16 +156,21 @@ func (c *Client) closeWith(code uint16, reason string) {
 }
 
 func (c *Client) forceClose(code uint16, reason string) {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = c.conn.WriteClose(code, []byte(reason))
-	_ = c.conn.NetConn().Close()
+	_ = c.pc.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	if c.wmu.TryLock() { // a write in progress would interleave with the close frame
+		_ = c.socket.WriteClose(code, []byte(reason))
+		c.wmu.Unlock()
+	}
+	_ = c.pc.Conn.Close()
+	c.hub.afterClose(c)
 }
 
 // abort closes the connection without a close frame.
 func (c *Client) abort(why string) {
 	c.closed.Store(true)
 	c.hub.log.Debug("websocket client aborted", "client", c.id, "why", why)
-	_ = c.conn.NetConn().Close()
+	_ = c.pc.Conn.Close()
+	c.hub.afterClose(c)
 }
 
 // join handles {"action":"join"}; it runs on the client's read goroutine,
@@ -185,25 +197,20 @@ func (c *Client) join(a Action) {
 	}
 
 	c.mu.Lock()
-	_, already := c.rooms[room]
+	already := c.inRoomLocked(room)
 	if !already && len(c.rooms) >= c.hub.opts.MaxRooms {
 		c.mu.Unlock()
 		c.sendError(actionErr(CodeTooManyRooms, room, "a client may be in at most %d rooms", c.hub.opts.MaxRooms))
 		return
 	}
-	if a.Since != "" {
-		if _, busy := c.replay[room]; busy {
-			c.mu.Unlock()
-			c.sendError(actionErr(CodeBadRequest, room, "a replay of this room is already running"))
-			return
-		}
-		if c.replay == nil {
-			c.replay = make(map[string][]Delivery)
-		}
-		c.replay[room] = []Delivery{}
-		c.replaying.Add(1)
+	if a.Since != "" && !c.holdLocked(room) {
+		c.mu.Unlock()
+		c.sendError(actionErr(CodeBadRequest, room, "a replay of this room is already running"))
+		return
 	}
-	c.rooms[room] = struct{}{}
+	if !already {
+		c.rooms = append(c.rooms, room)
+	}
 	c.mu.Unlock()
 	if !already {
 		c.hub.addToRoom(room, c)
@@ -215,6 +222,20 @@ func (c *Client) join(a Action) {
 		return
 	}
 	c.replayRoom(room, recipient, since)
+}
+
+// holdLocked starts holding back live frames of room for a replay; false
+// when one is already running.
+func (c *Client) holdLocked(room string) bool {
+	if _, busy := c.replay[room]; busy {
+		return false
+	}
+	if c.replay == nil {
+		c.replay = make(map[string][]Delivery)
+	}
+	c.replay[room] = []Delivery{}
+	c.replaying.Add(1)
+	return true
 }
 
 // replayRoom sends the stored notifications newer than since, then the live
@@ -258,19 +279,23 @@ func (c *Client) replayRoom(room, recipient string, since uuid.UUID) {
 	}
 	last := max(rep.SinceSeq, firstLive)
 	for _, r := range rows {
-		frame, ferr := event.MarshalFrame(event.TopicNotificationCreated, room, r.Payload())
-		if ferr == nil {
-			c.enqueue(frame)
-		}
+		var b event.FrameBuilder
+		c.write(textFrame(b.Frame(r)))
 		last = max(last, r.Seq)
 	}
 	c.mu.Lock()
 	held := c.replay[room]
 	delete(c.replay, room)
 	c.replaying.Add(-1)
+	if err == nil {
+		if c.replayed == nil {
+			c.replayed = make(map[string]int64, 1)
+		}
+		c.replayed[room] = last
+	}
 	for _, d := range held {
 		if d.Seq == 0 || d.Seq > last || err != nil {
-			c.enqueue(d.Frame)
+			c.write(d.Frame)
 		}
 	}
 	c.mu.Unlock()
@@ -278,9 +303,16 @@ func (c *Client) replayRoom(room, recipient string, since uuid.UUID) {
 
 func (c *Client) leave(a Action) {
 	c.mu.Lock()
-	_, in := c.rooms[a.Room]
-	delete(c.rooms, a.Room)
+	in := false
+	for i, r := range c.rooms {
+		if r == a.Room {
+			c.rooms = append(c.rooms[:i], c.rooms[i+1:]...)
+			in = true
+			break
+		}
+	}
 	delete(c.firstLive, a.Room)
+	delete(c.replayed, a.Room)
 	c.mu.Unlock()
 	if !in {
 		c.sendError(actionErr(CodeNotJoined, a.Room, "not in room %q", a.Room))
@@ -332,25 +364,52 @@ func (c *Client) waitPresence(change func(Presence) <-chan struct{}) {
 	}
 }
 
-func (e *handler) OnOpen(socket *gws.Conn) {
-	c := clientOf(socket)
+// OnOpen does nothing: the hub opens a client before gws reads from it.
+func (e *handler) OnOpen(*gws.Conn) {}
+
+// open registers a new client and welcomes it, on a short-lived goroutine
+// (the connection's own goroutine stays shallow: see idle). With since
+// (the ?since= of a reconnecting client), the notifications of its own
+// room stored after that one are replayed before any live one, in order.
+func (h *Hub) open(c *Client, since string) {
 	// The welcome promises the client id works from every instance.
 	c.waitPresence(func(p Presence) <-chan struct{} { return p.Connected(c.Info()) })
 	c.send(event.TopicWelcome, welcomeData{ClientID: c.id, Rooms: []string{c.ownRoom}})
-	e.h.register(c)
-	e.h.log.Debug("websocket client connected", "client", c.id, "sub", c.claims.Subject, "remote", socket.RemoteAddr().String())
+	var sinceID uuid.UUID
+	if since != "" {
+		var err error
+		if sinceID, err = uuid.Parse(since); err != nil {
+			c.sendError(actionErr(CodeInvalidSince, c.ownRoom, "since must be a notification id (UUID), got %q: connected without replay", truncate(since, 64)))
+			since = ""
+		} else {
+			c.mu.Lock()
+			c.holdLocked(c.ownRoom) // live frames wait until the replay is sent
+			c.mu.Unlock()
+		}
+	}
+	h.register(c)
+	if since != "" {
+		c.replayRoom(c.ownRoom, c.claims.Subject, sinceID)
+	}
+	if c.closed.Load() { // gone while opening: undo, so nothing is left behind
+		h.unregister(c)
+	}
+	h.log.Debug("websocket client connected", "client", c.id, "sub", c.claims.Subject, "remote", c.pc.RemoteAddr().String())
 }
 
 func (e *handler) OnClose(socket *gws.Conn, err error) {
 	c := clientOf(socket)
 	c.closed.Store(true)
+	e.h.poll.forget(c)
 	e.h.unregister(c)
+	defer e.h.wg.Done()
 	e.h.log.Debug("websocket client disconnected", "client", c.id, "reason", err)
 }
 
 func (e *handler) OnPing(socket *gws.Conn, payload []byte) {
-	clientOf(socket).lastSeen.Store(time.Now().UnixNano())
-	socket.WriteAsync(gws.OpcodePong, payload, nil)
+	c := clientOf(socket)
+	c.lastSeen.Store(time.Now().UnixNano())
+	c.write(appendFrame(nil, opPong, payload))
 }
 
 func (e *handler) OnPong(socket *gws.Conn, _ []byte) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,9 +80,11 @@ type Hub struct {
 
 	mu      sync.RWMutex
 	clients map[string]*Client
-	rooms   map[string]map[*Client]struct{}
+	list    []*Client // the same clients, in connection order, for broadcasts
+	rooms   map[string]*members
 
 	closing   atomic.Bool
+	poll      *poller // idle connections, on platforms that have one
 	stopPing  chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup // connections still open
@@ -113,17 +116,19 @@ func New(o Options) *Hub {
 	h := &Hub{
 		opts: o, log: o.Logger, m: o.Metrics,
 		clients:  make(map[string]*Client),
-		rooms:    make(map[string]map[*Client]struct{}),
+		rooms:    make(map[string]*members),
 		stopPing: make(chan struct{}),
 	}
 	h.upgrader = gws.NewUpgrader(&handler{h: h}, &gws.ServerOption{
 		ReadMaxPayloadSize: o.MaxMessageBytes,
-		ReadBufferSize:     1024, // frames are small; larger ones are read straight into their own buffer
+		ReadBufferSize:     readBufferSize,
+		ParallelGolimit:    1, // messages of a client are handled in order, on its goroutine
 		CheckUtf8Enabled:   true,
 		HandshakeTimeout:   10 * time.Second,
 		NewSession:         func() gws.SessionStorage { return &session{} },
 		Recovery:           gws.Recovery,
 	})
+	h.poll = newPoller(h)
 	go h.keepAlive()
 	return h
 }
@@ -135,17 +140,19 @@ func (h *Hub) SetPresence(p Presence) { h.opts.Presence = p }
 // Upgrade turns an authenticated request into a client. The caller has
 // verified claims; gws answers a request that is not a WebSocket handshake.
 func (h *Hub) Upgrade(w http.ResponseWriter, r *http.Request, claims *auth.Claims) error {
-	socket, err := h.upgrader.Upgrade(w, r)
+	pc, raw, err := hijack(w)
 	if err != nil {
 		return err
 	}
-	c := newClient(h, claims, socket)
+	socket, err := h.upgrader.UpgradeFromConn(pc, newReader(pc), r)
+	if err != nil {
+		return err // gws answered 400 and closed
+	}
+	c := newClient(h, claims, socket, pc, raw)
 	socket.Session().Store(sessionKey, c)
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		socket.ReadLoop()
-	}()
+	h.wg.Add(1) // done by OnClose, when gws's ReadLoop for it ends
+	go h.open(c, r.URL.Query().Get("since"))
+	h.watch(c)
 	return nil
 }
 
@@ -156,6 +163,8 @@ func (h *Hub) Closing() bool { return h.closing.Load() }
 func (h *Hub) register(c *Client) {
 	h.mu.Lock()
 	h.clients[c.id] = c
+	c.index = len(h.list)
+	h.list = append(h.list, c)
 	h.addLocked(c.ownRoom, c)
 	h.mu.Unlock()
 	h.m.Connections.Inc()
@@ -166,6 +175,10 @@ func (h *Hub) unregister(c *Client) {
 	h.mu.Lock()
 	if h.clients[c.id] == c {
 		delete(h.clients, c.id)
+		last := h.list[len(h.list)-1]
+		h.list[c.index], last.index = last, c.index
+		h.list[len(h.list)-1] = nil
+		h.list = h.list[:len(h.list)-1]
 		h.m.Connections.Dec()
 	}
 	for _, r := range rooms {
@@ -190,32 +203,103 @@ func (h *Hub) removeFromRoom(room string, c *Client) {
 }
 
 func (h *Hub) addLocked(room string, c *Client) {
-	members := h.rooms[room]
-	if members == nil {
-		members = make(map[*Client]struct{}, 1)
-		h.rooms[room] = members
+	m := h.rooms[room]
+	if m == nil {
+		m = &members{}
+		h.rooms[room] = m
 	}
-	members[c] = struct{}{}
+	m.add(c)
 }
 
 func (h *Hub) removeLocked(room string, c *Client) {
-	if members := h.rooms[room]; members != nil {
-		delete(members, c)
-		if len(members) == 0 {
+	if m := h.rooms[room]; m != nil {
+		m.remove(c)
+		if len(m.list) == 0 {
 			delete(h.rooms, room)
 		}
 	}
 }
 
-// Deliver queues each frame to the members of its room. It returns the
-// number of frames queued.
+// members are the clients of one room. Most rooms are one recipient's and
+// hold a client or two: a slice, with an index added once a room grows.
+type members struct {
+	list  []*Client
+	index map[*Client]int
+}
+
+const indexRoomsFrom = 32
+
+func (m *members) add(c *Client) {
+	if m.index != nil {
+		if _, ok := m.index[c]; ok {
+			return
+		}
+		m.index[c] = len(m.list)
+	} else {
+		for _, x := range m.list {
+			if x == c {
+				return
+			}
+		}
+		if len(m.list) >= indexRoomsFrom {
+			m.index = make(map[*Client]int, 2*len(m.list))
+			for i, x := range m.list {
+				m.index[x] = i
+			}
+			m.index[c] = len(m.list)
+		}
+	}
+	m.list = append(m.list, c)
+}
+
+func (m *members) remove(c *Client) {
+	i := -1
+	if m.index != nil {
+		if j, ok := m.index[c]; ok {
+			i = j
+			delete(m.index, c)
+		}
+	} else {
+		for j, x := range m.list {
+			if x == c {
+				i = j
+				break
+			}
+		}
+	}
+	if i < 0 {
+		return
+	}
+	last := len(m.list) - 1
+	if i != last {
+		m.list[i] = m.list[last]
+		if m.index != nil {
+			m.index[m.list[i]] = i
+		}
+	}
+	m.list[last] = nil
+	m.list = m.list[:last]
+}
+
+// Deliver sends each frame (a JSON payload) to the members of its room:
+// encoded once, the same bytes for every member. It returns the number
+// of frames sent or queued.
 func (h *Hub) Deliver(items []Delivery) int {
 	n := 0
 	h.mu.RLock()
 	for i := range items {
 		d := &items[i]
-		for c := range h.rooms[d.Room] {
-			if c.deliverRoom(d.Room, d.Seq, d.Frame) {
+		m := h.rooms[d.Room]
+		if m == nil {
+			continue
+		}
+		wire := textFrame(d.Frame)
+		if len(m.list) >= parallelFrom {
+			n += h.parallel(m.list, func(c *Client) bool { return c.deliverRoom(d.Room, d.Seq, wire) })
+			continue
+		}
+		for _, c := range m.list {
+			if c.deliverRoom(d.Room, d.Seq, wire) {
 				n++
 			}
 		}
@@ -225,26 +309,60 @@ func (h *Hub) Deliver(items []Delivery) int {
 	return n
 }
 
+// parallelFrom is the audience from which a frame is written by several
+// goroutines at once (one per CPU), each taking a contiguous share.
+const parallelFrom = 1024
+
+// parallel applies send to every client, spread over GOMAXPROCS goroutines.
+func (h *Hub) parallel(list []*Client, send func(*Client) bool) int {
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || len(list) < parallelFrom {
+		n := 0
+		for _, c := range list {
+			if send(c) {
+				n++
+			}
+		}
+		return n
+	}
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	share := (len(list) + workers - 1) / workers
+	for start := 0; start < len(list); start += share {
+		part := list[start:min(start+share, len(list))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 0
+			for _, c := range part {
+				if send(c) {
+					n++
+				}
+			}
+			sent.Add(int64(n))
+		}()
+	}
+	wg.Wait()
+	return int(sent.Load())
+}
+
 // SendRoom queues frame to the members of room.
 func (h *Hub) SendRoom(room string, frame []byte) int {
 	return h.Deliver([]Delivery{{Room: room, Frame: frame}})
 }
 
-// Broadcast queues frame to every client.
+// Broadcast sends frame (a JSON payload) to every client, in connection
+// order, encoded once.
 func (h *Hub) Broadcast(frame []byte) int {
-	n := 0
+	wire := textFrame(frame)
 	h.mu.RLock()
-	for _, c := range h.clients {
-		if c.enqueue(frame) {
-			n++
-		}
-	}
+	n := h.parallel(h.list, func(c *Client) bool { return c.write(wire) })
 	h.mu.RUnlock()
 	h.m.FramesSent.Add(float64(n))
 	return n
 }
 
-// SendClient queues frame to one client; false if it is not connected here.
+// SendClient sends frame to one client; false if it is not connected here.
 func (h *Hub) SendClient(id string, frame []byte) bool {
 	h.mu.RLock()
 	c := h.clients[id]
@@ -252,7 +370,7 @@ func (h *Hub) SendClient(id string, frame []byte) bool {
 	if c == nil {
 		return false
 	}
-	ok := c.enqueue(frame)
+	ok := c.write(textFrame(frame))
 	if ok {
 		h.m.FramesSent.Inc()
 	}
@@ -315,7 +433,7 @@ func (h *Hub) keepAlive() {
 					c.abort("idle")
 					continue
 				}
-				c.conn.WriteAsync(gws.OpcodePing, nil, nil)
+				c.write(pingFrame)
 			}
 		}
 	}
@@ -353,9 +471,13 @@ func (h *Hub) Shutdown(ctx context.Context, window time.Duration) {
 	}
 }
 
-// Close stops the keep-alive loop; connections stay open (see Shutdown).
+// Close stops the keep-alive loop and the idle poller; connections stay
+// open (see Shutdown).
 func (h *Hub) Close() {
-	h.closeOnce.Do(func() { close(h.stopPing) })
+	h.closeOnce.Do(func() {
+		close(h.stopPing)
+		h.poll.close()
+	})
 }
 
 // NotificationDeliveries encodes each stored row's created frame once, for

@@ -310,13 +310,17 @@ func (h *Hub) Deliver(items []Delivery) int {
 }
 
 // parallelFrom is the audience from which a frame is written by several
-// goroutines at once (one per CPU), each taking a contiguous share.
+// goroutines at once.
 const parallelFrom = 1024
 
-// parallel applies send to every client, spread over GOMAXPROCS goroutines.
+// parallel applies send to every client, spread over goroutines that each
+// take a contiguous share.
 func (h *Hub) parallel(list []*Client, send func(*Client) bool) int {
-	workers := runtime.GOMAXPROCS(0)
-	if workers < 2 || len(list) < parallelFrom {
+	// Two writers per CPU: a writer's syscalls interleave with the others'
+	// (measured: p99 of a 15,000-client broadcast 196 ms with one writer,
+	// 146 ms with two, ~135 ms with four to eight on 2 cores).
+	workers := 2 * runtime.GOMAXPROCS(0)
+	if len(list) < parallelFrom {
 		n := 0
 		for _, c := range list {
 			if send(c) {

@@ -101,7 +101,11 @@ func (c *Cluster) Stop() error {
 	if err != nil {
 		return err
 	}
-	out, err := run(context.Background(), owner, "pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "stop")
+	dir, err := filepath.Abs(c.Dir) // pg_ctl runs from another folder
+	if err != nil {
+		return err
+	}
+	out, err := run(context.Background(), owner, "pg_ctl", "-D", filepath.Join(dir, "data"), "-m", "fast", "-w", "stop")
 	if err != nil {
 		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
 	}

@@ -10,7 +10,15 @@ import (
 // The cluster is started and stopped through a relative folder, as
 // `make run` and `make db-stop` do.
 func TestStartReuseAndStopWithARelativeFolder(t *testing.T) {
-	base := t.TempDir()
+	// A folder the postgres user may enter (t.TempDir's are private to root).
+	base, err := os.MkdirTemp("", "pgcluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	t.Chdir(base)
 	c, err := Start(context.Background(), Options{Dir: "pg"})
 	if err != nil {

@@ -122,7 +122,6 @@ func startServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 	return nil
 }
 
-func (p *proc) url() string   { return "http://" + p.addr }
 func (p *proc) wsURL() string { return "ws://" + p.addr + "/socket/websocket" }
 
 // kill ends the process with SIGKILL: no cleanup of any kind.
@@ -135,17 +134,17 @@ func (p *proc) kill() {
 	p.done <- nil
 }
 
-// term sends SIGTERM and returns the exit error and how long it took.
-func (p *proc) term(timeout time.Duration) (error, time.Duration) {
+// term sends SIGTERM and returns how long it took and the exit error.
+func (p *proc) term(timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-p.done:
 		p.done <- err
-		return err, time.Since(start)
+		return time.Since(start), err
 	case <-time.After(timeout):
 		p.t.Fatalf("serve did not stop within %s after SIGTERM:\n%s", timeout, p.logs.String())
-		return nil, 0
+		return 0, nil
 	}
 }
 
@@ -244,7 +243,7 @@ func TestSIGKILLDuringIngestLosesNothingAndDuplicatesNothing(t *testing.T) {
 	}
 	<-produced
 	waitCaughtUp(t, env.Broker, 60*time.Second)
-	if err, _ := p.term(30 * time.Second); err != nil {
+	if _, err := p.term(30 * time.Second); err != nil {
 		t.Errorf("serve exited with %v after SIGTERM", err)
 	}
 	checkExactlyOnce(t, env, messages)
@@ -260,7 +259,7 @@ func TestSIGTERMUnderLoadCommitsItsBatchLeavesTheGroupAndClosesClientsWith1001(t
 	c2.Welcome()
 	produced := produceSteadily(t, env.Broker, 6000, 6000)
 	time.Sleep(400 * time.Millisecond) // mid-stream
-	err, took := p.term(30 * time.Second)
+	took, err := p.term(30 * time.Second)
 	if err != nil {
 		t.Fatalf("exit: %v\n%s", err, p.logs.String())
 	}

@@ -349,22 +349,6 @@ func (s *server) logTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// logCount counts log lines containing every one of the strings.
-func (s *server) logCount(subs ...string) int {
-	b, _ := os.ReadFile(s.logPath)
-	n := 0
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		ok := len(l) > 0
-		for _, sub := range subs {
-			ok = ok && bytes.Contains(l, []byte(sub))
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
-
 // profile saves a CPU profile of the server over d into the pprof folder,
 // when the product exposes pprof (debug.pprof_addr) and -pprof-dir is set.
 func (s *server) profile(ctx context.Context, d time.Duration, name string) {

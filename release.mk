@@ -12,9 +12,11 @@
 _release_mk_default_goal := $(.DEFAULT_GOAL)
 
 GORELEASER_VERSION := v2.15.1
-# Project-local tools, kept between runs (.dev/ is git-ignored). The version is
-# in the path, so changing the pin installs the new one.
-TOOLS_DIR  ?= $(CURDIR)/.dev/tools
+# Tools live outside the clone, in the user's cache, keyed by version: a fresh
+# clone (CI, a new worktree) finds the binary built by an earlier run instead
+# of building goreleaser from source again. Changing the pin installs the new
+# one beside the old.
+TOOLS_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/signal/tools
 GORELEASER := $(TOOLS_DIR)/goreleaser-$(GORELEASER_VERSION)/goreleaser
 
 COMPLETIONS_DIR := completions

@@ -169,6 +169,9 @@ func (c *Client) Closed(timeout time.Duration) uint16 {
 	return c.closeCode
 }
 
+// Frames is the channel of received frames, for select loops.
+func (c *Client) Frames() <-chan Frame { return c.frames }
+
 // Conn is the underlying connection (for tests that misbehave on purpose).
 func (c *Client) Conn() *gws.Conn { return c.conn }
 

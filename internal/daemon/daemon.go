@@ -126,7 +126,7 @@ func Run(ctx context.Context, o Options) error {
 		Metrics: m, Logger: log.With("component", "relay"),
 	})
 	h.SetPresence(rel)
-	push := &pusher{hub: h, remote: rel, log: log}
+	push := &pusher{relay: rel}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
 		Metrics: m, Logger: log.With("component", "ingest"),
@@ -348,7 +348,9 @@ func (b kafkaBatch) Persist(ctx context.Context) error {
 	return err
 }
 
-func (b kafkaBatch) Publish(ctx context.Context) { b.ing.Publish(ctx, b.p) }
+// Publish has nothing left to do: the rows were handed to the relay when
+// their transaction committed, and it pushes them in seq order.
+func (b kafkaBatch) Publish(context.Context) {}
 
 // newInstanceID names this process among the instances: host and a random
 // suffix, readable in `signalctl clients` and logs.

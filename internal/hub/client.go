@@ -246,8 +246,12 @@ func (c *Client) replayRoom(room, recipient string, since uuid.UUID) {
 	var rep Replay
 	err := errors.New("history is not available on this server")
 	if h := c.hub.opts.History; h != nil {
+		// Live frames of the room are held from before this point: what is
+		// below the bound was delivered before (the client was not in the
+		// room, or got it live), what is not comes live after the replay.
+		below := c.hub.replayBound()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		rep, err = h.ReplayAfter(ctx, recipient, since, c.hub.opts.ReplayLimit)
+		rep, err = h.ReplayAfter(ctx, recipient, since, c.hub.opts.ReplayLimit, below)
 		cancel()
 	}
 	// Rows pushed live before this join (the client was already in the

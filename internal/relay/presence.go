@@ -126,10 +126,24 @@ func (r *Relay) flushLoop(ctx context.Context) {
 				continue
 			}
 			wait = 50 * time.Millisecond
-			for _, w := range waiters {
-				close(w)
+			if len(waiters) > 0 {
+				go r.announce(ctx, waiters)
 			}
 		}
+	}
+}
+
+// announce closes waiters once their committed presence is known to every
+// notification writer: after a barrier, so transactions that read the rooms
+// before the change have all been delivered (Barrier).
+func (r *Relay) announce(ctx context.Context, waiters []chan struct{}) {
+	bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.Barrier(bctx); err != nil && ctx.Err() == nil {
+		r.log.Warn("presence barrier not reached; clients proceed", "err", err)
+	}
+	for _, w := range waiters {
+		close(w)
 	}
 }
 

@@ -123,6 +123,9 @@ func Run(ctx context.Context, o Options) error {
 	instanceID := newInstanceID()
 	rel := relay.New(relay.Options{
 		Store: st, Hub: h, InstanceID: instanceID, HTTPAddr: ln.Addr().String(), Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter,
+		OnGap: func() {
+			h.Reconnect(hub.CloseReconnect, "relay interrupted: reconnect with since", cfg.WebSocket.CloseWindow)
+		},
 		Metrics: m, Logger: log.With("component", "relay"),
 	})
 	h.SetPresence(rel)

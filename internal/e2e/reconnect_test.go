@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
@@ -127,4 +128,88 @@ func partitionsOwned(t *testing.T, in *testkit.Instance) int {
 	consumer, _ := st["consumer"].(map[string]any)
 	n, _ := consumer["partitionsOwned"].(float64)
 	return int(n)
+}
+
+// When an instance's relay listener is cut, NOTIFYs of that time are lost
+// for it: its clients are asked to reconnect (1012) and, with ?since=, get
+// exactly what they missed.
+func TestARelayListenerCutMakesClientsReconnectAndReplay(t *testing.T) {
+	env := testkit.NewEnv(t)
+	fast := func(c *config.Config) {
+		c.Cluster.Heartbeat = 100 * time.Millisecond
+		c.Cluster.DeadAfter = 600 * time.Millisecond
+	}
+	a := env.Serve(t, fast)
+	b := env.Serve(t, fast)
+	testkit.Eventually(t, 15*time.Second, "both instances to own partitions", func() bool {
+		return partitionsOwned(t, a) > 0 && partitionsOwned(t, b) > 0
+	})
+	tok := testkit.Token(t, "u1")
+	c := testkit.Dial(t, b.WSURL(), tok)
+	c.Welcome()
+	p := testkit.Producer(t, env.Broker)
+	produce := func(n int, label string) {
+		for i := 0; i < n; i++ {
+			rec := &kgo.Record{Key: []byte(fmt.Sprintf("%s-%d", label, i)), Value: testkit.Message("users", []string{"u1"}, paid(fmt.Sprintf("%s-%d", label, i)))}
+			if err := p.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produce(1, "before")
+	last := notificationID(t, c.Expect("observation/signal/notification/created"))
+
+	// Cut every relay listener of this database (A's and B's).
+	if n := testkit.Count(t, env.Store, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`); n != 2 {
+		t.Fatalf("cut %d listeners, want 2", n)
+	}
+	produce(20, "during")
+	seen := map[string]bool{}
+	for {
+		f, ok := nextOrClose(c, 10*time.Second)
+		if !ok {
+			break
+		}
+		if f.Topic == "observation/signal/notification/created" {
+			seen[subject(t, f)] = true
+			last = notificationID(t, f)
+		}
+	}
+	if code := c.Closed(time.Second); code != 1012 {
+		t.Fatalf("close code %d, want 1012 (reconnect)", code)
+	}
+	again := testkit.Dial(t, b.WSURL()+"?since="+last, tok)
+	again.Welcome()
+	for len(seen) < 20 {
+		f := again.Next(10 * time.Second)
+		if f.Topic == "observation/signal/notification/created" {
+			s := subject(t, f)
+			if seen[s] {
+				t.Fatalf("%s arrived twice", s)
+			}
+			seen[s] = true
+		}
+	}
+	produce(1, "after")
+	if got := subject(t, again.Expect("observation/signal/notification/created")); got != "after-0" {
+		t.Errorf("after the reconnection got %q", got)
+	}
+}
+
+// nextOrClose returns the next frame, or false once the connection closed.
+func nextOrClose(c *testkit.Client, timeout time.Duration) (testkit.Frame, bool) {
+	select {
+	case f := <-c.Frames():
+		return f, true
+	case <-c.Done():
+		select {
+		case f := <-c.Frames():
+			return f, true
+		default:
+			return testkit.Frame{}, false
+		}
+	case <-time.After(timeout):
+		return testkit.Frame{}, false
+	}
 }

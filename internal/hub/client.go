@@ -20,6 +20,7 @@ import (
 // Close codes the server uses.
 const (
 	CloseGoingAway  = 1001 // shutdown
+	CloseReconnect  = 1012 // "service restart": reconnect with ?since= (relay interrupted)
 	CloseSlowClient = 1008 // queue passed websocket.queue_limit ("policy violation")
 	CloseTooLarge   = 1009 // inbound frame over websocket.max_message_bytes (sent by gws)
 )

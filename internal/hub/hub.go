@@ -481,6 +481,24 @@ func (h *Hub) keepAlive() {
 	}
 }
 
+// Reconnect closes every client with code (spread over window, as at
+// shutdown) so that each reconnects — with ?since= — and replays what it may
+// have missed: the relay calls it when notifications of other instances may
+// have been lost (its listener was disconnected).
+func (h *Hub) Reconnect(code uint16, reason string, window time.Duration) {
+	list := h.snapshot()
+	go func() {
+		for i, c := range list {
+			if window > 0 && len(list) > 1 && i > 0 {
+				time.Sleep(window / time.Duration(len(list)))
+			}
+			if !h.closing.Load() {
+				go c.closeWith(code, reason)
+			}
+		}
+	}()
+}
+
 // Shutdown refuses new connections and closes every client with 1001
 // ("going away"), spread evenly over window so they do not all reconnect
 // to the next instance at the same instant. It returns when all are gone

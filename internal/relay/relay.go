@@ -57,10 +57,13 @@ type Options struct {
 	Hub        *hub.Hub
 	InstanceID string
 	HTTPAddr   string
-	Heartbeat  time.Duration // default 5s
-	DeadAfter  time.Duration // an instance silent this long is removed; default 3 heartbeats
-	Metrics    *metrics.Metrics
-	Logger     *slog.Logger
+	// OnGap is called when notifications relayed by other instances may
+	// have been missed (the listener was disconnected while they lived).
+	OnGap     func()
+	Heartbeat time.Duration // default 5s
+	DeadAfter time.Duration // an instance silent this long is removed; default 3 heartbeats
+	Metrics   *metrics.Metrics
+	Logger    *slog.Logger
 }
 
 // Relay connects this instance to the others.
@@ -115,6 +118,7 @@ func New(o Options) *Relay {
 		wake:        make(chan struct{}, 1),
 	}
 	r.seq = newSequencer(func(items []hub.Delivery, bound int64) { o.Hub.DeliverOrdered(items, bound) })
+	r.seq.waiting = o.Metrics.PushWaiting.Set
 	r.ticks.init()
 	notYet := errors.New("relay starting")
 	r.listenErr.Store(&notYet)
@@ -181,6 +185,7 @@ func (r *Relay) heartbeat(ctx context.Context) {
 // it holds: the presence tables may have been emptied by a server restart.
 func (r *Relay) listen(ctx context.Context) {
 	wait := 100 * time.Millisecond
+	lost := false // a listener was lost: NOTIFYs of that time never arrive
 	for ctx.Err() == nil {
 		conn, err := r.o.Store.Listen(ctx, store.RelayChannel)
 		if err != nil {
@@ -199,12 +204,19 @@ func (r *Relay) listen(ctx context.Context) {
 		r.publish(ctx, envelope{Kind: kindHello})
 		r.setListenErr(nil)
 		r.requestTick() // the horizon, now that ticks can be heard
+		if lost && r.peers.Load() && r.o.OnGap != nil {
+			r.log.Warn("relay listener was disconnected: clients are asked to reconnect, so they replay what other instances pushed meanwhile")
+			r.o.Metrics.RelayGaps.Inc()
+			r.o.OnGap()
+		}
+		lost = false
 		for {
 			n, err := conn.WaitForNotification(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					r.setListenErr(fmt.Errorf("relay listener: %w", err))
 					r.log.Warn("relay listener lost its connection, reconnecting", "err", err)
+					lost = true
 				}
 				break
 			}

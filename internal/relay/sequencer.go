@@ -23,6 +23,7 @@ import (
 // them. Ticks carry the horizon, through the same NOTIFY channel.
 type sequencer struct {
 	deliver func(items []hub.Delivery, bound int64)
+	waiting func(float64) // told how many items wait (a metric); may be nil
 
 	mu       sync.Mutex
 	pending  []hub.Delivery // by seq
@@ -78,6 +79,7 @@ func (s *sequencer) addLocked(items []hub.Delivery) {
 	if len(items) == 0 {
 		return
 	}
+	defer s.report()
 	if len(s.pending) == 0 {
 		s.moved = time.Now() // waiting starts now
 	}
@@ -118,6 +120,7 @@ func (s *sequencer) releaseLocked() {
 	}
 	out := s.pending[:n:n]
 	s.pending = slices.Clone(s.pending[n:])
+	s.report()
 	moved := bound > s.bound
 	s.bound = bound
 	s.moved = time.Now()
@@ -125,6 +128,12 @@ func (s *sequencer) releaseLocked() {
 	if moved {
 		close(s.advanced)
 		s.advanced = make(chan struct{})
+	}
+}
+
+func (s *sequencer) report() {
+	if s.waiting != nil {
+		s.waiting(float64(len(s.pending)))
 	}
 }
 

@@ -169,6 +169,9 @@ func (c *Client) Closed(timeout time.Duration) uint16 {
 	return c.closeCode
 }
 
+// Done is closed once the connection is closed.
+func (c *Client) Done() <-chan struct{} { return c.closed }
+
 // Frames is the channel of received frames, for select loops.
 func (c *Client) Frames() <-chan Frame { return c.frames }
 

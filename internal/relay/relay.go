@@ -82,6 +82,7 @@ type Relay struct {
 	pending     changes
 	resync      bool
 	waiters     []chan struct{}
+	announced   chan struct{} // closed when the last presence write is announced (flushLoop only)
 	wake        chan struct{}
 }
 

@@ -380,6 +380,9 @@ func (h *Hub) open(c *Client, since string) {
 	// The welcome promises the client id works from every instance.
 	c.waitPresence(func(p Presence) <-chan struct{} { return p.Connected(c.Info()) })
 	c.send(event.TopicWelcome, welcomeData{ClientID: c.id, Rooms: []string{c.ownRoom}})
+	// Only now read what the client sent: the welcome is its first frame,
+	// whatever it sent before it.
+	h.watch(c)
 	var sinceID uuid.UUID
 	if since != "" {
 		var err error

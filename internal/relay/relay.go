@@ -120,6 +120,7 @@ func New(o Options) *Relay {
 	}
 	r.seq = newSequencer(func(items []hub.Delivery, bound int64) { o.Hub.DeliverOrdered(items, bound) })
 	r.seq.waiting = o.Metrics.PushWaiting.Set
+	r.seq.onWait = r.ticks.kickCheck
 	r.ticks.init()
 	notYet := errors.New("relay starting")
 	r.listenErr.Store(&notYet)
@@ -321,6 +322,11 @@ func (r *Relay) Stage(ctx context.Context, tx *store.Tx, items []hub.Delivery) (
 	if err := stageRemote(ctx, tx, r.o.InstanceID, items); err != nil {
 		return nil, err
 	}
+	// The commit carries its own tick: listeners release these as soon as
+	// they hear of it, unless an older writer is still in flight.
+	if err := tx.NotifyHorizon(ctx, store.RelayChannel, tickPrefix(r.o.InstanceID)); err != nil {
+		return nil, err
+	}
 	xid := tx.Xid()
 	r.seq.expect(xid)
 	return func(committed bool) {
@@ -328,7 +334,6 @@ func (r *Relay) Stage(ctx context.Context, tx *store.Tx, items []hub.Delivery) (
 			items = nil
 		}
 		r.seq.settle(xid, items)
-		r.requestTick() // the horizon moves past this transaction now
 	}, nil
 }
 
@@ -339,18 +344,16 @@ type Publisher struct {
 	Origin string
 }
 
-// Stage relays items inside tx, like Relay.Stage; the returned function
-// sends a tick once the transaction ended, so the instances deliver them
-// without waiting for their own.
+// Stage relays items inside tx, like Relay.Stage, with the commit's own
+// tick, so the instances deliver them as soon as it commits.
 func (p Publisher) Stage(ctx context.Context, tx *store.Tx, items []hub.Delivery) (func(committed bool), error) {
 	if err := stageRemote(ctx, tx, p.Origin, items); err != nil {
 		return nil, err
 	}
-	return func(bool) {
-		if _, _, err := p.Store.Tick(context.WithoutCancel(ctx), store.RelayChannel, tickPrefix(p.Origin)); err != nil {
-			slog.Warn("relay tick failed: instances deliver at their next one", "err", err)
-		}
-	}, nil
+	if err := tx.NotifyHorizon(ctx, store.RelayChannel, tickPrefix(p.Origin)); err != nil {
+		return nil, err
+	}
+	return func(bool) {}, nil
 }
 
 // stageRemote relays committed-to-be notification frames, inside tx, to the

@@ -24,6 +24,7 @@ import (
 type sequencer struct {
 	deliver func(items []hub.Delivery, bound int64)
 	waiting func(float64) // told how many items wait (a metric); may be nil
+	onWait  func()        // called when items start to wait; may be nil
 
 	mu       sync.Mutex
 	pending  []hub.Delivery // by seq
@@ -82,6 +83,9 @@ func (s *sequencer) addLocked(items []hub.Delivery) {
 	defer s.report()
 	if len(s.pending) == 0 {
 		s.moved = time.Now() // waiting starts now
+		if s.onWait != nil {
+			defer s.onWait()
+		}
 	}
 	sorted := len(s.pending) == 0 || s.pending[len(s.pending)-1].Seq <= items[0].Seq
 	s.pending = append(s.pending, items...)
@@ -137,12 +141,12 @@ func (s *sequencer) report() {
 	}
 }
 
-// stalled reports whether something has waited longer than d for the
-// horizon: a tick is then needed (a writer may have ended without one).
-func (s *sequencer) stalled(d time.Duration) bool {
+// waitingSince reports whether something waits for the horizon, and since
+// when the delivered bound last moved.
+func (s *sequencer) waitingSince() (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return (len(s.pending) > 0 || len(s.expected) > 0) && time.Since(s.moved) > d
+	return s.moved, len(s.pending) > 0 || len(s.expected) > 0
 }
 
 // waitBound returns once every notification below seq bound is delivered.

@@ -11,24 +11,36 @@ import (
 
 // Ticks move the horizon (store/order.go) through the relay channel, so a
 // listener learns of a horizon only after the notifications of every
-// transaction below it. An instance asks for one after each of its own
-// commits, and whenever something has waited too long (a writer elsewhere
-// may have died between its commit and its tick). Requests made while a
-// tick runs are served by the next one: at most one tick at a time.
+// transaction below it. Most of the horizon's moves come with the writers'
+// own commits (store.Tx.NotifyHorizon); a tick is sent when something has
+// waited longer than the stall time (a writer that rolled back, or one that
+// committed while an older one was in flight), and when a barrier needs
+// one. Requests made while a tick runs are served by the next one: at most
+// one tick at a time.
 type ticker struct {
 	mu      sync.Mutex
 	want    uint64        // requests made
 	done    uint64        // requests served by a finished tick
 	lastX   int64         // id of the tick transaction that served done
 	served  chan struct{} // closed (and replaced) when done moves
-	wake    chan struct{}
+	wake    chan struct{} // a tick was requested
+	check   chan struct{} // something started to wait
 	stalled time.Duration
 }
 
 func (t *ticker) init() {
 	t.served = make(chan struct{})
 	t.wake = make(chan struct{}, 1)
-	t.stalled = 20 * time.Millisecond
+	t.check = make(chan struct{}, 1)
+	t.stalled = 10 * time.Millisecond
+}
+
+// kickCheck tells the loop something waits, so it arms the stall timer.
+func (t *ticker) kickCheck() {
+	select {
+	case t.check <- struct{}{}:
+	default:
+	}
 }
 
 // requestTick asks for a tick that starts after this call; it returns the
@@ -52,25 +64,27 @@ func tickPrefix(origin string) string {
 }
 
 // tickLoop runs the requested ticks, and one whenever deliveries have
-// waited longer than the stall time.
+// waited longer than the stall time. The stall timer runs only while
+// something waits.
 func (r *Relay) tickLoop(ctx context.Context) {
 	t := &r.ticks
-	check := time.NewTicker(t.stalled)
-	defer check.Stop()
 	prefix := tickPrefix(r.o.InstanceID)
 	wait := t.stalled
+	var last time.Time // of the last tick: a stall waits a while after it too
 	for {
+		var stall <-chan time.Time
+		if since, waiting := r.seq.waitingSince(); waiting {
+			stall = time.After(time.Until(later(since, last).Add(t.stalled)))
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-t.check:
+			continue // re-arm the stall timer
 		case <-t.wake:
-		case <-check.C:
-			if !r.seq.stalled(t.stalled) {
-				continue
-			}
-			r.requestTick()
-			continue
+		case <-stall:
 		}
+		last = time.Now()
 		t.mu.Lock()
 		target := t.want
 		t.mu.Unlock()
@@ -98,6 +112,13 @@ func (r *Relay) tickLoop(ctx context.Context) {
 		}
 		t.mu.Unlock()
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // tickAfter returns the transaction id of a tick that started after the

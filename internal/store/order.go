@@ -59,21 +59,30 @@ func beginWrite(ctx context.Context, tx pgx.Tx) (xid int64, now time.Time, err e
 	return xid, now, nil
 }
 
-// horizonSQL computes the horizon (a transaction id) in a transaction that
-// has been given its own id by an earlier statement: that id bounds every
-// id assigned before it, and it is lowered to the id of each writer (holder
-// of the writer lock in this database) still in flight. pg_stat_activity
-// gives ids as 32-bit xids: each is widened by its distance below the
-// bound; one that is not below it was assigned later and is ignored.
-// Writers hold the lock before they get an id, and pg_stat_activity is read
-// after our id was assigned, so a writer with a smaller id is always listed.
-const horizonSQL = `(
+// horizonSQL computes the horizon (a transaction id) from an upper bound
+// top — the caller's own id (assigned earlier) or the snapshot's xmax,
+// whichever is larger: every id below either was assigned before this
+// statement read pg_stat_activity — lowered to the id of each writer
+// (holder of the writer lock in this database, other than self when
+// excludeSelf) still in flight.
+// pg_stat_activity gives ids as 32-bit xids: each is widened by its distance
+// below top; one that is not below top was assigned later and is ignored.
+// Writers hold the lock before they get an id, and the caller's own id was
+// assigned before pg_stat_activity is read, so a writer with a smaller id is
+// always listed. $1 is the lock key.
+func horizonSQL(top string, excludeSelf bool) string {
+	self := ""
+	if excludeSelf {
+		self = "AND l.pid <> pg_backend_pid()"
+	}
+	return `(
 	WITH s AS MATERIALIZED (
-		SELECT pg_current_xact_id()::text::bigint AS top
-	), w AS (
+		SELECT greatest(` + top + `, pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS top
+	),
+	w AS (
 		SELECT ((s.top % 4294967296) - a.backend_xid::text::bigint + 4294967296) % 4294967296 AS back
 		FROM s, pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 ` + self + `
 		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 		  AND l.classid::bigint = ($1::bigint >> 32)
 		  AND l.objid::bigint = ($1::bigint & 4294967295)
@@ -81,6 +90,17 @@ const horizonSQL = `(
 	)
 	SELECT coalesce((SELECT min(s.top - w.back) FROM w WHERE w.back > 0 AND w.back < 2147483648), s.top) FROM s
 )`
+}
+
+var (
+	// tickHorizon is bounded by the tick's own id (assigned by an earlier
+	// statement of its transaction).
+	tickHorizon = horizonSQL(`pg_current_xact_id()::text::bigint`, false)
+	// commitHorizon is a writer's own: everything below it but other
+	// writers in flight, itself included (it holds once the writer commits,
+	// which is when listeners hear of it).
+	commitHorizon = horizonSQL(`pg_current_xact_id()::text::bigint + 1`, true)
+)
 
 // Horizon returns the current horizon: every notification with a seq below
 // SeqOf(Horizon, 0) is committed (or never will be).
@@ -98,30 +118,36 @@ func (s *Store) Tick(ctx context.Context, channel, prefix string) (h, x int64, e
 	return s.horizon(ctx, channel, prefix)
 }
 
+// horizon runs as one round trip: a batch is one implicit transaction.
 func (s *Store) horizon(ctx context.Context, channel, prefix string) (h, x int64, err error) {
-	tx, err := s.Pool.Begin(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("horizon: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	b := &pgx.Batch{}
 	// Nothing of value is written: do not wait for the disk.
-	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 	b.Queue(`SELECT pg_current_xact_id()::text::bigint`).QueryRow(func(r pgx.Row) error { return r.Scan(&x) })
 	if channel == "" {
-		b.Queue(`SELECT `+horizonSQL, writerLockKey).QueryRow(func(r pgx.Row) error { return r.Scan(&h) })
+		b.Queue(`SELECT `+tickHorizon, writerLockKey).QueryRow(func(r pgx.Row) error { return r.Scan(&h) })
 	} else {
-		b.Queue(`SELECT t.h FROM (SELECT `+horizonSQL+` AS h) t,
+		b.Queue(`SELECT t.h FROM (SELECT `+tickHorizon+` AS h) t,
 			LATERAL pg_notify($2, $3 || '"h":' || t.h || ',"x":' || pg_current_xact_id()::text || '}')`,
 			writerLockKey, channel, prefix).QueryRow(func(r pgx.Row) error { return r.Scan(&h) })
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, 0, fmt.Errorf("horizon: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := s.Pool.SendBatch(ctx, b).Close(); err != nil {
 		return 0, 0, fmt.Errorf("horizon: %w", err)
 	}
 	return h, x, nil
+}
+
+// NotifyHorizon sends, when the write transaction commits, the horizon as
+// it will then be as far as this transaction knows: past itself, below any
+// older writer still in flight. Listeners hear it right after the
+// transaction's other notifications, so its own rows can be delivered
+// without waiting for a tick.
+func (t *Tx) NotifyHorizon(ctx context.Context, channel, prefix string) error {
+	if _, err := t.tx.Exec(ctx, `SELECT pg_notify($2, $3 || '"h":' || `+commitHorizon+` || ',"x":' || pg_current_xact_id()::text || '}')`,
+		writerLockKey, channel, prefix); err != nil {
+		return fmt.Errorf("notify horizon: %w", err)
+	}
+	return nil
 }
 
 // Notify sends payloads on channel when the transaction commits, after the

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -223,4 +224,66 @@ func testCount(t *testing.T, s *store.Store) int {
 		t.Fatal(fmt.Errorf("count: %w", err))
 	}
 	return n
+}
+
+// A tick is one transaction: the horizon it sends is below its own id, and
+// listeners get it after the notifications of the writers it passed. A
+// writer's own horizon, sent with its commit, passes itself but no older
+// writer still in flight.
+func TestTicksAndCommitHorizonsReachListeners(t *testing.T) {
+	s, _ := pgtest.Open(t)
+	ctx := context.Background()
+	conn, err := s.Listen(ctx, "test_ticks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	next := func() map[string]int64 {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		n, err := conn.WaitForNotification(wctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]int64
+		if err := json.Unmarshal([]byte(n.Payload), &m); err != nil {
+			t.Fatalf("payload %q: %v", n.Payload, err)
+		}
+		return m
+	}
+
+	h, x, err := s.Tick(ctx, "test_ticks", `{"k":1,`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got["h"] != h || got["x"] != x || h > x || got["k"] != 1 {
+		t.Fatalf("tick sent %v, returned h=%d x=%d", got, h, x)
+	}
+
+	ts := time.Now().UTC()
+	older, commitOlder := openWriter(t, s, rowsFor(event.Source{Topic: "t", Offset: 1, Timestamp: ts}, "u1"))
+	var mine int64
+	commitWith := func(off int64) {
+		t.Helper()
+		err := s.InWriteTx(ctx, func(tx *store.Tx) error {
+			mine = tx.Xid()
+			if _, err := tx.InsertNotifications(ctx, rowsFor(event.Source{Topic: "t", Offset: off, Timestamp: ts}, "u1")); err != nil {
+				return err
+			}
+			return tx.NotifyHorizon(ctx, "test_ticks", `{`)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	commitWith(2)
+	if got := next(); got["h"] != older || got["x"] != mine {
+		t.Fatalf("with writer %d in flight, writer %d sent %v: want h=%d", older, mine, got, older)
+	}
+	commitOlder()
+	commitWith(3)
+	if got := next(); got["h"] != mine+1 {
+		t.Fatalf("alone, writer %d sent %v: want h=%d", mine, got, mine+1)
+	}
 }

@@ -216,7 +216,8 @@ func deadLettersReplay(ctx context.Context, o *DeadLettersOptions) error {
 	}
 	host, _ := os.Hostname()
 	pub := replayPusher{pub: relay.Publisher{Store: st, Origin: "signalctl-replay-" + host}}
-	ing := ingest.New(ingest.Options{Store: st, Renderer: renderer, Pusher: pub, RepushWindow: cfg.Ingest.RepushWindow, Logger: discardLogger()})
+	ing := ingest.New(ingest.Options{Store: st, Renderer: renderer, Pusher: pub, RepushWindow: cfg.Ingest.RepushWindow,
+		Retention: cfg.Notifications.Retention.Duration(), Logger: discardLogger()})
 
 	filter := store.DeadLetterFilter{IDs: o.IDs, Reason: o.Reason, Limit: 1 << 30}
 	list, err := st.ListDeadLetters(ctx, filter)

@@ -13,17 +13,18 @@ const Embedded = "embedded"
 // part, env the environment variable (default: SIGNAL_ + KEY with dots as
 // underscores), default the value when nothing is set, desc the description.
 type Config struct {
-	Database  Database                      `mapstructure:"database"`
-	Kafka     Kafka                         `mapstructure:"kafka"`
-	HTTP      HTTP                          `mapstructure:"http"`
-	Auth      Auth                          `mapstructure:"auth"`
-	WebSocket WebSocket                     `mapstructure:"websocket"`
-	Ingest    Ingest                        `mapstructure:"ingest"`
-	Cluster   Cluster                       `mapstructure:"cluster"`
-	Debug     Debug                         `mapstructure:"debug"`
-	Log       Log                           `mapstructure:"log"`
-	Client    Client                        `mapstructure:"client"`
-	Templates map[string]event.TemplateText `mapstructure:"templates" desc:"per-eventType templates: templates.<TYPE>.content and templates.<TYPE>.action_url (Go text/template over the message; keys are case-insensitive). Built in: PAYMENT_SUCCESS and a generic fallback." noenv:"true"`
+	Database      Database                      `mapstructure:"database"`
+	Kafka         Kafka                         `mapstructure:"kafka"`
+	HTTP          HTTP                          `mapstructure:"http"`
+	Auth          Auth                          `mapstructure:"auth"`
+	WebSocket     WebSocket                     `mapstructure:"websocket"`
+	Ingest        Ingest                        `mapstructure:"ingest"`
+	Cluster       Cluster                       `mapstructure:"cluster"`
+	Notifications Notifications                 `mapstructure:"notifications"`
+	Debug         Debug                         `mapstructure:"debug"`
+	Log           Log                           `mapstructure:"log"`
+	Client        Client                        `mapstructure:"client"`
+	Templates     map[string]event.TemplateText `mapstructure:"templates" desc:"per-eventType templates: templates.<TYPE>.content and templates.<TYPE>.action_url (Go text/template over the message; keys are case-insensitive). Built in: PAYMENT_SUCCESS and a generic fallback." noenv:"true"`
 }
 
 // Database is the PostgreSQL connection.
@@ -87,6 +88,13 @@ type Ingest struct {
 	RepushWindow time.Duration `mapstructure:"repush_window" default:"5m" desc:"a redelivered record whose rows are younger than this is pushed again (same ids); older ones are not, so a replayed topic does not flood clients"`
 	RetryMin     time.Duration `mapstructure:"retry_min" default:"100ms" desc:"first wait before retrying a batch after a transient failure"`
 	RetryMax     time.Duration `mapstructure:"retry_max" default:"30s" desc:"longest wait between retries"`
+}
+
+// Notifications keep the stored inbox over time.
+type Notifications struct {
+	// 90 days: the quarter an inbox is looked back on, and a bounded number
+	// of day partitions (every inbox query visits each one).
+	Retention Age `mapstructure:"retention" default:"90d" desc:"age after which notifications are removed, whole days at a time (Go duration or Nd, e.g. 90d); records older than this are skipped by ingest. 0 keeps them forever"`
 }
 
 // Cluster tunes how instances find each other.

@@ -136,3 +136,37 @@ func TestFieldsCoverTheContractKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestRetentionTakesDaysOrAGoDuration(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"90d", 90 * 24 * time.Hour, true},
+		{"0", 0, true},
+		{"36h", 36 * time.Hour, true},
+		{"1d", 24 * time.Hour, true},
+		{"-1h", 0, false},
+		{"ninety", 0, false},
+		{"9.5d", 0, false},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Setenv("SIGNAL_NOTIFICATIONS_RETENTION", tt.in)
+			c, err := Load("", nil)
+			if !tt.ok {
+				if err == nil {
+					t.Fatalf("%q loaded as %s", tt.in, c.Notifications.Retention.Duration())
+				}
+				return
+			}
+			if err != nil || c.Notifications.Retention.Duration() != tt.want {
+				t.Fatalf("%q: %v, %v; want %s", tt.in, c, err, tt.want)
+			}
+		})
+	}
+	t.Setenv("SIGNAL_NOTIFICATIONS_RETENTION", "")
+	if c, err := Load("", nil); err != nil || c.Notifications.Retention.Duration() != 90*24*time.Hour {
+		t.Errorf("default retention: %v, %v", c, err)
+	}
+}

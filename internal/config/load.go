@@ -51,6 +51,8 @@ func walk(t reflect.Type, prefix string, out *[]Field) {
 			typ = "list"
 		case "time.Duration":
 			typ = "duration"
+		case "config.Age":
+			typ = "duration or Nd"
 		case "int32":
 			typ = "int"
 		}
@@ -101,6 +103,7 @@ func Load(path string, flags map[string]*pflag.Flag) (*Config, error) {
 	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
 		dc.ErrorUnused = false
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			ageHook,
 			mapstructure.StringToTimeDurationHookFunc(),
 			mapstructure.StringToSliceHookFunc(","),
 		)

@@ -132,7 +132,8 @@ func Run(ctx context.Context, o Options) error {
 	push := &pusher{relay: rel}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
-		Metrics: m, Logger: log.With("component", "ingest"),
+		Retention: cfg.Notifications.Retention.Duration(),
+		Metrics:   m, Logger: log.With("component", "ingest"),
 	})
 
 	clientOpts, err := kafka.ClientOpts(cfg.Kafka, brokers)
@@ -190,6 +191,10 @@ func Run(ctx context.Context, o Options) error {
 	g.Go(func() error {
 		defer close(relayDone)
 		return rel.Run(relayCtx)
+	})
+	g.Go(func() error {
+		maintain(relayCtx, st, cfg.Notifications.Retention.Duration(), log.With("component", "partitions"))
+		return nil
 	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

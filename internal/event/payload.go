@@ -23,6 +23,15 @@ type Notification struct {
 	CreatedAt   string          `json:"createdAt"`
 }
 
+// InboxItem is a stored notification as GET /notifications lists it: the
+// payload above (exactly, so a client can treat both alike) and the states
+// that only matter in an inbox.
+type InboxItem struct {
+	Notification
+	IsSeen     bool `json:"isSeen"`
+	IsArchived bool `json:"isArchived"`
+}
+
 // Frame is every WebSocket message the server sends.
 type Frame struct {
 	Topic string `json:"topic"`

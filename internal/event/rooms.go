@@ -6,6 +6,7 @@ import "strings"
 const (
 	TopicNotificationCreated = "observation/signal/notification/created"
 	TopicNotificationRead    = "observation/signal/notification/read"
+	TopicNotificationUpdated = "observation/signal/notification/updated"
 	TopicWelcome             = "signal/system/welcome"
 	TopicJoined              = "signal/system/joined"
 	TopicLeft                = "signal/system/left"

@@ -24,8 +24,13 @@ type Row struct {
 	OccurredAt  time.Time
 	EventKey    []byte
 	Source      Source
-	IsRead      bool
-	CreatedAt   time.Time // set by the store
+	// States, as the store computes them from the row, its recipient's
+	// watermarks and its explicit marks (store/inbox.go).
+	IsRead     bool
+	IsSeen     bool
+	IsArchived bool
+	IsDeleted  bool
+	CreatedAt  time.Time // set by the store
 }
 
 // Room is the room this row is pushed to.
@@ -43,6 +48,12 @@ func (r *Row) Payload() Notification {
 		IsRead:      r.IsRead,
 		CreatedAt:   FormatTime(r.CreatedAt),
 	}
+}
+
+// Item is the row as the inbox lists it: the payload and the states only
+// the inbox shows.
+func (r *Row) Item() InboxItem {
+	return InboxItem{Notification: r.Payload(), IsSeen: r.IsSeen, IsArchived: r.IsArchived}
 }
 
 // Header is one Kafka record header.

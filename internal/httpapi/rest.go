@@ -3,17 +3,13 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode"
-
-	"github.com/google/uuid"
 
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/event"
@@ -23,12 +19,8 @@ import (
 // MaxBody is the largest request body the REST API reads.
 const MaxBody = 1 << 20
 
-// Inbox limits.
-const (
-	DefaultPageSize = 20
-	MaxPageSize     = 100
-	MaxTopicBytes   = 256
-)
+// MaxTopicBytes bounds the topic of a send.
+const MaxTopicBytes = 256
 
 // Relay delivers frames to clients on every instance.
 type Relay interface {
@@ -37,15 +29,6 @@ type Relay interface {
 	// SendClient returns event.ErrNotFound when no instance has the client.
 	SendClient(ctx context.Context, clientID string, frame []byte) error
 	Clients(ctx context.Context) ([]hub.ClientInfo, error)
-}
-
-// Inbox reads and marks stored notifications.
-type Inbox interface {
-	ListNotifications(ctx context.Context, recipient string, unread bool, limit int, before int64) ([]*event.Row, error)
-	UnreadCount(ctx context.Context, recipient string) (int, error)
-	// MarkRead returns event.ErrNotFound unless recipient has notification id.
-	MarkRead(ctx context.Context, recipient string, id uuid.UUID) (*event.Row, error)
-	MarkAllRead(ctx context.Context, recipient string) (int64, error)
 }
 
 // Route is one endpoint of the API (also the source of docs checks).
@@ -58,7 +41,7 @@ type Route struct {
 }
 
 func (a *api) routeTable() []Route {
-	return []Route{
+	return append([]Route{
 		{"GET", "/healthz", "none", "liveness", a.healthz},
 		{"GET", "/readyz", "none", "readiness: database, Kafka, relay; 503 while draining", a.readyz},
 		{"GET", "/metrics", "none", "Prometheus metrics", nil},
@@ -69,11 +52,7 @@ func (a *api) routeTable() []Route {
 		{"POST", "/socket/websocket/clients/rooms/{roomName}/send", "api-key", "send a frame to every member of a room", a.apiKey(a.sendRoom)},
 		{"POST", "/socket/websocket/clients/{clientId}/send", "api-key", "send a frame to one client, wherever it is connected", a.apiKey(a.sendClient)},
 		{"GET", "/socket/websocket/clients", "api-key", "list connected clients of every instance", a.apiKey(a.listClients)},
-		{"GET", "/notifications", "api-key or jwt", "a recipient's notifications, newest first, cursor-paginated", a.inbox(a.listNotifications)},
-		{"GET", "/notifications/unread-count", "api-key or jwt", "how many notifications are unread", a.inbox(a.unreadCount)},
-		{"POST", "/notifications/read-all", "api-key or jwt", "mark every notification of the recipient read", a.inbox(a.readAll)},
-		{"POST", "/notifications/{id}/read", "api-key or jwt", "mark one notification read", a.inbox(a.readOne)},
-	}
+	}, a.inboxRoutes()...)
 }
 
 // Routes lists the API's endpoints (for documentation and its tests).
@@ -268,126 +247,6 @@ func (a *api) listClients(w http.ResponseWriter, r *http.Request) {
 func (a *api) unavailable(w http.ResponseWriter, what string, err error) {
 	a.Logger.Warn(what, "err", err)
 	writeError(w, http.StatusServiceUnavailable, CodeUnavailable, what+": the database is unavailable")
-}
-
-// --- inbox ---
-
-type page struct {
-	Items      []event.Notification `json:"items"`
-	NextCursor *string              `json:"nextCursor"`
-}
-
-func (a *api) listNotifications(w http.ResponseWriter, r *http.Request, recipient string) {
-	q := r.URL.Query()
-	limit := DefaultPageSize
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxPageSize {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", MaxPageSize))
-			return
-		}
-		limit = n
-	}
-	unread := false
-	switch q.Get("unread") {
-	case "", "false", "0":
-	case "true", "1":
-		unread = true
-	default:
-		writeError(w, http.StatusBadRequest, CodeBadRequest, "unread must be true or false")
-		return
-	}
-	var before int64
-	if c := q.Get("cursor"); c != "" {
-		var ok bool
-		if before, ok = decodeCursor(c); !ok {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, "cursor is not one this API returned")
-			return
-		}
-	}
-	rows, err := a.Inbox.ListNotifications(r.Context(), recipient, unread, limit+1, before)
-	if err != nil {
-		a.unavailable(w, "cannot read notifications", err)
-		return
-	}
-	p := page{Items: make([]event.Notification, 0, limit)}
-	for i, row := range rows {
-		if i == limit {
-			c := encodeCursor(rows[i-1].Seq)
-			p.NextCursor = &c
-			break
-		}
-		p.Items = append(p.Items, row.Payload())
-	}
-	writeJSON(w, http.StatusOK, p)
-}
-
-func encodeCursor(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("s" + strconv.FormatInt(seq, 10)))
-}
-
-func decodeCursor(c string) (int64, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) < 2 || b[0] != 's' {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(b[1:]), 10, 64)
-	return n, err == nil && n > 0
-}
-
-func (a *api) unreadCount(w http.ResponseWriter, r *http.Request, recipient string) {
-	n, err := a.Inbox.UnreadCount(r.Context(), recipient)
-	if err != nil {
-		a.unavailable(w, "cannot count notifications", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]int{"unread": n})
-}
-
-// readFrame tells the recipient's other tabs what was marked read.
-type readFrame struct {
-	IDs   []string `json:"ids,omitempty"`
-	All   bool     `json:"all,omitempty"`
-	Count int64    `json:"count"`
-}
-
-func (a *api) readOne(w http.ResponseWriter, r *http.Request, recipient string) {
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, "the notification id must be a UUID")
-		return
-	}
-	row, err := a.Inbox.MarkRead(r.Context(), recipient, id)
-	if errors.Is(err, event.ErrNotFound) {
-		writeError(w, http.StatusNotFound, CodeNotFound, "no such notification for this recipient")
-		return
-	}
-	if err != nil {
-		a.unavailable(w, "cannot mark the notification read", err)
-		return
-	}
-	a.pushRead(r.Context(), recipient, readFrame{IDs: []string{row.ID.String()}, Count: 1})
-	writeJSON(w, http.StatusOK, row.Payload())
-}
-
-func (a *api) readAll(w http.ResponseWriter, r *http.Request, recipient string) {
-	n, err := a.Inbox.MarkAllRead(r.Context(), recipient)
-	if err != nil {
-		a.unavailable(w, "cannot mark notifications read", err)
-		return
-	}
-	if n > 0 {
-		a.pushRead(r.Context(), recipient, readFrame{All: true, Count: n})
-	}
-	writeJSON(w, http.StatusOK, map[string]int64{"updated": n})
-}
-
-func (a *api) pushRead(ctx context.Context, recipient string, data readFrame) {
-	room := event.NotificationRoom(recipient)
-	frame, _ := event.MarshalFrame(event.TopicNotificationRead, room, data)
-	if err := a.Relay.SendRoom(ctx, room, frame); err != nil {
-		a.Logger.Warn("read state not pushed to other instances", "err", err)
-	}
 }
 
 func (a *api) consoleRedirect(w http.ResponseWriter, r *http.Request) {

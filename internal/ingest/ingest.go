@@ -40,8 +40,14 @@ type Options struct {
 	// were stored less than this long ago (a crash between commit and push),
 	// and not when older (a topic replayed on purpose).
 	RepushWindow time.Duration
-	Metrics      *metrics.Metrics
-	Logger       *slog.Logger
+	// Retention: a record older than this (by its timestamp) is skipped
+	// and counted, never stored: its day may have been removed already,
+	// and storing it again would bring removed notifications back. 0 keeps
+	// every record.
+	Retention time.Duration
+	Now       func() time.Time // the clock Retention is judged by (default time.Now)
+	Metrics   *metrics.Metrics
+	Logger    *slog.Logger
 }
 
 // Ingestor handles batches of records.
@@ -58,6 +64,9 @@ func New(o Options) *Ingestor {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return &Ingestor{o: o, log: o.Logger}
 }
 
@@ -68,10 +77,13 @@ type Result struct {
 	DeadLetters int
 	// Dead lists the records that became (or stayed) dead letters.
 	Dead []event.Source
+	// Expired lists the records skipped as older than the retention.
+	Expired []event.Source
 }
 
 func (r Result) add(o Result) Result {
-	return Result{r.Inserted + o.Inserted, r.Repushed + o.Repushed, r.DeadLetters + o.DeadLetters, append(r.Dead, o.Dead...)}
+	return Result{r.Inserted + o.Inserted, r.Repushed + o.Repushed, r.DeadLetters + o.DeadLetters,
+		append(r.Dead, o.Dead...), append(r.Expired, o.Expired...)}
 }
 
 // message is a record that passed validation.
@@ -89,6 +101,7 @@ type Prepared struct {
 	records []Record
 	msgs    []message
 	dead    []*event.DeadLetter
+	expired []event.Source
 }
 
 // Len is the number of records in the batch.
@@ -105,8 +118,17 @@ func (in *Ingestor) Handle(ctx context.Context, records []Record) (Result, error
 func (in *Ingestor) Prepare(records []Record) *Prepared {
 	var msgs []message
 	var dead []*event.DeadLetter
+	var expired []event.Source
+	cutoff := time.Time{}
+	if in.o.Retention > 0 {
+		cutoff = in.o.Now().Add(-in.o.Retention)
+	}
 	for i := range records {
 		r := &records[i]
+		if r.Source.Timestamp.Before(cutoff) {
+			expired = append(expired, r.Source)
+			continue
+		}
 		d, err := event.Decode(r.Value)
 		if err != nil {
 			dead = append(dead, deadLetter(r, err))
@@ -122,13 +144,25 @@ func (in *Ingestor) Prepare(records []Record) *Prepared {
 		}
 		msgs = append(msgs, m)
 	}
-	return &Prepared{records: records, msgs: msgs, dead: dead}
+	return &Prepared{records: records, msgs: msgs, dead: dead, expired: expired}
 }
 
 // Persist stores a prepared batch in one transaction and pushes its rows
 // (new ones, and those of a redelivery stored recently) once it commits.
 func (in *Ingestor) Persist(ctx context.Context, p *Prepared) (Result, error) {
 	records := p.records
+	// The days of the rows get their partitions first, each in a short
+	// transaction of its own: never DDL inside the ingest transaction. A
+	// failure here is always retried: it says nothing of the records.
+	times := make([]time.Time, 0, 4)
+	for _, m := range p.msgs {
+		if t := m.rec.Source.Timestamp; len(times) == 0 || !t.Equal(times[len(times)-1]) {
+			times = append(times, t)
+		}
+	}
+	if err := in.o.Store.EnsurePartitions(ctx, times); err != nil {
+		return Result{}, err
+	}
 	res, err := in.persist(ctx, p.msgs, p.dead)
 	if err != nil {
 		if store.IsTransient(err) || ctx.Err() != nil || len(records) == 0 {
@@ -136,6 +170,7 @@ func (in *Ingestor) Persist(ctx context.Context, p *Prepared) (Result, error) {
 		}
 		return in.isolate(ctx, records, err)
 	}
+	res.Expired = p.expired
 	in.count(res)
 	return res, nil
 }
@@ -276,6 +311,10 @@ func (in *Ingestor) withExisting(ctx context.Context, tx *store.Tx, rows []*even
 func (in *Ingestor) count(res Result) {
 	in.o.Metrics.Persisted.Add(float64(res.Inserted))
 	in.o.Metrics.Repushed.Add(float64(res.Repushed))
+	if len(res.Expired) > 0 {
+		in.o.Metrics.Expired.Add(float64(len(res.Expired)))
+		in.log.Debug("skipped records older than notifications.retention", "records", len(res.Expired))
+	}
 }
 
 func appendRows(rows []*event.Row, m message, recipients []string) []*event.Row {

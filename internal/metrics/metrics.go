@@ -12,6 +12,7 @@ type Metrics struct {
 	Consumed     prometheus.Counter
 	Persisted    prometheus.Counter
 	Repushed     prometheus.Counter
+	Expired      prometheus.Counter
 	DeadLettered *prometheus.CounterVec
 	Retries      prometheus.Counter
 	BatchSize    prometheus.Histogram
@@ -44,6 +45,8 @@ func New() *Metrics {
 			Help: "Notification rows inserted (one per recipient)."})).(prometheus.Counter),
 		Repushed: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_notifications_repushed_total",
 			Help: "Rows of redelivered records pushed again with their stored id."})).(prometheus.Counter),
+		Expired: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_records_expired_total",
+			Help: "Records skipped because they are older than notifications.retention (their offsets are committed)."})).(prometheus.Counter),
 		DeadLettered: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_dead_letters_total",
 			Help: "Records stored as dead letters, by reason."}, []string{"reason"})).(*prometheus.CounterVec),
 		Retries: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_batch_retries_total",

@@ -50,18 +50,22 @@ LIMIT $4`
 
 // describeGroups reads the copies of candidate groups and applies the
 // filters that need them (type, creation window).
-const describeGroups = `
+var describeGroups = func() string {
+	read, _, _, _ := stateSQL("n.recipient_id")
+	return `
 SELECT n.recipient_id, n.event_key, min(n.type), count(*),
        (array_agg(n.id ORDER BY n.seq))[1] AS keep,
        (array_agg(n.id ORDER BY n.seq))[2:] AS remove,
-       bool_or(n.is_read), min(n.created_at), max(n.created_at)
+       bool_or(` + read + `), min(n.created_at), max(n.created_at)
 FROM notifications n
+LEFT JOIN notification_marks m ON m.id = n.id
 JOIN unnest($1::text[], $2::bytea[]) AS g(r, k) ON n.recipient_id = g.r AND n.event_key = g.k
 GROUP BY n.recipient_id, n.event_key
 HAVING count(*) > 1
    AND ($3 = '' OR bool_or(n.type = $3))
    AND bool_or(n.created_at >= $4 AND n.created_at < $5)
 ORDER BY n.recipient_id, n.event_key`
+}()
 
 // DuplicateGroups examines up to limit duplicated keys after cursor and
 // returns the groups among them that match f, and the cursor to continue
@@ -130,6 +134,38 @@ func (s *Store) ExplainDuplicates(ctx context.Context, f DedupeFilter, limit int
 	return out, err
 }
 
+// removeDuplicates deletes the copies after the first of each group ($1
+// recipients, $2 event keys), marks the kept one read when any copy was,
+// and returns the ids removed. The marks of removed rows go with them, and
+// the cached counts of their recipients are dropped.
+var removeDuplicates = func() string {
+	read, _, _, _ := stateSQL("n.recipient_id")
+	return `
+WITH g AS (SELECT * FROM unnest($1::text[], $2::bytea[]) AS g(r, k)),
+copies AS (
+	SELECT n.id, n.seq, n.recipient_id, n.event_key,
+	       row_number() OVER w AS rn, bool_or(` + read + `) OVER w AS any_read
+	FROM notifications n JOIN g ON n.recipient_id = g.r AND n.event_key = g.k
+	LEFT JOIN notification_marks m ON m.id = n.id
+	WINDOW w AS (PARTITION BY n.recipient_id, n.event_key ORDER BY n.seq
+	             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+),
+kept AS (
+	INSERT INTO notification_marks AS m (id, recipient_id, seq, is_read, is_seen)
+	SELECT id, recipient_id, seq, true, true FROM copies WHERE rn = 1 AND any_read
+	ON CONFLICT (id) DO UPDATE SET is_read = true, is_seen = true, updated_at = now()
+),
+stale AS (
+	UPDATE inbox_states s SET counts_epoch = -1
+	WHERE s.recipient_id IN (SELECT recipient_id FROM copies WHERE rn > 1)
+),
+gone AS (
+	DELETE FROM notification_marks m USING copies c WHERE m.id = c.id AND c.rn > 1
+)
+DELETE FROM notifications n USING copies c WHERE n.id = c.id AND c.rn > 1
+RETURNING n.id`
+}()
+
 // RemoveDuplicates deletes the given copies of each group and keeps its
 // oldest, marked read when any removed copy was read, in one transaction.
 // Groups are re-checked inside it, so a copy already removed (a rerun
@@ -146,21 +182,7 @@ func (s *Store) RemoveDuplicates(ctx context.Context, groups []DuplicateGroup) (
 	}
 	var removed []uuid.UUID
 	err := s.InTx(ctx, func(tx *Tx) error {
-		rows, err := tx.tx.Query(ctx, `
-			WITH g AS (SELECT * FROM unnest($1::text[], $2::bytea[]) AS g(r, k)),
-			copies AS (
-				SELECT n.id, n.recipient_id, n.event_key,
-				       row_number() OVER w AS rn, bool_or(n.is_read) OVER w AS any_read
-				FROM notifications n JOIN g ON n.recipient_id = g.r AND n.event_key = g.k
-				WINDOW w AS (PARTITION BY n.recipient_id, n.event_key ORDER BY n.seq
-				             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-			),
-			kept AS (
-				UPDATE notifications n SET is_read = true, read_at = coalesce(n.read_at, now())
-				FROM copies c WHERE n.id = c.id AND c.rn = 1 AND c.any_read AND NOT n.is_read
-			)
-			DELETE FROM notifications n USING copies c WHERE n.id = c.id AND c.rn > 1
-			RETURNING n.id`, rcpt, keys)
+		rows, err := tx.tx.Query(ctx, removeDuplicates, rcpt, keys)
 		if err != nil {
 			return fmt.Errorf("remove duplicates: %w", err)
 		}

@@ -244,18 +244,13 @@ func (t *Tx) insertNotifications(ctx context.Context, rows []*event.Row, first i
 	return n, nil
 }
 
-const selectRow = `SELECT id, seq, recipient_id, type, coalesce(organizer_id, ''), coalesce(merchant_id, ''),
-	actor_id, actor, content, coalesce(action_url, ''), data, occurred_at, event_key, is_read, created_at,
-	coalesce(source_topic, ''), coalesce(source_partition, 0), coalesce(source_offset, 0)
-	FROM notifications`
-
 // Existing loads stored rows by id that were created after since.
 func (t *Tx) Existing(ctx context.Context, ids []uuid.UUID, since time.Time) ([]*event.Row, error) {
 	raw := make([][16]byte, len(ids))
 	for i, id := range ids {
 		raw[i] = id
 	}
-	return queryRows(ctx, t.tx, selectRow+` WHERE id = ANY($1) AND created_at > $2 ORDER BY seq`, raw, since)
+	return queryRows(ctx, t.tx, selectRows+` WHERE n.id = ANY($1) AND n.created_at > $2 ORDER BY n.seq`, raw, since)
 }
 
 type querier interface {
@@ -267,13 +262,19 @@ func queryRows(ctx context.Context, q querier, sql string, args ...any) ([]*even
 	if err != nil {
 		return nil, fmt.Errorf("query notifications: %w", err)
 	}
+	return scanRows(rows)
+}
+
+// scanRows reads rows of the columns rowColumns lists, and closes them.
+func scanRows(rows pgx.Rows) ([]*event.Row, error) {
 	defer rows.Close()
 	var out []*event.Row
 	for rows.Next() {
 		r := &event.Row{}
 		var actor []byte
 		if err := rows.Scan(&r.ID, &r.Seq, &r.RecipientID, &r.Type, &r.OrganizerID, &r.MerchantID,
-			&r.ActorID, &actor, &r.Content, &r.ActionURL, &r.Data, &r.OccurredAt, &r.EventKey, &r.IsRead,
+			&r.ActorID, &actor, &r.Content, &r.ActionURL, &r.Data, &r.OccurredAt, &r.EventKey,
+			&r.IsRead, &r.IsSeen, &r.IsArchived, &r.IsDeleted,
 			&r.CreatedAt, &r.Source.Topic, &r.Source.Partition, &r.Source.Offset); err != nil {
 			return nil, fmt.Errorf("read notification: %w", err)
 		}

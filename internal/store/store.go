@@ -14,7 +14,8 @@ import (
 
 // Store is the database of one Signal deployment.
 type Store struct {
-	Pool *pgxpool.Pool
+	Pool  *pgxpool.Pool
+	parts partitionCache // partitions of notifications known to exist
 }
 
 // Open connects a pool to url and checks that the server answers.

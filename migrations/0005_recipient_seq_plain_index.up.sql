@@ -1,0 +1,12 @@
+-- Issue 13 partitions notifications by day (0006). A partitioned table
+-- cannot keep the unique index on (recipient_id, seq) (a unique index must
+-- hold the partition key; seq is unique by construction, see
+-- internal/store/order.go), and attaching the existing table as a partition
+-- would build the plain one under an exclusive lock. So it is built here,
+-- CONCURRENTLY: reads and writes go on meanwhile.
+--
+-- CONCURRENTLY cannot run in a transaction block: this file must hold this
+-- one statement. If it fails half-way it leaves an INVALID index: drop it
+-- (DROP INDEX notifications_recipient_seq_plain) and run
+-- `signalctl migrate force 4`, then `migrate up` again.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS notifications_recipient_seq_plain ON notifications (recipient_id, seq);

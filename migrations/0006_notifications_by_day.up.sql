@@ -25,7 +25,7 @@
 -- Each BEGIN … COMMIT below is its own transaction (golang-migrate sends the
 -- file as one simple query; explicit transaction blocks split it).
 
-CREATE FUNCTION pg_temp.day_bound(ms bigint) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
+CREATE OR REPLACE FUNCTION pg_temp.day_bound(ms bigint) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
     SELECT (substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-0000-0000-000000000000')::uuid
     FROM (SELECT lpad(to_hex(ms), 12, '0') AS h) x
 $$;

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -237,108 +238,128 @@ func mergeNewestFirst(parts [][]*event.Row, limit int) []*event.Row {
 	return out
 }
 
-// countsSQL counts the recipient's rows after a seq, with the cache they
-// add to: $1 recipient. The tail starts at counts_seq when the cache is
-// valid (its epoch is current), else at deleted_wm with nothing cached.
+// countsSQL counts the recipient's rows after its cache: $1 recipient, $2
+// a seq bound below which every row is committed (a horizon). The tail
+// starts at counts_seq when the cache is valid (its epoch is current), else
+// at deleted_wm with nothing cached; it is counted in two parts, up to $2
+// (what a fold may cache) and after. It also returns the state row's
+// version (xmin) and the epoch, for a fold.
 var countsSQL = func() string {
 	read, seen, archived, deleted := stateSQL("$1")
 	return `
 WITH st AS MATERIALIZED (
-	SELECT coalesce(bool_or(counts_epoch = (SELECT epoch FROM inbox_epoch)), false) AS valid,
+	SELECT (SELECT epoch FROM inbox_epoch) AS epoch,
+	       (SELECT xmin::text FROM inbox_states WHERE recipient_id = $1) AS version,
+	       coalesce(bool_or(counts_epoch = (SELECT epoch FROM inbox_epoch)), false) AS valid,
 	       coalesce(max(counts_seq), 0) AS cs, coalesce(max(deleted_wm), 0) AS dw,
 	       coalesce(max(total), 0) AS t, coalesce(max(unread), 0) AS u, coalesce(max(unseen), 0) AS us
 	FROM inbox_states WHERE recipient_id = $1
 )
-SELECT st.valid, st.t, st.u, st.us, x.scanned, x.total, x.unread, x.unseen
+SELECT st.epoch, st.version, st.valid, st.t, st.u, st.us, x.*
 FROM st, LATERAL (
-	SELECT count(*) AS scanned,
-	       count(*) FILTER (WHERE live) AS total,
-	       count(*) FILTER (WHERE live AND NOT rd) AS unread,
-	       count(*) FILTER (WHERE live AND NOT sn) AS unseen
-	FROM (SELECT NOT ` + archived + ` AND NOT ` + deleted + ` AS live, ` + read + ` AS rd, ` + seen + ` AS sn
+	SELECT count(*) FILTER (WHERE below) AS scanned,
+	       count(*) FILTER (WHERE below AND live) AS bt,
+	       count(*) FILTER (WHERE below AND live AND NOT rd) AS bu,
+	       count(*) FILTER (WHERE below AND live AND NOT sn) AS bus,
+	       count(*) FILTER (WHERE NOT below AND live) AS at,
+	       count(*) FILTER (WHERE NOT below AND live AND NOT rd) AS au,
+	       count(*) FILTER (WHERE NOT below AND live AND NOT sn) AS aus
+	FROM (SELECT n.seq <= $2 AS below, NOT ` + archived + ` AND NOT ` + deleted + ` AS live, ` + read + ` AS rd, ` + seen + ` AS sn
 	      FROM notifications n LEFT JOIN notification_marks m ON m.id = n.id
 	      WHERE n.recipient_id = $1
-	        AND n.seq > CASE WHEN st.valid THEN greatest(st.cs, st.dw) ELSE st.dw END
-	        AND n.seq <= $2) r
+	        AND n.seq > CASE WHEN st.valid THEN greatest(st.cs, st.dw) ELSE st.dw END) r
 ) x`
 }()
 
 // foldAfter is how many rows past the cache make a count fold them in.
 const foldAfter = 256
 
+// tally is what countsSQL returns.
+type tally struct {
+	epoch        int64
+	version      *string // the state row's xmin; nil: no state row
+	valid        bool
+	cached       Counts
+	below, above Counts
+	scanned      int64 // rows past the cache, up to the bound
+}
+
+func (t tally) counts() Counts {
+	c := t.below.Add(t.above)
+	if t.valid {
+		c = c.Add(t.cached)
+	}
+	return c
+}
+
+func readTally(ctx context.Context, q querier, recipient string, bound int64) (t tally, err error) {
+	err = q.QueryRow(ctx, countsSQL, recipient, bound).Scan(&t.epoch, &t.version, &t.valid,
+		&t.cached.Total, &t.cached.Unread, &t.cached.Unseen, &t.scanned,
+		&t.below.Total, &t.below.Unread, &t.below.Unseen, &t.above.Total, &t.above.Unread, &t.above.Unseen)
+	if err != nil {
+		return t, fmt.Errorf("count notifications: %w", err)
+	}
+	return t, nil
+}
+
+// counts returns the counts of the recipient's notifications, in q (a
+// transaction that holds the state row: nothing to fold).
+func counts(ctx context.Context, q querier, recipient string) (Counts, error) {
+	t, err := readTally(ctx, q, recipient, math.MaxInt64)
+	return t.counts(), err
+}
+
 // Counts returns the recipient's badge figures: the cache plus the rows
-// after it. When many rows were added since the cache was made, they are
-// folded into it (up to the horizon) for the next call.
+// after it. When many rows were added since the cache was made, those below
+// the horizon are folded into it for the next call — unless a state change
+// came meanwhile (the state row's version moved), which the next call
+// handles.
 func (s *Store) Counts(ctx context.Context, recipient string) (Counts, error) {
-	c, scanned, err := counts(ctx, s.Pool, recipient, math.MaxInt64)
+	h, err := s.recentHorizon(ctx)
 	if err != nil {
-		return c, err
+		return Counts{}, err
 	}
-	if scanned > foldAfter {
-		if err := s.foldCounts(ctx, recipient); err != nil {
-			return c, err
-		}
+	bound := SeqOf(h, 0) - 1
+	t, err := readTally(ctx, s.Pool, recipient, bound)
+	if err != nil || t.scanned <= foldAfter {
+		return t.counts(), err
 	}
-	return c, nil
+	cache := t.below
+	if t.valid {
+		cache = cache.Add(t.cached)
+	}
+	if t.version == nil {
+		_, err = s.Pool.Exec(ctx, `INSERT INTO inbox_states (recipient_id, counts_epoch, counts_seq, total, unread, unseen)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (recipient_id) DO NOTHING`,
+			recipient, t.epoch, bound, cache.Total, cache.Unread, cache.Unseen)
+	} else {
+		_, err = s.Pool.Exec(ctx, `UPDATE inbox_states SET counts_epoch = $2, counts_seq = greatest($3, deleted_wm),
+			total = $4, unread = $5, unseen = $6 WHERE recipient_id = $1 AND xmin::text = $7`,
+			recipient, t.epoch, bound, cache.Total, cache.Unread, cache.Unseen, *t.version)
+	}
+	if err != nil {
+		return t.counts(), fmt.Errorf("fold counts: %w", err)
+	}
+	return t.counts(), nil
 }
 
-// counts returns the counts of the recipient's rows up to seq upTo, and how
-// many rows past the cache it read.
-func counts(ctx context.Context, q querier, recipient string, upTo int64) (c Counts, scanned int64, err error) {
-	rows, err := q.Query(ctx, countsSQL, recipient, upTo)
-	if err != nil {
-		return c, 0, fmt.Errorf("count notifications: %w", err)
+// recentHorizon is a horizon at most a second old: an older one is still a
+// valid bound (every row below it is committed), only less far.
+func (s *Store) recentHorizon(ctx context.Context) (int64, error) {
+	if h := s.horizonCache.Load(); h != nil && time.Since(h.at) < time.Second {
+		return h.h, nil
 	}
-	defer rows.Close()
-	var valid bool
-	var ct, cu, cus int64
-	for rows.Next() {
-		if err := rows.Scan(&valid, &ct, &cu, &cus, &scanned, &c.Total, &c.Unread, &c.Unseen); err != nil {
-			return c, 0, fmt.Errorf("count notifications: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return c, 0, fmt.Errorf("count notifications: %w", err)
-	}
-	if valid {
-		c.Total, c.Unread, c.Unseen = c.Total+ct, c.Unread+cu, c.Unseen+cus
-	}
-	return c, scanned, nil
-}
-
-// foldCounts moves the recipient's cache up to the horizon: no row can
-// still be committed below it.
-func (s *Store) foldCounts(ctx context.Context, recipient string) error {
 	h, err := s.Horizon(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	upTo := SeqOf(h, 0) - 1
-	return s.InTx(ctx, func(tx *Tx) error {
-		st, err := lockState(ctx, tx.tx, recipient)
-		if err != nil {
-			return err
-		}
-		if st.valid && st.countsSeq >= upTo {
-			return nil
-		}
-		// Under the lock: no state change can run between the count and
-		// the update.
-		var epoch int64
-		if err := tx.tx.QueryRow(ctx, `SELECT epoch FROM inbox_epoch`).Scan(&epoch); err != nil {
-			return fmt.Errorf("fold counts: %w", err)
-		}
-		c, _, err := counts(ctx, tx.tx, recipient, upTo)
-		if err != nil {
-			return err
-		}
-		_, err = tx.tx.Exec(ctx, `UPDATE inbox_states SET counts_epoch = $2, counts_seq = $3, total = $4, unread = $5, unseen = $6
-			WHERE recipient_id = $1`, recipient, epoch, max(upTo, st.deletedWM), c.Total, c.Unread, c.Unseen)
-		if err != nil {
-			return fmt.Errorf("fold counts: %w", err)
-		}
-		return nil
-	})
+	s.horizonCache.Store(&cachedHorizon{h: h, at: time.Now()})
+	return h, nil
+}
+
+type cachedHorizon struct {
+	h  int64
+	at time.Time
 }
 
 // stateRow is a recipient's inbox_states row.
@@ -491,7 +512,7 @@ func (s *Store) MarkAll(ctx context.Context, recipient string, op Op) (Change, e
 
 		// What changes: counted from the cache (and the few archived
 		// ones, which it leaves out); the newest listed for the frame.
-		c, _, err := counts(ctx, tx.tx, recipient, math.MaxInt64)
+		c, err := counts(ctx, tx.tx, recipient)
 		if err != nil {
 			return err
 		}

@@ -255,6 +255,7 @@ func (t *Tx) Existing(ctx context.Context, ids []uuid.UUID, since time.Time) ([]
 
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 func queryRows(ctx context.Context, q querier, sql string, args ...any) ([]*event.Row, error) {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -215,9 +214,9 @@ func createDay(ctx context.Context, q execQuerier, day time.Time) error {
 	return nil
 }
 
-// maintenanceLockKey is the advisory lock of the instance that maintains
+// MaintenanceLockKey is the advisory lock of the instance that maintains
 // partitions: one at a time.
-const maintenanceLockKey int64 = 0x5167_6e61_6c00_0003
+const MaintenanceLockKey int64 = 0x5167_6e61_6c00_0003
 
 // MaintainResult says what one Maintain run did.
 type MaintainResult struct {
@@ -259,7 +258,7 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, retention time.Dura
 	}
 	defer conn.Release()
 	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, maintenanceLockKey).Scan(&locked); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, MaintenanceLockKey).Scan(&locked); err != nil {
 		return res, fmt.Errorf("maintain partitions: %w", err)
 	}
 	if !locked {
@@ -267,7 +266,7 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, retention time.Dura
 		return res, nil
 	}
 	defer func() {
-		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, maintenanceLockKey); err != nil {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, MaintenanceLockKey); err != nil {
 			conn.Conn().Close(context.WithoutCancel(ctx)) // the lock ends with the session
 		}
 	}()
@@ -312,6 +311,19 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, retention time.Dura
 			}
 		}
 	}
+	// A day detached by a run that stopped before its DROP.
+	orphans, err := orphanDays(ctx, c)
+	if err != nil {
+		return res, err
+	}
+	for _, name := range orphans {
+		if name < DayPartition(TimeOfID(cutoff)) {
+			if _, err := c.Exec(ctx, `DROP TABLE `+pgx.Identifier{name}.Sanitize()); err != nil {
+				return res, fmt.Errorf("drop detached partition %s: %w", name, err)
+			}
+			res.Dropped = append(res.Dropped, name)
+		}
+	}
 	if res.Marks, err = deleteBelow(ctx, c, "notification_marks", cutoff); err != nil {
 		return res, err
 	}
@@ -324,6 +336,17 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, retention time.Dura
 		s.parts.set(parts)
 	}
 	return res, nil
+}
+
+// orphanDays lists day tables that are not partitions (any more).
+func orphanDays(ctx context.Context, c *pgx.Conn) ([]string, error) {
+	rows, err := c.Query(ctx, `SELECT relname FROM pg_class
+		WHERE relkind = 'r' AND NOT relispartition AND relname ~ '^notifications_[0-9]{8}$'
+		  AND relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = 'notifications'::regclass)`)
+	if err != nil {
+		return nil, fmt.Errorf("list detached partitions: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 func newNames(before, after []Partition) []string {
@@ -374,5 +397,3 @@ func deleteBelow(ctx context.Context, c *pgx.Conn, table string, bound uuid.UUID
 	}
 }
 
-// ErrExpired marks records older than notifications.retention.
-var ErrExpired = errors.New("older than notifications.retention")

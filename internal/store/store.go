@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -16,6 +17,8 @@ import (
 type Store struct {
 	Pool  *pgxpool.Pool
 	parts partitionCache // partitions of notifications known to exist
+	// horizonCache is the last horizon Counts used.
+	horizonCache atomic.Pointer[cachedHorizon]
 }
 
 // Open connects a pool to url and checks that the server answers.

@@ -31,6 +31,13 @@ func rowsFor(src event.Source, recipients ...string) []*event.Row {
 
 func insert(t *testing.T, s *store.Store, rows []*event.Row) int {
 	t.Helper()
+	var times []time.Time
+	for _, r := range rows {
+		times = append(times, r.Source.Timestamp)
+	}
+	if err := s.EnsurePartitions(context.Background(), times); err != nil {
+		t.Fatal(err)
+	}
 	var n int
 	err := s.InWriteTx(context.Background(), func(tx *store.Tx) error {
 		var err error

@@ -396,4 +396,3 @@ func deleteBelow(ctx context.Context, c *pgx.Conn, table string, bound uuid.UUID
 		}
 	}
 }
-

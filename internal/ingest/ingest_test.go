@@ -3,13 +3,16 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/ingest"
+	"github.com/signal-notify/signal/internal/metrics"
 	"github.com/signal-notify/signal/internal/pgtest"
 	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/testkit"
@@ -169,5 +172,85 @@ func TestATransientFailureIsReturnedForRetry(t *testing.T) {
 	_, err := in.Handle(context.Background(), records(testkit.Message("users", []string{"u1"}, nil)))
 	if err == nil || !store.IsTransient(err) {
 		t.Fatalf("err = %v, want a transient error", err)
+	}
+}
+
+func stampedRecords(at time.Time, first int, values ...[]byte) []ingest.Record {
+	out := make([]ingest.Record, len(values))
+	for i, v := range values {
+		out[i] = ingest.Record{Source: event.Source{Topic: "t", Partition: 1, Offset: int64(first + i), Timestamp: at}, Value: v}
+	}
+	return out
+}
+
+func TestARecordOlderThanTheRetentionIsSkippedAndCounted(t *testing.T) {
+	st, _ := pgtest.Open(t)
+	renderer, _ := event.NewRenderer(nil)
+	m := metrics.New()
+	now := time.Now()
+	in := ingest.New(ingest.Options{Store: st, Renderer: renderer, Retention: 24 * time.Hour, Now: func() time.Time { return now }, Metrics: m})
+	ctx := context.Background()
+	batch := append(stampedRecords(now.Add(-25*time.Hour), 0, testkit.Message("users", []string{"u1"}, nil), []byte("not even JSON")),
+		stampedRecords(now.Add(-23*time.Hour), 2, testkit.Message("users", []string{"u1"}, nil))...)
+	res, err := in.Handle(ctx, batch)
+	if err != nil || res.Inserted != 1 || res.DeadLetters != 0 || len(res.Expired) != 2 || res.Expired[0].Offset != 0 {
+		t.Fatalf("Handle = %+v, %v: want the recent record stored, both old ones skipped", res, err)
+	}
+	if n := testkit.Count(t, st, `SELECT count(*) FROM notifications`); n != 1 {
+		t.Errorf("%d rows", n)
+	}
+	if n := testkit.Count(t, st, `SELECT count(*) FROM dead_letters`); n != 0 {
+		t.Errorf("%d dead letters: an expired record is skipped, not kept", n)
+	}
+	var got dto.Metric
+	if m.Expired.Write(&got); got.GetCounter().GetValue() != 2 {
+		t.Errorf("expired metric %v, want 2", got.GetCounter().GetValue())
+	}
+	// Its day may be gone already: its partition is not created again.
+	if parts, _ := st.Partitions(ctx); slices.ContainsFunc(parts, func(p store.Partition) bool {
+		return p.Name == store.DayPartition(now.Add(-25*time.Hour)) && p.Name != store.DayPartition(now.Add(-23*time.Hour))
+	}) {
+		t.Errorf("the expired record's day got a partition: %v", parts)
+	}
+}
+
+func TestARecordRedeliveredAfterItsDayEndedAddsNoRow(t *testing.T) {
+	in, st, _ := newIngestor(t, time.Minute)
+	ctx := context.Background()
+	// The last millisecond of yesterday: the row lands in yesterday's
+	// partition, whenever it is (re)delivered.
+	at := time.Now().UTC().Truncate(store.Day).Add(-time.Millisecond)
+	batch := stampedRecords(at, 0, testkit.Message("users", []string{"u1", "u2"}, nil))
+	if res, err := in.Handle(ctx, batch); err != nil || res.Inserted != 2 {
+		t.Fatalf("first delivery: %+v, %v", res, err)
+	}
+	if res, err := in.Handle(ctx, batch); err != nil || res.Inserted != 0 {
+		t.Fatalf("redelivery: %+v, %v", res, err)
+	}
+	var n int
+	var part string
+	st.Pool.QueryRow(ctx, `SELECT count(*), min(tableoid::regclass::text) FROM notifications`).Scan(&n, &part)
+	if n != 2 || part != store.DayPartition(at) {
+		t.Errorf("%d rows in %s, want 2 in %s", n, part, store.DayPartition(at))
+	}
+}
+
+func TestARecordOfADayWithoutAPartitionGetsOneFirst(t *testing.T) {
+	in, st, rec := newIngestor(t, time.Minute)
+	ctx := context.Background()
+	past, future := time.Now().Add(-40*store.Day), time.Now().Add(30*store.Day)
+	res, err := in.Handle(ctx, append(stampedRecords(past, 0, testkit.Message("users", []string{"u1"}, nil)),
+		stampedRecords(future, 1, testkit.Message("users", []string{"u1"}, nil))...))
+	if err != nil || res.Inserted != 2 || res.DeadLetters != 0 {
+		t.Fatalf("Handle = %+v, %v", res, err)
+	}
+	if len(rec.take()) != 2 {
+		t.Error("not pushed")
+	}
+	parts, _ := st.Partitions(ctx)
+	for _, at := range []time.Time{past, future} {
+		if !slices.ContainsFunc(parts, func(p store.Partition) bool { return p.Name == store.DayPartition(at) }) {
+			t.Errorf("no partition %s", store.DayPartition(at))
+		}
 	}
 }

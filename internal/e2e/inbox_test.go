@@ -69,7 +69,10 @@ func TestInboxPaginationReadStateAndOwnership(t *testing.T) {
 	if code != 200 || body["isRead"] != true || body["id"] != id {
 		t.Fatalf("read: %d %v", code, body)
 	}
-	f := tab.Expect("observation/signal/notification/read")
+	if f := tab.Expect("observation/signal/notification/updated"); string(f.Data) != `{"ids":["`+id+`"],"isRead":true,"isSeen":true}` {
+		t.Errorf("updated frame %+v", f)
+	}
+	f := tab.Expect("observation/signal/notification/read") // the frame of before, still sent
 	if f.Room != "signal/notification/u1" || string(f.Data) != `{"ids":["`+id+`"],"count":1}` {
 		t.Errorf("read frame %+v", f)
 	}
@@ -92,8 +95,8 @@ func TestInboxPaginationReadStateAndOwnership(t *testing.T) {
 	if code, _ := call(t, "POST", list+"/read-all?recipientId=u2", u1, nil); code != 403 {
 		t.Errorf("read-all of u2 with u1's token: %d", code)
 	}
-	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications WHERE recipient_id = 'u2' AND is_read`); n != 0 {
-		t.Errorf("u2's notification was marked read")
+	if _, c := call(t, "GET", list+"/counts?recipientId=u2", testkit.APIKey, nil); c["unread"] != float64(1) {
+		t.Errorf("u2's notification was marked read: %v", c)
 	}
 
 	// read-all, and the API key path with recipientId.
@@ -101,6 +104,7 @@ func TestInboxPaginationReadStateAndOwnership(t *testing.T) {
 	if code != 200 || body["updated"] != float64(24) {
 		t.Errorf("read-all: %d %v", code, body)
 	}
+	tab.Expect("observation/signal/notification/updated")
 	tab.Expect("observation/signal/notification/read")
 	if code, body := call(t, "GET", list+"?recipientId=u2", testkit.APIKey, nil); code != 200 || len(body["items"].([]any)) != 1 {
 		t.Errorf("API key listing u2: %d %v", code, body)

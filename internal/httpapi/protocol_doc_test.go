@@ -48,7 +48,7 @@ func TestEveryRouteIsDocumentedAndEveryDocumentedRouteExists(t *testing.T) {
 func TestEveryTopicErrorCodeAndCloseCodeIsDocumented(t *testing.T) {
 	doc := readDoc(t)
 	want := []string{
-		event.TopicNotificationCreated, event.TopicNotificationRead, event.TopicWelcome, event.TopicJoined,
+		event.TopicNotificationCreated, event.TopicNotificationRead, event.TopicNotificationUpdated, event.TopicWelcome, event.TopicJoined,
 		event.TopicLeft, event.TopicPong, event.TopicError,
 		hub.ActionJoin, hub.ActionLeave, hub.ActionPing,
 		httpapi.CodeBadRequest, httpapi.CodeUnauthorized, httpapi.CodeForbidden, httpapi.CodeNotFound,

@@ -151,10 +151,19 @@ type batcher interface {
 // marks alone decide (archived; unread below read_wm). type and
 // organizerId filter the rows so walked.
 func (s *Store) ListNotifications(ctx context.Context, recipient string, f InboxFilter, limit int, before int64) ([]*event.Row, error) {
-	return listNotifications(ctx, s.Pool, recipient, f, limit, before)
+	return listNotifications(ctx, s.Pool, recipient, f, limit, before, false)
 }
 
-func listNotifications(ctx context.Context, q batcher, recipient string, f InboxFilter, limit int, before int64) ([]*event.Row, error) {
+// selectRecipientIDs reads only ids and seqs (listNotifications idsOnly).
+const selectRecipientIDs = `SELECT n.id, n.seq FROM notifications n LEFT JOIN notification_marks m ON m.id = n.id`
+
+// listNotifications is ListNotifications in q; idsOnly reads rows with
+// only ID and Seq set.
+func listNotifications(ctx context.Context, q batcher, recipient string, f InboxFilter, limit int, before int64, idsOnly bool) ([]*event.Row, error) {
+	sel, scan := selectRecipientRows, scanRows
+	if idsOnly {
+		sel, scan = selectRecipientIDs, scanIDs
+	}
 	if before <= 0 {
 		before = math.MaxInt64
 	}
@@ -184,26 +193,26 @@ func listNotifications(ctx context.Context, q batcher, recipient string, f Inbox
 	case f.Unread:
 		from = `greatest(` + from + `, ` + wm("read_wm", "$1") + `)`
 	}
-	walk := selectRecipientRows + ` WHERE n.recipient_id = $1 AND n.seq < $2 AND n.seq > ` + from + conds + tail
+	walk := sel + ` WHERE n.recipient_id = $1 AND n.seq < $2 AND n.seq > ` + from + conds + tail
 
 	b := &pgx.Batch{}
 	var parts [][]*event.Row
 	collect := func(sql string) {
 		b.Queue(sql, args...).Query(func(r pgx.Rows) error {
-			rows, err := scanRows(r)
+			rows, err := scan(r)
 			parts = append(parts, rows)
 			return err
 		})
 	}
 	if f.Archived == ArchivedOnly {
 		// Only marks make a notification archived: walk them.
-		collect(selectRecipientRows + ` JOIN notification_marks a ON a.id = n.id
+		collect(sel + ` JOIN notification_marks a ON a.id = n.id
 			WHERE a.recipient_id = $1 AND a.is_archived AND a.seq < $2 AND n.recipient_id = $1` + conds + tail)
 	} else {
 		collect(walk)
 		if f.Unread && !f.Unseen {
 			// Marked unread below read_wm: only marks tell.
-			collect(selectRecipientRows + ` JOIN notification_marks u ON u.id = n.id
+			collect(sel + ` JOIN notification_marks u ON u.id = n.id
 				WHERE u.recipient_id = $1 AND u.is_read = false AND u.seq < $2 AND u.seq <= ` + wm("read_wm", "$1") + `
 				  AND n.recipient_id = $1` + conds + tail)
 		}
@@ -212,6 +221,20 @@ func listNotifications(ctx context.Context, q batcher, recipient string, f Inbox
 		return nil, fmt.Errorf("list notifications: %w", err)
 	}
 	return mergeNewestFirst(parts, limit), nil
+}
+
+// scanIDs reads (id, seq) rows.
+func scanIDs(rows pgx.Rows) ([]*event.Row, error) {
+	defer rows.Close()
+	var out []*event.Row
+	for rows.Next() {
+		r := &event.Row{}
+		if err := rows.Scan(&r.ID, &r.Seq); err != nil {
+			return nil, fmt.Errorf("read notification: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // mergeNewestFirst merges lists sorted by seq, descending, into the first
@@ -510,28 +533,33 @@ func (s *Store) MarkAll(ctx context.Context, recipient string, op Op) (Change, e
 			w = max(w, st.deletedWM)
 		}
 
-		// What changes: counted from the cache (and the few archived
-		// ones, which it leaves out); the newest listed for the frame.
-		c, err := counts(ctx, tx.tx, recipient)
+		// What changes: listed (the newest, for the frame) and counted —
+		// from the list when it is complete, else from the cache (and the
+		// few archived ones, which it leaves out).
+		read, seen, _, deleted := stateSQL("$1")
+		rows, err := listNotifications(ctx, tx.tx, recipient, f, event.MaxChangeIDs+1, 0, true)
 		if err != nil {
 			return err
 		}
-		read, seen, _, deleted := stateSQL("$1")
-		var arch Counts
-		if err := tx.tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT `+read+`), count(*) FILTER (WHERE NOT `+seen+`)
-			FROM notification_marks a JOIN notifications n ON n.id = a.id LEFT JOIN notification_marks m ON m.id = n.id
-			WHERE a.recipient_id = $1 AND a.is_archived AND n.recipient_id = $1 AND NOT `+deleted, recipient).
-			Scan(&arch.Total, &arch.Unread, &arch.Unseen); err != nil {
-			return fmt.Errorf("mark all %s: %w", op, err)
+		ch.Updated = int64(len(rows))
+		if len(rows) > event.MaxChangeIDs {
+			rows = rows[:event.MaxChangeIDs]
+			c, err := counts(ctx, tx.tx, recipient)
+			if err != nil {
+				return err
+			}
+			var arch Counts
+			if err := tx.tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT `+read+`), count(*) FILTER (WHERE NOT `+seen+`)
+				FROM notification_marks a JOIN notifications n ON n.id = a.id LEFT JOIN notification_marks m ON m.id = n.id
+				WHERE a.recipient_id = $1 AND a.is_archived AND n.recipient_id = $1 AND NOT `+deleted, recipient).
+				Scan(&arch.Total, &arch.Unread, &arch.Unseen); err != nil {
+				return fmt.Errorf("mark all %s: %w", op, err)
+			}
+			c = c.Add(arch)
+			ch.Updated = map[event.Op]int64{event.OpRead: c.Unread, event.OpSeen: c.Unseen, event.OpDelete: c.Total}[op]
 		}
-		c = c.Add(arch)
-		ch.Updated = map[event.Op]int64{event.OpRead: c.Unread, event.OpSeen: c.Unseen, event.OpDelete: c.Total}[op]
 		if ch.Updated == 0 {
 			return nil
-		}
-		rows, err := listNotifications(ctx, tx.tx, recipient, f, event.MaxChangeIDs, 0)
-		if err != nil {
-			return err
 		}
 		for _, r := range rows {
 			ch.IDs = append(ch.IDs, r.ID)

@@ -375,3 +375,17 @@ func ids(rows []*event.Row) []uuid.UUID {
 	}
 	return out
 }
+
+func TestAnAllOperationOverTheBoundCountsAllAndListsTheNewest(t *testing.T) {
+	s, _ := pgtest.Open(t)
+	rows := inboxOf(t, s, "u1", 0, event.MaxChangeIDs+200, nil)
+	mustMark(t, s, "u1", event.OpArchive, rows[0].ID) // archived ones are read too
+	counts(t, s, "u1") // folded: the count comes from the cache
+	ch := mustMarkAll(t, s, "u1", event.OpRead)
+	if ch.Updated != int64(len(rows)) || len(ch.IDs) != event.MaxChangeIDs || ch.IDs[0] != rows[len(rows)-1].ID {
+		t.Errorf("read-all updated %d, listed %d (first %s), want %d, %d, newest first", ch.Updated, len(ch.IDs), ch.IDs[0], len(rows), event.MaxChangeIDs)
+	}
+	if st := statesOf(t, s, "u1", rows[0].ID); !st.Read {
+		t.Errorf("the archived one is %+v", st)
+	}
+}

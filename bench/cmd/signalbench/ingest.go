@@ -38,9 +38,10 @@ type ingestResult struct {
 	CopyRuns   []float64 `json:"copyRuns"`
 }
 
-// notificationColumns are the columns ingest writes; seq, is_read,
-// read_at and created_at take their defaults.
-var notificationColumns = []string{"id", "recipient_id", "type", "organizer_id", "merchant_id", "actor_id", "actor",
+// notificationColumns are the columns ingest writes; is_read, read_at and
+// created_at take their defaults. seq is given by the writer (the COPY
+// reference numbers the rows 1…n).
+var notificationColumns = []string{"id", "seq", "recipient_id", "type", "organizer_id", "merchant_id", "actor_id", "actor",
 	"content", "action_url", "data", "occurred_at", "event_key", "source_topic", "source_partition", "source_offset"}
 
 // rowValues are the column values of one record's rows, built with the
@@ -57,7 +58,7 @@ func rowValues(r *event.Renderer, rec producedRecord) ([][]any, error) {
 	src := event.Source{Topic: topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}
 	out := make([][]any, 0, len(d.Recipients))
 	for _, rc := range d.Recipients {
-		out = append(out, []any{event.NotificationID(src, rc), rc, d.EventType, nullable(d.OrganizerID), nullable(d.MerchantID),
+		out = append(out, []any{event.NotificationID(src, rc), int64(0), rc, d.EventType, nullable(d.OrganizerID), nullable(d.MerchantID),
 			d.ActorID, json.RawMessage(actor), content, nullable(action), json.RawMessage(d.CanonicalData), d.Occurred, key,
 			src.Topic, src.Partition, src.Offset})
 	}
@@ -96,7 +97,10 @@ func runIngest(ctx context.Context, e *env) (*ingestResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("build rows: %w", err)
 		}
-		rows = append(rows, rv...)
+		for _, r := range rv {
+			r[1] = int64(len(rows) + 1)
+			rows = append(rows, r)
+		}
 	}
 	res.Rows = len(rows)
 
@@ -282,9 +286,10 @@ func runSeedShape(ctx context.Context, broker, dbURL string, n int, renderer *ev
 		return err
 	}
 	defer conn.Close(ctx)
-	insert := `INSERT INTO notifications (id, recipient_id, type, organizer_id, merchant_id, actor_id, actor, content,
+	insert := `INSERT INTO notifications (id, seq, recipient_id, type, organizer_id, merchant_id, actor_id, actor, content,
 		action_url, data, occurred_at, event_key, source_topic, source_partition, source_offset)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+	seq := int64(0)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	done := 0
@@ -313,6 +318,8 @@ func runSeedShape(ctx context.Context, broker, dbURL string, n int, renderer *ev
 				return err
 			}
 			for _, row := range rows {
+				seq++
+				row[1] = seq
 				if _, err := tx.Exec(pctx, insert, row...); err != nil {
 					_ = tx.Rollback(pctx)
 					return fmt.Errorf("seed shape insert: %w", err)

@@ -47,6 +47,12 @@ type config struct {
 	slowRounds     int
 	clusterRate    float64
 	clusterClients int
+	// inbox scenario
+	inboxRows          int
+	inboxDays          int
+	inboxRequests      int
+	inboxBacklog       int
+	inboxSkipMigration bool
 }
 
 // results is what a run measured; a nil part did not run (or failed).
@@ -56,10 +62,11 @@ type results struct {
 	Fanout  *fanoutResult  `json:"fanout,omitempty"`
 	Slow    *slowResult    `json:"slow,omitempty"`
 	Cluster *clusterResult `json:"cluster,omitempty"`
+	Inbox   *inboxResult   `json:"inbox,omitempty"`
 	Errors  []string       `json:"errors,omitempty"`
 }
 
-var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster"}
+var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "inbox"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `signalbench: Signal's benchmark suite.
@@ -73,6 +80,7 @@ Scenarios:
   fanout   broadcast delivery to 15,000 clients; resident memory per idle connection
   slow     the same with 5 %% of the clients not reading: the others' p99
   cluster  delivery to clients on a second instance (relayed through PostgreSQL)
+  inbox    a 10 M-row inbox: migration, pages and counts, mark-all-read, retention while ingesting
 
 Run "signalbench SCENARIO -h" for the flags.
 `)
@@ -139,6 +147,11 @@ func parse(scenario string, args []string) (*config, error) {
 	fs.IntVar(&cfg.slowRounds, "slow-rounds", 3, "slow: rounds of (all reading, some not reading) phases")
 	fs.Float64Var(&cfg.clusterRate, "cluster-rate", 1000, "cluster: messages/s")
 	fs.IntVar(&cfg.clusterClients, "cluster-clients", 200, "cluster: recipients, each with a client on both instances")
+	fs.IntVar(&cfg.inboxRows, "inbox-rows", 10_000_000, "inbox: notifications in the table")
+	fs.IntVar(&cfg.inboxDays, "inbox-days", 90, "inbox: days the notifications span (one partition each)")
+	fs.IntVar(&cfg.inboxRequests, "inbox-requests", 1000, "inbox: measured requests per kind of query")
+	fs.IntVar(&cfg.inboxBacklog, "inbox-backlog", 100000, "inbox: messages drained while a day is removed (and alone)")
+	fs.BoolVar(&cfg.inboxSkipMigration, "inbox-skip-migration", false, "inbox: skip the migration part (a second load of the rows)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -163,6 +176,8 @@ func parse(scenario string, args []string) (*config, error) {
 		return nil, errors.New("-slow-pct must be in (0, 50]")
 	case cfg.broadcasts < 1 || cfg.slowRounds < 1:
 		return nil, errors.New("-broadcasts and -slow-rounds must be at least 1")
+	case cfg.inboxRows < 10000 || cfg.inboxDays < 3 || cfg.inboxRequests < 10 || cfg.inboxBacklog < 100:
+		return nil, errors.New("-inbox-rows at least 10,000, -inbox-days at least 3, -inbox-requests at least 10, -inbox-backlog at least 100")
 	}
 	return cfg, nil
 }
@@ -233,6 +248,9 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.has("cluster") {
 		scoped("cluster", func(ctx context.Context, e *env) (err error) { res.Cluster, err = runCluster(ctx, e); return })
+	}
+	if cfg.has("inbox") {
+		scoped("inbox", func(ctx context.Context, e *env) (err error) { res.Inbox, err = runInbox(ctx, e); return })
 	}
 
 	prefix := cfg.date

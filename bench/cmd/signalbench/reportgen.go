@@ -23,6 +23,8 @@ const (
 	targetPerConnKiB  = 6.0
 	targetSlowRaise   = 1.10
 	targetFanoutCount = 15000
+	targetInboxP99    = 5.0
+	targetRemovalRate = 0.9
 )
 
 func buildReport(cfg *config, e *env, res *results, prefix string, took time.Duration, m report.Machine) *report.Report {
@@ -235,6 +237,10 @@ the cross-instance figures is the same notifications' delivery to the clients on
 		rep.Sections = append(rep.Sections, s)
 	}
 
+	if r := res.Inbox; r != nil {
+		rep.Sections = append(rep.Sections, inboxSection(cfg, r, rep))
+	}
+
 	rep.Notes = append(rep.Notes,
 		"Everything runs on this one machine: the server, PostgreSQL, the in-process broker (in the harness) and the client processes share its cores, so client-side work is inside every latency figure.",
 		"Latencies are wall-clock differences between processes on the same machine (CLOCK_REALTIME).")
@@ -314,4 +320,66 @@ func ratesText(v []float64) string {
 		parts[i] = report.Thousands(int64(math.Round(x)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+func inboxSection(cfg *config, r *inboxResult, rep *report.Report) report.Section {
+	s := report.Section{
+		Title: "Inbox at " + report.Thousands(int64(r.Rows)) + " notifications",
+		Method: fmt.Sprintf(`%s notifications over %d days (one partition a day, %d partitions in all), loaded with COPY
+and indexed afterwards: %d recipients with %s each, %d with %s, the rest over %s recipients (~60 each). One
+`+"`signalctl serve`"+` answers the REST API (API key, one request at a time, %d measured per kind after
+%d of warm-up; latency as the harness sees it, HTTP included). Mark-all-read is POST /notifications/read-all
+of a recipient with %s unread notifications; its reference is the statement of the version before
+(UPDATE of the wide rows) on another such recipient, WAL measured with pg_current_wal_lsn. Retention: a
+backlog of %s messages is drained by serve alone, then another while store.Maintain removes the
+oldest day; the rate is from the first row's transaction to the last offset commit.`,
+			report.Thousands(int64(r.Rows)), r.Days, r.Partitions, r.HotRecipients, report.Thousands(int64(r.HotRows)),
+			r.WarmRecipients, report.Thousands(int64(r.WarmRows)), report.Thousands(int64(r.ColdRecipients)),
+			cfg.inboxRequests, cfg.inboxRequests/10, report.Thousands(int64(r.WarmRows)), report.Thousands(int64(cfg.inboxBacklog))),
+	}
+	worst := 0.0
+	for _, q := range r.Queries {
+		row := report.Row{Figure: q.Name + ", p99", Value: q.Lat.P99, Unit: "ms",
+			Target: fmt.Sprintf("≤ %.0f ms", targetInboxP99), Met: report.AtMost(q.Lat.P99, targetInboxP99)}
+		worst = max(worst, q.Lat.P99)
+		s.Rows = append(s.Rows, row, report.Row{Figure: q.Name + ", p50", Value: q.Lat.P50, Unit: "ms"})
+	}
+	if len(r.Queries) > 0 {
+		rep.Targets = append(rep.Targets, report.Target{Goal: fmt.Sprintf("inbox page and counts p99 ≤ %.0f ms", targetInboxP99),
+			Measured: "worst kind: " + report.FormatValue(worst, "ms"), Met: report.AtMost(worst, targetInboxP99)})
+	}
+	s.Rows = append(s.Rows,
+		report.Row{Figure: "mark-all-read of " + report.Thousands(int64(r.WarmRows)) + ", p50", Value: r.ReadAllMs.P50, Unit: "ms",
+			Reference: "UPDATE of the wide rows", RefValue: r.UpdateMs},
+		report.Row{Figure: "mark-all-read WAL", Value: float64(r.ReadAllWAL) / 1024, Unit: "KiB",
+			Reference: "UPDATE of the wide rows", RefValue: float64(r.UpdateWAL) / 1024},
+		report.Row{Figure: "first count of a hot recipient after the cache was invalidated, p50", Value: r.RecountMs.P50, Unit: "ms"},
+		report.Row{Figure: "first count of a hot recipient after the cache was invalidated, max", Value: r.RecountMs.Max, Unit: "ms"},
+	)
+	for _, rm := range []*removalRun{r.Drop, r.Delete} {
+		if rm == nil {
+			continue
+		}
+		ratio := report.Ratio(rm.Rate, rm.BaselineRate)
+		row := report.Row{Figure: "ingest while removing a day: " + rm.How, Value: rm.Rate, Unit: "msg/s",
+			Reference: "ingest alone", RefValue: rm.BaselineRate}
+		if rm == r.Drop {
+			row.Target, row.Met = fmt.Sprintf("≥ %.1f× alone", targetRemovalRate), report.AtLeast(ratio, targetRemovalRate)
+			rep.Targets = append(rep.Targets, report.Target{Goal: "retention removing one day slows ingest by less than 10 %",
+				Measured: fmt.Sprintf("%s vs %s alone: %s", report.FormatValue(rm.Rate, "msg/s"), report.FormatValue(rm.BaselineRate, "msg/s"), report.FormatRatio(ratio)),
+				Met:      row.Met})
+		}
+		s.Rows = append(s.Rows, row, report.Row{Figure: "time to remove the day (" + report.Thousands(rm.DayRows) + " rows): " + rm.How, Value: rm.RemovalSeconds, Unit: "s"})
+	}
+	if m := r.Migration; m != nil {
+		s.Rows = append(s.Rows,
+			report.Row{Figure: "migrate up (0005, 0006) of the table of " + report.Thousands(int64(r.Rows)), Value: m.UpSeconds, Unit: "s"},
+			report.Row{Figure: "longest single-row insert during migrate up", Value: m.WriterMaxMs, Unit: "ms"},
+			report.Row{Figure: "migrate down 2", Value: m.DownSeconds, Unit: "s"})
+		s.Notes = append(s.Notes, fmt.Sprintf("During migrate up a writer inserted %d rows one at a time, %d of them took over 100 ms. Loading the table of the version before took %.0f s.",
+			m.WriterInserts, m.WriterSlow, m.LoadSeconds))
+	}
+	s.Notes = append(s.Notes, fmt.Sprintf("Loading the day partitions (COPY, indexes, VACUUM ANALYZE) took %.0f s; the table is %.1f GiB with its indexes.",
+		r.LoadSeconds, float64(r.TableBytes)/(1<<30)))
+	return s
 }

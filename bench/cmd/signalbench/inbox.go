@@ -1,0 +1,694 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/signal-notify/signal/bench/report"
+	"github.com/signal-notify/signal/internal/store"
+)
+
+// The inbox scenario: a table of -inbox-rows notifications over -inbox-days
+// days, skewed (10 recipients with 1 % of the rows each, 5 with 10,000,
+// the rest ~60 each), loaded with COPY.
+//
+//  1. Migration: the rows in the table of the version before issue 13 (a
+//     plain table); `signalctl migrate up` timed while a writer inserts a
+//     row at a time (its longest wait is how long the migration blocked
+//     writes); then retention by batched DELETEs of the oldest day of that
+//     table (the legacy partition) while serve drains a backlog; then
+//     `migrate down`, timed.
+//  2. Steady state: the same rows in day partitions. Inbox pages and counts
+//     through the REST API, mark-all-read of 10,000 rows against the
+//     UPDATE of the version before, the first count after the counts
+//     cache was invalidated, and retention by dropping the oldest day's
+//     partition while serve drains a backlog.
+
+type inboxResult struct {
+	Rows           int     `json:"rows"`
+	Days           int     `json:"days"`
+	Partitions     int     `json:"partitions"`
+	HotRecipients  int     `json:"hotRecipients"`
+	HotRows        int     `json:"hotRows"`
+	WarmRecipients int     `json:"warmRecipients"`
+	WarmRows       int     `json:"warmRows"`
+	ColdRecipients int     `json:"coldRecipients"`
+	LoadSeconds    float64 `json:"loadSeconds"` // steady state: COPY, indexes, VACUUM ANALYZE
+	TableBytes     int64   `json:"tableBytes"`
+
+	Migration *migrationResult `json:"migration,omitempty"`
+
+	Queries []inboxQuery `json:"queries"`
+	// Mark-all-read of WarmRows rows, through the REST API.
+	ReadAllMs  report.Latency `json:"readAllMs"`
+	ReadAllWAL int64          `json:"readAllWalBytes"`
+	// The same with the statement of the version before (UPDATE of the wide rows).
+	UpdateMs  float64 `json:"updateMs"`
+	UpdateWAL int64   `json:"updateWalBytes"`
+	// The first count of a hot recipient after the cache was invalidated.
+	RecountMs report.Latency `json:"recountMs"`
+
+	Drop   *removalRun `json:"drop,omitempty"`
+	Delete *removalRun `json:"delete,omitempty"`
+}
+
+type migrationResult struct {
+	LoadSeconds float64 `json:"loadSeconds"`
+	UpSeconds   float64 `json:"upSeconds"`
+	// The single-row writer during migrate up: its longest insert, and how
+	// many took over 100 ms.
+	WriterMaxMs   float64 `json:"writerMaxMs"`
+	WriterSlow    int     `json:"writerSlow"`
+	WriterInserts int     `json:"writerInserts"`
+	DownSeconds   float64 `json:"downSeconds"`
+}
+
+type inboxQuery struct {
+	Name string         `json:"name"`
+	Lat  report.Latency `json:"lat"`
+}
+
+// removalRun is one day removed while serve drained a backlog.
+type removalRun struct {
+	How            string  `json:"how"`
+	DayRows        int64   `json:"dayRows"`
+	RemovalSeconds float64 `json:"removalSeconds"`
+	BaselineRate   float64 `json:"baselineRate"` // msg/s, nothing else running
+	Rate           float64 `json:"rate"`         // msg/s, during the removal
+	Messages       int     `json:"messages"`
+}
+
+// inboxShape is who gets which row.
+type inboxShape struct {
+	rows, days          int
+	hot, hotRows        int
+	warm, warmRows      int
+	cold                int
+	recipient           []int32 // of each row, in time order
+	start               time.Time
+	names               func(int32) string
+	dayStart, dayCount  []int // rows of each day
+	refundEvery, orgMod int
+}
+
+func newInboxShape(rows, days int) *inboxShape {
+	s := &inboxShape{rows: rows, days: days, hot: 10, hotRows: rows / 100, warm: 5, warmRows: min(10000, rows/100),
+		refundEvery: 10, orgMod: 100}
+	rest := rows - s.hot*s.hotRows - s.warm*s.warmRows
+	s.cold = max(1, rest/60)
+	s.recipient = make([]int32, 0, rows)
+	for h := 0; h < s.hot; h++ {
+		for range s.hotRows {
+			s.recipient = append(s.recipient, int32(h))
+		}
+	}
+	for w := 0; w < s.warm; w++ {
+		for range s.warmRows {
+			s.recipient = append(s.recipient, int32(s.hot+w))
+		}
+	}
+	for i := 0; len(s.recipient) < rows; i++ {
+		s.recipient = append(s.recipient, int32(s.hot+s.warm+i%s.cold))
+	}
+	rng := mrand.New(mrand.NewPCG(13, 13))
+	rng.Shuffle(len(s.recipient), func(i, j int) { s.recipient[i], s.recipient[j] = s.recipient[j], s.recipient[i] })
+	s.names = func(r int32) string {
+		switch {
+		case int(r) < s.hot:
+			return "hot-" + strconv.Itoa(int(r))
+		case int(r) < s.hot+s.warm:
+			return "warm-" + strconv.Itoa(int(r)-s.hot)
+		}
+		return "u-" + strconv.Itoa(int(r)-s.hot-s.warm)
+	}
+	// Days end today: the oldest is days-1 days ago.
+	s.start = time.Now().UTC().Truncate(store.Day).Add(-time.Duration(days-1) * store.Day)
+	for d := 0; d < days; d++ {
+		s.dayStart = append(s.dayStart, d*rows/days)
+		s.dayCount = append(s.dayCount, (d+1)*rows/days-d*rows/days)
+	}
+	return s
+}
+
+// row returns the column values of row i (of day d), in copyCols order.
+var copyCols = []string{"id", "seq", "recipient_id", "type", "organizer_id", "actor_id", "actor", "content", "action_url",
+	"data", "occurred_at", "created_at", "event_key", "source_topic", "source_partition", "source_offset"}
+
+func (s *inboxShape) row(d, i int, today time.Time) []any {
+	k := i - s.dayStart[d]
+	at := s.start.Add(time.Duration(d) * store.Day).Add(time.Duration(int64(k) * int64(store.Day) / int64(s.dayCount[d])))
+	if at.After(today) {
+		at = today
+	}
+	var id [16]byte
+	ms := uint64(at.UnixMilli())
+	for j := 0; j < 6; j++ {
+		id[j] = byte(ms >> (40 - 8*j))
+	}
+	_, _ = rand.Read(id[6:])
+	id[6] = 0x80 | id[6]&0x0f
+	id[8] = 0x80 | id[8]&0x3f
+	typ := "PAYMENT_SUCCESS"
+	if i%s.refundEvery == 0 {
+		typ = "REFUND_ISSUED"
+	}
+	n := strconv.Itoa(i)
+	var key [16]byte
+	_, _ = rand.Read(key[:])
+	return []any{id, int64(i + 1), s.names(s.recipient[i]), typ, "org-" + strconv.Itoa(i%s.orgMod), "a" + strconv.Itoa(i%500),
+		json.RawMessage(`{"id":"a` + strconv.Itoa(i%500) + `","name":"Alice Martin","type":"user"}`),
+		"Alice Martin completed a payment for Gold ticket " + n, "/payments/p-" + n,
+		json.RawMessage(`{"payment":{"id":"p-` + n + `","subject":"Gold ticket ` + n + `","amount":"125.00","currency":"EUR"}}`),
+		at, at, key[:], topic, int32(i % 4), int64(i)}
+}
+
+// copyDays copies the rows of days into table(d) with two connections.
+func (s *inboxShape) copyDays(ctx context.Context, dbURL string, table func(d int) string) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	today := time.Now().UTC()
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := pgx.Connect(ctx, dbURL)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Close(context.Background())
+			for d := w; d < s.days; d += 2 {
+				i := s.dayStart[d]
+				end := i + s.dayCount[d]
+				_, err := conn.CopyFrom(ctx, pgx.Identifier{table(d)}, copyCols, pgx.CopyFromFunc(func() ([]any, error) {
+					if i >= end {
+						return nil, nil
+					}
+					r := s.row(d, i, today)
+					i++
+					return r, nil
+				}))
+				if err != nil {
+					errs <- fmt.Errorf("copy day %d into %s: %w", d, table(d), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func exec1(ctx context.Context, dbURL string, sqls ...string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	for _, q := range sqls {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+func (e *env) signalctl(ctx context.Context, args ...string) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, e.bin, args...)
+	cmd.Env = append(os.Environ(), "SIGNAL_CONFIG=", "NO_COLOR=1")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("signalctl %v: %w\n%.2000s", args, err, out)
+	}
+	return time.Since(start), nil
+}
+
+func runInbox(ctx context.Context, e *env) (*inboxResult, error) {
+	shape := newInboxShape(e.cfg.inboxRows, e.cfg.inboxDays)
+	res := &inboxResult{Rows: shape.rows, Days: shape.days, HotRecipients: shape.hot, HotRows: shape.hotRows,
+		WarmRecipients: shape.warm, WarmRows: shape.warmRows, ColdRecipients: shape.cold}
+	broker, err := startBroker(e, "inbox-baseline-1", "inbox-removal-1", "inbox-baseline-2", "inbox-removal-2", "inbox-unused")
+	if err != nil {
+		return nil, err
+	}
+	if !e.cfg.inboxSkipMigration {
+		if res.Migration, res.Delete, err = inboxMigration(ctx, e, shape, broker); err != nil {
+			return res, err
+		}
+	}
+	return res, inboxSteadyState(ctx, e, shape, broker, res)
+}
+
+// inboxMigration loads the rows into the plain table of the version before
+// issue 13 and migrates it, then measures batched DELETEs of its oldest day
+// (the legacy partition) while ingest runs, then migrates down.
+func inboxMigration(ctx context.Context, e *env, s *inboxShape, broker string) (*migrationResult, *removalRun, error) {
+	const name = "bench_inbox_migrate"
+	dbURL, err := e.database(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer e.dropDatabase(name)
+	m := &migrationResult{}
+	if _, err := e.signalctl(ctx, "migrate", "down", "2", "--yes", "--database-url", dbURL); err != nil {
+		return nil, nil, err
+	}
+	start := time.Now()
+	if err := exec1(ctx, dbURL, `ALTER TABLE notifications DROP CONSTRAINT notifications_pkey`,
+		`DROP INDEX notifications_recipient_seq, notifications_recipient_event`); err != nil {
+		return nil, nil, err
+	}
+	if err := s.copyDays(ctx, dbURL, func(int) string { return "notifications" }); err != nil {
+		return nil, nil, err
+	}
+	if err := exec1(ctx, dbURL, `SET maintenance_work_mem = '1GB'`,
+		`ALTER TABLE notifications ADD CONSTRAINT notifications_pkey PRIMARY KEY (id)`,
+		`CREATE UNIQUE INDEX notifications_recipient_seq ON notifications (recipient_id, seq)`,
+		`CREATE INDEX notifications_recipient_event ON notifications (recipient_id, event_key)`,
+		`SELECT setval(pg_get_serial_sequence('notifications', 'seq'), (SELECT max(seq) FROM notifications))`,
+		`VACUUM ANALYZE notifications`); err != nil {
+		return nil, nil, err
+	}
+	m.LoadSeconds = time.Since(start).Seconds()
+	logf("inbox: %s rows in the table of the version before, in %.0fs", report.Thousands(int64(s.rows)), m.LoadSeconds)
+
+	// migrate up, with a writer inserting one row at a time meanwhile.
+	e.checkpoint(ctx)
+	wctx, stopWriter := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var maxMs atomic.Int64
+	var slow, inserts atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			logf("inbox: writer: %v", err)
+			return
+		}
+		defer conn.Close(context.Background())
+		for i := 0; wctx.Err() == nil; i++ {
+			r := s.row(s.days-1, s.dayStart[s.days-1], time.Now().UTC())
+			r[0], r[1], r[2] = newTimeID(time.Now()), int64(s.rows+1_000_000+i), "writer"
+			t0 := time.Now()
+			_, err := conn.Exec(wctx, `INSERT INTO notifications (`+strings.Join(copyCols, ", ")+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`, r...)
+			if err != nil {
+				if wctx.Err() == nil {
+					logf("inbox: writer: %v", err)
+				}
+				return
+			}
+			ms := time.Since(t0).Milliseconds()
+			inserts.Add(1)
+			if ms > 100 {
+				slow.Add(1)
+			}
+			for old := maxMs.Load(); ms > old && !maxMs.CompareAndSwap(old, ms); old = maxMs.Load() {
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	took, err := e.signalctl(ctx, "migrate", "up", "--database-url", dbURL)
+	time.Sleep(200 * time.Millisecond)
+	stopWriter()
+	wg.Wait()
+	if err != nil {
+		return nil, nil, err
+	}
+	m.UpSeconds, m.WriterMaxMs, m.WriterSlow, m.WriterInserts = took.Seconds(), float64(maxMs.Load()), int(slow.Load()), int(inserts.Load())
+	logf("inbox: migrate up of %s rows in %.1fs; a writer meanwhile: %d inserts, longest %d ms, %d over 100 ms",
+		report.Thousands(int64(s.rows)), m.UpSeconds, m.WriterInserts, maxMs.Load(), m.WriterSlow)
+
+	del, err := removalWhileIngesting(ctx, e, s, broker, dbURL, "batched DELETEs of the oldest day from the legacy partition (a plain table)", "1")
+	if err != nil {
+		return nil, nil, err
+	}
+
+	e.checkpoint(ctx)
+	took, err = e.signalctl(ctx, "migrate", "down", "2", "--yes", "--database-url", dbURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.DownSeconds = took.Seconds()
+	logf("inbox: migrate down 2 in %.1fs", m.DownSeconds)
+	return m, del, nil
+}
+
+func newTimeID(t time.Time) [16]byte {
+	var id [16]byte
+	ms := uint64(t.UnixMilli())
+	for j := 0; j < 6; j++ {
+		id[j] = byte(ms >> (40 - 8*j))
+	}
+	_, _ = rand.Read(id[6:])
+	id[6] = 0x80 | id[6]&0x0f
+	id[8] = 0x80 | id[8]&0x3f
+	return id
+}
+
+// inboxSteadyState loads the rows into day partitions and measures the
+// inbox through the REST API, then a partition drop while ingest runs.
+func inboxSteadyState(ctx context.Context, e *env, s *inboxShape, broker string, res *inboxResult) error {
+	const name = "bench_inbox"
+	dbURL, err := e.database(ctx, name)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, dbURL, 4)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	var days []time.Time
+	for d := 0; d < s.days; d++ {
+		days = append(days, s.start.Add(time.Duration(d)*store.Day))
+	}
+	if err := st.EnsurePartitions(ctx, days); err != nil {
+		return err
+	}
+	if err := exec1(ctx, dbURL, `ALTER TABLE notifications DROP CONSTRAINT notifications_pkey`,
+		`DROP INDEX notifications_recipient_seq, notifications_recipient_event`); err != nil {
+		return err
+	}
+	if err := s.copyDays(ctx, dbURL, func(d int) string { return store.DayPartition(days[d]) }); err != nil {
+		return err
+	}
+	if err := exec1(ctx, dbURL, `SET maintenance_work_mem = '1GB'`,
+		`ALTER TABLE notifications ADD CONSTRAINT notifications_pkey PRIMARY KEY (id)`,
+		`CREATE INDEX notifications_recipient_seq ON notifications (recipient_id, seq)`,
+		`CREATE INDEX notifications_recipient_event ON notifications (recipient_id, event_key)`,
+		`VACUUM ANALYZE`); err != nil {
+		return err
+	}
+	res.LoadSeconds = time.Since(start).Seconds()
+	parts, _ := st.Partitions(ctx)
+	res.Partitions = len(parts)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_ = conn.QueryRow(ctx, `SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'notifications'::regclass`).Scan(&res.TableBytes)
+	logf("inbox: %s rows in %d day partitions (%d partitions, %.1f GiB with indexes) in %.0fs", report.Thousands(int64(s.rows)), s.days,
+		res.Partitions, float64(res.TableBytes)/(1<<30), res.LoadSeconds)
+
+	// A serve that consumes nothing: the REST API only.
+	e.checkpoint(ctx)
+	srv, err := e.serve(ctx, serveOpts{name: "inbox-api", dbURL: dbURL, broker: broker,
+		extra: []string{"SIGNAL_KAFKA_TOPIC=inbox-unused", "APP_ENV_KAFKA_GROUP_ID=inbox-api", "SIGNAL_NOTIFICATIONS_RETENTION=0"}})
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	api := &inboxAPI{base: srv.url() + "/notifications", cl: &http.Client{Timeout: 30 * time.Second}}
+	n := e.cfg.inboxRequests
+	hot := func(i int) string { return "hot-" + strconv.Itoa(i%s.hot) }
+	cold := func(i int) string { return "u-" + strconv.Itoa((i*7919)%s.cold) }
+	// A cursor 50 % deep into a hot recipient's rows.
+	var deepSeq int64
+	_ = conn.QueryRow(ctx, `SELECT seq FROM notifications WHERE recipient_id = 'hot-0' ORDER BY seq DESC OFFSET $1 LIMIT 1`, s.hotRows/2).Scan(&deepSeq)
+	deep := base64.RawURLEncoding.EncodeToString([]byte("s" + strconv.FormatInt(deepSeq, 10)))
+	// The first count of each hot recipient makes its cache: measured
+	// below (after an epoch), not here.
+	for i := 0; i < s.hot; i++ {
+		if _, err := api.get("/counts", hot(i)); err != nil {
+			return err
+		}
+	}
+	cases := []struct {
+		name  string
+		path  func(i int) (string, string)
+		count int
+	}{
+		{"page, hot recipient (newest 20)", func(i int) (string, string) { return "?limit=20", hot(i) }, n},
+		{"page, cold recipient", func(i int) (string, string) { return "?limit=20", cold(i) }, n},
+		{"page, hot recipient, 50 % deep (cursor)", func(i int) (string, string) { return "?limit=20&cursor=" + deep, "hot-0" }, n},
+		{"page, hot recipient, unread", func(i int) (string, string) { return "?limit=20&unread=true", hot(i) }, n},
+		{"page, hot recipient, unseen", func(i int) (string, string) { return "?limit=20&unseen=true", hot(i) }, n},
+		{"page, hot recipient, type (10 % of rows)", func(i int) (string, string) { return "?limit=20&type=REFUND_ISSUED", hot(i) }, n},
+		{"page, hot recipient, archived (none)", func(i int) (string, string) { return "?limit=20&archived=true", hot(i) }, n},
+		{"counts, hot recipient", func(i int) (string, string) { return "/counts", hot(i) }, n},
+		{"counts, cold recipient", func(i int) (string, string) { return "/counts", cold(i) }, n},
+	}
+	for _, c := range cases {
+		lat, err := api.measure(c.count, c.path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		res.Queries = append(res.Queries, inboxQuery{Name: c.name, Lat: lat})
+		logf("inbox: %s: p50 %.2f ms, p99 %.2f ms", c.name, lat.P50, lat.P99)
+	}
+
+	// Mark-all-read of the warm recipients' 10,000 rows, then the same with
+	// the version before's UPDATE of the wide rows.
+	var readAll []float64
+	var wal0, wal1 string
+	for w := 0; w < s.warm-1; w++ {
+		e.checkpoint(ctx)
+		_ = conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&wal0)
+		t0 := time.Now()
+		body, err := api.post("/read-all", "warm-"+strconv.Itoa(w))
+		if err != nil {
+			return err
+		}
+		readAll = append(readAll, float64(time.Since(t0).Microseconds())/1000)
+		_ = conn.QueryRow(ctx, `SELECT pg_current_wal_lsn() - $1::pg_lsn`, wal0).Scan(&res.ReadAllWAL)
+		if w == 0 {
+			logf("inbox: read-all of warm-0: %s", body)
+		}
+	}
+	res.ReadAllMs = report.Summarize(readAll)
+	lat, err := api.measure(n, func(i int) (string, string) { return "?limit=20&unread=true", "warm-" + strconv.Itoa(i%(s.warm-1)) })
+	if err != nil {
+		return err
+	}
+	res.Queries = append(res.Queries, inboxQuery{Name: "page, unread, after read-all of 10,000", Lat: lat})
+	lat, err = api.measure(n, func(i int) (string, string) { return "/counts", "warm-" + strconv.Itoa(i%(s.warm-1)) })
+	if err != nil {
+		return err
+	}
+	res.Queries = append(res.Queries, inboxQuery{Name: "counts, after read-all of 10,000", Lat: lat})
+	e.checkpoint(ctx)
+	_ = conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&wal1)
+	t0 := time.Now()
+	if _, err := conn.Exec(ctx, `UPDATE notifications SET is_read = true, read_at = now() WHERE recipient_id = $1 AND NOT is_read`,
+		"warm-"+strconv.Itoa(s.warm-1)); err != nil {
+		return err
+	}
+	res.UpdateMs = float64(time.Since(t0).Microseconds()) / 1000
+	_ = conn.QueryRow(ctx, `SELECT pg_current_wal_lsn() - $1::pg_lsn`, wal1).Scan(&res.UpdateWAL)
+	logf("inbox: read-all of %s rows: p50 %.1f ms, %s of WAL; the UPDATE of before: %.1f ms, %s of WAL",
+		report.Thousands(int64(s.warmRows)), res.ReadAllMs.P50, bytesText(res.ReadAllWAL), res.UpdateMs, bytesText(res.UpdateWAL))
+
+	// The first count after the caches were invalidated (a retention
+	// removal does that): a recount of each hot recipient.
+	if _, err := conn.Exec(ctx, `UPDATE inbox_epoch SET epoch = epoch + 1`); err != nil {
+		return err
+	}
+	var recount []float64
+	for i := 0; i < s.hot; i++ {
+		t0 := time.Now()
+		if _, err := api.get("/counts", hot(i)); err != nil {
+			return err
+		}
+		recount = append(recount, float64(time.Since(t0).Microseconds())/1000)
+	}
+	res.RecountMs = report.Summarize(recount)
+	logf("inbox: first count of a hot recipient after an epoch: p50 %.1f ms, max %.1f ms", res.RecountMs.P50, res.RecountMs.Max)
+	srv.stop()
+
+	res.Drop, err = removalWhileIngesting(ctx, e, s, broker, dbURL, "DETACH CONCURRENTLY and DROP of the oldest day's partition", "2")
+	return err
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+}
+
+// inboxAPI calls the inbox routes with the API key.
+type inboxAPI struct {
+	base string
+	cl   *http.Client
+}
+
+func (a *inboxAPI) do(method, path, recipient string) ([]byte, error) {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	req, _ := http.NewRequest(method, a.base+path+sep+"recipientId="+url.QueryEscape(recipient), nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := a.cl.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("%s %s: %d %s", method, req.URL, resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+func (a *inboxAPI) get(path, recipient string) ([]byte, error)  { return a.do("GET", path, recipient) }
+func (a *inboxAPI) post(path, recipient string) ([]byte, error) { return a.do("POST", path, recipient) }
+
+// measure runs n requests after n/10 of warm-up, one at a time.
+func (a *inboxAPI) measure(n int, path func(i int) (string, string)) (report.Latency, error) {
+	var ms []float64
+	for i := -n / 10; i < n; i++ {
+		p, r := path(i + n)
+		t0 := time.Now()
+		b, err := a.get(p, r)
+		if err != nil {
+			return report.Latency{}, err
+		}
+		if i >= 0 {
+			ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+		}
+		if i == 0 && p == "?limit=20" {
+			var page struct{ Items []json.RawMessage }
+			if json.Unmarshal(b, &page) != nil || len(page.Items) == 0 {
+				return report.Latency{}, fmt.Errorf("empty page for %s: %s", r, b)
+			}
+		}
+	}
+	return report.Summarize(ms), nil
+}
+
+// removalWhileIngesting drains a backlog with serve twice: once alone (the
+// baseline), once while the oldest day is removed by store.Maintain (a
+// partition drop, or batched DELETEs from the legacy partition).
+func removalWhileIngesting(ctx context.Context, e *env, s *inboxShape, broker, dbURL, how, tag string) (*removalRun, error) {
+	run := &removalRun{How: how, Messages: e.cfg.inboxBacklog}
+	st, err := store.Open(ctx, dbURL, 2)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	oldest := s.start
+	_ = st.Pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE id >= $1 AND id < $2`,
+		store.DayBound(oldest), store.DayBound(oldest.Add(store.Day))).Scan(&run.DayRows)
+	for _, t := range []string{"inbox-baseline-" + tag, "inbox-removal-" + tag} {
+		if _, err := preProduceTo(ctx, broker, t, run.Messages, 20000); err != nil {
+			return nil, err
+		}
+	}
+	run.BaselineRate, _, err = drain(ctx, e, broker, dbURL, "inbox-baseline-"+tag, run.Messages, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The retention that makes exactly the oldest day due.
+	retention := time.Since(oldest.Add(store.Day)) - store.RetentionMargin - time.Hour
+	run.Rate, run.RemovalSeconds, err = drain(ctx, e, broker, dbURL, "inbox-removal-"+tag, run.Messages, func(ctx context.Context) error {
+		res, err := st.Maintain(ctx, time.Now(), retention)
+		if err == nil && len(res.Dropped) == 0 && res.Deleted == 0 {
+			err = fmt.Errorf("nothing removed: %+v", res)
+		}
+		logf("inbox: removal %+v", res)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	logf("inbox: %s (%s rows) took %.2fs; ingest %.0f msg/s during it, %.0f msg/s alone (%.2f×)",
+		how, report.Thousands(run.DayRows), run.RemovalSeconds, run.Rate, run.BaselineRate, run.Rate/run.BaselineRate)
+	return run, nil
+}
+
+// drain starts serve on topic and waits until it committed every offset;
+// during, when set, runs as soon as serve is ready. It returns the ingest
+// rate (from the first row's transaction to the last commit) and how long
+// during took.
+func drain(ctx context.Context, e *env, broker, dbURL, topic string, n int, during func(context.Context) error) (rate, duringSeconds float64, err error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	e.checkpoint(ctx)
+	group := "drain-" + topic
+	srv, err := e.serve(ctx, serveOpts{name: group, dbURL: dbURL, broker: broker,
+		extra: []string{"SIGNAL_KAFKA_TOPIC=" + topic, "APP_ENV_KAFKA_GROUP_ID=" + group, "SIGNAL_NOTIFICATIONS_RETENTION=0"}})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer srv.stop()
+	duringDone := make(chan error, 1)
+	if during != nil {
+		go func() {
+			t0 := time.Now()
+			err := during(ctx)
+			duringSeconds = time.Since(t0).Seconds()
+			duringDone <- err
+		}()
+	} else {
+		duringDone <- nil
+	}
+	deadline := time.Now().Add(time.Duration(max(120, n/200)) * time.Second)
+	var done time.Time
+	for {
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err == nil && allCommitted(ends, committed) {
+			done = time.Now()
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("drain %s: not done in time\n%s", topic, srv.logTail(10))
+		}
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return 0, 0, err
+		}
+	}
+	if err := <-duringDone; err != nil {
+		return 0, 0, err
+	}
+	srv.stop()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close(context.Background())
+	var first time.Time
+	var rows int
+	if err := conn.QueryRow(ctx, `SELECT count(*), min(created_at) FROM notifications WHERE source_topic = $1`, topic).Scan(&rows, &first); err != nil {
+		return 0, 0, err
+	}
+	if rows != 2*n {
+		return 0, 0, fmt.Errorf("drain %s: %d rows, want %d", topic, rows, 2*n)
+	}
+	return float64(n) / done.Sub(first).Seconds(), duringSeconds, nil
+}

@@ -339,3 +339,95 @@ func httpText(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+func TestNotificationsCommandListsShowsAndMarksForSupport(t *testing.T) {
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	t.Setenv("SIGNAL_DATABASE_URL", env.DBURL)
+	p := testkit.Producer(t, env.Broker)
+	for i := 0; i < 3; i++ {
+		testkit.Produce(t, p, testkit.Message("users", []string{"carol"}, paid(fmt.Sprintf("p-%d", i))))
+	}
+	testkit.Eventually(t, 10*time.Second, "3 rows", func() bool {
+		return testkit.Count(t, env.Store, `SELECT count(*) FROM notifications`) == 3
+	})
+	device := testkit.Dial(t, in.WSURL(), testkit.Token(t, "carol"))
+	device.Welcome()
+
+	out, errOut, code := run(t, "notifications", "list", "--recipient", "carol", "-o", "json")
+	var items []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &items) != nil || len(items) != 3 || items[0]["isSeen"] != false {
+		t.Fatalf("list: %d %s %s", code, out, errOut)
+	}
+	newest := items[0]["id"].(string)
+
+	out, errOut, code = run(t, "notifications", "mark", "--recipient", "carol", "read", newest, "0190d5b2-0000-8000-8000-000000000000")
+	if code != 0 || !strings.Contains(out, "1 notification(s) changed") || !strings.Contains(errOut, "1 of the ids are not carol's") {
+		t.Fatalf("mark: %d %q %q", code, out, errOut)
+	}
+	if f := device.Expect("observation/signal/notification/updated"); string(f.Data) != `{"ids":["`+newest+`"],"isRead":true,"isSeen":true}` {
+		t.Errorf("the device got %s", f.Data)
+	}
+	out, _, code = run(t, "notifications", "list", "--recipient", "carol", "--unread")
+	if code != 0 || strings.Contains(out, newest) || !strings.Contains(out, "STATE") || strings.Count(out, "unread, unseen") != 2 {
+		t.Errorf("list --unread: %d\n%s", code, out)
+	}
+	out, _, code = run(t, "notifications", "show", "--recipient", "carol", newest, "-o", "json")
+	var shown map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &shown) != nil || shown["isRead"] != true || shown["recipientId"] != "carol" ||
+		shown["record"].(map[string]any)["topic"] != testkit.Topic {
+		t.Errorf("show: %d %s", code, out)
+	}
+	if out, _, code = run(t, "notifications", "show", "--recipient", "carol", newest); code != 0 || !strings.Contains(out, "read") || !strings.Contains(out, "record") {
+		t.Errorf("show table: %d %s", code, out)
+	}
+
+	out, _, code = run(t, "notifications", "mark", "--recipient", "carol", "seen", "--all", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"updated": 2`) {
+		t.Errorf("seen --all: %d %s", code, out)
+	}
+	device.Expect("observation/signal/notification/updated")
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"delete --all off a terminal without --yes", []string{"mark", "--recipient", "carol", "delete", "--all"}, 2},
+		{"--all where it does not apply", []string{"mark", "--recipient", "carol", "archive", "--all"}, 2},
+		{"an unknown state change", []string{"mark", "--recipient", "carol", "frobnicate", newest}, 2},
+		{"an id that is not a UUID", []string{"show", "--recipient", "carol", "nope"}, 2},
+		{"someone else's notification", []string{"show", "--recipient", "dave", newest}, 1},
+		{"no recipient", []string{"list"}, 2},
+		{"a limit too large", []string{"list", "--recipient", "carol", "--limit", "5000"}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, errOut, code := run(t, append([]string{"notifications"}, tt.args...)...); code != tt.code {
+				t.Errorf("exit %d (%s), want %d", code, errOut, tt.code)
+			}
+		})
+	}
+	if _, _, code := run(t, "notifications", "mark", "--recipient", "carol", "delete", "--all", "--yes"); code != 0 {
+		t.Errorf("delete --all --yes: %d", code)
+	}
+	if _, c := call(t, "GET", in.URL()+"/notifications/counts?recipientId=carol", testkit.APIKey, nil); c["total"] != float64(0) {
+		t.Errorf("after delete --all: %v", c)
+	}
+
+	t.Run("completion of recipients and of their notifications", func(t *testing.T) {
+		testkit.Produce(t, p, testkit.Message("users", []string{"carol"}, nil))
+		testkit.Eventually(t, 10*time.Second, "a new row", func() bool {
+			return testkit.Count(t, env.Store, `SELECT count(*) FROM notifications`) == 4
+		})
+		if got := complete(t, "notifications", "list", "--recipient", "ca"); !slices.Contains(got, "carol") {
+			t.Errorf("recipients: %v", got)
+		}
+		var fresh string
+		env.Store.Pool.QueryRow(context.Background(), `SELECT id::text FROM notifications ORDER BY seq DESC LIMIT 1`).Scan(&fresh)
+		if got := complete(t, "notifications", "show", "--recipient", "carol", ""); !slices.Equal(got, []string{fresh}) {
+			t.Errorf("notification ids: %v, want [%s]", got, fresh)
+		}
+		if got := complete(t, "notifications", "mark", "--recipient", "carol", ""); !slices.Contains(got, "archive") {
+			t.Errorf("states: %v", got)
+		}
+	})
+}

@@ -344,6 +344,13 @@ type Publisher struct {
 	Origin string
 }
 
+// SendRoom sends a frame to the members of room on every instance (what
+// the REST API's room send does), for a process without clients of its own
+// (signalctl notifications mark pushes state changes this way).
+func (p Publisher) SendRoom(ctx context.Context, room string, frame []byte) error {
+	return publish(ctx, poolSink{p.Store}, p.Origin, envelope{Kind: kindRoom, Room: room, Frame: frame})
+}
+
 // Stage relays items inside tx, like Relay.Stage, with the commit's own
 // tick, so the instances deliver them as soon as it commits.
 func (p Publisher) Stage(ctx context.Context, tx *store.Tx, items []hub.Delivery) (func(committed bool), error) {

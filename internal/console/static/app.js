@@ -12,6 +12,7 @@
   const BACKOFF_MAX = 30000;
   const WELCOME = 'signal/system/welcome';
   const CREATED = 'observation/signal/notification/created';
+  const UPDATED = 'observation/signal/notification/updated';
   // sessionStorage keys: the tab keeps them, nothing else does.
   const KEY_STORE = 'signal.console.apikey';
   const TOKEN_STORE = 'signal.console.token';
@@ -157,6 +158,7 @@
         conn.rooms = new Set((data && data.rooms) || []);
         renderRooms();
         setState('connected');
+        refreshCounts();
         // After a reconnect: rooms joined by hand again, and what the
         // notification rooms missed meanwhile (join with since).
         for (const room of conn.keep) if (!conn.rooms.has(room)) join(room);
@@ -183,9 +185,54 @@
           remember(data.id);
           if (f.room) conn.lastId.set(f.room, data.id);
         }
+        refreshCounts();
+        break;
+      case UPDATED:
+        if (data) applyStates(data);
+        refreshCounts();
         break;
     }
     logFrame(f);
+  }
+
+  // --- inbox states ---
+
+  // stateText names a notification card's states.
+  function stateText(ds) {
+    const s = [ds.read === 'true' ? 'read' : 'unread'];
+    if (ds.read !== 'true' && ds.seen === 'true') s.push('seen');
+    if (ds.archived === 'true') s.push('archived');
+    if (ds.deleted === 'true') s.push('deleted');
+    return s.join(', ');
+  }
+
+  // applyStates shows an updated frame's states on the cards it names
+  // (every card for an "all" change).
+  function applyStates(d) {
+    const ids = new Set(Array.isArray(d.ids) ? d.ids.map(String) : []);
+    for (const card of document.querySelectorAll('#log li.card')) {
+      if (!d.all && !ids.has(card.dataset.id)) continue;
+      for (const [field, key] of [['isRead', 'read'], ['isSeen', 'seen'], ['isArchived', 'archived'], ['isDeleted', 'deleted']]) {
+        if (typeof d[field] === 'boolean') card.dataset[key] = String(d[field]);
+      }
+      const dd = card.querySelector('dd.state');
+      if (dd) dd.textContent = stateText(card.dataset);
+    }
+  }
+
+  // refreshCounts shows the connected recipient's GET /notifications/counts.
+  async function refreshCounts() {
+    if (!conn.token) return;
+    try {
+      const resp = await fetch(new URL('notifications/counts', base),
+        { headers: { Authorization: 'Bearer ' + conn.token }, cache: 'no-store', credentials: 'omit' });
+      const c = await resp.json();
+      $('inbox-counts').textContent = resp.ok
+        ? c.unread + ' unread, ' + c.unseen + ' unseen, ' + c.total + ' in all'
+        : apiError(resp, c);
+    } catch (err) {
+      $('inbox-counts').textContent = 'counts unavailable: ' + err.message;
+    }
   }
 
   function renderRooms() {
@@ -243,9 +290,10 @@
     if (f.topic === CREATED && d && typeof d === 'object') {
       li.classList.add('card');
       li.dataset.id = String(d.id);
+      li.dataset.read = String(d.isRead === true);
       li.append(el('p', 'content', d.content));
       const dl = el('dl', 'facts');
-      for (const [k, v] of [['type', d.type], ['actionUrl', d.actionUrl], ['id', d.id], ['createdAt', d.createdAt]]) {
+      for (const [k, v] of [['state', stateText(li.dataset)], ['type', d.type], ['actionUrl', d.actionUrl], ['id', d.id], ['createdAt', d.createdAt]]) {
         dl.append(el('dt', '', k), el('dd', k, v === null || v === undefined ? '—' : v));
       }
       li.append(dl);

@@ -294,7 +294,9 @@ func (in *Ingestor) withExisting(ctx context.Context, tx *store.Tx, rows []*even
 	}
 	byID := make(map[uuid.UUID]*event.Row, len(existing))
 	for _, r := range existing {
-		byID[r.ID] = r
+		if !r.IsDeleted { // the recipient deleted it: not pushed again
+			byID[r.ID] = r
+		}
 	}
 	push := make([]*event.Row, 0, len(rows))
 	for _, r := range rows {

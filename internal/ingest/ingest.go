@@ -307,7 +307,7 @@ func (in *Ingestor) withExisting(ctx context.Context, tx *store.Tx, rows []*even
 			push = append(push, byID[r.ID])
 		}
 	}
-	return push, len(existing), nil
+	return push, len(byID), nil
 }
 
 func (in *Ingestor) count(res Result) {

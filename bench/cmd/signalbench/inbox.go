@@ -154,7 +154,7 @@ var copyCols = []string{"id", "seq", "recipient_id", "type", "organizer_id", "ac
 
 func (s *inboxShape) row(d, i int, today time.Time) []any {
 	k := i - s.dayStart[d]
-	at := s.start.Add(time.Duration(d) * store.Day).Add(time.Duration(int64(k) * int64(store.Day) / int64(s.dayCount[d])))
+	at := s.start.Add(time.Duration(d) * store.Day).Add(time.Duration(float64(k) / float64(s.dayCount[d]) * float64(store.Day)))
 	if at.After(today) {
 		at = today
 	}

@@ -91,9 +91,13 @@ type removalRun struct {
 	How            string  `json:"how"`
 	DayRows        int64   `json:"dayRows"`
 	RemovalSeconds float64 `json:"removalSeconds"`
-	BaselineRate   float64 `json:"baselineRate"` // msg/s, nothing else running
-	Rate           float64 `json:"rate"`         // msg/s, during the removal
-	Messages       int     `json:"messages"`
+	BaselineRate   float64 `json:"baselineRate"` // msg/s, the drain with nothing else running
+	Rate           float64 `json:"rate"`         // msg/s, the drain during which the removal ran
+	// WindowRate is the ingest rate while the removal ran (rows stored
+	// between its start and its end); valid when the drain outlasted it.
+	WindowRate float64 `json:"windowRate"`
+	Outlasted  bool    `json:"drainOutlastedRemoval"`
+	Messages   int     `json:"messages"`
 }
 
 // inboxShape is who gets which row.
@@ -340,7 +344,7 @@ func inboxMigration(ctx context.Context, e *env, s *inboxShape, broker string) (
 	logf("inbox: migrate up of %s rows in %.1fs; a writer meanwhile: %d inserts, longest %d ms, %d over 100 ms",
 		report.Thousands(int64(s.rows)), m.UpSeconds, m.WriterInserts, maxMs.Load(), m.WriterSlow)
 
-	del, err := removalWhileIngesting(ctx, e, s, broker, dbURL, "batched DELETEs of the oldest day from the legacy partition (a plain table)", "1")
+	del, err := removalWhileIngesting(ctx, e, s, broker, dbURL, "batched DELETEs of the oldest day from the legacy partition (a plain table), then its VACUUM", "1", true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -519,7 +523,7 @@ func inboxSteadyState(ctx context.Context, e *env, s *inboxShape, broker string,
 	logf("inbox: first count of a hot recipient after an epoch: p50 %.1f ms, max %.1f ms", res.RecountMs.P50, res.RecountMs.Max)
 	srv.stop()
 
-	res.Drop, err = removalWhileIngesting(ctx, e, s, broker, dbURL, "DETACH CONCURRENTLY and DROP of the oldest day's partition", "2")
+	res.Drop, err = removalWhileIngesting(ctx, e, s, broker, dbURL, "DETACH CONCURRENTLY and DROP of the oldest day's partition", "2", false)
 	return err
 }
 
@@ -586,8 +590,9 @@ func (a *inboxAPI) measure(n int, path func(i int) (string, string)) (report.Lat
 
 // removalWhileIngesting drains a backlog with serve twice: once alone (the
 // baseline), once while the oldest day is removed by store.Maintain (a
-// partition drop, or batched DELETEs from the legacy partition).
-func removalWhileIngesting(ctx context.Context, e *env, s *inboxShape, broker, dbURL, how, tag string) (*removalRun, error) {
+// partition drop, or batched DELETEs from the legacy partition, followed by
+// the VACUUM that must then reclaim them — what autovacuum would do).
+func removalWhileIngesting(ctx context.Context, e *env, s *inboxShape, broker, dbURL, how, tag string, vacuum bool) (*removalRun, error) {
 	run := &removalRun{How: how, Messages: e.cfg.inboxBacklog}
 	st, err := store.Open(ctx, dbURL, 2)
 	if err != nil {
@@ -608,51 +613,64 @@ func removalWhileIngesting(ctx context.Context, e *env, s *inboxShape, broker, d
 	}
 	// The retention that makes exactly the oldest day due.
 	retention := time.Since(oldest.Add(store.Day)) - store.RetentionMargin - time.Hour
-	run.Rate, run.RemovalSeconds, err = drain(ctx, e, broker, dbURL, "inbox-removal-"+tag, run.Messages, func(ctx context.Context) error {
+	var window drained
+	run.Rate, window, err = drain(ctx, e, broker, dbURL, "inbox-removal-"+tag, run.Messages, func(ctx context.Context) error {
 		res, err := st.Maintain(ctx, time.Now(), retention)
 		if err == nil && len(res.Dropped) == 0 && res.Deleted == 0 {
 			err = fmt.Errorf("nothing removed: %+v", res)
 		}
 		logf("inbox: removal %+v", res)
+		if err == nil && vacuum {
+			_, err = st.Pool.Exec(ctx, `VACUUM notifications_legacy`)
+		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	logf("inbox: %s (%s rows) took %.2fs; ingest %.0f msg/s during it, %.0f msg/s alone (%.2f×)",
-		how, report.Thousands(run.DayRows), run.RemovalSeconds, run.Rate, run.BaselineRate, run.Rate/run.BaselineRate)
+	run.RemovalSeconds, run.WindowRate, run.Outlasted = window.seconds, window.rate, window.outlasted
+	logf("inbox: %s (%s rows) took %.2fs; ingest %.0f msg/s over the drain (%.0f msg/s while it ran, the drain outlasted it: %v), %.0f msg/s alone (%.2f×)",
+		how, report.Thousands(run.DayRows), run.RemovalSeconds, run.Rate, run.WindowRate, run.Outlasted, run.BaselineRate, run.Rate/run.BaselineRate)
 	return run, nil
+}
+
+// drained describes what ran during a drain.
+type drained struct {
+	seconds   float64 // how long it took
+	rate      float64 // messages/s stored meanwhile
+	outlasted bool    // the drain went on after it ended
 }
 
 // drain starts serve on topic and waits until it committed every offset;
 // during, when set, runs as soon as serve is ready. It returns the ingest
-// rate (from the first row's transaction to the last commit) and how long
-// during took.
-func drain(ctx context.Context, e *env, broker, dbURL, topic string, n int, during func(context.Context) error) (rate, duringSeconds float64, err error) {
+// rate (from the first row's transaction to the last commit) and what ran
+// during it.
+func drain(ctx context.Context, e *env, broker, dbURL, topic string, n int, during func(context.Context) error) (rate float64, w drained, err error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
 	if err != nil {
-		return 0, 0, err
+		return 0, w, err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
-		return 0, 0, err
+		return 0, w, err
 	}
 	e.checkpoint(ctx)
 	group := "drain-" + topic
 	srv, err := e.serve(ctx, serveOpts{name: group, dbURL: dbURL, broker: broker,
 		extra: []string{"SIGNAL_KAFKA_TOPIC=" + topic, "APP_ENV_KAFKA_GROUP_ID=" + group, "SIGNAL_NOTIFICATIONS_RETENTION=0"}})
 	if err != nil {
-		return 0, 0, err
+		return 0, w, err
 	}
 	defer srv.stop()
 	duringDone := make(chan error, 1)
+	var t0, t1 time.Time
 	if during != nil {
 		go func() {
-			t0 := time.Now()
+			t0 = time.Now()
 			err := during(ctx)
-			duringSeconds = time.Since(t0).Seconds()
+			t1 = time.Now()
 			duringDone <- err
 		}()
 	} else {
@@ -667,28 +685,32 @@ func drain(ctx context.Context, e *env, broker, dbURL, topic string, n int, duri
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("drain %s: not done in time\n%s", topic, srv.logTail(10))
+			return 0, w, fmt.Errorf("drain %s: not done in time\n%s", topic, srv.logTail(10))
 		}
 		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
-			return 0, 0, err
+			return 0, w, err
 		}
 	}
 	if err := <-duringDone; err != nil {
-		return 0, 0, err
+		return 0, w, err
 	}
 	srv.stop()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
-		return 0, 0, err
+		return 0, w, err
 	}
 	defer conn.Close(context.Background())
 	var first time.Time
-	var rows int
-	if err := conn.QueryRow(ctx, `SELECT count(*), min(created_at) FROM notifications WHERE source_topic = $1`, topic).Scan(&rows, &first); err != nil {
-		return 0, 0, err
+	var rows, meanwhile int
+	if err := conn.QueryRow(ctx, `SELECT count(*), min(created_at), count(*) FILTER (WHERE created_at BETWEEN $2 AND $3)
+		FROM notifications WHERE source_topic = $1`, topic, t0, t1).Scan(&rows, &first, &meanwhile); err != nil {
+		return 0, w, err
 	}
 	if rows != 2*n {
-		return 0, 0, fmt.Errorf("drain %s: %d rows, want %d", topic, rows, 2*n)
+		return 0, w, fmt.Errorf("drain %s: %d rows, want %d", topic, rows, 2*n)
 	}
-	return float64(n) / done.Sub(first).Seconds(), duringSeconds, nil
+	if !t0.IsZero() {
+		w = drained{seconds: t1.Sub(t0).Seconds(), rate: float64(meanwhile) / 2 / t1.Sub(t0).Seconds(), outlasted: done.After(t1)}
+	}
+	return float64(n) / done.Sub(first).Seconds(), w, nil
 }

@@ -369,7 +369,13 @@ oldest day; the rate is from the first row's transaction to the last offset comm
 				Measured: fmt.Sprintf("%s vs %s alone: %s", report.FormatValue(rm.Rate, "msg/s"), report.FormatValue(rm.BaselineRate, "msg/s"), report.FormatRatio(ratio)),
 				Met:      row.Met})
 		}
-		s.Rows = append(s.Rows, row, report.Row{Figure: "time to remove the day (" + report.Thousands(rm.DayRows) + " rows): " + rm.How, Value: rm.RemovalSeconds, Unit: "s"})
+		window := report.Row{Figure: "ingest while the removal ran: " + rm.How, Value: rm.WindowRate, Unit: "msg/s",
+			Reference: "ingest alone", RefValue: rm.BaselineRate}
+		if !rm.Outlasted {
+			window.Figure += " (the backlog ran out before the removal ended)"
+		}
+		s.Rows = append(s.Rows, row, window,
+			report.Row{Figure: "time to remove the day (" + report.Thousands(rm.DayRows) + " rows): " + rm.How, Value: rm.RemovalSeconds, Unit: "s"})
 	}
 	if m := r.Migration; m != nil {
 		s.Rows = append(s.Rows,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -157,6 +158,18 @@ func (s *Store) ListNotifications(ctx context.Context, recipient string, f Inbox
 // selectRecipientIDs reads only ids and seqs (listNotifications idsOnly).
 const selectRecipientIDs = `SELECT n.id, n.seq FROM notifications n LEFT JOIN notification_marks m ON m.id = n.id`
 
+// byMarks reads the rows of the recipient's marks that match cond, through
+// the primary key (each lookup touches one partition): sel with its FROM
+// starting at the marks. The marks are few; a plan that walked the
+// recipient's rows instead (all of them) must not be possible, so the rows
+// are reached by id only.
+func byMarks(sel, cond string) string {
+	cols, _, _ := strings.Cut(strings.TrimPrefix(sel, "SELECT "), "FROM notifications n")
+	return `WITH k AS MATERIALIZED (SELECT id FROM notification_marks WHERE recipient_id = $1 AND ` + cond + `)
+		SELECT ` + cols + ` FROM k JOIN notifications n ON n.id = k.id LEFT JOIN notification_marks m ON m.id = n.id
+		WHERE true`
+}
+
 // listNotifications is ListNotifications in q; idsOnly reads rows with
 // only ID and Seq set.
 func listNotifications(ctx context.Context, q batcher, recipient string, f InboxFilter, limit int, before int64, idsOnly bool) ([]*event.Row, error) {
@@ -206,15 +219,12 @@ func listNotifications(ctx context.Context, q batcher, recipient string, f Inbox
 	}
 	if f.Archived == ArchivedOnly {
 		// Only marks make a notification archived: walk them.
-		collect(sel + ` JOIN notification_marks a ON a.id = n.id
-			WHERE a.recipient_id = $1 AND a.is_archived AND a.seq < $2 AND n.recipient_id = $1` + conds + tail)
+		collect(byMarks(sel, `is_archived AND seq < $2`) + conds + tail)
 	} else {
 		collect(walk)
 		if f.Unread && !f.Unseen {
 			// Marked unread below read_wm: only marks tell.
-			collect(sel + ` JOIN notification_marks u ON u.id = n.id
-				WHERE u.recipient_id = $1 AND u.is_read = false AND u.seq < $2 AND u.seq <= ` + wm("read_wm", "$1") + `
-				  AND n.recipient_id = $1` + conds + tail)
+			collect(byMarks(sel, `is_read = false AND seq < $2 AND seq <= `+wm("read_wm", "$1")) + conds + tail)
 		}
 	}
 	if err := q.SendBatch(ctx, b).Close(); err != nil {
@@ -549,9 +559,8 @@ func (s *Store) MarkAll(ctx context.Context, recipient string, op Op) (Change, e
 				return err
 			}
 			var arch Counts
-			if err := tx.tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT `+read+`), count(*) FILTER (WHERE NOT `+seen+`)
-				FROM notification_marks a JOIN notifications n ON n.id = a.id LEFT JOIN notification_marks m ON m.id = n.id
-				WHERE a.recipient_id = $1 AND a.is_archived AND n.recipient_id = $1 AND NOT `+deleted, recipient).
+			if err := tx.tx.QueryRow(ctx, byMarks(`SELECT count(*), count(*) FILTER (WHERE NOT `+read+`), count(*) FILTER (WHERE NOT `+seen+`)
+				FROM notifications n`, `is_archived`)+` AND NOT `+deleted, recipient).
 				Scan(&arch.Total, &arch.Unread, &arch.Unseen); err != nil {
 				return fmt.Errorf("mark all %s: %w", op, err)
 			}

@@ -426,7 +426,7 @@ func inboxSteadyState(ctx context.Context, e *env, s *inboxShape, broker string,
 		return err
 	}
 	defer srv.stop()
-	api := &inboxAPI{base: srv.url() + "/notifications", cl: &http.Client{Timeout: 30 * time.Second}}
+	api := &inboxAPI{ctx: ctx, base: srv.url() + "/notifications", cl: &http.Client{Timeout: 30 * time.Second}}
 	n := e.cfg.inboxRequests
 	hot := func(i int) string { return "hot-" + strconv.Itoa(i%s.hot) }
 	cold := func(i int) string { return "u-" + strconv.Itoa((i*7919)%s.cold) }
@@ -539,6 +539,7 @@ func bytesText(n int64) string {
 
 // inboxAPI calls the inbox routes with the API key.
 type inboxAPI struct {
+	ctx  context.Context
 	base string
 	cl   *http.Client
 }
@@ -548,7 +549,7 @@ func (a *inboxAPI) do(method, path, recipient string) ([]byte, error) {
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	req, _ := http.NewRequest(method, a.base+path+sep+"recipientId="+url.QueryEscape(recipient), nil)
+	req, _ := http.NewRequestWithContext(a.ctx, method, a.base+path+sep+"recipientId="+url.QueryEscape(recipient), nil)
 	req.Header.Set("Authorization", "Bearer "+apiKey)
 	resp, err := a.cl.Do(req)
 	if err != nil {

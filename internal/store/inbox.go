@@ -180,6 +180,24 @@ func listNotifications(ctx context.Context, q batcher, recipient string, f Inbox
 	if before <= 0 {
 		before = math.MaxInt64
 	}
+	b := &pgx.Batch{}
+	var parts [][]*event.Row
+	for _, sql := range listSQL(sel, f) {
+		b.Queue(sql, recipient, before, limit, f.Type, f.OrganizerID).Query(func(r pgx.Rows) error {
+			rows, err := scan(r)
+			parts = append(parts, rows)
+			return err
+		})
+	}
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("list notifications: %w", err)
+	}
+	return mergeNewestFirst(parts, limit), nil
+}
+
+// listSQL returns the queries of a listing, each sorted by seq, descending:
+// $1 recipient, $2 seq bound (exclusive), $3 limit, $4 type, $5 organizer.
+func listSQL(sel string, f InboxFilter) []string {
 	read, seen, archived, deleted := stateSQL("$1")
 	conds := ` AND NOT ` + deleted + ` AND ($4 = '' OR n.type = $4) AND ($5 = '' OR n.organizer_id = $5)`
 	switch f.Archived {
@@ -194,9 +212,11 @@ func listNotifications(ctx context.Context, q batcher, recipient string, f Inbox
 	if f.Unseen {
 		conds += ` AND NOT ` + seen
 	}
-	args := []any{recipient, before, limit, f.Type, f.OrganizerID}
 	tail := ` ORDER BY n.seq DESC LIMIT $3`
-
+	if f.Archived == ArchivedOnly {
+		// Only marks make a notification archived: walk them.
+		return []string{byMarks(sel, `is_archived AND seq < $2`) + conds + tail}
+	}
 	// The walk over the recipient's rows, from the highest watermark the
 	// filters allow.
 	from := wm("deleted_wm", "$1")
@@ -206,31 +226,12 @@ func listNotifications(ctx context.Context, q batcher, recipient string, f Inbox
 	case f.Unread:
 		from = `greatest(` + from + `, ` + wm("read_wm", "$1") + `)`
 	}
-	walk := sel + ` WHERE n.recipient_id = $1 AND n.seq < $2 AND n.seq > ` + from + conds + tail
-
-	b := &pgx.Batch{}
-	var parts [][]*event.Row
-	collect := func(sql string) {
-		b.Queue(sql, args...).Query(func(r pgx.Rows) error {
-			rows, err := scan(r)
-			parts = append(parts, rows)
-			return err
-		})
+	out := []string{sel + ` WHERE n.recipient_id = $1 AND n.seq < $2 AND n.seq > ` + from + conds + tail}
+	if f.Unread && !f.Unseen {
+		// Marked unread below read_wm: only marks tell.
+		out = append(out, byMarks(sel, `is_read = false AND seq < $2 AND seq <= `+wm("read_wm", "$1"))+conds+tail)
 	}
-	if f.Archived == ArchivedOnly {
-		// Only marks make a notification archived: walk them.
-		collect(byMarks(sel, `is_archived AND seq < $2`) + conds + tail)
-	} else {
-		collect(walk)
-		if f.Unread && !f.Unseen {
-			// Marked unread below read_wm: only marks tell.
-			collect(byMarks(sel, `is_read = false AND seq < $2 AND seq <= `+wm("read_wm", "$1")) + conds + tail)
-		}
-	}
-	if err := q.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("list notifications: %w", err)
-	}
-	return mergeNewestFirst(parts, limit), nil
+	return out
 }
 
 // scanIDs reads (id, seq) rows.

@@ -3,10 +3,12 @@
 -- hold the partition key; seq is unique by construction, see
 -- internal/store/order.go), and attaching the existing table as a partition
 -- would build the plain one under an exclusive lock. So it is built here,
--- CONCURRENTLY: reads and writes go on meanwhile.
+-- CONCURRENTLY: reads and writes go on meanwhile. It includes is_read, the
+-- read state written before 0006, so that counting a recipient's
+-- notifications reads the index alone (internal/store/inbox.go).
 --
 -- CONCURRENTLY cannot run in a transaction block: this file must hold this
 -- one statement. If it fails half-way it leaves an INVALID index: drop it
 -- (DROP INDEX notifications_recipient_seq_plain) and run
 -- `signalctl migrate force 4`, then `migrate up` again.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS notifications_recipient_seq_plain ON notifications (recipient_id, seq);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS notifications_recipient_seq_plain ON notifications (recipient_id, seq) INCLUDE (is_read);

@@ -38,13 +38,13 @@ BEGIN
         CREATE TABLE notifications_legacy (LIKE notifications INCLUDING DEFAULTS);
         ALTER TABLE notifications_legacy ADD CONSTRAINT notifications_legacy_pkey PRIMARY KEY (id);
         CREATE INDEX notifications_legacy_recipient_event ON notifications_legacy (recipient_id, event_key);
-        CREATE INDEX notifications_legacy_recipient_seq ON notifications_legacy (recipient_id, seq);
+        CREATE INDEX notifications_legacy_recipient_seq ON notifications_legacy (recipient_id, seq) INCLUDE (is_read);
     END IF;
 EXCEPTION WHEN undefined_table THEN -- no notifications_legacy at all
     CREATE TABLE notifications_legacy (LIKE notifications INCLUDING DEFAULTS);
     ALTER TABLE notifications_legacy ADD CONSTRAINT notifications_legacy_pkey PRIMARY KEY (id);
     CREATE INDEX notifications_legacy_recipient_event ON notifications_legacy (recipient_id, event_key);
-    CREATE INDEX notifications_legacy_recipient_seq ON notifications_legacy (recipient_id, seq);
+    CREATE INDEX notifications_legacy_recipient_seq ON notifications_legacy (recipient_id, seq) INCLUDE (is_read);
 END $$;
 
 INSERT INTO notifications_legacy SELECT * FROM notifications;

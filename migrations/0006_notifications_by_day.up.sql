@@ -92,7 +92,7 @@ CREATE TABLE notifications (
     source_offset    bigint,
     CONSTRAINT notifications_pkey PRIMARY KEY (id)
 ) PARTITION BY RANGE (id);
-CREATE INDEX notifications_recipient_seq ON notifications (recipient_id, seq);
+CREATE INDEX notifications_recipient_seq ON notifications (recipient_id, seq) INCLUDE (is_read);
 CREATE INDEX notifications_recipient_event ON notifications (recipient_id, event_key);
 
 DO $$

@@ -5,3 +5,6 @@ var (
 	ListSQL             = listSQL
 	SelectRecipientRows = selectRecipientRows
 )
+
+// CountsSQL is the counting query.
+var CountsSQL = countsSQL

@@ -277,7 +277,9 @@ func mergeNewestFirst(parts [][]*event.Row, limit int) []*event.Row {
 // starts at counts_seq when the cache is valid (its epoch is current), else
 // at deleted_wm with nothing cached; it is counted in two parts, up to $2
 // (what a fold may cache) and after. It also returns the state row's
-// version (xmin) and the epoch, for a fold.
+// version (xmin) and the epoch, for a fold. It reads only the columns of
+// the (recipient_id, seq) INCLUDE (is_read) index, and the marks by
+// (recipient_id, seq): an index-only scan, with no heap page per row.
 var countsSQL = func() string {
 	read, seen, archived, deleted := stateSQL("$1")
 	return `
@@ -299,7 +301,8 @@ FROM st, LATERAL (
 	       count(*) FILTER (WHERE NOT below AND live AND NOT rd) AS au,
 	       count(*) FILTER (WHERE NOT below AND live AND NOT sn) AS aus
 	FROM (SELECT n.seq <= $2 AS below, NOT ` + archived + ` AND NOT ` + deleted + ` AS live, ` + read + ` AS rd, ` + seen + ` AS sn
-	      FROM notifications n LEFT JOIN notification_marks m ON m.id = n.id
+	      FROM notifications n
+	      LEFT JOIN notification_marks m ON m.recipient_id = n.recipient_id AND m.seq = n.seq
 	      WHERE n.recipient_id = $1
 	        AND n.seq > CASE WHEN st.valid THEN greatest(st.cs, st.dw) ELSE st.dw END) r
 ) x`
@@ -553,19 +556,25 @@ func (s *Store) MarkAll(ctx context.Context, recipient string, op Op) (Change, e
 			return err
 		}
 		ch.Updated = int64(len(rows))
-		if len(rows) > event.MaxChangeIDs {
-			rows = rows[:event.MaxChangeIDs]
-			c, err := counts(ctx, tx.tx, recipient)
+		// Without a valid cache, or to count more than the list holds, the
+		// notifications up to w are counted — and cached, under the lock.
+		var recount *tally
+		if !st.valid || len(rows) > event.MaxChangeIDs {
+			t, err := readTally(ctx, tx.tx, recipient, w)
 			if err != nil {
 				return err
 			}
+			recount = &t
+		}
+		if len(rows) > event.MaxChangeIDs {
+			rows = rows[:event.MaxChangeIDs]
 			var arch Counts
 			if err := tx.tx.QueryRow(ctx, byMarks(`SELECT count(*), count(*) FILTER (WHERE NOT `+read+`), count(*) FILTER (WHERE NOT `+seen+`)
 				FROM notifications n`, `is_archived`)+` AND NOT `+deleted, recipient).
 				Scan(&arch.Total, &arch.Unread, &arch.Unseen); err != nil {
 				return fmt.Errorf("mark all %s: %w", op, err)
 			}
-			c = c.Add(arch)
+			c := recount.counts().Add(arch)
 			ch.Updated = map[event.Op]int64{event.OpRead: c.Unread, event.OpSeen: c.Unseen, event.OpDelete: c.Total}[op]
 		}
 		if ch.Updated == 0 {
@@ -605,20 +614,41 @@ func (s *Store) MarkAll(ctx context.Context, recipient string, op Op) (Change, e
 		}
 
 		// The watermark, and the cache: every row at or below w now has
-		// the state, and the cache stops below w (it stops below a horizon
-		// older than this one), so its figures for the state are zero.
+		// the state, so the cache's figures for it are zero — the cache
+		// stops at or below w (it stops below a horizon older than this
+		// one; a fresh one was counted up to w).
 		set := col + ` = $2`
-		switch op {
-		case event.OpRead:
-			set += `, seen_wm = greatest(seen_wm, $2), unread = 0, unseen = 0`
-		case event.OpSeen:
-			set += `, unseen = 0`
-		case event.OpDelete:
+		if op == event.OpRead {
+			set += `, seen_wm = greatest(seen_wm, $2)`
+		}
+		zero := func(c Counts) Counts {
+			switch op {
+			case event.OpRead:
+				c.Unread, c.Unseen = 0, 0
+			case event.OpSeen:
+				c.Unseen = 0
+			case event.OpDelete:
+				c = Counts{}
+			}
+			return c
+		}
+		switch {
+		case op == event.OpDelete:
 			// Nothing at or below w counts any more: the cache can start there.
 			set += `, counts_seq = $2, total = 0, unread = 0, unseen = 0, counts_epoch = (SELECT epoch FROM inbox_epoch)`
-		}
-		if op != event.OpDelete && (!st.valid || w < st.countsSeq) {
-			set = col + ` = $2` + map[event.Op]string{event.OpRead: `, seen_wm = greatest(seen_wm, $2)`}[op] + `, counts_epoch = -1`
+		case recount != nil:
+			cache := recount.below
+			if recount.valid {
+				cache = cache.Add(recount.cached)
+			}
+			cache = zero(cache)
+			set += fmt.Sprintf(`, counts_epoch = %d, counts_seq = greatest($2, deleted_wm), total = %d, unread = %d, unseen = %d`,
+				recount.epoch, cache.Total, cache.Unread, cache.Unseen)
+		case w < st.countsSeq:
+			set += `, counts_epoch = -1`
+		default:
+			c := zero(Counts{Total: st.total, Unread: st.unread, Unseen: st.unseen})
+			set += fmt.Sprintf(`, total = %d, unread = %d, unseen = %d`, c.Total, c.Unread, c.Unseen)
 		}
 		if _, err := tx.tx.Exec(ctx, `UPDATE inbox_states SET `+set+` WHERE recipient_id = $1`, recipient, w); err != nil {
 			return fmt.Errorf("mark all %s: %w", op, err)

@@ -401,7 +401,7 @@ func inboxSteadyState(ctx context.Context, e *env, s *inboxShape, broker string,
 	}
 	if err := exec1(ctx, dbURL, `SET maintenance_work_mem = '1GB'`,
 		`ALTER TABLE notifications ADD CONSTRAINT notifications_pkey PRIMARY KEY (id)`,
-		`CREATE INDEX notifications_recipient_seq ON notifications (recipient_id, seq)`,
+		`CREATE INDEX notifications_recipient_seq ON notifications (recipient_id, seq) INCLUDE (is_read)`,
 		`CREATE INDEX notifications_recipient_event ON notifications (recipient_id, event_key)`,
 		`VACUUM ANALYZE`); err != nil {
 		return err

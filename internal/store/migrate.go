@@ -72,6 +72,10 @@ func (m *Migrator) Close() error {
 // Up applies every pending migration. No change is not an error.
 func (m *Migrator) Up() error { return ignoreNoChange(m.m.Up()) }
 
+// UpTo applies the pending migrations up to version v (bench/: one
+// migration's time at a time).
+func (m *Migrator) UpTo(v uint) error { return ignoreNoChange(m.m.Migrate(v)) }
+
 // Down reverts n migrations; n <= 0 reverts all of them.
 func (m *Migrator) Down(n int) error {
 	if n <= 0 {

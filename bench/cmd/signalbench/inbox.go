@@ -634,7 +634,12 @@ func removalWhileIngesting(ctx context.Context, e *env, s *inboxShape, broker, d
 	retention := time.Since(oldest.Add(store.Day)) - store.RetentionMargin - time.Hour
 	var window drained
 	run.Rate, window, err = drain(ctx, e, broker, dbURL, "inbox-removal-"+tag, run.Messages, func(ctx context.Context) error {
+		// serve maintains partitions at start too: wait for its turn.
 		res, err := st.Maintain(ctx, time.Now(), retention)
+		for i := 0; err == nil && res.Skipped && i < 100; i++ {
+			time.Sleep(20 * time.Millisecond)
+			res, err = st.Maintain(ctx, time.Now(), retention)
+		}
 		if err == nil && len(res.Dropped) == 0 && res.Deleted == 0 {
 			err = fmt.Errorf("nothing removed: %+v", res)
 		}

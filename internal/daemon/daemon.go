@@ -91,7 +91,7 @@ func Run(ctx context.Context, o Options) error {
 	info.Brokers = brokers
 
 	// Database.
-	st, err := store.Open(ctx, cfg.Database.URL, cfg.Database.MaxConns)
+	st, err := store.OpenWithParams(ctx, cfg.Database.URL, cfg.Database.MaxConns, store.ServeParams)
 	if err != nil {
 		return err
 	}

@@ -23,12 +23,28 @@ type Store struct {
 
 // Open connects a pool to url and checks that the server answers.
 func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
+	return OpenWithParams(ctx, url, maxConns, nil)
+}
+
+// ServeParams are the session settings of serve's pool. Its queries by
+// recipient meet every partition of notifications (one per day kept):
+// planning them costs milliseconds, and PostgreSQL plans a prepared
+// statement five times for its parameters before it keeps a generic plan.
+// The inbox's queries are written for their generic plans (tested in
+// inbox_plan_test.go): plan them once per connection.
+var ServeParams = map[string]string{"plan_cache_mode": "force_generic_plan"}
+
+// OpenWithParams is Open with session settings (run-time parameters).
+func OpenWithParams(ctx context.Context, url string, maxConns int32, params map[string]string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database.url: %w", err)
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
+	}
+	for k, v := range params {
+		cfg.ConnConfig.RuntimeParams[k] = v
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "signal"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -26,7 +26,7 @@ bench: bench-signalctl
 bench-quick: bench-signalctl
 	$(BENCH_RUN) all -out $(BENCH_OUT) -date $(BENCH_DATE)-quick -n 20000 -seed-n 1000 -rates 1000,2000 \
 		-duration 5s -clients 3000 -per-proc 1000 -broadcasts 5 -cluster-clients 100 \
-		-inbox-rows 300000 -inbox-requests 200 -inbox-backlog 20000 $(BENCH_FLAGS)
+		-inbox-rows 300000 -inbox-requests 200 -inbox-backlog 60000 $(BENCH_FLAGS)
 
 $(addprefix bench-,$(BENCH_SCENARIOS)): bench-signalctl
 	$(BENCH_RUN) $(@:bench-%=%) -out $(BENCH_OUT) $(BENCH_FLAGS)

@@ -93,16 +93,17 @@ type removalRun struct {
 	How            string  `json:"how"`
 	DayRows        int64   `json:"dayRows"`
 	RemovalSeconds float64 `json:"removalSeconds"`
-	BaselineRate   float64 `json:"baselineRate"` // msg/s, the drain with nothing else running
-	Rate           float64 `json:"rate"`         // msg/s, the drain during which the removal ran
-	// WindowRate is the ingest rate while the removal ran (rows stored
-	// between its start and its end); valid when the drain outlasted it.
-	WindowRate float64 `json:"windowRate"`
-	Outlasted  bool    `json:"drainOutlastedRemoval"`
-	Messages   int     `json:"messages"`
+	// Ingest rates (messages/s) of the same drain: in the 2 s before the
+	// removal started, and from its start to 1 s after its end.
+	BeforeRate float64 `json:"beforeRate"`
+	DuringRate float64 `json:"duringRate"`
+	DrainRate  float64 `json:"drainRate"` // the whole drain
+	// Outlasted: the drain went on after that window (else the rates are
+	// not comparable: the backlog ran out).
+	Outlasted bool `json:"drainOutlastedRemoval"`
+	Messages  int  `json:"messages"`
 }
 
-// inboxShape is who gets which row.
 type inboxShape struct {
 	rows, days          int
 	hot, hotRows        int
@@ -253,7 +254,7 @@ func runInbox(ctx context.Context, e *env) (*inboxResult, error) {
 	shape := newInboxShape(e.cfg.inboxRows, e.cfg.inboxDays)
 	res := &inboxResult{Rows: shape.rows, Days: shape.days, HotRecipients: shape.hot, HotRows: shape.hotRows,
 		WarmRecipients: shape.warm, WarmRows: shape.warmRows, ColdRecipients: shape.cold}
-	broker, err := startBroker(e, "inbox-baseline-1", "inbox-removal-1", "inbox-baseline-2", "inbox-removal-2", "inbox-unused")
+	broker, err := startBroker(e, "inbox-removal-1", "inbox-removal-2", "inbox-unused")
 	if err != nil {
 		return nil, err
 	}
@@ -607,10 +608,11 @@ func (a *inboxAPI) measure(n int, path func(i int) (string, string)) (report.Lat
 	return report.Summarize(ms), nil
 }
 
-// removalWhileIngesting drains a backlog with serve twice: once alone (the
-// baseline), once while the oldest day is removed by store.Maintain (a
-// partition drop, or batched DELETEs from the legacy partition, followed by
-// the VACUUM that must then reclaim them — what autovacuum would do).
+// removalWhileIngesting drains a backlog with serve and, once ingest is
+// under way, removes the oldest day with store.Maintain (a partition drop,
+// or batched DELETEs from the legacy partition followed by the VACUUM that
+// must then reclaim them — what autovacuum would do). It compares the
+// ingest rate while the removal runs with the rate just before.
 func removalWhileIngesting(ctx context.Context, e *env, s *inboxShape, broker, dbURL, how, tag string, vacuum bool) (*removalRun, error) {
 	run := &removalRun{How: how, Messages: e.cfg.inboxBacklog}
 	st, err := store.Open(ctx, dbURL, 2)
@@ -621,19 +623,14 @@ func removalWhileIngesting(ctx context.Context, e *env, s *inboxShape, broker, d
 	oldest := s.start
 	_ = st.Pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE id >= $1 AND id < $2`,
 		store.DayBound(oldest), store.DayBound(oldest.Add(store.Day))).Scan(&run.DayRows)
-	for _, t := range []string{"inbox-baseline-" + tag, "inbox-removal-" + tag} {
-		if _, err := preProduceTo(ctx, broker, t, run.Messages, 20000); err != nil {
-			return nil, err
-		}
-	}
-	run.BaselineRate, _, err = drain(ctx, e, broker, dbURL, "inbox-baseline-"+tag, run.Messages, nil)
-	if err != nil {
+	topic := "inbox-removal-" + tag
+	if _, err := preProduceTo(ctx, broker, topic, run.Messages, 20000); err != nil {
 		return nil, err
 	}
 	// The retention that makes exactly the oldest day due.
 	retention := time.Since(oldest.Add(store.Day)) - store.RetentionMargin - time.Hour
-	var window drained
-	run.Rate, window, err = drain(ctx, e, broker, dbURL, "inbox-removal-"+tag, run.Messages, func(ctx context.Context) error {
+	var d drained
+	run.DrainRate, d, err = drain(ctx, e, broker, dbURL, topic, run.Messages, func(ctx context.Context) error {
 		// serve maintains partitions at start too: wait for its turn.
 		res, err := st.Maintain(ctx, time.Now(), retention)
 		for i := 0; err == nil && res.Skipped && i < 100; i++ {
@@ -652,23 +649,24 @@ func removalWhileIngesting(ctx context.Context, e *env, s *inboxShape, broker, d
 	if err != nil {
 		return nil, err
 	}
-	run.RemovalSeconds, run.WindowRate, run.Outlasted = window.seconds, window.rate, window.outlasted
-	logf("inbox: %s (%s rows) took %.2fs; ingest %.0f msg/s over the drain (%.0f msg/s while it ran, the drain outlasted it: %v), %.0f msg/s alone (%.2f×)",
-		how, report.Thousands(run.DayRows), run.RemovalSeconds, run.Rate, run.WindowRate, run.Outlasted, run.BaselineRate, run.Rate/run.BaselineRate)
+	run.RemovalSeconds, run.BeforeRate, run.DuringRate, run.Outlasted = d.seconds, d.before, d.during, d.outlasted
+	logf("inbox: %s (%s rows) took %.2fs; ingest %.0f msg/s while it ran, %.0f msg/s just before (%.2f×; the drain outlasted it: %v); %.0f msg/s over the drain",
+		how, report.Thousands(run.DayRows), run.RemovalSeconds, run.DuringRate, run.BeforeRate, run.DuringRate/run.BeforeRate, run.Outlasted, run.DrainRate)
 	return run, nil
 }
 
 // drained describes what ran during a drain.
 type drained struct {
 	seconds   float64 // how long it took
-	rate      float64 // messages/s stored meanwhile
-	outlasted bool    // the drain went on after it ended
+	before    float64 // messages/s stored in the 2 s before it
+	during    float64 // messages/s stored from its start to 1 s after its end
+	outlasted bool    // the drain went on after that
 }
 
 // drain starts serve on topic and waits until it committed every offset;
-// during, when set, runs as soon as serve is ready. It returns the ingest
-// rate (from the first row's transaction to the last commit) and what ran
-// during it.
+// during, when set, runs once ingest has been under way for 2 s. It returns
+// the ingest rate (from the first row's transaction to the last commit)
+// and the rates around during.
 func drain(ctx context.Context, e *env, broker, dbURL, topic string, n int, during func(context.Context) error) (rate float64, w drained, err error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
 	if err != nil {
@@ -680,6 +678,11 @@ func drain(ctx context.Context, e *env, broker, dbURL, topic string, n int, duri
 	if err != nil {
 		return 0, w, err
 	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, w, err
+	}
+	defer conn.Close(context.Background())
 	e.checkpoint(ctx)
 	group := "drain-" + topic
 	srv, err := e.serve(ctx, serveOpts{name: group, dbURL: dbURL, broker: broker,
@@ -692,6 +695,16 @@ func drain(ctx context.Context, e *env, broker, dbURL, topic string, n int, duri
 	var t0, t1 time.Time
 	if during != nil {
 		go func() {
+			// Ingest under way: rows of this drain exist, then 2 s more.
+			for {
+				var any bool
+				_ = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM notifications WHERE source_topic = $1)`, topic).Scan(&any)
+				if any || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			_ = sleepCtx(ctx, 2*time.Second)
 			t0 = time.Now()
 			err := during(ctx)
 			t1 = time.Now()
@@ -719,22 +732,20 @@ func drain(ctx context.Context, e *env, broker, dbURL, topic string, n int, duri
 		return 0, w, err
 	}
 	srv.stop()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return 0, w, err
-	}
-	defer conn.Close(context.Background())
 	var first time.Time
-	var rows, meanwhile int
-	if err := conn.QueryRow(ctx, `SELECT count(*), min(created_at), count(*) FILTER (WHERE created_at BETWEEN $2 AND $3)
-		FROM notifications WHERE source_topic = $1`, topic, t0, t1).Scan(&rows, &first, &meanwhile); err != nil {
+	var rows, before, meanwhile int
+	end := t1.Add(time.Second)
+	if err := conn.QueryRow(ctx, `SELECT count(*), min(created_at),
+		count(*) FILTER (WHERE created_at >= $2 AND created_at < $3), count(*) FILTER (WHERE created_at >= $3 AND created_at < $4)
+		FROM notifications WHERE source_topic = $1`, topic, t0.Add(-2*time.Second), t0, end).Scan(&rows, &first, &before, &meanwhile); err != nil {
 		return 0, w, err
 	}
 	if rows != 2*n {
 		return 0, w, fmt.Errorf("drain %s: %d rows, want %d", topic, rows, 2*n)
 	}
 	if !t0.IsZero() {
-		w = drained{seconds: t1.Sub(t0).Seconds(), rate: float64(meanwhile) / 2 / t1.Sub(t0).Seconds(), outlasted: done.After(t1)}
+		w = drained{seconds: t1.Sub(t0).Seconds(), before: float64(before) / 2 / 2,
+			during: float64(meanwhile) / 2 / end.Sub(t0).Seconds(), outlasted: done.After(end)}
 	}
 	return float64(n) / done.Sub(first).Seconds(), w, nil
 }

@@ -150,7 +150,7 @@ func parse(scenario string, args []string) (*config, error) {
 	fs.IntVar(&cfg.inboxRows, "inbox-rows", 10_000_000, "inbox: notifications in the table")
 	fs.IntVar(&cfg.inboxDays, "inbox-days", 90, "inbox: days the notifications span (one partition each)")
 	fs.IntVar(&cfg.inboxRequests, "inbox-requests", 1000, "inbox: measured requests per kind of query")
-	fs.IntVar(&cfg.inboxBacklog, "inbox-backlog", 100000, "inbox: messages drained while a day is removed (and alone)")
+	fs.IntVar(&cfg.inboxBacklog, "inbox-backlog", 300000, "inbox: messages drained while a day is removed")
 	fs.BoolVar(&cfg.inboxSkipMigration, "inbox-skip-migration", false, "inbox: skip the migration part (a second load of the rows)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -330,9 +330,9 @@ and indexed afterwards: %d recipients with %s each, %d with %s, the rest over %s
 `+"`signalctl serve`"+` answers the REST API (API key, one request at a time, %d measured per kind after
 %d of warm-up; latency as the harness sees it, HTTP included). Mark-all-read is POST /notifications/read-all
 of a recipient with %s unread notifications; its reference is the statement of the version before
-(UPDATE of the wide rows) on another such recipient, WAL measured with pg_current_wal_lsn. Retention: a
-backlog of %s messages is drained by serve alone, then another while store.Maintain removes the
-oldest day; the rate is from the first row's transaction to the last offset commit.`,
+(UPDATE of the wide rows) on another such recipient, WAL measured with pg_current_wal_lsn. Retention: serve
+drains a backlog of %s messages; 2 s after its first rows, store.Maintain removes the oldest day;
+the ingest rate from the removal's start to 1 s after its end is compared with the 2 s before.`,
 			report.Thousands(int64(r.Rows)), r.Days, r.Partitions, r.HotRecipients, report.Thousands(int64(r.HotRows)),
 			r.WarmRecipients, report.Thousands(int64(r.WarmRows)), report.Thousands(int64(r.ColdRecipients)),
 			cfg.inboxRequests, cfg.inboxRequests/10, report.Thousands(int64(r.WarmRows)), report.Thousands(int64(cfg.inboxBacklog))),
@@ -360,22 +360,24 @@ oldest day; the rate is from the first row's transaction to the last offset comm
 		if rm == nil {
 			continue
 		}
-		ratio := report.Ratio(rm.Rate, rm.BaselineRate)
-		row := report.Row{Figure: "ingest while removing a day: " + rm.How, Value: rm.Rate, Unit: "msg/s",
-			Reference: "ingest alone", RefValue: rm.BaselineRate}
+		ratio := report.Ratio(rm.DuringRate, rm.BeforeRate)
+		row := report.Row{Figure: "ingest while removing a day: " + rm.How, Value: rm.DuringRate, Unit: "msg/s",
+			Reference: "the 2 s before", RefValue: rm.BeforeRate}
+		if !rm.Outlasted {
+			row.Figure += " (the backlog ran out before the removal ended: not comparable)"
+		}
 		if rm == r.Drop {
-			row.Target, row.Met = fmt.Sprintf("≥ %.1f× alone", targetRemovalRate), report.AtLeast(ratio, targetRemovalRate)
+			row.Target, row.Met = fmt.Sprintf("≥ %.1f× before", targetRemovalRate), report.AtLeast(ratio, targetRemovalRate)
+			if !rm.Outlasted {
+				row.Met = nil
+			}
 			rep.Targets = append(rep.Targets, report.Target{Goal: "retention removing one day slows ingest by less than 10 %",
-				Measured: fmt.Sprintf("%s vs %s alone: %s", report.FormatValue(rm.Rate, "msg/s"), report.FormatValue(rm.BaselineRate, "msg/s"), report.FormatRatio(ratio)),
+				Measured: fmt.Sprintf("%s while removing vs %s before: %s", report.FormatValue(rm.DuringRate, "msg/s"), report.FormatValue(rm.BeforeRate, "msg/s"), report.FormatRatio(ratio)),
 				Met:      row.Met})
 		}
-		window := report.Row{Figure: "ingest while the removal ran: " + rm.How, Value: rm.WindowRate, Unit: "msg/s",
-			Reference: "ingest alone", RefValue: rm.BaselineRate}
-		if !rm.Outlasted {
-			window.Figure += " (the backlog ran out before the removal ended)"
-		}
-		s.Rows = append(s.Rows, row, window,
-			report.Row{Figure: "time to remove the day (" + report.Thousands(rm.DayRows) + " rows): " + rm.How, Value: rm.RemovalSeconds, Unit: "s"})
+		s.Rows = append(s.Rows, row,
+			report.Row{Figure: "time to remove the day (" + report.Thousands(rm.DayRows) + " rows): " + rm.How, Value: rm.RemovalSeconds, Unit: "s"},
+			report.Row{Figure: "ingest over the whole drain: " + rm.How, Value: rm.DrainRate, Unit: "msg/s"})
 	}
 	if m := r.Migration; m != nil {
 		s.Rows = append(s.Rows,

@@ -14,7 +14,7 @@ import (
 	"github.com/signal-notify/signal/internal/event"
 )
 
-// The states of a notification are kept off its wide row (migration 0006):
+// The states of a notification are kept off its wide row (migration 0007):
 // updating 100,000 wide rows for a read-all cost seconds and a gigabyte of
 // WAL. Instead:
 //

@@ -16,7 +16,7 @@ import (
 )
 
 // notifications is partitioned by range of id, one partition per UTC day
-// (migration 0006). An id's first 48 bits are its Kafka record's timestamp
+// (migration 0007). An id's first 48 bits are its Kafka record's timestamp
 // in milliseconds (event.NotificationID), so the partition of a row follows
 // from its record: a redelivered record always meets the row it made.
 //
@@ -59,7 +59,7 @@ func DayPartition(t time.Time) string { return "notifications_" + t.UTC().Format
 
 // Partition is one partition of notifications: the ids in [From, To).
 // From is nil for MINVALUE (the legacy partition, the table from before
-// migration 0006).
+// migration 0007).
 type Partition struct {
 	Name     string
 	From, To *uuid.UUID

@@ -241,7 +241,7 @@ func TestADetachThatWasInterruptedIsFinished(t *testing.T) {
 	}
 }
 
-// A database of the version before 0005 with rows: the migrations keep
+// A database of the version before 0006 with rows: the migrations keep
 // them, attach them as the legacy partition (whose expired rows are then
 // deleted in batches), and going down brings back one plain table with the
 // read states folded into is_read and deleted notifications deleted.
@@ -253,7 +253,7 @@ func TestMigrationsUpAndDownOnADatabaseHoldingRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if err := m.Down(2); err != nil {
+	if err := m.UpTo(5); err != nil {
 		t.Fatal(err)
 	}
 	s, err := store.Open(ctx, url, 4)
@@ -305,7 +305,7 @@ func TestMigrationsUpAndDownOnADatabaseHoldingRows(t *testing.T) {
 		t.Errorf("%d rows after retention, want 4", n)
 	}
 
-	if err := m.Down(2); err != nil {
+	if err := m.UpTo(5); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, s, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'notifications'::regclass`); n != 0 {

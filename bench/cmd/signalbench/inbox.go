@@ -73,7 +73,7 @@ type inboxResult struct {
 type migrationResult struct {
 	LoadSeconds float64 `json:"loadSeconds"`
 	UpSeconds   float64 `json:"upSeconds"`
-	// Each migration's time, 0005 and 0006.
+	// Each migration's time, 0006 and 0007.
 	StepSeconds []float64 `json:"stepSeconds"`
 	// The single-row writer during migrate up: its longest insert, and how
 	// many took over 100 ms.
@@ -360,7 +360,7 @@ func inboxMigration(ctx context.Context, e *env, s *inboxShape, broker string) (
 		return nil, nil, err
 	}
 	m.UpSeconds, m.WriterMaxMs, m.WriterSlow, m.WriterInserts = took.Seconds(), float64(maxMs.Load()), int(slow.Load()), int(inserts.Load())
-	logf("inbox: migrate up of %s rows in %.1fs (0005 %.1fs, 0006 %.1fs); a writer meanwhile: %d inserts, longest %d ms, %d over 100 ms",
+	logf("inbox: migrate up of %s rows in %.1fs (0006 %.1fs, 0007 %.1fs); a writer meanwhile: %d inserts, longest %d ms, %d over 100 ms",
 		report.Thousands(int64(s.rows)), m.UpSeconds, m.StepSeconds[0], m.StepSeconds[1], m.WriterInserts, maxMs.Load(), m.WriterSlow)
 
 	del, err := removalWhileIngesting(ctx, e, s, broker, dbURL, "batched DELETEs of the oldest day from the legacy partition (a plain table), then its VACUUM", "1", true)

@@ -381,7 +381,7 @@ the ingest rate from the removal's start to 1 s after its end is compared with t
 	}
 	if m := r.Migration; m != nil {
 		s.Rows = append(s.Rows,
-			report.Row{Figure: "migrate up (0005, 0006) of the table of " + report.Thousands(int64(r.Rows)), Value: m.UpSeconds, Unit: "s"},
+			report.Row{Figure: "migrate up (0006, 0007) of the table of " + report.Thousands(int64(r.Rows)), Value: m.UpSeconds, Unit: "s"},
 			report.Row{Figure: "longest single-row insert during migrate up", Value: m.WriterMaxMs, Unit: "ms"},
 			report.Row{Figure: "migrate down 2", Value: m.DownSeconds, Unit: "s"})
 		for i, sec := range m.StepSeconds {

@@ -3,7 +3,7 @@
 -- States first: what the version before understands is kept — read (and
 -- unread) goes into is_read, deleted notifications are deleted. Seen and
 -- archived have no column there and are lost. Then the partitions: the
--- legacy partition (the table from before 0006) is detached and the rows of
+-- legacy partition (the table from before 0007) is detached and the rows of
 -- the day partitions are copied into it, or, when retention already dropped
 -- it, every row is copied into a new table. One transaction: ACCESS
 -- EXCLUSIVE on notifications throughout.

@@ -1,10 +1,10 @@
--- Issue 13 partitions notifications by day (0006). A partitioned table
+-- Issue 13 partitions notifications by day (0007). A partitioned table
 -- cannot keep the unique index on (recipient_id, seq) (a unique index must
 -- hold the partition key; seq is unique by construction, see
 -- internal/store/order.go), and attaching the existing table as a partition
 -- would build the plain one under an exclusive lock. So it is built here,
 -- CONCURRENTLY: reads and writes go on meanwhile. It includes is_read, the
--- read state written before 0006, so that counting a recipient's
+-- read state written before 0007, so that counting a recipient's
 -- notifications reads the index alone (internal/store/inbox.go).
 --
 -- CONCURRENTLY cannot run in a transaction block: this file must hold this

@@ -215,7 +215,7 @@ func deadLettersReplay(ctx context.Context, o *DeadLettersOptions) error {
 		return fmt.Errorf("templates: %w", err)
 	}
 	host, _ := os.Hostname()
-	pub := replayPusher{pub: relay.Publisher{Store: st, Origin: "signalctl-replay-" + host}, io: o.g.io}
+	pub := replayPusher{pub: relay.Publisher{Store: st, Origin: "signalctl-replay-" + host}}
 	ing := ingest.New(ingest.Options{Store: st, Renderer: renderer, Pusher: pub, RepushWindow: cfg.Ingest.RepushWindow, Logger: discardLogger()})
 
 	filter := store.DeadLetterFilter{IDs: o.IDs, Reason: o.Reason, Limit: 1 << 30}
@@ -294,20 +294,17 @@ func deadLettersReplay(ctx context.Context, o *DeadLettersOptions) error {
 }
 
 // replayPusher sends replayed notifications to the instances holding
-// their rooms (this process holds no clients).
+// their rooms (this process holds no clients), with the rows' transaction.
 type replayPusher struct {
 	pub relay.Publisher
-	io  *IOStreams
 }
 
-func (p replayPusher) Push(ctx context.Context, rows []*event.Row) {
+func (p replayPusher) Stage(ctx context.Context, tx *store.Tx, rows []*event.Row) (func(bool), error) {
 	items, err := hub.NotificationDeliveries(rows)
-	if err == nil {
-		err = p.pub.PublishNotifications(ctx, items)
-	}
 	if err != nil {
-		fmt.Fprintf(p.io.ErrOut, "warning: stored, but not pushed live: %v\n", err)
+		return nil, err
 	}
+	return p.pub.Stage(ctx, tx, items)
 }
 
 func deadLettersPurge(ctx context.Context, o *DeadLettersOptions) error {

@@ -123,10 +123,13 @@ func Run(ctx context.Context, o Options) error {
 	instanceID := newInstanceID()
 	rel := relay.New(relay.Options{
 		Store: st, Hub: h, InstanceID: instanceID, HTTPAddr: ln.Addr().String(), Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter,
+		OnGap: func() {
+			h.Reconnect(hub.CloseReconnect, "relay interrupted: reconnect with since", cfg.WebSocket.CloseWindow)
+		},
 		Metrics: m, Logger: log.With("component", "relay"),
 	})
 	h.SetPresence(rel)
-	push := &pusher{hub: h, remote: rel, log: log}
+	push := &pusher{relay: rel}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
 		Metrics: m, Logger: log.With("component", "ingest"),
@@ -348,7 +351,9 @@ func (b kafkaBatch) Persist(ctx context.Context) error {
 	return err
 }
 
-func (b kafkaBatch) Publish(ctx context.Context) { b.ing.Publish(ctx, b.p) }
+// Publish has nothing left to do: the rows were handed to the relay when
+// their transaction committed, and it pushes them in seq order.
+func (b kafkaBatch) Publish(context.Context) {}
 
 // newInstanceID names this process among the instances: host and a random
 // suffix, readable in `signalctl clients` and logs.

@@ -20,6 +20,7 @@ import (
 // Close codes the server uses.
 const (
 	CloseGoingAway  = 1001 // shutdown
+	CloseReconnect  = 1012 // "service restart": reconnect with ?since= (relay interrupted)
 	CloseSlowClient = 1008 // queue passed websocket.queue_limit ("policy violation")
 	CloseTooLarge   = 1009 // inbound frame over websocket.max_message_bytes (sent by gws)
 )
@@ -246,8 +247,12 @@ func (c *Client) replayRoom(room, recipient string, since uuid.UUID) {
 	var rep Replay
 	err := errors.New("history is not available on this server")
 	if h := c.hub.opts.History; h != nil {
+		// Live frames of the room are held from before this point: what is
+		// below the bound was delivered before (the client was not in the
+		// room, or got it live), what is not comes live after the replay.
+		below := c.hub.replayBound()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		rep, err = h.ReplayAfter(ctx, recipient, since, c.hub.opts.ReplayLimit)
+		rep, err = h.ReplayAfter(ctx, recipient, since, c.hub.opts.ReplayLimit, below)
 		cancel()
 	}
 	// Rows pushed live before this join (the client was already in the
@@ -375,6 +380,9 @@ func (h *Hub) open(c *Client, since string) {
 	// The welcome promises the client id works from every instance.
 	c.waitPresence(func(p Presence) <-chan struct{} { return p.Connected(c.Info()) })
 	c.send(event.TopicWelcome, welcomeData{ClientID: c.id, Rooms: []string{c.ownRoom}})
+	// Only now read what the client sent: the welcome is its first frame,
+	// whatever it sent before it.
+	h.watch(c)
 	var sinceID uuid.UUID
 	if since != "" {
 		var err error

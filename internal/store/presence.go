@@ -157,12 +157,7 @@ func pgTextArray(items []string) string {
 
 // RemoteRooms returns which of rooms have members on other live instances.
 func (s *Store) RemoteRooms(ctx context.Context, instance string, rooms []string) ([]string, error) {
-	rows, err := s.Pool.Query(ctx, `
-		SELECT DISTINCT room FROM ws_rooms WHERE room = ANY($1) AND instance_id <> $2`, rooms, instance)
-	if err != nil {
-		return nil, fmt.Errorf("remote rooms: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return remoteRooms(ctx, s.Pool, instance, rooms)
 }
 
 // ClientInstance returns the instance a client is connected to.

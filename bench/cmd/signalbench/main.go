@@ -45,8 +45,11 @@ type config struct {
 	slowPct        float64
 	broadcasts     int
 	slowRounds     int
-	clusterRate    float64
+	clusterRates   []float64
 	clusterClients int
+	baselineBin    string
+	scaleN         int
+	scaleMax       int
 }
 
 // results is what a run measured; a nil part did not run (or failed).
@@ -56,10 +59,11 @@ type results struct {
 	Fanout  *fanoutResult  `json:"fanout,omitempty"`
 	Slow    *slowResult    `json:"slow,omitempty"`
 	Cluster *clusterResult `json:"cluster,omitempty"`
+	Scale   *scaleResult   `json:"scale,omitempty"`
 	Errors  []string       `json:"errors,omitempty"`
 }
 
-var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster"}
+var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `signalbench: Signal's benchmark suite.
@@ -72,7 +76,8 @@ Scenarios:
   e2e      produce → WebSocket receive latency at steady rates
   fanout   broadcast delivery to 15,000 clients; resident memory per idle connection
   slow     the same with 5 %% of the clients not reading: the others' p99
-  cluster  delivery to clients on a second instance (relayed through PostgreSQL)
+  cluster  delivery to clients on a second instance (relayed through PostgreSQL) at rising rates
+  scale    the same backlog drained by 1, 2 and 3 instances sharing a consumer group and a database
 
 Run "signalbench SCENARIO -h" for the flags.
 `)
@@ -137,20 +142,23 @@ func parse(scenario string, args []string) (*config, error) {
 	fs.Float64Var(&cfg.slowPct, "slow-pct", 5, "slow: percentage of clients that stop reading")
 	fs.IntVar(&cfg.broadcasts, "broadcasts", 10, "fanout, slow: measured broadcasts per phase (after one warm-up)")
 	fs.IntVar(&cfg.slowRounds, "slow-rounds", 3, "slow: rounds of (all reading, some not reading) phases")
-	fs.Float64Var(&cfg.clusterRate, "cluster-rate", 1000, "cluster: messages/s")
+	clusterRates := fs.String("cluster-rates", "1000,2000,5000,10000", "cluster: rising rates in messages/s (the relay's ceiling)")
 	fs.IntVar(&cfg.clusterClients, "cluster-clients", 200, "cluster: recipients, each with a client on both instances")
+	fs.StringVar(&cfg.baselineBin, "baseline-bin", "", "cluster: a second signalctl binary (e.g. built from an older commit) measured in the same run")
+	fs.IntVar(&cfg.scaleN, "scale-n", 200000, "scale: messages in the backlog (2 recipients each)")
+	fs.IntVar(&cfg.scaleMax, "scale-max", 3, "scale: most instances (runs 1…max)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
-	for _, f := range strings.Split(*rates, ",") {
-		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || r <= 0 {
-			return nil, fmt.Errorf("-rates: %q is not a positive number", f)
-		}
-		cfg.rates = append(cfg.rates, r)
+	var err error
+	if cfg.rates, err = parseRates("-rates", *rates); err != nil {
+		return nil, err
+	}
+	if cfg.clusterRates, err = parseRates("-cluster-rates", *clusterRates); err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.ingestN < 1 || cfg.seedN < 1 || cfg.ingestRuns < 1:
@@ -163,8 +171,22 @@ func parse(scenario string, args []string) (*config, error) {
 		return nil, errors.New("-slow-pct must be in (0, 50]")
 	case cfg.broadcasts < 1 || cfg.slowRounds < 1:
 		return nil, errors.New("-broadcasts and -slow-rounds must be at least 1")
+	case cfg.scaleN < 1 || cfg.scaleMax < 1 || cfg.scaleMax > 4:
+		return nil, errors.New("-scale-n must be positive and -scale-max in [1, 4] (the topic has 4 partitions)")
 	}
 	return cfg, nil
+}
+
+func parseRates(flagName, list string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(list, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive number", flagName, f)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 func (c *config) has(s string) bool { return c.scenario == "all" || c.scenario == s }
@@ -233,6 +255,9 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.has("cluster") {
 		scoped("cluster", func(ctx context.Context, e *env) (err error) { res.Cluster, err = runCluster(ctx, e); return })
+	}
+	if cfg.has("scale") {
+		scoped("scale", func(ctx context.Context, e *env) (err error) { res.Scale, err = runScale(ctx, e); return })
 	}
 
 	prefix := cfg.date

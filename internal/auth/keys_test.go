@@ -305,7 +305,7 @@ func TestJWKSUnknownKidsFetchAtABoundedRate(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tok := rs.withKid("forged-" + string(rune('a'+i%26)) + time.Now().String()).token(t, "u1", nil)
+			tok := rs.withKid("forged-"+string(rune('a'+i%26))+time.Now().String()).token(t, "u1", nil)
 			if _, err := v.Verify(tok); !errors.Is(err, ErrTokenInvalid) {
 				t.Errorf("unknown kid: %v", err)
 			}

@@ -26,8 +26,8 @@ import (
 
 // Secrets of every serve the harness starts.
 const (
-	jwtSecret = "bench-secret-0123456789abcdef"
-	apiKey    = "bench-api-key"
+	jwtSecret = "bench-secret-0123456789abcdef-0123456789"
+	apiKey    = "bench-api-key-0123456789abcdef"
 	topic     = "signal.activity-notification"
 )
 

@@ -256,7 +256,10 @@ type closeOnError struct {
 
 func (c *closeOnError) WriteHeader(code int) {
 	if code >= 400 && !c.body.eof.Load() {
+		// Close after the answer, and do not wait for the rest of the body
+		// before closing either: the handler will not read it.
 		c.Header().Set("Connection", "close")
+		_ = http.NewResponseController(c.ResponseWriter).SetReadDeadline(time.Now())
 	}
 	c.ResponseWriter.WriteHeader(code)
 }

@@ -169,6 +169,16 @@ func (c *Client) Closed(timeout time.Duration) uint16 {
 	return c.closeCode
 }
 
+// IsClosed reports, without waiting, whether the connection has closed.
+func (c *Client) IsClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Conn is the underlying connection (for tests that misbehave on purpose).
 func (c *Client) Conn() *gws.Conn { return c.conn }
 

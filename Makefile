@@ -16,9 +16,9 @@ include bench/bench.mk
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/signalctl
 
-## run: a local PostgreSQL (the one at $(DB_URL) if it answers, else one in .dev/postgres), then serve --dev
-run: build db
-	SIGNAL_DATABASE_URL="$(DB_URL)" $(BIN) serve --dev
+## run: a local PostgreSQL (the one at $(DB_URL) if it answers, else one in .dev/postgres that only this account may use), then serve --dev
+run: build
+	@url=$$($(BIN) dev-db up --dir .dev/postgres --url "$(DB_URL)") && SIGNAL_DATABASE_URL="$$url" exec $(BIN) serve --dev
 
 db: build
 	@$(BIN) dev-db up --dir .dev/postgres --url "$(DB_URL)" >/dev/null

@@ -87,7 +87,13 @@ func tailRun(ctx context.Context, o *TailOptions) error {
 				secret = ds.JWTSecret
 			}
 		}
-		if token, err = auth.Sign(secret, tailSubject(), o.Rooms, 24*time.Hour); err != nil {
+		ttl := 24 * time.Hour
+		if m := cfg.Auth.MaxTokenTTL; m > 0 && m < ttl {
+			ttl = m
+		}
+		// The claims serve checks (auth.audience, auth.issuer) go in too.
+		spec := auth.SignOptions{Sub: tailSubject(), Rooms: o.Rooms, TTL: ttl, Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer}
+		if token, err = auth.SignToken(secret, spec); err != nil {
 			return fmt.Errorf("%w (or pass --token)", err)
 		}
 	}

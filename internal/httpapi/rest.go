@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -117,8 +118,7 @@ func (a *api) inbox(h inboxHandler) http.HandlerFunc {
 				writeError(w, http.StatusBadRequest, CodeBadRequest, "recipientId is required with an API key")
 				return
 			}
-			if len(param) > event.MaxIDBytes {
-				writeError(w, http.StatusBadRequest, CodeBadRequest, "recipientId is too long")
+			if !validID(w, "recipientId", param) {
 				return
 			}
 			h(w, r, param)
@@ -129,12 +129,25 @@ func (a *api) inbox(h inboxHandler) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, err.Error())
 			return
 		}
+		if param != "" && !validID(w, "recipientId", param) {
+			return
+		}
 		if param != "" && param != claims.Subject {
 			writeError(w, http.StatusForbidden, CodeForbidden, "this token may only read its own notifications")
 			return
 		}
 		h(w, r, claims.Subject)
 	}
+}
+
+// validID answers 400 when id breaks the identifier rule, before it can
+// reach the database (which would fail in a way that looks like an outage).
+func validID(w http.ResponseWriter, what, id string) bool {
+	if err := event.ValidateID(what, id); err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, strings.TrimPrefix(err.Error(), event.ErrInvalidID.Error()+": "))
+		return false
+	}
+	return true
 }
 
 // --- sends ---
@@ -181,6 +194,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		}
 		return false
 	}
+	// encoding/json passes invalid UTF-8 through into raw values: it would
+	// reach clients inside text frames, which browsers close the connection
+	// on.
+	if !utf8.Valid(body) {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("the body must be valid UTF-8 (invalid byte at offset %d)", invalidUTF8At(body)))
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -192,6 +212,18 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// invalidUTF8At is the offset of the first byte that is not valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
@@ -240,6 +272,9 @@ func (a *api) sendRoom(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) sendClient(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("clientId")
+	if !validID(w, "clientId", id) {
+		return
+	}
 	b, ok := readSend(w, r)
 	if !ok {
 		return

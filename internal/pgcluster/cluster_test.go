@@ -2,9 +2,15 @@ package pgcluster
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The cluster is started and stopped through a relative folder, as
@@ -40,4 +46,105 @@ func TestStartReuseAndStopWithARelativeFolder(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(base, "pg", "data", "PG_VERSION")); err != nil {
 		t.Errorf("the data folder must stay for the next start: %v", err)
 	}
+}
+
+// The development cluster accepts only the account that started it: the
+// socket folder is private, and TCP needs the password kept in the folder.
+func TestOnlyTheOwnerMayConnect(t *testing.T) {
+	base, err := os.MkdirTemp("", "pgcluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil { // the postgres user must enter it when root
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "pg")
+	ctx := context.Background()
+	c, err := Start(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+
+	connect := func(url string) error {
+		conn, err := pgx.Connect(ctx, url)
+		if err == nil {
+			conn.Close(ctx)
+		}
+		return err
+	}
+	noPassword := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.Port)
+	wrongPassword := fmt.Sprintf("postgres://postgres:guess@127.0.0.1:%d/postgres?sslmode=disable", c.Port)
+	t.Run("TCP without the password is refused", func(t *testing.T) {
+		if err := connect(noPassword); err == nil || !strings.Contains(err.Error(), "password") {
+			t.Errorf("connect without a password: %v, want a password failure", err)
+		}
+		if err := connect(wrongPassword); err == nil || !strings.Contains(err.Error(), "28P01") {
+			t.Errorf("connect with a wrong password: %v, want 28P01", err)
+		}
+	})
+	t.Run("the cluster's URL carries the password", func(t *testing.T) {
+		if err := connect(c.URL); err != nil {
+			t.Fatal(err)
+		}
+		if pw, err := Password(dir); err != nil || pw != c.Password || len(pw) < 32 {
+			t.Errorf("Password = %q, %v; want the cluster's, at least 32 characters", pw, err)
+		}
+	})
+	t.Run("the folder, the socket and the password file are private", func(t *testing.T) {
+		for _, p := range []string{dir, filepath.Join(dir, PasswordFile), filepath.Join(dir, fmt.Sprintf(".s.PGSQL.%d", c.Port))} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+				t.Errorf("%s has mode %v: group and others must have no access", p, perm)
+			}
+		}
+	})
+	t.Run("another local account cannot use the socket", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to act as another account")
+		}
+		psql, err := exec.LookPath("psql")
+		if err != nil {
+			t.Skip("psql is not installed")
+		}
+		out, err := exec.Command("runuser", "-u", "nobody", "--", psql, "-h", dir, "-p", strconv.Itoa(c.Port), "-U", "postgres", "-d", "postgres", "-c", "SELECT 1").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "Permission denied") {
+			t.Errorf("psql as nobody: %v\n%s\nwant Permission denied", err, out)
+		}
+	})
+	t.Run("a cluster left open by an older signalctl is secured at the next start", func(t *testing.T) {
+		// What older versions wrote: trust for everyone, no password.
+		os.WriteFile(filepath.Join(dir, "data", "pg_hba.conf"), []byte("local all all trust\nhost all all 127.0.0.1/32 trust\n"), 0o600)
+		if owner, _ := serverUser(); owner != nil {
+			chownTree(filepath.Join(dir, "data", "pg_hba.conf"), owner)
+		}
+		conn, err := pgx.Connect(ctx, c.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Exec(ctx, "SELECT pg_reload_conf()")
+		conn.Close(ctx)
+		os.Remove(filepath.Join(dir, PasswordFile))
+		os.Chmod(dir, 0o755)
+		if err := connect(noPassword); err != nil {
+			t.Fatalf("the simulated old cluster must trust TCP: %v", err)
+		}
+		again, err := Start(ctx, Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := connect(noPassword); err == nil {
+			t.Error("after Start, TCP without a password still works")
+		}
+		if err := connect(again.URL); err != nil {
+			t.Errorf("the new URL: %v", err)
+		}
+		if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+			t.Errorf("folder mode %v after Start, want 0700", fi.Mode().Perm())
+		}
+	})
 }

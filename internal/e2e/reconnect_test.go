@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -20,8 +21,12 @@ import (
 // already have used as its cursor (issue 16).
 func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 	env := testkit.NewEnv(t)
-	a := env.Serve(t, nil)
-	b := env.Serve(t, nil)
+	// A slow machine can let more than the default replay limit (500) pile
+	// up between two connections; truncation is another mechanism, with
+	// its own error frame and test.
+	bigReplay := func(c *config.Config) { c.WebSocket.ReplayLimit = 5000 }
+	a := env.Serve(t, bigReplay)
+	b := env.Serve(t, bigReplay)
 	testkit.Eventually(t, 15*time.Second, "both instances to own partitions", func() bool {
 		return partitionsOwned(t, a) > 0 && partitionsOwned(t, b) > 0
 	})
@@ -54,6 +59,7 @@ func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 	}()
 
 	seen := map[string]int{}
+	errs := map[string]int{} // error frames by code
 	dups, reconnects := 0, 0
 	last := ""
 	deadline := time.Now().Add(60 * time.Second)
@@ -67,6 +73,11 @@ func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 		for {
 			select {
 			case f := <-frames(c):
+				if f.Topic == "signal/system/error" {
+					var e struct{ Code string }
+					json.Unmarshal(f.Data, &e)
+					errs[e.Code]++
+				}
 				if f.Topic != "observation/signal/notification/created" {
 					continue
 				}
@@ -107,7 +118,7 @@ func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 		c = testkit.Dial(t, url, tok)
 		c.Welcome()
 	}
-	t.Logf("%d reconnects, %d distinct notifications, %d duplicates", reconnects, len(seen), dups)
+	t.Logf("%d reconnects, %d distinct notifications, %d duplicates, error frames %v", reconnects, len(seen), dups, errs)
 	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications WHERE recipient_id = 'u1'`); n != total {
 		t.Fatalf("%d rows stored, want %d", n, total)
 	}
@@ -137,7 +148,7 @@ func TestARelayListenerCutMakesClientsReconnectAndReplay(t *testing.T) {
 	env := testkit.NewEnv(t)
 	fast := func(c *config.Config) {
 		c.Cluster.Heartbeat = 100 * time.Millisecond
-		c.Cluster.DeadAfter = 600 * time.Millisecond
+		c.Cluster.DeadAfter = 5 * time.Second
 	}
 	a := env.Serve(t, fast)
 	b := env.Serve(t, fast)
@@ -212,4 +223,49 @@ func nextOrClose(c *testkit.Client, timeout time.Duration) (testkit.Frame, bool)
 	case <-time.After(timeout):
 		return testkit.Frame{}, false
 	}
+}
+
+// An instance whose heartbeat came late is swept as dead by another, with
+// its clients and rooms: at its next heartbeat it states them again, and
+// asks its clients to reconnect (notifications were not relayed to it
+// meanwhile).
+func TestASweptInstanceStatesItsClientsAgain(t *testing.T) {
+	env := testkit.NewEnv(t)
+	fast := func(c *config.Config) {
+		c.Cluster.Heartbeat = 100 * time.Millisecond
+		c.Cluster.DeadAfter = time.Minute
+	}
+	a := env.Serve(t, fast)
+	b := env.Serve(t, fast)
+	testkit.Eventually(t, 15*time.Second, "both instances to own partitions", func() bool {
+		return partitionsOwned(t, a) > 0 && partitionsOwned(t, b) > 0
+	})
+	c := testkit.Dial(t, b.WSURL(), testkit.Token(t, "u1"))
+	id := c.Welcome()
+	listed := func() bool {
+		return testkit.Count(t, env.Store, `SELECT count(*) FROM ws_clients WHERE client_id = $1`, id) == 1
+	}
+	if !listed() {
+		t.Fatal("the client is not registered after its welcome")
+	}
+	// What A's sweep does to B when B's heartbeat is late.
+	if _, err := env.Store.Pool.Exec(context.Background(), `
+		WITH i AS (DELETE FROM instances WHERE id = $1), cl AS (DELETE FROM ws_clients WHERE instance_id = $1)
+		DELETE FROM ws_rooms WHERE instance_id = $1`, b.Info.InstanceID); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.Closed(5 * time.Second); code != 1012 {
+		t.Errorf("close code %d, want 1012 (reconnect and replay)", code)
+	}
+	testkit.Eventually(t, 5*time.Second, "B to register itself again", func() bool {
+		return testkit.Count(t, env.Store, `SELECT count(*) FROM instances WHERE id = $1`, b.Info.InstanceID) == 1
+	})
+	again := testkit.Dial(t, b.WSURL(), testkit.Token(t, "u1"))
+	id = again.Welcome()
+	if !listed() {
+		t.Error("a client of B is not listed after B came back")
+	}
+	// Notifications consumed by A reach B's clients again.
+	testkit.Produce(t, testkit.Producer(t, env.Broker), testkit.Message("users", []string{"u1"}, nil))
+	again.Expect("observation/signal/notification/created")
 }

@@ -139,6 +139,7 @@ func Run(ctx context.Context, o Options) error {
 	consumer, err := kafka.NewConsumer(kafka.ConsumerOptions{
 		Client: clientOpts, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.GroupID,
 		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize, SessionTimeout: cfg.Kafka.SessionTimeout,
+		InstanceID: cfg.Kafka.InstanceID,
 		RetryMin: cfg.Ingest.RetryMin, RetryMax: cfg.Ingest.RetryMax,
 		Handler: kafkaHandler{ing}, Metrics: m, Logger: log.With("component", "consumer"),
 	})
@@ -155,15 +156,7 @@ func Run(ctx context.Context, o Options) error {
 		StatusSource: statusSource(instanceID, o.Version, cfg.Kafka.Topic, cfg.Kafka.GroupID, time.Now(), consumer, st),
 		Checks: []httpapi.Check{
 			{Name: "database", Check: st.Ping},
-			{Name: "kafka", Check: func(ctx context.Context) error {
-				if err := consumer.Client().Ping(ctx); err != nil {
-					return fmt.Errorf("brokers unreachable: %w", err)
-				}
-				if joined, _ := consumer.Joined(); !joined {
-					return errors.New("joining the consumer group")
-				}
-				return consumer.Err()
-			}},
+			{Name: "kafka", Check: consumer.Ready},
 			{Name: "relay", Check: func(context.Context) error { return rel.Err() }},
 		},
 	})

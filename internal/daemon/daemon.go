@@ -140,7 +140,7 @@ func Run(ctx context.Context, o Options) error {
 		Client: clientOpts, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.GroupID,
 		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize, SessionTimeout: cfg.Kafka.SessionTimeout,
 		InstanceID: cfg.Kafka.InstanceID,
-		RetryMin: cfg.Ingest.RetryMin, RetryMax: cfg.Ingest.RetryMax,
+		RetryMin:   cfg.Ingest.RetryMin, RetryMax: cfg.Ingest.RetryMax,
 		Handler: kafkaHandler{ing}, Metrics: m, Logger: log.With("component", "consumer"),
 	})
 	if err != nil {

@@ -51,8 +51,8 @@ type ConsumerOptions struct {
 	// broker's end offsets and the group's committed offsets. Zero: 5 s.
 	LagInterval time.Duration
 	BatchSize   int
-	RetryMin       time.Duration
-	RetryMax       time.Duration
+	RetryMin    time.Duration
+	RetryMax    time.Duration
 	// DrainTimeout bounds how long a batch in progress may take to finish
 	// once shutdown begins; after it the batch is left uncommitted and will
 	// be redelivered (harmlessly) to whoever consumes next.

@@ -138,9 +138,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	consumer, err := kafka.NewConsumer(kafka.ConsumerOptions{
 		Client: clientOpts, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.GroupID,
-		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize, SessionTimeout: cfg.Kafka.SessionTimeout,
-		InstanceID: cfg.Kafka.InstanceID,
-		RetryMin:   cfg.Ingest.RetryMin, RetryMax: cfg.Ingest.RetryMax,
+		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize,
+		SessionTimeout: cfg.Kafka.SessionTimeout, InstanceID: cfg.Kafka.InstanceID,
+		RetryMin: cfg.Ingest.RetryMin, RetryMax: cfg.Ingest.RetryMax,
 		Handler: kafkaHandler{ing}, Metrics: m, Logger: log.With("component", "consumer"),
 	})
 	if err != nil {

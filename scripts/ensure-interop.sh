@@ -37,5 +37,5 @@ if [ ! -f "$stamp" ] || ! cmp -s "$dir/package.json" "$stamp"; then
 	cp "$dir/package.json" "$stamp"
 fi
 if [ "$(( $(date +%s) - start ))" -gt 1 ]; then
-	echo "ensure-interop: $(kcat -V 2>&1 | head -1), node $(node --version), kafkajs ready in $(( $(date +%s) - start ))s"
+	echo "ensure-interop: $(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*librdkafka \([^ ]*\).*/kcat \1 (librdkafka \2)/p'), node $(node --version), kafkajs ready in $(( $(date +%s) - start ))s"
 fi

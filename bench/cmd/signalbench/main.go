@@ -4,7 +4,7 @@
 // producers and with WebSocket clients in separate processes, and writes
 // bench/results/<date>.md with PNG charts. See bench/README.md.
 //
-//	signalbench all|ingest|e2e|fanout|slow|cluster [flags]
+//	signalbench all|ingest|e2e|fanout|slow|cluster|failover [flags]
 package main
 
 import (
@@ -51,15 +51,16 @@ type config struct {
 
 // results is what a run measured; a nil part did not run (or failed).
 type results struct {
-	Ingest  *ingestResult  `json:"ingest,omitempty"`
-	E2E     *e2eResult     `json:"e2e,omitempty"`
-	Fanout  *fanoutResult  `json:"fanout,omitempty"`
-	Slow    *slowResult    `json:"slow,omitempty"`
-	Cluster *clusterResult `json:"cluster,omitempty"`
-	Errors  []string       `json:"errors,omitempty"`
+	Ingest   *ingestResult   `json:"ingest,omitempty"`
+	E2E      *e2eResult      `json:"e2e,omitempty"`
+	Fanout   *fanoutResult   `json:"fanout,omitempty"`
+	Slow     *slowResult     `json:"slow,omitempty"`
+	Cluster  *clusterResult  `json:"cluster,omitempty"`
+	Failover *failoverResult `json:"failover,omitempty"`
+	Errors   []string        `json:"errors,omitempty"`
 }
 
-var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster"}
+var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "failover"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `signalbench: Signal's benchmark suite.
@@ -73,6 +74,7 @@ Scenarios:
   fanout   broadcast delivery to 15,000 clients; resident memory per idle connection
   slow     the same with 5 %% of the clients not reading: the others' p99
   cluster  delivery to clients on a second instance (relayed through PostgreSQL)
+  failover two instances with the default settings at 2,000 msg/s, one SIGKILLed: the gap in deliveries
 
 Run "signalbench SCENARIO -h" for the flags.
 `)
@@ -233,6 +235,9 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.has("cluster") {
 		scoped("cluster", func(ctx context.Context, e *env) (err error) { res.Cluster, err = runCluster(ctx, e); return })
+	}
+	if cfg.has("failover") {
+		scoped("failover", func(ctx context.Context, e *env) (err error) { res.Failover, err = runFailover(ctx, e); return })
 	}
 
 	prefix := cfg.date

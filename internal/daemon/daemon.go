@@ -146,6 +146,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	defer consumer.Close() // leaves the group on every way out, Run or not
 
 	var draining atomic.Bool
 	api := httpapi.New(httpapi.Options{

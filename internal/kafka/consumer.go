@@ -79,6 +79,7 @@ type Consumer struct {
 	log *slog.Logger
 
 	rebalanceWanted atomic.Bool // set when a rebalance waits for us
+	closeOnce       sync.Once
 
 	mu      sync.Mutex
 	lastErr error // the last handling failure; nil once a batch commits
@@ -268,7 +269,7 @@ type job struct {
 // Run consumes until ctx ends, then finishes the batches in hand, commits
 // them, leaves the group and closes the client.
 func (c *Consumer) Run(ctx context.Context) error {
-	defer c.close()
+	defer c.Close()
 	lagCtx, stopLag := context.WithCancel(ctx)
 	lagDone := make(chan struct{})
 	go func() {
@@ -415,6 +416,11 @@ func (c *Consumer) persist(ctx context.Context, j job) bool {
 		}
 	}
 }
+
+// Close leaves the group and closes the client; Run does it when it
+// returns. Call it (defer it) where Run may never be called: the client
+// joins the group as soon as it is created.
+func (c *Consumer) Close() { c.closeOnce.Do(c.close) }
 
 // close leaves the group and closes the client. A static member
 // (InstanceID) is not removed by franz-go's close, by design of KIP-345:

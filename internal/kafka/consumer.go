@@ -104,7 +104,8 @@ func heartbeatInterval(session time.Duration) time.Duration {
 	return min(max(session/6, 100*time.Millisecond), 3*time.Second)
 }
 
-// NewConsumer creates the group client. It does not contact the brokers yet.
+// NewConsumer creates the group client, which may start joining the group at
+// once: Run (or Close) must follow.
 func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000

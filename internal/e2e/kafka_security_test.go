@@ -103,8 +103,8 @@ func TestServeAndProduceWorkWithSASLAndTLS(t *testing.T) {
 func TestRefusedCredentialsGiveOneClearErrorAndANotReadyInstance(t *testing.T) {
 	_, bad := securityCases(t)
 	want := map[string]string{
-		"a wrong SCRAM password":                      "rejected the SASL credentials",
-		"a wrong PLAIN user":                          "rejected the SASL credentials",
+		"a wrong SCRAM password":                      "(kafka.sasl.mechanism, kafka.sasl.username, kafka.sasl.password)",
+		"a wrong PLAIN user":                          "(kafka.sasl.mechanism, kafka.sasl.username, kafka.sasl.password)",
 		"a broker certificate from an untrusted CA":   "not signed by a trusted CA (kafka.tls.ca_file)",
 		"no client certificate where one is required": "refused our TLS client certificate",
 		"a client certificate from an untrusted CA":   "refused our TLS client certificate",

@@ -89,7 +89,9 @@ type Consumer struct {
 	joined  bool
 	// problem is the Kafka failure last logged; it is logged again only
 	// when it changes, so a broker that refuses us does not flood the log.
-	problem string
+	// problemAt is when any Kafka failure was last seen.
+	problem   string
+	problemAt time.Time
 }
 
 // DefaultSessionTimeout is the group session timeout when none is set:
@@ -231,28 +233,29 @@ func (c *Consumer) setErr(err error) {
 func (c *Consumer) Ready(ctx context.Context) error {
 	if err := c.cl.Ping(ctx); err != nil {
 		err = Explain(c.cl, err)
-		c.report(err)
+		c.report(err, false)
 		return fmt.Errorf("brokers unreachable: %w", err)
 	}
-	c.report(nil)
 	if joined, _ := c.Joined(); !joined {
 		return errors.New("joining the consumer group")
 	}
 	return c.Err()
 }
 
-// report logs a Kafka failure once: again only when it changes, and once
-// more when it clears (err nil).
-func (c *Consumer) report(err error) {
+// report logs a Kafka failure once: again only when it changes. It clears
+// (err nil, with records in hand, or quiet) once records arrive, or once
+// no failure was seen for 30 s, and says so once.
+func (c *Consumer) report(err error, gotRecords bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err == nil {
-		if c.problem != "" {
+		if c.problem != "" && (gotRecords || time.Since(c.problemAt) > 30*time.Second) {
 			c.log.Info("kafka reachable again", "after", c.problem)
 			c.problem = ""
 		}
 		return
 	}
+	c.problemAt = time.Now()
 	if msg := err.Error(); msg != c.problem {
 		c.problem = msg
 		c.log.Error("kafka unavailable; retrying (logged again only if the error changes)", "err", msg)
@@ -333,11 +336,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		})
 		records := fetches.Records()
-		if pollErr != nil {
-			c.report(pollErr)
-		} else if len(records) > 0 {
-			c.report(nil)
-		}
+		c.report(pollErr, len(records) > 0)
 		c.setPollErr(pollErr, len(records) > 0)
 		if len(records) == 0 {
 			drain() // idle: nothing in hand, let the group move

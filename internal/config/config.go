@@ -43,7 +43,8 @@ type Kafka struct {
 	BatchSize    int      `mapstructure:"batch_size" default:"4000" desc:"most records handled in one database transaction (larger batches amortise the commit: see bench/README.md)"`
 	EmbeddedPort int      `mapstructure:"embedded_port" default:"9092" desc:"port of the embedded broker on 127.0.0.1"`
 	// A crashed member keeps its partitions until this passes.
-	SessionTimeout time.Duration `mapstructure:"session_timeout" default:"45s" desc:"consumer group session timeout: a crashed instance's partitions move to the others after this long"`
+	SessionTimeout time.Duration `mapstructure:"session_timeout" default:"6s" desc:"consumer group session timeout: a crashed instance's partitions move to the others after this long (the brokers' group.min.session.timeout.ms is 6s by default); heartbeats are sent every sixth of it"`
+	InstanceID     string        `mapstructure:"instance_id" desc:"static group membership (KIP-345): a stable id per instance (e.g. the pod name of a StatefulSet); an instance restarted after a crash takes its place back at once instead of after kafka.session_timeout. Must be unique among the running instances"`
 	SASL           SASL          `mapstructure:"sasl"`
 	TLS            TLS           `mapstructure:"tls"`
 }

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -171,26 +170,20 @@ func Run(ctx context.Context, o Options) error {
 	}
 	consumer, err := kafka.NewConsumer(kafka.ConsumerOptions{
 		Client: clientOpts, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.GroupID,
-		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize, SessionTimeout: cfg.Kafka.SessionTimeout,
+		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize,
+		SessionTimeout: cfg.Kafka.SessionTimeout, InstanceID: cfg.Kafka.InstanceID,
 		RetryMin: cfg.Ingest.RetryMin, RetryMax: cfg.Ingest.RetryMax,
 		Handler: kafkaHandler{ing}, Metrics: m, Logger: log.With("component", "consumer"),
 	})
 	if err != nil {
 		return err
 	}
+	defer consumer.Close() // leaves the group on every way out, Run or not
 
 	var draining atomic.Bool
 	checks := []httpapi.Check{
 		{Name: "database", Check: st.Ping},
-		{Name: "kafka", Check: func(ctx context.Context) error {
-			if err := consumer.Client().Ping(ctx); err != nil {
-				return fmt.Errorf("brokers unreachable: %w", err)
-			}
-			if joined, _ := consumer.Joined(); !joined {
-				return errors.New("joining the consumer group")
-			}
-			return consumer.Err()
-		}},
+		{Name: "kafka", Check: consumer.Ready},
 		{Name: "relay", Check: func(context.Context) error { return rel.Err() }},
 	}
 	if cfg.Auth.JWKSURL != "" {

@@ -4,7 +4,7 @@
 // producers and with WebSocket clients in separate processes, and writes
 // bench/results/<date>.md with PNG charts. See bench/README.md.
 //
-//	signalbench all|ingest|e2e|fanout|slow|cluster [flags]
+//	signalbench all|ingest|e2e|fanout|slow|cluster|failover [flags]
 package main
 
 import (
@@ -54,16 +54,17 @@ type config struct {
 
 // results is what a run measured; a nil part did not run (or failed).
 type results struct {
-	Ingest  *ingestResult  `json:"ingest,omitempty"`
-	E2E     *e2eResult     `json:"e2e,omitempty"`
-	Fanout  *fanoutResult  `json:"fanout,omitempty"`
-	Slow    *slowResult    `json:"slow,omitempty"`
-	Cluster *clusterResult `json:"cluster,omitempty"`
-	Scale   *scaleResult   `json:"scale,omitempty"`
-	Errors  []string       `json:"errors,omitempty"`
+	Ingest   *ingestResult   `json:"ingest,omitempty"`
+	E2E      *e2eResult      `json:"e2e,omitempty"`
+	Fanout   *fanoutResult   `json:"fanout,omitempty"`
+	Slow     *slowResult     `json:"slow,omitempty"`
+	Cluster  *clusterResult  `json:"cluster,omitempty"`
+	Scale    *scaleResult    `json:"scale,omitempty"`
+	Failover *failoverResult `json:"failover,omitempty"`
+	Errors   []string        `json:"errors,omitempty"`
 }
 
-var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale"}
+var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale", "failover"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `signalbench: Signal's benchmark suite.
@@ -78,6 +79,7 @@ Scenarios:
   slow     the same with 5 %% of the clients not reading: the others' p99
   cluster  delivery to clients on a second instance (relayed through PostgreSQL) at rising rates
   scale    the same backlog drained by 1, 2 and 3 instances sharing a consumer group and a database
+  failover two instances with the default settings at 2,000 msg/s, one SIGKILLed: the gap in deliveries
 
 Run "signalbench SCENARIO -h" for the flags.
 `)
@@ -258,6 +260,9 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.has("scale") {
 		scoped("scale", func(ctx context.Context, e *env) (err error) { res.Scale, err = runScale(ctx, e); return })
+	}
+	if cfg.has("failover") {
+		scoped("failover", func(ctx context.Context, e *env) (err error) { res.Failover, err = runFailover(ctx, e); return })
 	}
 
 	prefix := cfg.date

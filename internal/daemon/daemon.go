@@ -152,7 +152,7 @@ func Run(ctx context.Context, o Options) error {
 		Verifier: auth.NewVerifier(cfg.Auth.JWTSecret), APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys),
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Console:      console.Handler(),
-		StatusSource: statusSource(instanceID, o.Version, cfg.Kafka.Topic, cfg.Kafka.GroupID, time.Now(), consumer, st),
+		StatusSource: statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st),
 		Checks: []httpapi.Check{
 			{Name: "database", Check: st.Ping},
 			{Name: "kafka", Check: func(ctx context.Context) error {
@@ -187,6 +187,10 @@ func Run(ctx context.Context, o Options) error {
 	g.Go(func() error {
 		defer close(relayDone)
 		return rel.Run(relayCtx)
+	})
+	g.Go(func() error {
+		trackMember(relayCtx, consumer.Client(), st, instanceID, log)
+		return nil
 	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -305,10 +309,32 @@ Signal is running in development mode.
   Database   %[6]s
 
 Try, in another shell:
-  signalctl tail --room signal/notification/u1
-  signalctl produce --scope users --recipients u1
+  signalctl tail --room signal/notification/u1%[7]s
+  signalctl produce --scope users --recipients u1%[8]s
 
-`, info.HTTPAddr, info.DevToken, info.DevAPIKey, brokersText(cfg, info), cfg.Kafka.Topic, info.DatabaseURL)
+`, info.HTTPAddr, info.DevToken, info.DevAPIKey, brokersText(cfg, info), cfg.Kafka.Topic, info.DatabaseURL,
+		serverFlag(cfg, info), brokersFlag(info))
+}
+
+// serverFlag is the --server the CLI needs to reach this instance: none
+// when it listens where the CLI looks by default (client.server).
+func serverFlag(cfg *config.Config, info Info) string {
+	url := "http://" + info.HTTPAddr
+	if url == strings.TrimRight(cfg.Client.Server, "/") {
+		return ""
+	}
+	return " --server " + url
+}
+
+// brokersFlag is the --brokers produce needs to reach this instance's
+// broker: none for the development broker's default address (the default
+// of kafka.embedded_port, where produce looks without configuration).
+func brokersFlag(info Info) string {
+	b := strings.Join(info.Brokers, ",")
+	if b == "127.0.0.1:9092" {
+		return ""
+	}
+	return " --brokers " + b
 }
 
 func brokersText(cfg *config.Config, info Info) string {

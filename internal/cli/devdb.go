@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -87,6 +88,10 @@ func devDBUp(ctx context.Context, o *DevDBOptions) error {
 	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: o.Dir, Port: int(cfg.Port), Durable: true})
 	if err != nil {
 		return err
+	}
+	if abs, _ := filepath.Abs(o.Dir); c.Dir != abs {
+		fmt.Fprintf(o.g.io.ErrOut, "The postgres user cannot enter %s: the cluster lives in %s (named in %s).\n",
+			o.Dir, c.Dir, filepath.Join(o.Dir, "LOCATION"))
 	}
 	fmt.Fprintf(o.g.io.ErrOut, "PostgreSQL is up on 127.0.0.1:%d (stop it with: make db-stop).\n", c.Port)
 	fmt.Fprintln(o.g.io.Out, o.URL)

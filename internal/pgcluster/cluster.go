@@ -16,7 +16,10 @@ import (
 
 // Options say where and how to run the cluster.
 type Options struct {
-	// Dir holds the data folder ("data") and the log ("postgres.log").
+	// Dir holds the data folder ("data") and the log ("postgres.log"). As
+	// root the server runs as the postgres user; when that user cannot
+	// enter Dir (a clone under /root), they live in a folder under its home
+	// instead, which Dir/LOCATION names.
 	Dir string
 	// Port to listen on, on 127.0.0.1. 0 picks a free one.
 	Port int
@@ -48,19 +51,16 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dir, err)
-	}
 	owner, err := serverUser()
 	if err != nil {
 		return nil, err
 	}
-	if owner != nil {
-		if err := chownTree(dir, owner); err != nil {
-			return nil, err
-		}
+	// The server user may not be able to enter o.Dir: the cluster then
+	// lives in a folder of its own, which dir's LOCATION file names.
+	if dir, err = place(ctx, dir, owner); err != nil {
+		return nil, err
 	}
+	data := filepath.Join(dir, "data")
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
 		out, err := run(ctx, owner, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C")
 		if err != nil {
@@ -105,6 +105,7 @@ func (c *Cluster) Stop() error {
 	if err != nil {
 		return err
 	}
+	dir = resolve(dir)
 	out, err := run(context.Background(), owner, "pg_ctl", "-D", filepath.Join(dir, "data"), "-m", "fast", "-w", "stop")
 	if err != nil {
 		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
@@ -114,7 +115,7 @@ func (c *Cluster) Stop() error {
 
 // Running reports whether a cluster in dir is up, and its port.
 func Running(dir string) (int, bool) {
-	port, ok := runningPort(filepath.Join(dir, "data"))
+	port, ok := runningPort(filepath.Join(resolve(dir), "data"))
 	if !ok || waitReady(context.Background(), port, 200*time.Millisecond) != nil {
 		return 0, false
 	}

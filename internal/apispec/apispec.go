@@ -102,7 +102,11 @@ func CheckResponse(req *http.Request, status int, header http.Header, body []byt
 		}
 		msgs = append(msgs, m)
 	}
-	return fmt.Errorf("%s %s → %d %s does not match api/openapi.yaml:\n  %s", req.Method, req.URL, status, body, strings.Join(msgs, "\n  "))
+	shown := string(body)
+	if len(shown) > 300 {
+		shown = shown[:300] + "…"
+	}
+	return fmt.Errorf("%s %s → %d %s does not match api/openapi.yaml:\n  %s", req.Method, req.URL, status, shown, strings.Join(msgs, "\n  "))
 }
 
 // Operations lists "METHOD /path" of every operation under paths.

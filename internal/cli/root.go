@@ -184,6 +184,7 @@ recipient's room. A REST API sends to every client, a room or one client.`,
 		newCmdVersion(g),
 		newCmdDevDB(g),
 	)
+	useOwnBashCompletion(root)
 	markRunning(root, g)
 	return root, g
 }

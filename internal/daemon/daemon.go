@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -313,7 +314,7 @@ Try, in another shell:
   signalctl produce --scope users --recipients u1%[8]s
 
 `, info.HTTPAddr, info.DevToken, info.DevAPIKey, brokersText(cfg, info), cfg.Kafka.Topic, info.DatabaseURL,
-		serverFlag(cfg, info), brokersFlag(info))
+		serverFlag(cfg, info), brokersFlag(cfg, info))
 }
 
 // serverFlag is the --server the CLI needs to reach this instance: none
@@ -327,11 +328,11 @@ func serverFlag(cfg *config.Config, info Info) string {
 }
 
 // brokersFlag is the --brokers produce needs to reach this instance's
-// broker: none for the development broker's default address (the default
-// of kafka.embedded_port, where produce looks without configuration).
-func brokersFlag(info Info) string {
+// broker: none when it is where produce looks without one, the development
+// broker's address (127.0.0.1 and kafka.embedded_port).
+func brokersFlag(cfg *config.Config, info Info) string {
 	b := strings.Join(info.Brokers, ",")
-	if b == "127.0.0.1:9092" {
+	if b == "127.0.0.1:"+strconv.Itoa(cfg.Kafka.EmbeddedPort) {
 		return ""
 	}
 	return " --brokers " + b

@@ -6,7 +6,9 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/signal-notify/signal/internal/apispec"
+	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/httpapi"
 )
 
@@ -316,4 +319,38 @@ func toJSON(t *testing.T, v any) any {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// The complete message and frame docs/protocol.md shows are valid: the
+// message by the schema and by the decoder, the frame by its schema.
+func TestTheDocumentedMessageAndFrameAreValid(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## The Kafka message")
+	blocks := regexp.MustCompile("(?s)```json\n(.*?)```").FindAllStringSubmatch(section, 2)
+	if !ok || len(blocks) != 2 {
+		t.Fatal("docs/protocol.md has no \"## The Kafka message\" section with a message and a frame")
+	}
+	message, frame := []byte(blocks[0][1]), []byte(blocks[1][1])
+	if _, err := event.Decode(message); err != nil {
+		t.Errorf("the decoder refuses the documented message: %v", err)
+	}
+	s, _ := apispec.AsyncSchema("TActivityNotificationMessage")
+	v, _ := apispec.UnmarshalJSON(message)
+	if err := s.Validate(v); err != nil {
+		t.Errorf("the documented message: %v", err)
+	}
+	fs, err := apispec.AsyncMessagePayload("NotificationCreated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err = apispec.UnmarshalJSON(frame)
+	if err != nil {
+		t.Fatalf("the documented frame is not JSON: %v", err)
+	}
+	if err := fs.Validate(v); err != nil {
+		t.Errorf("the documented frame: %v", err)
+	}
 }

@@ -73,7 +73,7 @@ func Execute(ctx context.Context, io *IOStreams, args []string) int {
 		}
 	}
 	if g.running && stoppedBySignal(ctx) {
-		return interrupted(io, ctx, cmd, err)
+		return interrupted(ctx, io, cmd, err)
 	}
 	if err != nil {
 		fmt.Fprintln(io.ErrOut, styled(io, "9", "Error:"), err)
@@ -92,7 +92,7 @@ func stoppedBySignal(ctx context.Context) bool {
 
 // interrupted reports a command stopped by a signal and returns its exit
 // code: ExitInterrupted, or the command's own for serve on SIGTERM.
-func interrupted(io *IOStreams, ctx context.Context, cmd *cobra.Command, err error) int {
+func interrupted(ctx context.Context, io *IOStreams, cmd *cobra.Command, err error) int {
 	if errors.Is(context.Cause(ctx), ErrTerminated) && cmd != nil && cmd.Annotations[stopsOnSIGTERM] != "" {
 		if err != nil {
 			fmt.Fprintln(io.ErrOut, styled(io, "9", "Error:"), err)

@@ -97,13 +97,17 @@ func devDBStart(ctx context.Context, o *DevDBOptions, port int) error {
 	if err != nil {
 		return err
 	}
+	if abs, _ := filepath.Abs(o.Dir); c.Dir != abs {
+		fmt.Fprintf(o.g.io.ErrOut, "The postgres user cannot enter %s: the cluster lives in %s (named in %s).\n",
+			o.Dir, c.Dir, filepath.Join(o.Dir, "LOCATION"))
+	}
 	u, err := url.Parse(o.URL)
 	if err != nil {
 		return usageErrorf("--url: %v", err)
 	}
 	u.User = url.UserPassword("postgres", c.Password)
 	fmt.Fprintf(o.g.io.ErrOut, "PostgreSQL is up on 127.0.0.1:%d, for this account only: password in %s (stop it with: make db-stop).\n",
-		c.Port, filepath.Join(o.Dir, pgcluster.PasswordFile))
+		c.Port, filepath.Join(c.Dir, pgcluster.PasswordFile))
 	fmt.Fprintln(o.g.io.Out, u.String())
 	return nil
 }

@@ -233,3 +233,16 @@ func TestMigrateUnreachableDatabaseFailsWithoutLeakingThePassword(t *testing.T) 
 		t.Errorf("stdout = %q, want nothing", r.Stdout)
 	}
 }
+
+func TestMigrateAgainstAMissingDatabaseSaysSoInWords(t *testing.T) {
+	isolate(t)
+	url := strings.Replace(pgtest.NewDatabase(t), "/signal_t_", "/no_such_db_", 1)
+	for _, args := range [][]string{{"migrate", "up"}, {"migrate", "status"}, {"deadletters", "list"}} {
+		r := run(t, append(args, "--database-url", url)...)
+		r.wantCode(t, 1)
+		r.wantStderr(t, "does not exist", "createdb", "serve --dev")
+		if strings.Contains(r.Stderr, "3D000") || strings.Contains(r.Stderr, "SQLSTATE") {
+			t.Errorf("%v: stderr shows the server's code: %q", args, r.Stderr)
+		}
+	}
+}

@@ -27,7 +27,8 @@ func newCmdToken(g *globals) *cobra.Command {
 		Short: "Mint a WebSocket JWT with the configured secret",
 		Long: `Mint an HS256 JWT for the WebSocket endpoint and the inbox API, signed
 with auth.jwt_secret (SIGNAL_AUTH_JWT_SECRET). Without a configured secret it
-uses the one "serve --dev" generated on this machine.
+uses the one "serve --dev" generated on this machine (and says so when the
+token is printed on a terminal; $(signalctl token …) stays quiet).
 
 The holder is joined to signal/notification/<sub> and may join the rooms of
 --room. Patterns match whole path segments: "ops/*" allows ops/a and ops/a/b
@@ -71,7 +72,10 @@ func tokenRun(o *TokenOptions) error {
 	if secret == "" {
 		if ds, _ := devstate.Load(); ds != nil {
 			secret = ds.JWTSecret
-			fmt.Fprintf(o.g.io.ErrOut, "Using the development secret from %s.\n", devstate.Path())
+			if o.g.io.OutTTY {
+				// Said only to a person: $(signalctl token …) stays quiet.
+				fmt.Fprintf(o.g.io.ErrOut, "Using the development secret from %s.\n", devstate.Path())
+			}
 		}
 	}
 	tok, err := auth.SignToken(secret, auth.SignOptions{Sub: o.Sub, Rooms: o.Rooms, TTL: o.TTL, Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer})

@@ -115,11 +115,22 @@ func TestTokenSecretSources(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := run(t, "token", "--sub", "u1")
+		r := runWith(t, runOpts{outTTY: true, errTTY: true}, "token", "--sub", "u1")
 		r.wantCode(t, 0)
 		r.wantStderr(t, "Using the development secret from "+path)
 		if _, err := auth.NewVerifier(ds.JWTSecret).Verify(strings.TrimSpace(r.Stdout)); err != nil {
 			t.Errorf("Verify with the dev state secret: %v", err)
+		}
+	})
+	t.Run("dev state says nothing when the token is captured by $(…)", func(t *testing.T) {
+		isolate(t)
+		if _, err := devstate.LoadOrCreate(); err != nil {
+			t.Fatal(err)
+		}
+		r := runWith(t, runOpts{errTTY: true}, "token", "--sub", "u1")
+		r.wantCode(t, 0)
+		if r.Stderr != "" || strings.Count(r.Stdout, ".") != 2 {
+			t.Errorf("stdout %q, stderr %q: want the token alone", r.Stdout, r.Stderr)
 		}
 	})
 	t.Run("configured secret wins over dev state", func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -197,7 +198,7 @@ func Run(ctx context.Context, o Options) error {
 		Verifier: verifier, APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys), MetricsElsewhere: metricsLn != nil,
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Console:      console.Handler(),
-		StatusSource: statusSource(instanceID, o.Version, cfg.Kafka.Topic, cfg.Kafka.GroupID, time.Now(), consumer, st),
+		StatusSource: statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st),
 		Checks:       checks,
 	})
 	srv := newHTTPServer(cfg.HTTP, api, log)
@@ -223,6 +224,11 @@ func Run(ctx context.Context, o Options) error {
 	run.Go("relay", func() error {
 		defer close(relayDone)
 		return rel.Run(relayCtx)
+	})
+	run.Go("consumer member", func() error {
+		// Which group member is this instance (status shows instances).
+		trackMember(relayCtx, consumer.Client(), st, instanceID, log)
+		return nil
 	})
 	run.Go("http", func() error { return serveHTTP(srv, ln) })
 	if metricsSrv != nil {
@@ -310,10 +316,32 @@ Signal is running in development mode.
   Database   %[6]s
 
 Try, in another shell:
-  signalctl tail --room signal/notification/u1
-  signalctl produce --scope users --recipients u1
+  signalctl tail --room signal/notification/u1%[7]s
+  signalctl produce --scope users --recipients u1%[8]s
 
-`, info.HTTPAddr, info.DevToken, info.DevAPIKey, brokersText(cfg, info), cfg.Kafka.Topic, info.DatabaseURL)
+`, info.HTTPAddr, info.DevToken, info.DevAPIKey, brokersText(cfg, info), cfg.Kafka.Topic, info.DatabaseURL,
+		serverFlag(cfg, info), brokersFlag(cfg, info))
+}
+
+// serverFlag is the --server the CLI needs to reach this instance: none
+// when it listens where the CLI looks by default (client.server).
+func serverFlag(cfg *config.Config, info Info) string {
+	url := "http://" + info.HTTPAddr
+	if url == strings.TrimRight(cfg.Client.Server, "/") {
+		return ""
+	}
+	return " --server " + url
+}
+
+// brokersFlag is the --brokers produce needs to reach this instance's
+// broker: none when it is where produce looks without one, the development
+// broker's address (127.0.0.1 and kafka.embedded_port).
+func brokersFlag(cfg *config.Config, info Info) string {
+	b := strings.Join(info.Brokers, ",")
+	if b == "127.0.0.1:"+strconv.Itoa(cfg.Kafka.EmbeddedPort) {
+		return ""
+	}
+	return " --brokers " + b
 }
 
 func brokersText(cfg *config.Config, info Info) string {

@@ -21,7 +21,10 @@ import (
 
 // Options say where and how to run the cluster.
 type Options struct {
-	// Dir holds the data folder ("data") and the log ("postgres.log").
+	// Dir holds the data folder ("data") and the log ("postgres.log"). As
+	// root the server runs as the postgres user; when that user cannot
+	// enter Dir (a clone under /root), they live in a folder under its home
+	// instead, which Dir/LOCATION names.
 	Dir string
 	// Port to listen on, on 127.0.0.1. 0 picks a free one.
 	Port int
@@ -64,9 +67,10 @@ host all all ::1/128 scram-sha-256
 // PasswordFile holds the postgres role's password in the cluster folder.
 const PasswordFile = "password"
 
-// Password reads the password of the cluster in dir.
+// Password reads the password of the cluster in dir (or where dir's
+// LOCATION file says it lives).
 func Password(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, PasswordFile))
+	b, err := os.ReadFile(filepath.Join(resolve(dir), PasswordFile))
 	if err != nil {
 		return "", fmt.Errorf("the cluster's password: %w", err)
 	}
@@ -83,10 +87,16 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dir, err)
+	owner, err := serverUser()
+	if err != nil {
+		return nil, err
 	}
+	// The server user may not be able to enter o.Dir: the cluster then
+	// lives in a folder of its own, which dir's LOCATION file names.
+	if dir, err = place(ctx, dir, owner); err != nil {
+		return nil, err
+	}
+	// Only the owner may use the socket that lives here (see hbaConf).
 	if err := os.Chmod(dir, 0o700); err != nil { // a folder made by an older signalctl was 0755
 		return nil, err
 	}
@@ -94,15 +104,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	owner, err := serverUser()
-	if err != nil {
-		return nil, err
-	}
-	if owner != nil {
-		if err := chownTree(dir, owner); err != nil {
-			return nil, err
-		}
-	}
+	data := filepath.Join(dir, "data")
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
 		out, err := run(ctx, owner, "initdb", "-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C")
 		if err != nil {
@@ -207,6 +209,7 @@ func (c *Cluster) Stop() error {
 	if err != nil {
 		return err
 	}
+	dir = resolve(dir)
 	out, err := run(context.Background(), owner, "pg_ctl", "-D", filepath.Join(dir, "data"), "-m", "fast", "-w", "stop")
 	if err != nil {
 		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
@@ -216,7 +219,7 @@ func (c *Cluster) Stop() error {
 
 // Running reports whether a cluster in dir is up, and its port.
 func Running(dir string) (int, bool) {
-	port, ok := runningPort(filepath.Join(dir, "data"))
+	port, ok := runningPort(filepath.Join(resolve(dir), "data"))
 	if !ok || waitReady(context.Background(), port, 200*time.Millisecond) != nil {
 		return 0, false
 	}

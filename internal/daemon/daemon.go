@@ -198,7 +198,7 @@ func Run(ctx context.Context, o Options) error {
 		Verifier: verifier, APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys), MetricsElsewhere: metricsLn != nil,
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Console:      console.Handler(),
-		StatusSource: statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st),
+		StatusSource: statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st, rel),
 		Checks:       checks,
 	})
 	srv := newHTTPServer(cfg.HTTP, api, log)

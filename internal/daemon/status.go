@@ -12,13 +12,14 @@ import (
 	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/httpapi"
 	"github.com/signal-notify/signal/internal/kafka"
+	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
 )
 
 // statusSource fills GET /status: the consumer group's lag per partition
 // (all instances together) and which instance owns each, dead letters
 // waiting, the instances registered and how long each has been silent.
-func statusSource(instance, version string, cfg *config.Config, started time.Time, consumer *kafka.Consumer, st *store.Store) httpapi.StatusSource {
+func statusSource(instance, version string, cfg *config.Config, started time.Time, consumer *kafka.Consumer, st *store.Store, rel *relay.Relay) httpapi.StatusSource {
 	adm := kadm.NewClient(consumer.Client())
 	topic, group := cfg.Kafka.Topic, cfg.Kafka.GroupID
 	return func(ctx context.Context) httpapi.Status {
@@ -72,6 +73,8 @@ func statusSource(instance, version string, cfg *config.Config, started time.Tim
 			}
 		}
 		s.Instances = len(s.Cluster)
+		push := rel.OrderState()
+		s.Push = &push
 		return s
 	}
 }

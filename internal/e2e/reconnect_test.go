@@ -62,33 +62,49 @@ func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 	errs := map[string]int{} // error frames by code
 	dups, reconnects := 0, 0
 	last := ""
-	deadline := time.Now().Add(60 * time.Second)
+	started := time.Now()
+	deadline := started.Add(90 * time.Second)
 	settled := time.Time{} // when everything was produced and nothing new arrived since
 	for len(seen) < total && time.Now().Before(deadline) {
-		// Read for a while, then drop the connection and come back with
-		// the last id received, on the other instance every other time.
-		stop := time.After(250 * time.Millisecond)
+		// Read for a while (at least until the replay announced by
+		// "joined" is in, as a real client would), then drop the
+		// connection and come back with the last id received, on the other
+		// instance every other time.
+		// A reconnection's replay starts with "joined"; a client without a
+		// cursor yet keeps its first connection until it has one.
+		windowEnd, hardEnd := time.Now().Add(250*time.Millisecond), time.Now().Add(20*time.Second)
+		awaitJoined := last != "" && reconnects > 0
+		replaying := 0 // frames of the replay still to come
 		got := 0
 	read:
 		for {
 			select {
 			case f := <-frames(c):
-				if f.Topic == "signal/system/error" {
+				switch f.Topic {
+				case "signal/system/error":
 					var e struct{ Code string }
 					json.Unmarshal(f.Data, &e)
 					errs[e.Code]++
+				case "signal/system/joined":
+					var j struct{ Replayed int }
+					json.Unmarshal(f.Data, &j)
+					replaying, awaitJoined = j.Replayed, false
 				}
 				if f.Topic != "observation/signal/notification/created" {
 					continue
 				}
+				replaying--
 				id := notificationID(t, f)
 				if seen[id]++; seen[id] > 1 {
 					dups++
 				}
 				last = id
 				got++
-			case <-stop:
-				break read
+			case <-time.After(20 * time.Millisecond):
+				busy := awaitJoined || replaying > 0 || last == ""
+				if now := time.Now(); now.After(hardEnd) || now.After(windowEnd) && !busy {
+					break read
+				}
 			}
 		}
 		c.Conn().NetConn().Close()
@@ -102,12 +118,14 @@ func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 				got++
 			}
 		}
-		if produced.Load() == total && got == 0 {
-			if settled.IsZero() {
-				settled = time.Now()
-			} else if time.Since(settled) > 5*time.Second {
-				break
-			}
+		switch {
+		case got > 0 || produced.Load() < total:
+			settled = time.Time{}
+		case settled.IsZero():
+			settled = time.Now()
+		}
+		if !settled.IsZero() && time.Since(settled) > 10*time.Second {
+			break // nothing new for 10 s after the last was produced
 		}
 		reconnects++
 		in := instances[reconnects%2]
@@ -118,12 +136,13 @@ func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 		c = testkit.Dial(t, url, tok)
 		c.Welcome()
 	}
-	t.Logf("%d reconnects, %d distinct notifications, %d duplicates, error frames %v", reconnects, len(seen), dups, errs)
+	t.Logf("%d reconnects in %s, %d distinct notifications, %d duplicates, error frames %v", reconnects, time.Since(started).Round(time.Millisecond), len(seen), dups, errs)
 	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications WHERE recipient_id = 'u1'`); n != total {
 		t.Fatalf("%d rows stored, want %d", n, total)
 	}
 	if len(seen) != total {
 		t.Errorf("the reconnecting client saw %d of %d notifications", len(seen), total)
+		logOrderState(t, env, a, b)
 	}
 	if dups > 0 {
 		t.Errorf("%d notifications arrived twice", dups)
@@ -268,4 +287,37 @@ func TestASweptInstanceStatesItsClientsAgain(t *testing.T) {
 	// Notifications consumed by A reach B's clients again.
 	testkit.Produce(t, testkit.Producer(t, env.Broker), testkit.Message("users", []string{"u1"}, nil))
 	again.Expect("observation/signal/notification/created")
+}
+
+// logOrderState says what may hold pushes back, when a test fails.
+func logOrderState(t *testing.T, env *testkit.Env, instances ...*testkit.Instance) {
+	t.Helper()
+	h, err := env.Store.Horizon(context.Background())
+	var maxSeq int64
+	env.Store.Pool.QueryRow(context.Background(), `SELECT coalesce(max(seq), 0) FROM notifications`).Scan(&maxSeq)
+	t.Logf("horizon %d (%v); newest row's transaction %d", h, err, maxSeq>>20)
+	rows, err := env.Store.Pool.Query(context.Background(), `
+		SELECT a.pid, a.backend_xid::text, a.state, now() - a.xact_start, left(a.query, 120), coalesce(a.wait_event_type || ':' || a.wait_event, '')
+		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted`)
+	if err == nil {
+		for rows.Next() {
+			var pid int
+			var xid, state, query, wait *string
+			var age any
+			rows.Scan(&pid, &xid, &state, &age, &query, &wait)
+			t.Logf("writer pid %d xid %v state %v for %v waiting %v: %v", pid, deref(xid), deref(state), age, deref(wait), deref(query))
+		}
+		rows.Close()
+	}
+	for _, in := range instances {
+		_, st := call(t, "GET", in.URL()+"/status", testkit.APIKey, nil)
+		t.Logf("instance %s: push %v", in.Info.InstanceID, st["push"])
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }

@@ -127,6 +127,9 @@ func New(o Options) *Relay {
 	return r
 }
 
+// OrderState describes what holds this instance's pushes back.
+func (r *Relay) OrderState() OrderState { return r.seq.describe() }
+
 // Err reports why the relay cannot reach the other instances, or nil.
 func (r *Relay) Err() error { return *r.listenErr.Load() }
 

@@ -98,8 +98,8 @@ func TestServeAndProduceWorkWithSASLAndTLS(t *testing.T) {
 }
 
 // Refused credentials or certificates: serve keeps running (no crash
-// loop), /readyz answers 503 naming the setting to fix, and the log says
-// it once, not at every retry.
+// loop), /readyz answers 503, /status (behind the API key) names the
+// setting to fix, and the log says it once, not at every retry.
 func TestRefusedCredentialsGiveOneClearErrorAndANotReadyInstance(t *testing.T) {
 	_, bad := securityCases(t)
 	want := map[string]string{
@@ -121,22 +121,28 @@ func TestRefusedCredentialsGiveOneClearErrorAndANotReadyInstance(t *testing.T) {
 				if p.exited() {
 					t.Fatalf("serve exited (a crash loop under a supervisor):\n%s", p.logs.String())
 				}
-				resp, err := http.Get("http://" + p.addr + "/readyz")
+				ready, rerr := http.Get("http://" + p.addr + "/readyz")
+				if rerr == nil {
+					ready.Body.Close()
+					if ready.StatusCode == 200 {
+						t.Fatalf("ready with %s", tc.name)
+					}
+				}
+				req, _ := http.NewRequest("GET", "http://"+p.addr+"/status", nil)
+				req.Header.Set("Authorization", "Bearer "+testkit.APIKey)
+				resp, err := http.DefaultClient.Do(req)
 				if err == nil {
 					var body struct {
 						Checks map[string]string `json:"checks"`
 					}
 					_ = json.NewDecoder(resp.Body).Decode(&body)
 					resp.Body.Close()
-					if resp.StatusCode == 200 {
-						t.Fatalf("ready with %s", tc.name)
-					}
 					last = body.Checks["kafka"]
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
 			if !strings.Contains(last, want[tc.name]) {
-				t.Errorf("readyz kafka check %q, want it to say %q", last, want[tc.name])
+				t.Errorf("status kafka check %q, want it to say %q", last, want[tc.name])
 			}
 			var problems, mentions int
 			for _, line := range strings.Split(p.logs.String(), "\n") {
@@ -155,7 +161,7 @@ func TestRefusedCredentialsGiveOneClearErrorAndANotReadyInstance(t *testing.T) {
 			if problems > 4 {
 				t.Errorf("%d warning or error lines in %s: the log floods:\n%s", problems, watch, p.logs.String())
 			}
-			t.Logf("readyz: %s; %d warning/error lines in %s", last, problems, watch)
+			t.Logf("status: %s; %d warning/error lines in %s", last, problems, watch)
 		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/signal-notify/signal/internal/devstate"
 	"github.com/signal-notify/signal/internal/pgtest"
+	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
@@ -62,7 +63,8 @@ func TestTheREADMETourRunsAsWritten(t *testing.T) {
 	_, brokerPort, _ := strings.Cut(broker, ":")
 	dbURL := pgtest.NewEmptyDatabase(t)
 	ports := strings.NewReplacer("127.0.0.1:8080", httpA, "127.0.0.1:8081", httpB, "127.0.0.1:9092", broker,
-		"postgres://postgres@127.0.0.1:5432/signal?sslmode=disable", dbURL)
+		"postgres://postgres@127.0.0.1:5432/signal?sslmode=disable", dbURL,
+		"postgres://postgres:xxxxx@127.0.0.1:5432/signal?sslmode=disable", store.Redact(dbURL))
 	state := filepath.Join(t.TempDir(), "dev.json")
 	t.Setenv(devstate.EnvPath, state)
 	tr := &tour{t: t, ports: ports, base: "http://" + httpA}

@@ -216,7 +216,9 @@ func deadLettersReplay(ctx context.Context, o *DeadLettersOptions) error {
 	}
 	host, _ := os.Hostname()
 	pub := replayPusher{pub: relay.Publisher{Store: st, Origin: "signalctl-replay-" + host}}
-	ing := ingest.New(ingest.Options{Store: st, Renderer: renderer, Pusher: pub, RepushWindow: cfg.Ingest.RepushWindow, Logger: discardLogger()})
+	ing := ingest.New(ingest.Options{Store: st, Renderer: renderer, Pusher: pub, RepushWindow: cfg.Ingest.RepushWindow,
+		MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Logger: discardLogger()})
+	feed := ingest.NewMemberFeed(st, nil, discardLogger())
 
 	filter := store.DeadLetterFilter{IDs: o.IDs, Reason: o.Reason, Limit: 1 << 30}
 	list, err := st.ListDeadLetters(ctx, filter)
@@ -248,7 +250,7 @@ func deadLettersReplay(ctx context.Context, o *DeadLettersOptions) error {
 		for j, d := range part {
 			records[j] = ingest.Record{Source: d.Source, Key: d.Key, Value: d.Value, Headers: d.Headers}
 		}
-		r, err := ing.Handle(ctx, records)
+		r, err := replayRecords(ctx, ing, feed, cfg.Members.Topic, records)
 		if err != nil {
 			return fmt.Errorf("replay (after %d of %d): %w", i, len(list), err)
 		}
@@ -342,4 +344,31 @@ func parseBefore(s string) (time.Time, error) {
 		return time.Now().Add(-d), nil
 	}
 	return time.Time{}, usageErrorf("--before must be an RFC 3339 time or a duration such as 720h, got %q", s)
+}
+
+// replayRecords puts records of members.topic through the membership feed
+// and every other record through ingest.
+func replayRecords(ctx context.Context, ing *ingest.Ingestor, feed *ingest.MemberFeed, membersTopic string, records []ingest.Record) (ingest.Result, error) {
+	var notes, members []ingest.Record
+	for _, r := range records {
+		if membersTopic != "" && r.Source.Topic == membersTopic {
+			members = append(members, r)
+		} else {
+			notes = append(notes, r)
+		}
+	}
+	var res ingest.Result
+	if len(notes) > 0 {
+		var err error
+		if res, err = ing.Handle(ctx, notes); err != nil {
+			return res, err
+		}
+	}
+	if len(members) == 0 {
+		return res, nil
+	}
+	m, err := feed.Handle(ctx, members)
+	res.DeadLetters += m.DeadLetters
+	res.Dead = append(res.Dead, m.Dead...)
+	return res, err
 }

@@ -80,7 +80,7 @@ func Run(ctx context.Context, o Options) error {
 	// Kafka input.
 	brokers := cfg.Kafka.Brokers
 	if cfg.UsesEmbeddedBroker() {
-		emb, err := kafka.StartEmbedded(cfg.Kafka.EmbeddedPort, cfg.Kafka.Topic)
+		emb, err := kafka.StartEmbedded(cfg.Kafka.EmbeddedPort, embeddedTopics(&cfg)...)
 		if err != nil {
 			return err
 		}
@@ -132,7 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	push := &pusher{relay: rel}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
-		Metrics: m, Logger: log.With("component", "ingest"),
+		MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Metrics: m, Logger: log.With("component", "ingest"),
 	})
 
 	clientOpts, err := kafka.ClientOpts(cfg.Kafka, brokers)
@@ -148,15 +148,19 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	members, membersChecks, err := newMemberFeed(&cfg, clientOpts, st, m, log)
+	if err != nil {
+		return err
+	}
 
 	var draining atomic.Bool
 	api := httpapi.New(httpapi.Options{
-		Hub: h, Relay: rel, Inbox: st,
+		Hub: h, Relay: rel, Inbox: st, Memberships: st, Preferences: st,
 		Verifier: auth.NewVerifier(cfg.Auth.JWTSecret), APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys),
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Console:      console.Handler(),
 		StatusSource: statusSource(instanceID, o.Version, cfg.Kafka.Topic, cfg.Kafka.GroupID, time.Now(), consumer, st),
-		Checks: []httpapi.Check{
+		Checks: append([]httpapi.Check{
 			{Name: "database", Check: st.Ping},
 			{Name: "kafka", Check: func(ctx context.Context) error {
 				if err := consumer.Client().Ping(ctx); err != nil {
@@ -168,7 +172,7 @@ func Run(ctx context.Context, o Options) error {
 				return consumer.Err()
 			}},
 			{Name: "relay", Check: func(context.Context) error { return rel.Err() }},
-		},
+		}, membersChecks...),
 	})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	info.HTTPAddr = ln.Addr().String()
@@ -186,6 +190,9 @@ func Run(ctx context.Context, o Options) error {
 		defer close(consumerDone)
 		return consumer.Run(consumeCtx)
 	})
+	if members != nil {
+		g.Go(func() error { return members.Run(consumeCtx) })
+	}
 	relayDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(relayDone)
@@ -328,17 +335,7 @@ type kafkaHandler struct {
 }
 
 func (k kafkaHandler) Prepare(recs []*kgo.Record) kafka.Batch {
-	records := make([]ingest.Record, len(recs))
-	for i, r := range recs {
-		records[i] = ingest.Record{
-			Source: event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp},
-			Key:    r.Key, Value: r.Value,
-		}
-		for _, h := range r.Headers {
-			records[i].Headers = append(records[i].Headers, event.Header{Key: h.Key, Value: h.Value})
-		}
-	}
-	return kafkaBatch{k.ing, k.ing.Prepare(records)}
+	return kafkaBatch{k.ing, k.ing.Prepare(ingestRecords(recs))}
 }
 
 type kafkaBatch struct {

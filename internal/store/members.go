@@ -41,8 +41,9 @@ func SliceIDs(ids []string) func() (string, error) {
 const memberLockClass = 0x5167
 
 // memberStatements are the set-based statements of each operation, over a
-// relation src of distinct recipient ids (column id); $1 and $2 are the
-// scope and the scope id. replace runs its delete, then its insert.
+// relation src of recipient ids (column id; duplicates are harmless); $1
+// and $2 are the scope and the scope id. replace runs its delete, then its
+// insert.
 func memberStatements(op, src string) []string {
 	insert := `INSERT INTO memberships (scope, scope_id, recipient_id) SELECT $1, $2, s.id FROM ` + src + ` s
 		ON CONFLICT DO NOTHING`
@@ -87,8 +88,7 @@ func (s *Store) ChangeMembers(ctx context.Context, key event.ScopeKey, op string
 			return fmt.Errorf("stage member ids: %w", err)
 		}
 		b := &pgx.Batch{}
-		rel := `(SELECT DISTINCT id FROM ` + stagedIDs + `)`
-		queueMemberChange(b, key, op, rel, nil, &out)
+		queueMemberChange(b, key, op, stagedIDs, nil, &out)
 		if op == event.OpReplace {
 			b.Queue(`SELECT count(DISTINCT id) FROM ` + stagedIDs).QueryRow(func(r pgx.Row) error { return r.Scan(&out.Members) })
 		}
@@ -117,7 +117,7 @@ func (t *Tx) ApplyMemberChanges(ctx context.Context, changes []*event.MemberChan
 		if ids == nil {
 			ids = []string{}
 		}
-		queueMemberChange(b, c.Key(), c.Op, `(SELECT DISTINCT unnest($3::text[]) AS id)`, ids, &out[i])
+		queueMemberChange(b, c.Key(), c.Op, `(SELECT unnest($3::text[]) AS id)`, ids, &out[i])
 	}
 	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("apply member changes: %w", err)
@@ -163,7 +163,7 @@ func (t *Tx) lockGroups(ctx context.Context, keys []event.ScopeKey) error {
 	return nil
 }
 
-// idCopySource feeds COPY from an IDSource and keeps the source's error.
+// idCopySource feeds COPY from a source of ids and keeps its error.
 type idCopySource struct {
 	next func() (string, error)
 	cur  [1]any

@@ -155,7 +155,7 @@ func (c *Config) validate() error {
 	if c.Ingest.MaxRowsPerTx < 1 || c.Ingest.MaxRowsPerTx > 1<<20 {
 		errs = append(errs, fmt.Errorf("ingest.max_rows_per_tx must be from 1 to 1048576, got %d", c.Ingest.MaxRowsPerTx))
 	}
-		if c.Kafka.BatchSize < 1 {
+	if c.Kafka.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("kafka.batch_size must be at least 1, got %d", c.Kafka.BatchSize))
 	}
 	if c.WebSocket.QueueLimit < 1 || c.WebSocket.MaxRooms < 1 || c.WebSocket.MaxMessageBytes < 128 {

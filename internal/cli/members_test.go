@@ -282,3 +282,22 @@ func TestMembersImportRefusesBadRowsAndWritesNothing(t *testing.T) {
 		}
 	})
 }
+
+func TestMembersImportReplaceMakesEachGroupOfTheFileExactlyItsRows(t *testing.T) {
+	isolate(t)
+	url := pgtest.NewDatabase(t)
+	for _, args := range [][]string{{"--org", "org-1", "u1", "u2"}, {"--org", "org-2", "x"}} {
+		if r := run(t, append(append([]string{"members", "add"}, args...), "--database-url", url)...); r.Code != 0 {
+			t.Fatal(r.Stderr)
+		}
+	}
+	file := writeFile(t, "m.csv", "org,org-1,u2\norg,org-1,u3\nmerchant,m-1,u9\n")
+	r := run(t, "members", "import", "--replace", file, "--database-url", url)
+	r.wantCode(t, 0)
+	if want := "Replaced 2 group(s) from 3 row(s): 2 membership(s) added, 1 removed.\n"; r.Stderr != want {
+		t.Errorf("stderr = %q, want %q", r.Stderr, want)
+	}
+	if got, want := triples(members(t, url)), "merchant/m-1/u9 org/org-1/u2 org/org-1/u3 org/org-2/x"; got != want {
+		t.Errorf("members %q, want %q (org-2, not in the file, kept)", got, want)
+	}
+}

@@ -88,7 +88,7 @@ type Ingest struct {
 	RepushWindow time.Duration `mapstructure:"repush_window" default:"5m" desc:"a redelivered record whose rows are younger than this is pushed again (same ids); older ones are not, so a replayed topic does not flood clients"`
 	RetryMin     time.Duration `mapstructure:"retry_min" default:"100ms" desc:"first wait before retrying a batch after a transient failure"`
 	RetryMax     time.Duration `mapstructure:"retry_max" default:"30s" desc:"longest wait between retries"`
-	MaxRowsPerTx int           `mapstructure:"max_rows_per_tx" default:"2000" desc:"most notification rows one database transaction stores: a batch with more (an event to a big organizer) is stored in several, in order, and pushes start when the first commits (at most 1048576)"`
+	MaxRowsPerTx int           `mapstructure:"max_rows_per_tx" default:"8192" desc:"most notification rows one database transaction stores: a batch with more (an event to a big organizer) is stored in several, in order, the first a quarter of this size, and pushes start when the first commits (at most 1048576)"`
 }
 
 // Members is the optional feed of membership changes.

@@ -42,14 +42,15 @@ type Options struct {
 	// and not when older (a topic replayed on purpose).
 	RepushWindow time.Duration
 	// MaxRowsPerTx bounds the rows of one write transaction (plan.go); a
-	// batch with more is stored in several, in order. 0: DefaultMaxRowsPerTx.
+	// batch with more is stored in several, in order, the first of them a
+	// quarter of the size. 0: DefaultMaxRowsPerTx.
 	MaxRowsPerTx int
 	Metrics      *metrics.Metrics
 	Logger       *slog.Logger
 }
 
 // DefaultMaxRowsPerTx is MaxRowsPerTx when not set.
-const DefaultMaxRowsPerTx = 2000
+const DefaultMaxRowsPerTx = 8192
 
 // Ingestor handles batches of records.
 type Ingestor struct {
@@ -218,7 +219,7 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 			}
 		}
 		var rows []*event.Row
-		rows, next, at = pl.chunk(in.o.MaxRowsPerTx)
+		rows, next, at = pl.chunk(in.chunkRows(pl, p.plan == nil))
 		var err error
 		res.Inserted, err = tx.InsertNotifications(ctx, rows)
 		if err != nil {
@@ -253,6 +254,17 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 	pl.ti, pl.ri = next, at
 	p.stored = p.stored.add(res)
 	return nil
+}
+
+// chunkRows is how many rows the next transaction of pl stores: at most
+// MaxRowsPerTx, and a quarter of that for the first of several, so that the
+// first members of a big organizer are pushed sooner; a batch that fits in
+// one transaction (the common case) stays one.
+func (in *Ingestor) chunkRows(pl *plan, first bool) int {
+	if first && pl.rows > in.o.MaxRowsPerTx {
+		return max(in.o.MaxRowsPerTx/4, 1)
+	}
+	return in.o.MaxRowsPerTx
 }
 
 // resolve reads, in tx, the members of the batch's groups and the

@@ -11,7 +11,8 @@ import (
 // — its groups' members and its recipients' preferences, as of the first
 // transaction — into a plan, and the plan's rows are then built and stored
 // a chunk of at most MaxRowsPerTx at a time, one write transaction per
-// chunk, in order. Each chunk's pushes are staged with it, so clients get
+// chunk, in order; when there are several, the first is a quarter of the
+// size (chunkRows). Each chunk's pushes are staged with it, so clients get
 // the first rows as soon as the first chunk commits, and memory holds one
 // chunk's rows and frames, not the batch's. The offsets are committed once
 // the last chunk is stored (the consumer commits after Persist returns).
@@ -56,6 +57,7 @@ func (t *target) appendRange(rows []*event.Row, from, to int) []*event.Row {
 // plan is a resolved batch and how far it is stored.
 type plan struct {
 	targets []target // only targets with rows
+	rows    int      // in all targets
 	dead    []*event.DeadLetter
 	muted   int // rows not made because their recipient muted them
 	// The next row to store: targets[ti], row ri.
@@ -106,6 +108,7 @@ func newPlan(msgs []message, dead []*event.DeadLetter, members map[event.ScopeKe
 		}
 		if t.len() > 0 {
 			p.targets = append(p.targets, t)
+			p.rows += t.len()
 		}
 	}
 	return p

@@ -375,7 +375,7 @@ func bigOrgSection(cfg *config, r *bigOrgResult, chart func(*report.Section, str
 		Title: "Big organizations",
 		Method: fmt.Sprintf(`Events with recipientScope org, to organizers of %s members (memberships loaded into
 the database first). Throughput: a backlog of %d events per organizer is drained by `+"`signalctl serve`"+`
-with its defaults (ingest.max_rows_per_tx 2,000: an event is stored in several transactions), timed like
+with its defaults (ingest.max_rows_per_tx 8,192, the first of several transactions 2,048 rows), timed like
 the ingest scenario, against one pgx CopyFrom of the identical rows into an empty table; no client is
 connected. Latency: every member is connected (one WebSocket client each), then %d events are produced
 one at a time, each carrying the time it was handed to the Kafka client; for each event the first and

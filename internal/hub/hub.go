@@ -158,7 +158,7 @@ func (h *Hub) Upgrade(w http.ResponseWriter, r *http.Request, claims *auth.Claim
 	}
 	c := newClient(h, claims, socket, pc, raw)
 	socket.Session().Store(sessionKey, c)
-	h.wg.Add(1) // done by OnClose, when gws's ReadLoop for it ends
+	h.wg.Add(1)                              // done by OnClose, when gws's ReadLoop for it ends
 	go h.open(c, r.URL.Query().Get("since")) // which then starts reading it
 	return nil
 }

@@ -66,11 +66,12 @@ func memberStatements(op, src string) []string {
 const stagedIDs = `signal_member_ids`
 
 // ChangeMembers applies op (event.OpAdd, OpRemove or OpReplace) with the
-// ids of the source src to one group, in a transaction of its own. The ids are copied
-// into a temporary table as they come (COPY, in bounded buffers), then
-// applied with one or two set-based statements: a 100,000-member replace
-// is never held in memory nor sent as one statement. Ids must be valid
-// (event.ValidID): the source is where a caller checks them.
+// ids of the source src to one group, in a transaction of its own. The ids
+// are copied into a temporary table as they come (COPY, in bounded
+// buffers), then applied with one or two set-based statements: a
+// 100,000-member replace is never held in memory nor sent as one
+// statement. Ids must be valid (event.ValidID): the source is where a
+// caller checks them.
 func (s *Store) ChangeMembers(ctx context.Context, key event.ScopeKey, op string, src func() (string, error)) (event.MemberCounts, error) {
 	var out event.MemberCounts
 	err := s.InTx(ctx, func(t *Tx) error {

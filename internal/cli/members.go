@@ -44,9 +44,9 @@ and "merchant" ones to the members of their merchantId, as the memberships are
 when the message is ingested.
 
 These commands go through the REST API (PUT/POST/DELETE /memberships) when a
-server is configured — --server, $SIGNAL_SERVER or client.server — and to the
-database otherwise (--database-url, $SIGNAL_DATABASE_URL or database.url); both
-ways run the same code in the end. In production the organization service
+server is configured — --server, $SIGNAL_SERVER or client.server — and
+--database-url is not given; to the database otherwise (--database-url,
+$SIGNAL_DATABASE_URL or database.url). Both ways run the same code in the end. In production the organization service
 keeps memberships in sync itself, through the API or the members topic
 (docs/operations.md).
 

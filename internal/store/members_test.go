@@ -184,7 +184,8 @@ func TestScopeIDsPagesThroughGroupsWithMembers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.ChangeMembers(ctx, event.ScopeKey{Scope: "merchant", ID: "m"}, event.OpAdd, store.SliceIDs([]string{"a"}))
+	// A merchant whose id sorts among the organizers' must not appear.
+	s.ChangeMembers(ctx, event.ScopeKey{Scope: "merchant", ID: "org-2b"}, event.OpAdd, store.SliceIDs([]string{"a"}))
 	s.ChangeMembers(ctx, event.ScopeKey{Scope: "org", ID: "org-3"}, event.OpReplace, store.SliceIDs(nil))
 	var got []string
 	for after := ""; ; {

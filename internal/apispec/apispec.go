@@ -119,6 +119,9 @@ func Operations() ([]string, error) {
 	var out []string
 	for p, item := range paths {
 		ops, _ := item.(map[string]any)
+		if ref, ok := ops["$ref"].(string); ok { // a path item written under components
+			ops, _ = resolve(doc, ref).(map[string]any)
+		}
 		for m := range ops {
 			switch m {
 			case "get", "put", "post", "delete", "patch", "head", "options", "trace":
@@ -128,6 +131,20 @@ func Operations() ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// resolve follows a local reference ("#/a/b/c") in doc; nil when it
+// points at nothing.
+func resolve(doc map[string]any, ref string) any {
+	var cur any = doc
+	for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
 }
 
 // AsyncAPI returns api/asyncapi.yaml decoded.

@@ -217,10 +217,12 @@ func deadLettersReplay(ctx context.Context, o *DeadLettersOptions) error {
 	}
 	host, _ := os.Hostname()
 	push := deadletter.Pusher{Publisher: relay.Publisher{Store: st, Origin: "signalctl-replay-" + host}}
-	ing := ingest.New(ingest.Options{Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow, Logger: discardLogger()})
+	ing := ingest.New(ingest.Options{Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
+		MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Logger: discardLogger()})
+	feed := ingest.NewMemberFeed(st, nil, discardLogger())
 
 	var bar *progress
-	rp := &deadletter.Replayer{Store: st, Ingestor: ing, Progress: func(r *deadletter.Result) {
+	rp := &deadletter.Replayer{Store: st, Ingestor: ing, Members: feed, MembersTopic: cfg.Members.Topic, Progress: func(r *deadletter.Result) {
 		if bar == nil {
 			bar = newProgress(o.g.io, r.Selected, "replaying")
 		}

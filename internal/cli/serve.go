@@ -31,6 +31,10 @@ ends the process at once; nothing is lost either way, since offsets are
 committed only after their rows are. SIGTERM is serve's normal stop (exit
 0); Ctrl-C (SIGINT) exits 130 after the same drain, as in every command.
 
+With members.topic set (SIGNAL_MEMBERS_TOPIC), it also applies the
+organization service's membership changes from that topic, in the consumer
+group kafka.group_id + "-members" (docs/operations.md).
+
 --dev starts an in-process Kafka-protocol broker on 127.0.0.1:9092, creates
 and migrates the database, generates a JWT secret and an API key (kept in
 the dev state file for the next run and for token/send/broadcast) and

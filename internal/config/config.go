@@ -19,6 +19,7 @@ type Config struct {
 	Auth      Auth                          `mapstructure:"auth"`
 	WebSocket WebSocket                     `mapstructure:"websocket"`
 	Ingest    Ingest                        `mapstructure:"ingest"`
+	Members   Members                       `mapstructure:"members"`
 	Cluster   Cluster                       `mapstructure:"cluster"`
 	Shutdown  Shutdown                      `mapstructure:"shutdown"`
 	Debug     Debug                         `mapstructure:"debug"`
@@ -102,6 +103,12 @@ type Ingest struct {
 	RepushWindow time.Duration `mapstructure:"repush_window" default:"5m" desc:"a redelivered record whose rows are younger than this is pushed again (same ids); older ones are not, so a replayed topic does not flood clients"`
 	RetryMin     time.Duration `mapstructure:"retry_min" default:"100ms" desc:"first wait before retrying a batch after a transient failure"`
 	RetryMax     time.Duration `mapstructure:"retry_max" default:"30s" desc:"longest wait between retries"`
+	MaxRowsPerTx int           `mapstructure:"max_rows_per_tx" default:"8192" desc:"most notification rows one database transaction stores: a batch with more (an event to a big organizer) is stored in several, in order, the first a quarter of this size, and pushes start when the first commits (at most 1048576)"`
+}
+
+// Members is the optional feed of membership changes.
+type Members struct {
+	Topic string `mapstructure:"topic" desc:"Kafka topic of membership changes ({\"scope\",\"scopeId\",\"op\",\"recipientIds\"}, keyed scope:scopeId) from the organization service; empty: no feed. Consumed by the group kafka.group_id + \"-members\", from the earliest offset when the group has none"`
 }
 
 // Cluster tunes how instances find each other.

@@ -152,6 +152,9 @@ func (c *Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.level must be debug, info, warn or error, got %q", c.Log.Level))
 	}
+	if c.Ingest.MaxRowsPerTx < 1 || c.Ingest.MaxRowsPerTx > 1<<20 {
+		errs = append(errs, fmt.Errorf("ingest.max_rows_per_tx must be from 1 to 1048576, got %d", c.Ingest.MaxRowsPerTx))
+	}
 	if c.Kafka.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("kafka.batch_size must be at least 1, got %d", c.Kafka.BatchSize))
 	}

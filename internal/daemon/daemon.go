@@ -100,7 +100,7 @@ func Run(ctx context.Context, o Options) error {
 	// Kafka input.
 	brokers := cfg.Kafka.Brokers
 	if cfg.UsesEmbeddedBroker() {
-		emb, err := kafka.StartEmbedded(cfg.Kafka.EmbeddedPort, cfg.Kafka.Topic)
+		emb, err := kafka.StartEmbedded(cfg.Kafka.EmbeddedPort, embeddedTopics(&cfg)...)
 		if err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func Run(ctx context.Context, o Options) error {
 	push := &pusher{relay: rel}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
-		Metrics: m, Logger: log.With("component", "ingest"),
+		MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Metrics: m, Logger: log.With("component", "ingest"),
 	})
 
 	clientOpts, err := kafka.ClientOpts(cfg.Kafka, brokers)
@@ -180,6 +180,13 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer consumer.Close() // leaves the group on every way out, Run or not
+	members, membersChecks, err := newMemberFeed(&cfg, clientOpts, st, m, log)
+	if err != nil {
+		return err
+	}
+	if members != nil {
+		defer members.Close()
+	}
 
 	var draining atomic.Bool
 	checks := []httpapi.Check{
@@ -194,12 +201,12 @@ func Run(ctx context.Context, o Options) error {
 		checks = append(checks, httpapi.Check{Name: "auth", Check: func(context.Context) error { return verifier.Ready() }})
 	}
 	api := httpapi.New(httpapi.Options{
-		Hub: h, Relay: rel, Inbox: st,
+		Hub: h, Relay: rel, Inbox: st, Memberships: st, Preferences: st,
 		Verifier: verifier, APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys), MetricsElsewhere: metricsLn != nil,
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Console:      console.Handler(),
 		StatusSource: statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st, rel),
-		Checks:       checks,
+		Checks:       append(checks, membersChecks...),
 	})
 	srv := newHTTPServer(cfg.HTTP, api, log)
 	var metricsSrv *http.Server
@@ -220,6 +227,9 @@ func Run(ctx context.Context, o Options) error {
 		defer close(consumerDone)
 		return consumer.Run(consumeCtx)
 	})
+	if members != nil {
+		run.Go("members consumer", func() error { return members.Run(consumeCtx) })
+	}
 	relayDone := make(chan struct{})
 	run.Go("relay", func() error {
 		defer close(relayDone)
@@ -358,17 +368,7 @@ type kafkaHandler struct {
 }
 
 func (k kafkaHandler) Prepare(recs []*kgo.Record) kafka.Batch {
-	records := make([]ingest.Record, len(recs))
-	for i, r := range recs {
-		records[i] = ingest.Record{
-			Source: event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp},
-			Key:    r.Key, Value: r.Value,
-		}
-		for _, h := range r.Headers {
-			records[i].Headers = append(records[i].Headers, event.Header{Key: h.Key, Value: h.Value})
-		}
-	}
-	return kafkaBatch{k.ing, k.ing.Prepare(records)}
+	return kafkaBatch{k.ing, k.ing.Prepare(ingestRecords(recs))}
 }
 
 type kafkaBatch struct {

@@ -49,10 +49,14 @@ func (e *NotWaitingError) Error() string {
 	return "no waiting dead letter with id " + strings.Join(s, ", ")
 }
 
-// Replayer replays dead letters through an Ingestor.
+// Replayer replays dead letters through an Ingestor, and those of the
+// members topic through the membership feed.
 type Replayer struct {
 	Store    *store.Store
 	Ingestor *ingest.Ingestor
+	// Members applies records of MembersTopic (nil: no members topic).
+	Members      *ingest.MemberFeed
+	MembersTopic string
 	// PageSize is how many dead letters are handled, and held in memory, at
 	// once (default DefaultPageSize).
 	PageSize int
@@ -106,7 +110,7 @@ func (rp *Replayer) replayPage(ctx context.Context, page []*event.DeadLetter, re
 	for i, d := range page {
 		records[i] = ingest.Record{Source: d.Source, Key: d.Key, Value: d.Value, Headers: d.Headers}
 	}
-	r, err := rp.Ingestor.Handle(ctx, records)
+	r, err := rp.handle(ctx, records)
 	if err != nil {
 		return err
 	}
@@ -139,6 +143,33 @@ func (rp *Replayer) replayPage(ctx context.Context, page []*event.DeadLetter, re
 		}
 	}
 	return nil
+}
+
+// handle sends each record to the handler of its topic: membership
+// changes to the member feed, the rest to ingest.
+func (rp *Replayer) handle(ctx context.Context, records []ingest.Record) (ingest.Result, error) {
+	var notes, members []ingest.Record
+	for _, r := range records {
+		if rp.Members != nil && rp.MembersTopic != "" && r.Source.Topic == rp.MembersTopic {
+			members = append(members, r)
+		} else {
+			notes = append(notes, r)
+		}
+	}
+	var res ingest.Result
+	if len(notes) > 0 {
+		var err error
+		if res, err = rp.Ingestor.Handle(ctx, notes); err != nil {
+			return res, err
+		}
+	}
+	if len(members) == 0 {
+		return res, nil
+	}
+	m, err := rp.Members.Handle(ctx, members)
+	res.DeadLetters += m.DeadLetters
+	res.Dead = append(res.Dead, m.Dead...)
+	return res, err
 }
 
 func (rp *Replayer) notWaiting(ctx context.Context, ids []int64) error {

@@ -76,6 +76,14 @@ func (a *api) routeTable() []Route {
 		{"GET", "/notifications/unread-count", "api-key or jwt", "how many notifications are unread", a.inbox(a.unreadCount)},
 		{"POST", "/notifications/read-all", "api-key or jwt", "mark every notification of the recipient read", a.inbox(a.readAll)},
 		{"POST", "/notifications/{id}/read", "api-key or jwt", "mark one notification read", a.inbox(a.readOne)},
+		{"GET", "/preferences", "api-key or jwt", "what the recipient mutes", a.inbox(a.getPreferences)},
+		{"PUT", "/preferences", "api-key or jwt", "replace what the recipient mutes (types, organizers, merchants)", a.inbox(a.putPreferences)},
+		{"GET", "/memberships/{scope}", "api-key", "the ids of the scope's groups that have members, cursor-paginated", a.apiKey(a.listScopeIDs)},
+		{"PUT", "/memberships/{scope}/{scopeId}", "api-key", "replace a group's members (streamed, idempotent)", a.apiKey(a.replaceMembers)},
+		{"GET", "/memberships/{scope}/{scopeId}", "api-key", "a group's members, cursor-paginated", a.apiKey(a.listMembers)},
+		{"POST", "/memberships/{scope}/{scopeId}/members", "api-key", "add members to a group", a.apiKey(a.addMembers)},
+		{"POST", "/memberships/{scope}/{scopeId}/members/remove", "api-key", "remove members from a group", a.apiKey(a.removeMembers)},
+		{"DELETE", "/memberships/{scope}/{scopeId}/members/{recipientId}", "api-key", "remove one member from a group", a.apiKey(a.removeMember)},
 	}
 }
 

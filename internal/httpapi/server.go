@@ -27,12 +27,15 @@ type Check struct {
 
 // Options are what the handlers need.
 type Options struct {
-	Hub      *hub.Hub
-	Relay    Relay
-	Inbox    Inbox
-	Verifier *auth.Verifier
-	APIKeys  *auth.APIKeys
-	Checks   []Check
+	Hub   *hub.Hub
+	Relay Relay
+	Inbox Inbox
+	// Memberships and Preferences serve /memberships and /preferences.
+	Memberships Memberships
+	Preferences Preferences
+	Verifier    *auth.Verifier
+	APIKeys     *auth.APIKeys
+	Checks      []Check
 	// Console serves the web console under /console/ (nil: no console).
 	Console http.Handler
 	// StatusSource fills GET /status with what only the daemon knows.
@@ -97,7 +100,7 @@ func MetricsHandler(m *metrics.Metrics) http.Handler {
 // allowed lists the methods that have a route for r's path.
 func allowed(mux *http.ServeMux, r *http.Request) []string {
 	var out []string
-	for _, m := range []string{"GET", "POST"} {
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {

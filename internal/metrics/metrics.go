@@ -9,14 +9,17 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Consumed     prometheus.Counter
-	Persisted    prometheus.Counter
-	Repushed     prometheus.Counter
-	DeadLettered *prometheus.CounterVec
-	Retries      prometheus.Counter
-	BatchSize    prometheus.Histogram
-	BatchSeconds prometheus.Histogram
-	Lag          *prometheus.GaugeVec
+	Consumed  prometheus.Counter
+	Persisted prometheus.Counter
+	Repushed  prometheus.Counter
+	Muted     prometheus.Counter
+	// MemberChanges counts members.topic records applied, by op.
+	MemberChanges *prometheus.CounterVec
+	DeadLettered  *prometheus.CounterVec
+	Retries       prometheus.Counter
+	BatchSize     prometheus.Histogram
+	BatchSeconds  prometheus.Histogram
+	Lag           *prometheus.GaugeVec
 
 	Connections   prometheus.Gauge
 	FramesSent    prometheus.Counter
@@ -44,6 +47,10 @@ func New() *Metrics {
 			Help: "Notification rows inserted (one per recipient)."})).(prometheus.Counter),
 		Repushed: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_notifications_repushed_total",
 			Help: "Rows of redelivered records pushed again with their stored id."})).(prometheus.Counter),
+		Muted: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_notifications_muted_total",
+			Help: "Notifications not stored nor pushed because their recipient muted their type, organizer or merchant."})).(prometheus.Counter),
+		MemberChanges: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_member_changes_total",
+			Help: "Membership changes applied from members.topic, by op (add, remove, replace)."}, []string{"op"})).(*prometheus.CounterVec),
 		DeadLettered: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_dead_letters_total",
 			Help: "Records stored as dead letters, by reason."}, []string{"reason"})).(*prometheus.CounterVec),
 		Retries: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_batch_retries_total",

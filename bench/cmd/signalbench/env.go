@@ -281,7 +281,10 @@ func (s *server) stop() {
 // rssKiB is the process's resident set (VmRSS) in KiB.
 func (s *server) rssKiB() (float64, error) { return rssKiB(s.pid()) }
 
-func rssKiB(pid int) (float64, error) {
+func rssKiB(pid int) (float64, error) { return statusKiB(pid, "VmRSS:") }
+
+// statusKiB reads one KiB field (VmRSS:, VmHWM:) of /proc/<pid>/status.
+func statusKiB(pid int, key string) (float64, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, err
@@ -289,14 +292,14 @@ func rssKiB(pid int) (float64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), key); ok {
 			fields := strings.Fields(v)
 			if len(fields) > 0 {
 				return strconv.ParseFloat(fields[0], 64)
 			}
 		}
 	}
-	return 0, errors.New("no VmRSS in /proc/" + strconv.Itoa(pid) + "/status")
+	return 0, errors.New("no " + key + " in /proc/" + strconv.Itoa(pid) + "/status")
 }
 
 // cpuSeconds is the user + system CPU time a process used so far.

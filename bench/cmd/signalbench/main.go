@@ -4,7 +4,7 @@
 // producers and with WebSocket clients in separate processes, and writes
 // bench/results/<date>.md with PNG charts. See bench/README.md.
 //
-//	signalbench all|ingest|e2e|fanout|slow|cluster|failover [flags]
+//	signalbench all|ingest|e2e|fanout|slow|cluster|scale|failover|big-org [flags]
 package main
 
 import (
@@ -50,6 +50,11 @@ type config struct {
 	baselineBin    string
 	scaleN         int
 	scaleMax       int
+	// big-org
+	bigOrgSizes         []int
+	bigOrgEvents        int
+	bigOrgLatencyEvents int
+	bigOrgUnbounded     bool
 }
 
 // results is what a run measured; a nil part did not run (or failed).
@@ -61,10 +66,11 @@ type results struct {
 	Cluster  *clusterResult  `json:"cluster,omitempty"`
 	Scale    *scaleResult    `json:"scale,omitempty"`
 	Failover *failoverResult `json:"failover,omitempty"`
+	BigOrg   *bigOrgResult   `json:"bigOrg,omitempty"`
 	Errors   []string        `json:"errors,omitempty"`
 }
 
-var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale", "failover"}
+var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale", "failover", "big-org"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `signalbench: Signal's benchmark suite.
@@ -80,6 +86,7 @@ Scenarios:
   cluster  delivery to clients on a second instance (relayed through PostgreSQL) at rising rates
   scale    the same backlog drained by 1, 2 and 3 instances sharing a consumer group and a database
   failover two instances with the default settings at 2,000 msg/s, one SIGKILLed: the gap in deliveries
+  big-org  events to organizers of 1,000 and 10,000 members: rows/s against COPY, first and last push, peak memory
 
 Run "signalbench SCENARIO -h" for the flags.
 `)
@@ -149,6 +156,10 @@ func parse(scenario string, args []string) (*config, error) {
 	fs.StringVar(&cfg.baselineBin, "baseline-bin", "", "cluster: a second signalctl binary (e.g. built from an older commit) measured in the same run")
 	fs.IntVar(&cfg.scaleN, "scale-n", 200000, "scale: messages in the backlog (2 recipients each)")
 	fs.IntVar(&cfg.scaleMax, "scale-max", 3, "scale: most instances (runs 1…max)")
+	bigOrgSizes := fs.String("bigorg-sizes", "1000,10000", "big-org: members of each organizer measured")
+	fs.IntVar(&cfg.bigOrgEvents, "bigorg-events", 20, "big-org: events in the backlog drained against COPY, per organizer")
+	fs.IntVar(&cfg.bigOrgLatencyEvents, "bigorg-latency-events", 10, "big-org: events sent one at a time to the connected members")
+	fs.BoolVar(&cfg.bigOrgUnbounded, "bigorg-unbounded", true, "big-org: also time the events with one transaction per batch (ingest.max_rows_per_tx 1048576)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -161,6 +172,13 @@ func parse(scenario string, args []string) (*config, error) {
 	}
 	if cfg.clusterRates, err = parseRates("-cluster-rates", *clusterRates); err != nil {
 		return nil, err
+	}
+	sizes, err := parseRates("-bigorg-sizes", *bigOrgSizes)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range sizes {
+		cfg.bigOrgSizes = append(cfg.bigOrgSizes, int(n))
 	}
 	switch {
 	case cfg.ingestN < 1 || cfg.seedN < 1 || cfg.ingestRuns < 1:
@@ -175,6 +193,8 @@ func parse(scenario string, args []string) (*config, error) {
 		return nil, errors.New("-broadcasts and -slow-rounds must be at least 1")
 	case cfg.scaleN < 1 || cfg.scaleMax < 1 || cfg.scaleMax > 4:
 		return nil, errors.New("-scale-n must be positive and -scale-max in [1, 4] (the topic has 4 partitions)")
+	case cfg.bigOrgEvents < 1 || cfg.bigOrgLatencyEvents < 1:
+		return nil, errors.New("-bigorg-events and -bigorg-latency-events must be positive")
 	}
 	return cfg, nil
 }
@@ -263,6 +283,9 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.has("failover") {
 		scoped("failover", func(ctx context.Context, e *env) (err error) { res.Failover, err = runFailover(ctx, e); return })
+	}
+	if cfg.has("big-org") {
+		scoped("big-org", func(ctx context.Context, e *env) (err error) { res.BigOrg, err = runBigOrg(ctx, e); return })
 	}
 
 	prefix := cfg.date

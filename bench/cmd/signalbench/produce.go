@@ -63,6 +63,14 @@ type producedRecord struct {
 	Partition int32
 	Offset    int64
 	Timestamp time.Time
+	topic     string // "": the notification topic
+}
+
+func (r producedRecord) topicName() string {
+	if r.topic == "" {
+		return topic
+	}
+	return r.topic
 }
 
 // preProduce sends n messages with two distinct recipients each, among

@@ -24,6 +24,7 @@ const (
 	targetSlowRaise   = 1.10
 	targetFanoutCount = 15000
 	targetFailoverMs  = 10000.0
+	targetFirstPushMs = 50.0
 )
 
 func buildReport(cfg *config, e *env, res *results, prefix string, took time.Duration, m report.Machine) *report.Report {
@@ -317,6 +318,9 @@ the kill, at least 250 ms). Frames are counted per (recipient, message); rows pe
 				Measured: fmt.Sprintf("gap %s, caught up %s, %d frames missing, %d rows of %d", report.FormatValue(r.GapMs, "ms"), report.FormatValue(r.CatchUpMs, "ms"), r.FramesMissing, r.Rows, r.RowsExpected),
 				Met:      report.Bool(*gapMet && r.CatchUpMs <= targetFailoverMs && lossless)})
 	}
+	if r := res.BigOrg; r != nil && len(r.Sizes) > 0 {
+		rep.Sections = append(rep.Sections, bigOrgSection(cfg, r, chart, rep))
+	}
 
 	rep.Notes = append(rep.Notes,
 		"Everything runs on this one machine: the server, PostgreSQL, the in-process broker (in the harness) and the client processes share its cores, so client-side work is inside every latency figure.",
@@ -397,4 +401,79 @@ func ratesText(v []float64) string {
 		parts[i] = report.Thousands(int64(math.Round(x)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// bigOrgSection reports the big-org scenario, and adds its targets (on the
+// largest organizer) to rep.
+func bigOrgSection(cfg *config, r *bigOrgResult, chart func(*report.Section, string, func(string) error), rep *report.Report) report.Section {
+	s := report.Section{
+		Title: "Big organizations",
+		Method: fmt.Sprintf(`Events with recipientScope org, to organizers of %s members (memberships loaded into
+the database first). Throughput: a backlog of %d events per organizer is drained by `+"`signalctl serve`"+`
+with its defaults (ingest.max_rows_per_tx 8,192, the first of several transactions 2,048 rows), timed like
+the ingest scenario, against one pgx CopyFrom of the identical rows into an empty table; no client is
+connected. Latency: every member is connected (one WebSocket client each), then %d events are produced
+one at a time, each carrying the time it was handed to the Kafka client; for each event the first and
+the last member's receive time − that time (so the Kafka hop, the member lookup and the first chunk's
+commit are inside the first push). Peak memory is serve's VmHWM at the end of each phase. "one transaction"
+repeats the latency phase with ingest.max_rows_per_tx 1,048,576 (the behaviour before batches were
+bounded by rows).`, sizesText(r), cfg.bigOrgEvents, cfg.bigOrgLatencyEvents),
+	}
+	var series []report.Series
+	for _, z := range r.Sizes {
+		m := report.Thousands(int64(z.Members))
+		ratio := report.Ratio(z.SignalRate, z.CopyRate)
+		rate := report.Row{Figure: m + " members: rows/s", Value: z.SignalRate, Unit: "rows/s", Reference: "raw COPY", RefValue: z.CopyRate,
+			Target: fmt.Sprintf("≥ %.1f× COPY", targetCopyRatio), Met: report.AtLeast(ratio, targetCopyRatio)}
+		s.Rows = append(s.Rows, rate)
+		s.Notes = append(s.Notes, fmt.Sprintf("%s members: %s rows in %d transactions, %.2f s (COPY %.2f s); serve's peak RSS %s; busy cores %s.",
+			m, report.Thousands(int64(z.Rows)), z.Transactions, z.SignalSeconds, z.CopySeconds, report.FormatValue(z.DrainPeakKiB/1024, "MiB"), coresText(z.DrainCores)))
+		var first *bool
+		if l := z.Latency; l != nil {
+			ref := func(get func(*bigOrgLatency) float64) (string, float64) {
+				if z.Unbounded == nil {
+					return "", 0
+				}
+				return "one transaction", get(z.Unbounded)
+			}
+			row := func(fig string, v float64, unit string, get func(*bigOrgLatency) float64) report.Row {
+				rn, rv := ref(get)
+				return report.Row{Figure: m + " members: " + fig, Value: v, Unit: unit, Reference: rn, RefValue: rv}
+			}
+			first = report.AtMost(l.First.P50, targetFirstPushMs)
+			fr := row("first push, median", l.First.P50, "ms", func(u *bigOrgLatency) float64 { return u.First.P50 })
+			fr.Target, fr.Met = fmt.Sprintf("≤ %.0f ms", targetFirstPushMs), first
+			s.Rows = append(s.Rows, fr,
+				row("first push, max", l.First.Max, "ms", func(u *bigOrgLatency) float64 { return u.First.Max }),
+				row("last push, median", l.Last.P50, "ms", func(u *bigOrgLatency) float64 { return u.Last.P50 }),
+				row("last push, max", l.Last.Max, "ms", func(u *bigOrgLatency) float64 { return u.Last.Max }),
+				row("peak RSS, members connected", l.PeakRSSKiB/1024, "MiB", func(u *bigOrgLatency) float64 { return u.PeakRSSKiB / 1024 }))
+			s.Notes = append(s.Notes, fmt.Sprintf("%s members: %s of %s frames received.", m, report.Thousands(int64(l.Received)), report.Thousands(int64(l.Expected))))
+			series = append(series, report.Series{Name: m + " members, first push", MS: l.FirstMs}, report.Series{Name: m + " members, last push", MS: l.LastMs})
+		}
+		if z.Members == r.Sizes[len(r.Sizes)-1].Members {
+			rep.Targets = append(rep.Targets,
+				report.Target{Goal: fmt.Sprintf("an event to %s members is stored at ≥ %.1f × the raw COPY rate", m, targetCopyRatio),
+					Measured: fmt.Sprintf("%s vs %s: %s", report.FormatValue(z.SignalRate, "rows/s"), report.FormatValue(z.CopyRate, "rows/s"), report.FormatRatio(ratio)),
+					Met:      rate.Met})
+			if z.Latency != nil {
+				rep.Targets = append(rep.Targets, report.Target{Goal: fmt.Sprintf("its first push ≤ %.0f ms after the event (median)", targetFirstPushMs),
+					Measured: report.FormatValue(z.Latency.First.P50, "ms"), Met: first})
+			}
+		}
+	}
+	if len(series) > 0 {
+		chart(&s, "bigorg-latency", func(p string) error {
+			return report.CDFChart(p, "Event to a big organizer: produce → first and last member", series)
+		})
+	}
+	return s
+}
+
+func sizesText(r *bigOrgResult) string {
+	var parts []string
+	for _, z := range r.Sizes {
+		parts = append(parts, report.Thousands(int64(z.Members)))
+	}
+	return strings.Join(parts, " and ")
 }

@@ -129,4 +129,3 @@ type MemberCounts struct {
 // IsGroupScope reports whether scope names a membership group (org or
 // merchant; users messages name their recipients themselves).
 func IsGroupScope(scope string) bool { return scope == ScopeOrg || scope == ScopeMerchant }
-

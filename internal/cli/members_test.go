@@ -240,7 +240,7 @@ func TestMembersImportRefusesBadRowsAndWritesNothing(t *testing.T) {
 		{"empty scope id", "org,org-1,u1\norg,,u2\n", "line 2: scope_id must not be empty"},
 		{"empty recipient after header", "scope,scope_id,recipient_id\norg,org-1,\n", "line 2: recipient_id must not be empty"},
 		{"blank recipient", "org,org-1,u1\norg,org-1,   \n", "line 2: recipient_id must not be empty"},
-		{"too long id", "org,org-1,u1\norg,org-1," + strings.Repeat("u", 257) + "\n", "line 2: recipient_id is longer than 256 bytes"},
+		{"too long id", "org,org-1,u1\norg,org-1," + strings.Repeat("u", 257) + "\n", "line 2: invalid identifier: recipient_id is longer than 256 bytes"},
 		{"too few columns", "org,org-1,u1\norg,org-1\n", "line 2"},
 		{"too many columns", "org,org-1,u1,extra\n", "line 1"},
 		{"unterminated quote", "org,org-1,u1\norg,\"org-1,u2\n", "line 2"},

@@ -105,14 +105,17 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("templates: %w", err)
 	}
 	m := metrics.New()
+	verifier := auth.NewVerifier(cfg.Auth.JWTSecret)
+	ws := cfg.WebSocket
 	h := hub.New(hub.Options{
-		MaxMessageBytes: cfg.WebSocket.MaxMessageBytes,
-		MaxRooms:        cfg.WebSocket.MaxRooms,
-		QueueLimit:      cfg.WebSocket.QueueLimit,
-		ReplayLimit:     cfg.WebSocket.ReplayLimit,
-		History:         history{store: st},
-		Metrics:         m,
-		Logger:          log.With("component", "hub"),
+		MaxMessageBytes: ws.MaxMessageBytes, MaxRooms: ws.MaxRooms, QueueBytes: ws.QueueBytes,
+		ReplayLimit: ws.ReplayLimit, PingInterval: ws.PingInterval,
+		MaxConnections: ws.MaxConnections, MaxConnectionsPerSubject: ws.MaxConnectionsPerSubject,
+		UpgradeRate: ws.UpgradeRate, UpgradeBurst: ws.UpgradeBurst, ActionRate: ws.ActionRate, ActionBurst: ws.ActionBurst,
+		Verify:  verifier.Verify,
+		History: history{store: st},
+		Metrics: m,
+		Logger:  log.With("component", "hub"),
 	})
 	defer h.Close()
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
@@ -149,7 +152,7 @@ func Run(ctx context.Context, o Options) error {
 	var draining atomic.Bool
 	api := httpapi.New(httpapi.Options{
 		Hub: h, Relay: rel, Inbox: st,
-		Verifier: auth.NewVerifier(cfg.Auth.JWTSecret), APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys),
+		Verifier: verifier, APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys),
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Console:      console.Handler(),
 		StatusSource: statusSource(instanceID, o.Version, cfg.Kafka.Topic, cfg.Kafka.GroupID, time.Now(), consumer, st),

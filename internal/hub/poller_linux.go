@@ -43,7 +43,7 @@ func newPoller(h *Hub) *poller {
 
 // watch starts reading c: through the poller, or a goroutine of its own.
 func (h *Hub) watch(c *Client) {
-	if h.poll == nil || len(c.pc.pushback) > 0 || h.poll.add(c) != nil {
+	if h.poll == nil || len(c.sc.pushback) > 0 || h.poll.add(c) != nil {
 		c.reading.Store(true)
 		go c.socket.ReadLoop()
 	}
@@ -177,7 +177,7 @@ func (c *Client) readable() {
 		}
 		used := c.controlFrames(buf[:n])
 		if used < n {
-			c.pc.pushback = append(c.pc.pushback, buf[used:n]...)
+			c.sc.pushback = append(c.sc.pushback, buf[used:n]...)
 			break
 		}
 		c.lastSeen.Store(time.Now().UnixNano())

@@ -1,0 +1,347 @@
+package hub
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// outbound is a client's one way to its socket. Every byte the server
+// sends — data frames, pings, pongs, its close frames and the ones gws
+// writes (sockConn) — goes through it, in order, so no frame is ever
+// written inside another. It is shaped like nats-server's per-client
+// outbound buffer (flushOutbound): at most one writer owns the socket at
+// a time, and what waits is bounded in bytes.
+//
+//   - Nothing queued (the common case): the caller writes with one
+//     non-blocking write, under mu. No goroutine, no copy: the same bytes
+//     go to every receiver of a frame.
+//   - What the socket does not take at once (the rest of a frame, and
+//     every frame behind it) is queued, before mu is released, and a
+//     flusher goroutine writes the queue with mu released; it ends when
+//     the queue is empty. An idle connection holds no goroutine.
+//   - Everything queued counts against websocket.queue_bytes: past it the
+//     frames not yet started are dropped, a close frame (3008) follows
+//     the one being written, and the client is closed.
+//   - A close frame ends the stream: nothing is accepted after it, and
+//     the socket is closed once it is written (or closeTimeout later).
+type outbound struct {
+	mu sync.Mutex
+	q  [][]byte // waiting, oldest first; q[0] may be the rest of a frame partly written
+	// bytes waiting (plus frameCost per frame), and held: live frames held
+	// back during a replay. Both count against the budget.
+	bytes, held int
+	flushing    bool // a flusher goroutine owns the socket
+	inflight    int  // frames at the head of q handed to the flusher's current write
+	midFrame    bool // q[0] is the rest of a frame whose start was written
+	state       outState
+}
+
+type outState uint8
+
+const (
+	outOpen    outState = iota
+	outClosing          // a close frame is queued: nothing more is taken
+	outDone             // the socket is closed
+)
+
+const (
+	// frameCost is what a queued frame costs besides its bytes: its slot
+	// in the queue and the allocation around it.
+	frameCost = 64
+	// closeTimeout bounds how long a close frame may wait for a peer
+	// that does not read before the socket is closed anyway.
+	closeTimeout = time.Second
+	// flushBatch is how many queued frames one writev takes at most.
+	flushBatch = 64
+)
+
+// write sends a frame's wire bytes, which are shared (never modified) and
+// not kept once written. False when the frame was not taken: the client is
+// closing, or this frame passed its budget and closed it.
+func (c *Client) write(wire []byte) bool {
+	o := &c.out
+	o.mu.Lock()
+	if o.state != outOpen {
+		o.mu.Unlock()
+		c.hub.m.FramesDropped.Inc()
+		return false
+	}
+	if !o.flushing && len(o.q) == 0 {
+		n, err := writeNow(c.raw, wire)
+		if err != nil {
+			o.mu.Unlock()
+			c.abort("write failed: " + err.Error())
+			return false
+		}
+		if n == len(wire) {
+			o.mu.Unlock()
+			return true
+		}
+		// The rest is queued before unlocking: nothing can be written
+		// between the part written and the rest.
+		wire = wire[n:]
+		o.midFrame = n > 0
+		if !c.fitsLocked(len(wire)) && n == 0 {
+			return c.overBudgetLocked()
+		}
+		// A frame already started is finished whatever its size.
+		c.queueLocked(wire)
+		if !c.fitsLocked(0) {
+			return c.overBudgetLocked()
+		}
+		o.mu.Unlock()
+		return true
+	}
+	if !c.fitsLocked(len(wire)) {
+		return c.overBudgetLocked()
+	}
+	c.queueLocked(wire)
+	o.mu.Unlock()
+	return true
+}
+
+// fitsLocked reports whether n more bytes (one more frame) stay within
+// the budget.
+func (c *Client) fitsLocked(n int) bool {
+	o := &c.out
+	extra := 0
+	if n > 0 {
+		extra = n + frameCost
+	}
+	return o.bytes+o.held+extra <= c.hub.opts.QueueBytes
+}
+
+// queueLocked appends b and makes sure a flusher runs; mu stays held.
+func (c *Client) queueLocked(b []byte) {
+	o := &c.out
+	o.q = append(o.q, b)
+	o.bytes += len(b) + frameCost
+	c.hub.queued.Add(int64(len(b) + frameCost))
+	if !o.flushing {
+		o.flushing = true
+		go c.flush()
+	}
+}
+
+// overBudgetLocked closes a client whose queue passed the budget: frames
+// not yet started are dropped and a close frame 3008 follows the one being
+// written. It unlocks mu and returns false (the frame was not taken).
+func (c *Client) overBudgetLocked() bool {
+	o := &c.out
+	closed := c.closeLocked(closeFrame(CloseSlowClient, "slow client: websocket.queue_bytes exceeded"), true)
+	o.mu.Unlock()
+	c.hub.m.FramesDropped.Inc()
+	c.hub.m.SlowDropped.Inc()
+	c.hub.log.Warn("websocket client too slow, disconnecting", "client", c.id, "sub", c.subject(), "queue_bytes", c.hub.opts.QueueBytes)
+	if closed {
+		c.socketClosed()
+	}
+	return false
+}
+
+// sendClose queues a close frame (wire bytes) after what is queued, or,
+// with discard, after only the frame being written. Nothing is sent after
+// it; the socket is closed once it is written.
+func (c *Client) sendClose(frame []byte, discard bool) {
+	c.out.mu.Lock()
+	closed := c.closeLocked(frame, discard)
+	c.out.mu.Unlock()
+	if closed {
+		c.socketClosed()
+	}
+}
+
+// closeLocked moves an open client to closing with frame last in its
+// queue. It returns true when the frame was written at once and the socket
+// closed (the caller then calls socketClosed, without mu).
+func (c *Client) closeLocked(frame []byte, discard bool) bool {
+	o := &c.out
+	if o.state != outOpen {
+		return false
+	}
+	o.state = outClosing
+	if discard && len(o.q) > 0 {
+		keep := o.inflight // being written: they cannot be taken back
+		if o.midFrame {
+			keep = max(keep, 1)
+		}
+		c.dropLocked(keep)
+	}
+	if !o.flushing && len(o.q) == 0 {
+		n, err := writeNow(c.raw, frame)
+		if err != nil || n == len(frame) {
+			o.state = outDone
+			_ = c.sc.Conn.Close()
+			return true
+		}
+		frame = frame[n:]
+		o.midFrame = n > 0
+	}
+	// A peer that does not read gets closeTimeout to take the rest.
+	_ = c.sc.Conn.SetWriteDeadline(time.Now().Add(closeTimeout))
+	c.queueLocked(frame)
+	return false
+}
+
+// dropLocked forgets the queued frames after the first keep (never one
+// the flusher is writing: see inflight).
+func (c *Client) dropLocked(keep int) {
+	o := &c.out
+	freed := 0
+	for i := keep; i < len(o.q); i++ {
+		freed += len(o.q[i]) + frameCost
+		o.q[i] = nil
+	}
+	o.q = o.q[:keep]
+	if keep == 0 {
+		o.q = nil
+		o.midFrame = false
+	}
+	o.bytes -= freed
+	c.hub.queued.Add(int64(-freed))
+}
+
+// flush writes the queue until it is empty, as the socket's only writer:
+// others append meanwhile. Writes block; a peer that takes nothing for
+// stallTimeout is cut (the keep-alive's cut-off), and a close frame waits
+// at most closeTimeout.
+func (c *Client) flush() {
+	o := &c.out
+	batch := make(net.Buffers, 0, flushBatch)
+	var failed error
+	o.mu.Lock()
+	for o.state != outDone && len(o.q) > 0 {
+		bufs := append(batch[:0], o.q[:min(len(o.q), flushBatch)]...)
+		o.inflight = len(bufs)
+		if o.state == outOpen {
+			_ = c.sc.Conn.SetWriteDeadline(time.Now().Add(c.hub.stallTimeout()))
+		}
+		o.mu.Unlock()
+		n, err := bufs.WriteTo(c.sc.Conn)
+		o.mu.Lock()
+		o.inflight = 0
+		c.advanceLocked(int(n))
+		if err != nil {
+			failed = err
+			break
+		}
+	}
+	o.flushing = false
+	closeNow := failed != nil && o.state != outDone || o.state == outClosing && len(o.q) == 0
+	stalled := failed != nil && o.state == outOpen && errors.Is(failed, os.ErrDeadlineExceeded)
+	if closeNow {
+		o.state = outDone
+		c.dropLocked(0)
+		_ = c.sc.Conn.Close()
+	}
+	o.mu.Unlock()
+	if stalled {
+		c.hub.m.SlowDropped.Inc()
+		c.hub.log.Warn("websocket client took nothing for too long, disconnecting", "client", c.id, "sub", c.subject(), "after", c.hub.stallTimeout())
+	}
+	if closeNow {
+		c.socketClosed()
+	}
+}
+
+// advanceLocked forgets the first n bytes of the queue: they were written.
+func (c *Client) advanceLocked(n int) {
+	o := &c.out
+	freed := 0
+	for n > 0 && len(o.q) > 0 {
+		b := o.q[0]
+		if n < len(b) {
+			o.q[0] = b[n:]
+			o.midFrame = true
+			freed += n
+			break
+		}
+		n -= len(b)
+		freed += len(b) + frameCost
+		o.q[0] = nil
+		o.q = o.q[1:]
+		o.midFrame = false
+	}
+	if len(o.q) == 0 {
+		o.q = nil // give the array back
+	}
+	o.bytes -= freed
+	c.hub.queued.Add(int64(-freed))
+}
+
+// hold counts n bytes of a live frame held back during a replay against
+// the budget; false (and the client is closed) when they do not fit.
+func (c *Client) hold(n int) bool {
+	o := &c.out
+	o.mu.Lock()
+	if o.state != outOpen {
+		o.mu.Unlock()
+		return false
+	}
+	if !c.fitsLocked(n) {
+		return c.overBudgetLocked()
+	}
+	o.held += n + frameCost
+	o.mu.Unlock()
+	return true
+}
+
+// unhold releases what hold counted, before the held frames are written.
+func (c *Client) unhold(frames []Delivery) {
+	n := 0
+	for _, d := range frames {
+		n += len(d.Frame) + frameCost
+	}
+	c.out.mu.Lock()
+	c.out.held -= n
+	c.out.mu.Unlock()
+}
+
+// closeWith sends a close frame with code after what is queued and closes
+// the connection.
+func (c *Client) closeWith(code uint16, reason string) {
+	c.sendClose(closeFrame(code, reason), false)
+}
+
+// abort closes the connection at once, without a close frame.
+func (c *Client) abort(why string) {
+	o := &c.out
+	o.mu.Lock()
+	if o.state == outDone {
+		o.mu.Unlock()
+		return
+	}
+	o.state = outDone
+	c.dropLocked(0)
+	_ = c.sc.Conn.Close()
+	o.mu.Unlock()
+	c.hub.log.Debug("websocket client aborted", "client", c.id, "why", why)
+	c.socketClosed()
+}
+
+// closeSocketIfOpen is gws closing the connection: a close frame it wrote
+// is on its way (the writer closes the socket after it); without one, the
+// socket closes now.
+func (c *Client) closeSocketIfOpen() {
+	c.out.mu.Lock()
+	open := c.out.state == outOpen
+	c.out.mu.Unlock()
+	if open {
+		c.abort("closed by gws")
+	}
+}
+
+// socketClosed makes sure a connection whose socket the server closed is
+// finished (its ReadLoop ends with OnClose), even when no goroutine was
+// reading it.
+func (c *Client) socketClosed() { c.hub.afterClose(c) }
+
+// queuedBytes is what waits for the client, held frames included.
+func (c *Client) queuedBytes() int {
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	return c.out.bytes + c.out.held
+}

@@ -28,8 +28,8 @@ const (
 
 // Actions a client may send.
 const (
-	ActionJoin  = "join"
-	ActionLeave = "leave"
+	ActionJoin    = "join"
+	ActionLeave   = "leave"
 	ActionPing    = "ping"
 	ActionRefresh = "refresh"
 )

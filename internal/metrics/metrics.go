@@ -36,7 +36,9 @@ type Metrics struct {
 
 // FuncGauge is a gauge whose value its owner computes when scraped (a
 // counter it keeps anyway, read without a cost on its hot path).
-type FuncGauge struct{ fn atomic.Pointer[func() float64] }
+type FuncGauge struct {
+	fn atomic.Pointer[func() float64]
+}
 
 // Set makes fn the source of the gauge's value.
 func (g *FuncGauge) Set(fn func() float64) { g.fn.Store(&fn) }
@@ -58,7 +60,7 @@ func New() *Metrics {
 		Help: "Bytes waiting in WebSocket clients' outbound queues (each counted against websocket.queue_bytes)."}, queued.value))
 	return &Metrics{
 		WSQueuedBytes: queued,
-		Registry: r,
+		Registry:      r,
 		Consumed: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_messages_consumed_total",
 			Help: "Kafka records handled (stored as notifications or as dead letters)."})).(prometheus.Counter),
 		Persisted: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_notifications_persisted_total",

@@ -381,8 +381,7 @@ func (h *Hub) open(c *Client, since string) {
 
 func (e *handler) OnClose(socket *gws.Conn, err error) {
 	c := clientOf(socket)
-	c.closed.Store(true)
-	c.closeSocketIfOpen() // a read error: gws may not have written a close frame
+	c.readerDone()
 	e.h.poll.forget(c)
 	e.h.unregister(c)
 	e.h.release(c.subject())

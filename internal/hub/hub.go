@@ -177,6 +177,9 @@ func (h *Hub) SetPresence(p Presence) { h.opts.Presence = p }
 // Past the connection limits it returns a *Refusal before the upgrade,
 // for the caller to answer.
 func (h *Hub) Upgrade(w http.ResponseWriter, r *http.Request, claims *auth.Claims) error {
+	if h.closing.Load() {
+		return &Refusal{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "server is shutting down", RetryAfter: time.Second}
+	}
 	if ref := h.admitConn(claims.Subject); ref != nil {
 		return ref
 	}
@@ -353,8 +356,8 @@ func (h *Hub) Deliver(items []Delivery) int {
 }
 
 // parallelFrom is the audience from which a frame is written by several
-// goroutines at once.
-const parallelFrom = 1024
+// goroutines at once (a variable for the tests).
+var parallelFrom = 1024
 
 // parallel applies send to every client, spread over goroutines that each
 // take a contiguous share.

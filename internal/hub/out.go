@@ -173,8 +173,7 @@ func (c *Client) closeLocked(frame []byte, discard bool) bool {
 	if !o.flushing && len(o.q) == 0 {
 		n, err := writeNow(c.raw, frame)
 		if err != nil || n == len(frame) {
-			o.state = outDone
-			_ = c.sc.Conn.Close()
+			c.endLocked(err == nil)
 			return true
 		}
 		frame = frame[n:]
@@ -184,6 +183,22 @@ func (c *Client) closeLocked(frame []byte, discard bool) bool {
 	_ = c.sc.Conn.SetWriteDeadline(time.Now().Add(closeTimeout))
 	c.queueLocked(frame)
 	return false
+}
+
+// endLocked ends the outbound stream. After a close frame (graceful) the
+// socket is half-closed: the peer gets our FIN and closeTimeout to answer
+// with its own close, and what it sent meanwhile is still read, so the
+// close frame is not lost to a reset (closing a socket with unread input
+// resets it). The reader closes the socket when it ends (OnClose), or
+// now if it has ended already. Otherwise the socket closes now.
+func (c *Client) endLocked(graceful bool) {
+	c.out.state = outDone
+	c.dropLocked(0)
+	if tc, ok := c.sc.Conn.(interface{ CloseWrite() error }); graceful && !c.closed.Load() && ok && tc.CloseWrite() == nil {
+		_ = c.sc.Conn.SetReadDeadline(time.Now().Add(closeTimeout))
+		return
+	}
+	_ = c.sc.Conn.Close()
 }
 
 // dropLocked forgets the queued frames after the first keep (never one
@@ -233,9 +248,7 @@ func (c *Client) flush() {
 	closeNow := failed != nil && o.state != outDone || o.state == outClosing && len(o.q) == 0
 	stalled := failed != nil && o.state == outOpen && errors.Is(failed, os.ErrDeadlineExceeded)
 	if closeNow {
-		o.state = outDone
-		c.dropLocked(0)
-		_ = c.sc.Conn.Close()
+		c.endLocked(failed == nil) // after the close frame, or a failure
 	}
 	o.mu.Unlock()
 	if stalled {
@@ -314,9 +327,7 @@ func (c *Client) abort(why string) {
 		o.mu.Unlock()
 		return
 	}
-	o.state = outDone
-	c.dropLocked(0)
-	_ = c.sc.Conn.Close()
+	c.endLocked(false)
 	o.mu.Unlock()
 	c.hub.log.Debug("websocket client aborted", "client", c.id, "why", why)
 	c.socketClosed()
@@ -332,6 +343,22 @@ func (c *Client) closeSocketIfOpen() {
 	if open {
 		c.abort("closed by gws")
 	}
+}
+
+// readerDone is the end of reading (OnClose). The socket closes now
+// unless the writer still has frames to send (a close frame after what
+// is queued): then it closes once they are out, or at closeTimeout.
+func (c *Client) readerDone() {
+	o := &c.out
+	o.mu.Lock()
+	c.closed.Store(true)
+	switch o.state {
+	case outOpen: // a read error: no close frame was written
+		c.endLocked(false)
+	case outDone:
+		_ = c.sc.Conn.Close()
+	}
+	o.mu.Unlock()
 }
 
 // socketClosed makes sure a connection whose socket the server closed is

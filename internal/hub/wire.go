@@ -157,16 +157,24 @@ func writeNow(raw syscall.RawConn, b []byte) (int, error) {
 // start of b and returns how many bytes they took. It stops at anything
 // else (a data frame, a partial or malformed frame): gws reads that.
 func (c *Client) controlFrames(b []byte) int {
+	return scanControl(b, func(op byte, payload []byte) {
+		c.lastSeen.Store(time.Now().UnixNano())
+		if op == opPing {
+			c.write(appendFrame(nil, opPong, payload))
+		}
+	})
+}
+
+// scanControl calls fn for each complete client ping or pong at the start
+// of b and returns how many bytes they took.
+func scanControl(b []byte, fn func(op byte, payload []byte)) int {
 	done := 0
 	for {
 		op, payload, n := parseControl(b[done:])
 		if n == 0 {
 			return done
 		}
-		c.lastSeen.Store(time.Now().UnixNano())
-		if op == opPing {
-			c.write(appendFrame(nil, opPong, payload))
-		}
+		fn(op, payload)
 		done += n
 	}
 }

@@ -171,8 +171,9 @@ func (c *Client) allow(cost int, room string) bool {
 	c.actions = tat + interval
 	c.hub.m.WSRateLimited.Inc()
 	if c.actions-now > 2*burst {
-		c.hub.log.Warn("websocket client kept sending past its action rate, disconnecting", "client", c.id, "sub", c.subject(), "action_rate", o.ActionRate)
-		c.closeWith(ClosePolicy, "too many actions")
+		if c.sendClose(closeFrame(ClosePolicy, "too many actions"), false) {
+			c.hub.log.Warn("websocket client kept sending past its action rate, disconnecting", "client", c.id, "sub", c.subject(), "action_rate", o.ActionRate)
+		}
 		return false
 	}
 	c.sendError(actionErr(CodeRateLimited, room, "more than %g actions per second (a join with since counts %d): slow down", o.ActionRate, replayCost))

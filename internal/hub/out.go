@@ -144,14 +144,17 @@ func (c *Client) overBudgetLocked() bool {
 
 // sendClose queues a close frame (wire bytes) after what is queued, or,
 // with discard, after only the frame being written. Nothing is sent after
-// it; the socket is closed once it is written.
-func (c *Client) sendClose(frame []byte, discard bool) {
+// it; the socket is closed once it is written. False when the client was
+// closing already.
+func (c *Client) sendClose(frame []byte, discard bool) bool {
 	c.out.mu.Lock()
+	open := c.out.state == outOpen
 	closed := c.closeLocked(frame, discard)
 	c.out.mu.Unlock()
 	if closed {
 		c.socketClosed()
 	}
+	return open
 }
 
 // closeLocked moves an open client to closing with frame last in its

@@ -11,7 +11,7 @@ DB_URL  ?= $(or $(SIGNAL_DATABASE_URL),postgres://postgres@127.0.0.1:5432/signal
 include release.mk
 include bench/bench.mk
 
-.PHONY: build run db db-stop test test-short check chromium fuzz clean
+.PHONY: build run db db-stop test test-short check chromium node-ws fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/signalctl
@@ -27,12 +27,16 @@ db-stop: build
 	$(BIN) dev-db down --dir .dev/postgres
 
 ## test: formatting, vet, release files, and every test (race detector on) against a throwaway PostgreSQL
-test: build check release-check chromium
+test: build check release-check chromium node-ws
 	$(BIN) dev-db exec -- $(GO) test -race -count=1 -timeout 20m ./...
 
 # The console's end-to-end test drives Debian's Chromium; install it when missing.
 chromium:
 	@scripts/ensure-chromium.sh
+
+# The WebSocket conformance test also drives Node's ws (in .dev/node); install it when missing.
+node-ws:
+	@scripts/ensure-node-ws.sh
 
 ## test-short: the quick subset (no crash or outage tests)
 test-short: build

@@ -36,6 +36,7 @@ type outbound struct {
 	flushing    bool // a flusher goroutine owns the socket
 	inflight    int  // frames at the head of q handed to the flusher's current write
 	midFrame    bool // q[0] is the rest of a frame whose start was written
+	lingering   bool // half-closed after a close frame (see endLocked)
 	state       outState
 }
 
@@ -190,16 +191,37 @@ func (c *Client) closeLocked(frame []byte, discard bool) bool {
 
 // endLocked ends the outbound stream. After a close frame (graceful) the
 // socket is half-closed: the peer gets our FIN and closeTimeout to answer
-// with its own close, and what it sent meanwhile is still read, so the
-// close frame is not lost to a reset (closing a socket with unread input
-// resets it). The reader closes the socket when it ends (OnClose), or
-// now if it has ended already. Otherwise the socket closes now.
+// with its own close, and what it sends meanwhile is still read. Closing a
+// socket with unread input resets the connection, and a reset can destroy
+// the close frame before the peer reads it (a browser then reports 1006).
+// The reader closes the socket when it ends (readerDone); without one, a
+// drain does. Otherwise the socket closes now.
 func (c *Client) endLocked(graceful bool) {
-	c.out.state = outDone
+	o := &c.out
+	o.state = outDone
 	c.dropLocked(0)
-	if tc, ok := c.sc.Conn.(interface{ CloseWrite() error }); graceful && !c.closed.Load() && ok && tc.CloseWrite() == nil {
-		_ = c.sc.Conn.SetReadDeadline(time.Now().Add(closeTimeout))
+	tc, ok := c.sc.Conn.(interface{ CloseWrite() error })
+	if !graceful || !ok || tc.CloseWrite() != nil {
+		_ = c.sc.Conn.Close()
 		return
+	}
+	o.lingering = true
+	if c.closed.Load() {
+		go c.drain()
+		return
+	}
+	_ = c.sc.Conn.SetReadDeadline(time.Now().Add(closeTimeout))
+}
+
+// drain reads and drops what a half-closed peer still sends, until it
+// closes too or closeTimeout passes, then closes the socket.
+func (c *Client) drain() {
+	_ = c.sc.Conn.SetReadDeadline(time.Now().Add(closeTimeout))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.sc.Conn.Read(buf); err != nil {
+			break
+		}
 	}
 	_ = c.sc.Conn.Close()
 }
@@ -355,10 +377,12 @@ func (c *Client) readerDone() {
 	o := &c.out
 	o.mu.Lock()
 	c.closed.Store(true)
-	switch o.state {
-	case outOpen: // a read error: no close frame was written
+	switch {
+	case o.state == outOpen: // a read error: no close frame was written
 		c.endLocked(false)
-	case outDone:
+	case o.state == outDone && o.lingering:
+		go c.drain() // the peer may still be sending (what gws did not read)
+	case o.state == outDone:
 		_ = c.sc.Conn.Close()
 	}
 	o.mu.Unlock()

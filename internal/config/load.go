@@ -54,6 +54,8 @@ func walk(t reflect.Type, prefix string, out *[]Field) {
 			typ = "duration"
 		case "int32":
 			typ = "int"
+		case "float64":
+			typ = "number"
 		}
 		if f.Type.Kind() == reflect.Map {
 			typ = "map"
@@ -168,6 +170,9 @@ func (c *Config) validate() error {
 	}
 	if ws.MaxConnections < 0 || ws.MaxConnectionsPerSubject < 0 || ws.UpgradeRate < 0 || ws.ActionRate < 0 || ws.UpgradeBurst < 1 || ws.ActionBurst < 1 {
 		errs = append(errs, errors.New("websocket.max_connections, max_connections_per_subject, upgrade_rate and action_rate must not be negative (0: no limit), upgrade_burst and action_burst at least 1"))
+	}
+	if ws.ActionRate > 0 && ws.ActionBurst < 10 {
+		errs = append(errs, fmt.Errorf("websocket.action_burst must be at least 10 (a join with since counts 10 actions), got %d", ws.ActionBurst))
 	}
 	return errors.Join(errs...)
 }

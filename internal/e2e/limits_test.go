@@ -116,7 +116,9 @@ func TestConnectionLimitsAnswerBeforeTheUpgradeWithAJSONError(t *testing.T) {
 			t.Fatalf("dial: %v", err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		var body struct{ Error struct{ Code, Message string } }
+		var body struct {
+			Error struct{ Code, Message string }
+		}
 		if json.Unmarshal(b, &body) != nil || body.Error.Message == "" {
 			t.Errorf("refusal body %q is not the JSON error", b)
 		}

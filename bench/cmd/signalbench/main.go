@@ -4,7 +4,7 @@
 // producers and with WebSocket clients in separate processes, and writes
 // bench/results/<date>.md with PNG charts. See bench/README.md.
 //
-//	signalbench all|ingest|e2e|fanout|slow|cluster [flags]
+//	signalbench all|ingest|e2e|fanout|slow|cluster|hostile [flags]
 package main
 
 import (
@@ -47,6 +47,9 @@ type config struct {
 	slowRounds     int
 	clusterRate    float64
 	clusterClients int
+	hostile        int
+	hostileOthers  int
+	queueBytes     int
 }
 
 // results is what a run measured; a nil part did not run (or failed).
@@ -56,10 +59,11 @@ type results struct {
 	Fanout  *fanoutResult  `json:"fanout,omitempty"`
 	Slow    *slowResult    `json:"slow,omitempty"`
 	Cluster *clusterResult `json:"cluster,omitempty"`
+	Hostile *hostileResult `json:"hostile,omitempty"`
 	Errors  []string       `json:"errors,omitempty"`
 }
 
-var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster"}
+var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "hostile"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `signalbench: Signal's benchmark suite.
@@ -73,6 +77,7 @@ Scenarios:
   fanout   broadcast delivery to 15,000 clients; resident memory per idle connection
   slow     the same with 5 %% of the clients not reading: the others' p99
   cluster  delivery to clients on a second instance (relayed through PostgreSQL)
+  hostile  1,000 clients that never read, sent frames past their byte budget, beside 10,000 taking broadcasts
 
 Run "signalbench SCENARIO -h" for the flags.
 `)
@@ -139,6 +144,9 @@ func parse(scenario string, args []string) (*config, error) {
 	fs.IntVar(&cfg.slowRounds, "slow-rounds", 3, "slow: rounds of (all reading, some not reading) phases")
 	fs.Float64Var(&cfg.clusterRate, "cluster-rate", 1000, "cluster: messages/s")
 	fs.IntVar(&cfg.clusterClients, "cluster-clients", 200, "cluster: recipients, each with a client on both instances")
+	fs.IntVar(&cfg.hostile, "hostile", 1000, "hostile: clients that never read")
+	fs.IntVar(&cfg.hostileOthers, "hostile-others", 10000, "hostile: clients taking broadcasts meanwhile")
+	fs.IntVar(&cfg.queueBytes, "queue-bytes", 1<<20, "hostile: websocket.queue_bytes of the server")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -163,6 +171,8 @@ func parse(scenario string, args []string) (*config, error) {
 		return nil, errors.New("-slow-pct must be in (0, 50]")
 	case cfg.broadcasts < 1 || cfg.slowRounds < 1:
 		return nil, errors.New("-broadcasts and -slow-rounds must be at least 1")
+	case cfg.hostile < 1 || cfg.hostileOthers < 1 || cfg.queueBytes < 64<<10:
+		return nil, errors.New("-hostile and -hostile-others must be positive, -queue-bytes at least 65536")
 	}
 	return cfg, nil
 }
@@ -233,6 +243,9 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.has("cluster") {
 		scoped("cluster", func(ctx context.Context, e *env) (err error) { res.Cluster, err = runCluster(ctx, e); return })
+	}
+	if cfg.has("hostile") {
+		scoped("hostile", func(ctx context.Context, e *env) (err error) { res.Hostile, err = runHostile(ctx, e); return })
 	}
 
 	prefix := cfg.date

@@ -37,7 +37,9 @@ and "merchant" ones to the members of their merchantId. These commands keep
 those memberships in the database.
 
 A message whose group has no members becomes a dead letter (no_recipients);
-after adding the members, "signalctl deadletters replay" delivers it.`,
+after adding the members,
+  signalctl deadletters replay --reason no_recipients
+delivers it.`,
 		Example: `  signalctl members add --org org-1 u1 u2
   signalctl members add --merchant m-7 u3
   signalctl members list --org org-1

@@ -169,7 +169,7 @@ func TestMigrateUpAndDown(t *testing.T) {
 		if s.o.inTTY && !strings.Contains(r.Stderr, "[y/N]") {
 			t.Errorf("%s: no confirmation question on stderr: %q", s.name, r.Stderr)
 		}
-		if strings.Contains(r.Stderr, "Continue?") && !strings.Contains(r.Stderr, strings.TrimPrefix(url, "postgres://postgres@")) {
+		if strings.Contains(r.Stderr, "Continue?") && !strings.Contains(r.Stderr, store.Redact(url)) {
 			t.Errorf("%s: the question does not name the database: %q", s.name, r.Stderr)
 		}
 		if st := schemaStatus(t, url); st.Version != s.version {
@@ -231,5 +231,18 @@ func TestMigrateUnreachableDatabaseFailsWithoutLeakingThePassword(t *testing.T) 
 	}
 	if r.Stdout != "" {
 		t.Errorf("stdout = %q, want nothing", r.Stdout)
+	}
+}
+
+func TestMigrateAgainstAMissingDatabaseSaysSoInWords(t *testing.T) {
+	isolate(t)
+	url := strings.Replace(pgtest.NewDatabase(t), "/signal_t_", "/no_such_db_", 1)
+	for _, args := range [][]string{{"migrate", "up"}, {"migrate", "status"}, {"deadletters", "list"}} {
+		r := run(t, append(args, "--database-url", url)...)
+		r.wantCode(t, 1)
+		r.wantStderr(t, "does not exist", "createdb", "serve --dev")
+		if strings.Contains(r.Stderr, "3D000") || strings.Contains(r.Stderr, "SQLSTATE") {
+			t.Errorf("%v: stderr shows the server's code: %q", args, r.Stderr)
+		}
 	}
 }

@@ -115,6 +115,7 @@ type Status struct {
 			End       int64  `json:"end"`
 			Lag       int64  `json:"lag"`
 			Member    string `json:"member"`
+			Instance  string `json:"instance"`
 		} `json:"lag"`
 	} `json:"consumer"`
 	DeadLetters struct {
@@ -122,7 +123,21 @@ type Status struct {
 		ByReason map[string]int `json:"byReason"`
 		Oldest   *time.Time     `json:"oldest"`
 	} `json:"deadLetters"`
-	Instances int `json:"instances"`
+	Instances int              `json:"instances"`
+	Cluster   []InstanceStatus `json:"cluster"`
+}
+
+// InstanceStatus is one registered instance in Status.
+type InstanceStatus struct {
+	ID            string    `json:"id"`
+	HTTPAddr      string    `json:"httpAddr"`
+	StartedAt     time.Time `json:"startedAt"`
+	Self          bool      `json:"self"`
+	Clients       int       `json:"clients"`
+	Partitions    []int32   `json:"partitions"`
+	SilentSeconds float64   `json:"silentSeconds"`
+	Stale         bool      `json:"stale"`
+	Note          string    `json:"note"`
 }
 
 // Status reads GET /status.

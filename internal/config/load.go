@@ -174,6 +174,18 @@ func (c *Config) validate() error {
 	if ws.ActionRate > 0 && ws.ActionBurst < 10 {
 		errs = append(errs, fmt.Errorf("websocket.action_burst must be at least 10 (a join with since counts 10 actions), got %d", ws.ActionBurst))
 	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("http.read_header_timeout, http.read_timeout, http.write_timeout and http.idle_timeout must be positive"))
+	}
+	if c.HTTP.MaxHeaderBytes < 4096 {
+		errs = append(errs, fmt.Errorf("http.max_header_bytes must be at least 4096, got %d", c.HTTP.MaxHeaderBytes))
+	}
+	if c.Auth.MaxTokenTTL < 0 {
+		errs = append(errs, fmt.Errorf("auth.max_token_ttl must be 0 (no limit) or positive, got %s", c.Auth.MaxTokenTTL))
+	}
+	if c.Shutdown.Timeout <= c.WebSocket.CloseWindow {
+		errs = append(errs, fmt.Errorf("shutdown.timeout (%s) must be longer than websocket.close_window (%s)", c.Shutdown.Timeout, c.WebSocket.CloseWindow))
+	}
 	return errors.Join(errs...)
 }
 

@@ -2,37 +2,28 @@ package daemon
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
 
 	"github.com/google/uuid"
 
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/hub"
+	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
 )
 
-// Remote publishes deliveries to the other instances.
-type Remote interface {
-	PublishNotifications(ctx context.Context, items []hub.Delivery)
-}
-
-// pusher encodes each committed row's frame once and delivers it to this
-// instance's clients, and to the other instances' through the relay.
+// pusher encodes each committed row's frame once and hands it to the
+// relay, which delivers it here and on the other instances in seq order.
 type pusher struct {
-	hub    *hub.Hub
-	remote Remote // nil with one instance
-	log    *slog.Logger
+	relay *relay.Relay
 }
 
-func (p *pusher) Push(ctx context.Context, rows []*event.Row) {
+func (p *pusher) Stage(ctx context.Context, tx *store.Tx, rows []*event.Row) (func(bool), error) {
 	items, err := hub.NotificationDeliveries(rows)
 	if err != nil {
-		p.log.Error("encode notification frames", "err", err)
+		return nil, fmt.Errorf("encode notification frames: %w", err)
 	}
-	p.hub.Deliver(items)
-	if p.remote != nil {
-		p.remote.PublishNotifications(ctx, items)
-	}
+	return p.relay.Stage(ctx, tx, items)
 }
 
 // history serves WebSocket replay from the store.
@@ -40,7 +31,7 @@ type history struct {
 	store *store.Store
 }
 
-func (h history) ReplayAfter(ctx context.Context, recipient string, since uuid.UUID, limit int) (hub.Replay, error) {
-	rows, truncated, sinceSeq, err := h.store.ReplayAfter(ctx, recipient, since, limit)
+func (h history) ReplayAfter(ctx context.Context, recipient string, since uuid.UUID, limit int, below int64) (hub.Replay, error) {
+	rows, truncated, sinceSeq, err := h.store.ReplayAfter(ctx, recipient, since, limit, below)
 	return hub.Replay{Rows: rows, Truncated: truncated, SinceSeq: sinceSeq}, err
 }

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -41,6 +43,9 @@ type Options struct {
 	// Draining is true once shutdown began: readiness fails so load
 	// balancers stop sending new clients.
 	Draining func() bool
+	// MetricsElsewhere drops GET /metrics from this handler: it is served
+	// on http.metrics_addr instead (MetricsHandler).
+	MetricsElsewhere bool
 }
 
 type api struct {
@@ -64,7 +69,10 @@ func New(o Options) http.Handler {
 		pattern := rt.Method + " " + rt.Path
 		h := http.Handler(rt.handler)
 		if rt.handler == nil { // /metrics
-			h = promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{})
+			if o.MetricsElsewhere {
+				continue
+			}
+			h = MetricsHandler(o.Metrics)
 		}
 		mux.Handle(pattern, a.instrument(pattern, h))
 	}
@@ -79,7 +87,12 @@ func New(o Options) http.Handler {
 		}
 		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.Method+" "+r.URL.Path)
 	})
-	return a.recoverer(mux)
+	return a.recoverer(closeUnread(mux))
+}
+
+// MetricsHandler serves the Prometheus metrics.
+func MetricsHandler(m *metrics.Metrics) http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
 // allowed lists the methods that have a route for r's path.
@@ -99,6 +112,15 @@ func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// Readiness values of one check. /readyz needs no credential, so it never
+// says more than these (no host, user or error text): the details are on
+// GET /status, with an API key.
+const (
+	CheckOK       = "ok"
+	CheckFailing  = "failing"
+	CheckDraining = "draining"
+)
+
 type readiness struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`
@@ -110,16 +132,16 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	out := readiness{Status: "ready", Checks: map[string]string{}}
 	if a.Draining() {
 		out.Status = "draining"
-		out.Checks["shutdown"] = "draining"
+		out.Checks["shutdown"] = CheckDraining
 	}
 	for _, c := range a.Checks {
 		if err := c.Check(ctx); err != nil {
-			out.Checks[c.Name] = err.Error()
+			out.Checks[c.Name] = CheckFailing
 			if out.Status == "ready" {
 				out.Status = "unavailable"
 			}
 		} else {
-			out.Checks[c.Name] = "ok"
+			out.Checks[c.Name] = CheckOK
 		}
 	}
 	status := http.StatusOK
@@ -151,6 +173,11 @@ func (a *api) websocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, CodeUnauthorized, err.Error())
 		return
 	}
+	// http.read_timeout and http.write_timeout bound HTTP requests; an
+	// upgraded connection lives as long as its client (the hub pings it).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	if err := a.Hub.Upgrade(w, r, claims); err != nil {
 		var ref *hub.Refusal
 		if errors.As(err, &ref) {
@@ -209,6 +236,54 @@ func (a *api) instrument(route string, h http.Handler) http.Handler {
 		a.Metrics.HTTPSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }
+
+// closeUnread makes an error answered before the request body was read to
+// its end close the connection. Otherwise the server first reads what is
+// left of the body, to reuse the connection: a client that declared a body
+// and never sends it would wait http.read_timeout for its 401.
+func closeUnread(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body := &eofBody{ReadCloser: r.Body}
+		r = r.WithContext(r.Context())
+		r.Body = body
+		next.ServeHTTP(&closeOnError{ResponseWriter: w, body: body}, r)
+	})
+}
+
+// eofBody notes whether the body was read to its end.
+type eofBody struct {
+	io.ReadCloser
+	eof atomic.Bool
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
+}
+
+type closeOnError struct {
+	http.ResponseWriter
+	body *eofBody
+}
+
+func (c *closeOnError) WriteHeader(code int) {
+	if code >= 400 && !c.body.eof.Load() {
+		// Close after the answer, and do not wait for the rest of the body
+		// before closing either: the handler will not read it.
+		c.Header().Set("Connection", "close")
+		_ = http.NewResponseController(c.ResponseWriter).SetReadDeadline(time.Now())
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *closeOnError) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 func (a *api) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

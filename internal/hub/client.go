@@ -22,6 +22,7 @@ const (
 	CloseGoingAway    = 1001 // shutdown
 	ClosePolicy       = 1008 // sustained abuse of the action rate limit ("policy violation")
 	CloseTooLarge     = 1009 // inbound frame over websocket.max_message_bytes (sent by gws)
+	CloseReconnect    = 1012 // "service restart": reconnect with ?since= (relay interrupted)
 	CloseSlowClient   = 3008 // more than websocket.queue_bytes waited for the client (as Centrifugo)
 	CloseTokenExpired = 4001 // the token's exp passed without a refresh
 )
@@ -227,8 +228,12 @@ func (c *Client) replayRoom(room, recipient string, since uuid.UUID) {
 	var rep Replay
 	err := errors.New("history is not available on this server")
 	if h := c.hub.opts.History; h != nil {
+		// Live frames of the room are held from before this point: what is
+		// below the bound was delivered before (the client was not in the
+		// room, or got it live), what is not comes live after the replay.
+		below := c.hub.replayBound()
 		ctx, cancel := context.WithTimeout(c.hub.ctx, 5*time.Second) // cancelled by Shutdown
-		rep, err = h.ReplayAfter(ctx, recipient, since, c.hub.opts.ReplayLimit)
+		rep, err = h.ReplayAfter(ctx, recipient, since, c.hub.opts.ReplayLimit, below)
 		cancel()
 	}
 	// Rows pushed live before this join (the client was already in the
@@ -357,6 +362,9 @@ func (h *Hub) open(c *Client, since string) {
 	// The welcome promises the client id works from every instance.
 	c.waitPresence(func(p Presence) <-chan struct{} { return p.Connected(c.Info()) })
 	c.send(event.TopicWelcome, welcomeData{ClientID: c.id, Rooms: []string{c.ownRoom}})
+	// Only now read what the client sent: the welcome is its first frame,
+	// whatever it sent before it.
+	h.watch(c)
 	var sinceID uuid.UUID
 	if since != "" {
 		var err error

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"runtime"
@@ -28,9 +29,10 @@ type Replay struct {
 // History reads stored notifications for replay.
 type History interface {
 	// ReplayAfter returns the recipient's rows stored after the one with id
-	// since, at most limit of them (the newest). event.ErrNotFound when
-	// since is not one of the recipient's notifications.
-	ReplayAfter(ctx context.Context, recipient string, since uuid.UUID, limit int) (Replay, error)
+	// since and with a seq below below, at most limit of them (the newest).
+	// event.ErrNotFound when since is not one of the recipient's
+	// notifications.
+	ReplayAfter(ctx context.Context, recipient string, since uuid.UUID, limit int, below int64) (Replay, error)
 }
 
 // Presence is told when clients come, change rooms and go, so other
@@ -102,6 +104,12 @@ type Hub struct {
 
 	admit  admission
 	queued atomic.Int64 // bytes waiting in every client's queue (for the metric)
+
+	// horizon is the seq below which every stored notification has been
+	// delivered by DeliverOrdered (0: never called). Written under mu's
+	// read lock by the one caller of DeliverOrdered, read under its write
+	// lock, so a reader knows which deliveries its client was part of.
+	horizon atomic.Int64
 
 	closing   atomic.Bool
 	poll      *poller // idle connections, on platforms that have one
@@ -196,9 +204,8 @@ func (h *Hub) Upgrade(w http.ResponseWriter, r *http.Request, claims *auth.Claim
 	c := newClient(h, claims, socket, sc, raw)
 	sc.c = c // from now on gws writes through the client's queue
 	socket.Session().Store(sessionKey, c)
-	h.wg.Add(1) // done by OnClose, when gws's ReadLoop for it ends
-	go h.open(c, r.URL.Query().Get("since"))
-	h.watch(c)
+	h.wg.Add(1)                              // done by OnClose, when gws's ReadLoop for it ends
+	go h.open(c, r.URL.Query().Get("since")) // which then starts reading it
 	return nil
 }
 
@@ -331,8 +338,15 @@ func (m *members) remove(c *Client) {
 // encoded once, the same bytes for every member. It returns the number
 // of frames sent or queued.
 func (h *Hub) Deliver(items []Delivery) int {
-	n := 0
 	h.mu.RLock()
+	n := h.deliverLocked(items)
+	h.mu.RUnlock()
+	h.m.FramesSent.Add(float64(n))
+	return n
+}
+
+func (h *Hub) deliverLocked(items []Delivery) int {
+	n := 0
 	for i := range items {
 		d := &items[i]
 		m := h.rooms[d.Room]
@@ -350,9 +364,32 @@ func (h *Hub) Deliver(items []Delivery) int {
 			}
 		}
 	}
+	return n
+}
+
+// DeliverOrdered is Deliver for stored notifications released in seq order
+// (relay's sequencer, one caller at a time): after it, every notification
+// with a seq below bound has been delivered.
+func (h *Hub) DeliverOrdered(items []Delivery, bound int64) int {
+	h.mu.RLock()
+	n := h.deliverLocked(items)
+	h.horizon.Store(bound)
 	h.mu.RUnlock()
 	h.m.FramesSent.Add(float64(n))
 	return n
+}
+
+// replayBound is the seq a replay reads up to: the notifications from it on
+// reach the client live (it is held back while the replay runs). Without
+// ordered deliveries (no relay) a replay reads everything.
+func (h *Hub) replayBound() int64 {
+	h.mu.Lock() // waits for a DeliverOrdered in progress
+	b := h.horizon.Load()
+	h.mu.Unlock()
+	if b == 0 {
+		return math.MaxInt64
+	}
+	return b
 }
 
 // parallelFrom is the audience from which a frame is written by several
@@ -519,6 +556,24 @@ func (h *Hub) expire(now time.Time) {
 	for _, c := range gone {
 		c.closeWith(CloseTokenExpired, "token expired")
 	}
+}
+
+// Reconnect closes every client with code (spread over window, as at
+// shutdown) so that each reconnects — with ?since= — and replays what it may
+// have missed: the relay calls it when notifications of other instances may
+// have been lost (its listener was disconnected).
+func (h *Hub) Reconnect(code uint16, reason string, window time.Duration) {
+	list := h.snapshot()
+	go func() {
+		for i, c := range list {
+			if window > 0 && len(list) > 1 && i > 0 {
+				time.Sleep(window / time.Duration(len(list)))
+			}
+			if !h.closing.Load() {
+				c.closeWith(code, reason)
+			}
+		}
+	}()
 }
 
 // Shutdown refuses new connections and closes every client with 1001

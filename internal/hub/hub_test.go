@@ -488,7 +488,7 @@ type waitingHistory struct {
 	ended   chan error
 }
 
-func (w *waitingHistory) ReplayAfter(ctx context.Context, _ string, _ uuid.UUID, _ int) (Replay, error) {
+func (w *waitingHistory) ReplayAfter(ctx context.Context, _ string, _ uuid.UUID, _ int, _ int64) (Replay, error) {
 	w.once.Do(func() { close(w.started) })
 	<-ctx.Done()
 	w.ended <- context.Cause(ctx)
@@ -498,6 +498,6 @@ func (w *waitingHistory) ReplayAfter(ctx context.Context, _ string, _ uuid.UUID,
 // blockingHistory fails at once: the database is away.
 type blockingHistory struct{}
 
-func (blockingHistory) ReplayAfter(context.Context, string, uuid.UUID, int) (Replay, error) {
+func (blockingHistory) ReplayAfter(context.Context, string, uuid.UUID, int, int64) (Replay, error) {
 	return Replay{}, errors.New("database away")
 }

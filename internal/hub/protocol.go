@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/signal-notify/signal/internal/event"
 )
 
 // Error codes of signal/system/error frames.
@@ -35,7 +36,7 @@ const (
 )
 
 // MaxRoomBytes bounds a room name.
-const MaxRoomBytes = 512
+const MaxRoomBytes = event.MaxRoomBytes
 
 // Action is one client-to-server message.
 type Action struct {
@@ -76,8 +77,6 @@ func DecodeAction(b []byte) (Action, error) {
 	}
 	switch a.Action {
 	case ActionJoin, ActionLeave:
-		// TODO(identifiers): use the shared identifier rule of internal/event
-		// once it exists (contract section 8); ValidateRoom is the hub's today.
 		if err := ValidateRoom(a.Room); err != nil {
 			return a, err
 		}
@@ -106,19 +105,11 @@ func DecodeAction(b []byte) (Action, error) {
 	return a, nil
 }
 
-// ValidateRoom checks a room name: non-empty, at most MaxRoomBytes of
-// UTF-8 text without control characters. Any other character, "/" and
-// spaces included, is allowed.
+// ValidateRoom checks a room name with the identifier rule of
+// event.ValidateRoom, as an error frame.
 func ValidateRoom(room string) *ActionError {
-	switch {
-	case room == "":
-		return actionErr(CodeInvalidRoom, "", "room is required")
-	case len(room) > MaxRoomBytes:
-		return actionErr(CodeInvalidRoom, "", "room name is longer than %d bytes", MaxRoomBytes)
-	case !utf8.ValidString(room):
-		return actionErr(CodeInvalidRoom, "", "room name must be UTF-8")
-	case strings.IndexFunc(room, unicode.IsControl) >= 0:
-		return actionErr(CodeInvalidRoom, "", "room name must not contain control characters")
+	if err := event.ValidateRoom(room); err != nil {
+		return actionErr(CodeInvalidRoom, "", "%s", strings.TrimPrefix(err.Error(), event.ErrInvalidID.Error()+": "))
 	}
 	return nil
 }

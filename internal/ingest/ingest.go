@@ -22,9 +22,13 @@ type Record struct {
 	Headers []event.Header
 }
 
-// Pusher delivers committed rows to their rooms, wherever their clients are.
+// Pusher makes committed rows reach their rooms, wherever their clients
+// are, in the order readers use (seq, below the horizon).
 type Pusher interface {
-	Push(ctx context.Context, rows []*event.Row)
+	// Stage runs inside the transaction that stored rows, before it
+	// commits; the transaction fails if Stage does. settle is then called
+	// exactly once, with whether the transaction committed.
+	Stage(ctx context.Context, tx *store.Tx, rows []*event.Row) (settle func(committed bool), err error)
 }
 
 // Options configure an Ingestor.
@@ -85,7 +89,6 @@ type Prepared struct {
 	records []Record
 	msgs    []message
 	dead    []*event.DeadLetter
-	push    []*event.Row // set by Persist, for Publish
 }
 
 // Len is the number of records in the batch.
@@ -95,21 +98,7 @@ func (p *Prepared) Len() int { return len(p.records) }
 // record is settled: stored as rows, found stored already, or kept as a
 // dead letter.
 func (in *Ingestor) Handle(ctx context.Context, records []Record) (Result, error) {
-	p := in.Prepare(records)
-	res, err := in.Persist(ctx, p)
-	if err == nil {
-		in.Publish(ctx, p)
-	}
-	return res, err
-}
-
-// Publish pushes the rows a successful Persist stored (or found stored
-// recently) to their rooms.
-func (in *Ingestor) Publish(ctx context.Context, p *Prepared) {
-	if in.o.Pusher != nil && len(p.push) > 0 {
-		in.o.Pusher.Push(ctx, p.push)
-	}
-	p.push = nil
+	return in.Persist(ctx, in.Prepare(records))
 }
 
 // Prepare decodes, validates and renders every record of a batch.
@@ -136,31 +125,29 @@ func (in *Ingestor) Prepare(records []Record) *Prepared {
 	return &Prepared{records: records, msgs: msgs, dead: dead}
 }
 
-// Persist stores a prepared batch in one transaction; Publish then pushes
-// its rows.
+// Persist stores a prepared batch in one transaction and pushes its rows
+// (new ones, and those of a redelivery stored recently) once it commits.
 func (in *Ingestor) Persist(ctx context.Context, p *Prepared) (Result, error) {
 	records := p.records
-	res, push, err := in.persist(ctx, p.msgs, p.dead)
+	res, err := in.persist(ctx, p.msgs, p.dead)
 	if err != nil {
 		if store.IsTransient(err) || ctx.Err() != nil || len(records) == 0 {
 			return Result{}, err
 		}
-		return in.isolate(ctx, records, err, p)
+		return in.isolate(ctx, records, err)
 	}
 	in.count(res)
-	p.push = push
 	return res, nil
 }
 
 // isolate handles the halves of a batch the database rejected, down to the
-// single record at fault, which becomes a dead letter. The rows stored on
-// the way are added to p's push list.
-func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error, p *Prepared) (Result, error) {
+// single record at fault, which becomes a dead letter.
+func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error) (Result, error) {
 	if len(records) == 1 {
 		r := &records[0]
 		in.log.Error("database rejected a record; keeping it as a dead letter", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", cause)
 		dl := deadLetter(r, &event.InvalidError{Reason: event.ReasonDBRejected, Detail: cause.Error()})
-		res, _, err := in.persist(ctx, nil, []*event.DeadLetter{dl})
+		res, err := in.persist(ctx, nil, []*event.DeadLetter{dl})
 		if err != nil {
 			return Result{}, fmt.Errorf("store dead letter: %w", err)
 		}
@@ -168,26 +155,21 @@ func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error, 
 		return res, nil
 	}
 	mid := len(records) / 2
-	half := func(part []Record) (Result, error) {
-		hp := in.Prepare(part)
-		res, err := in.Persist(ctx, hp)
-		p.push = append(p.push, hp.push...)
-		return res, err
-	}
-	a, err := half(records[:mid])
+	a, err := in.Persist(ctx, in.Prepare(records[:mid]))
 	if err != nil {
 		return a, err
 	}
-	b, err := half(records[mid:])
+	b, err := in.Persist(ctx, in.Prepare(records[mid:]))
 	return a.add(b), err
 }
 
-// persist runs the batch's one transaction and returns the rows to push.
-func (in *Ingestor) persist(ctx context.Context, msgs []message, dead []*event.DeadLetter) (Result, []*event.Row, error) {
+// persist runs the batch's one transaction, and has its rows pushed once it
+// commits.
+func (in *Ingestor) persist(ctx context.Context, msgs []message, dead []*event.DeadLetter) (Result, error) {
 	var res Result
-	var push []*event.Row
-	err := in.o.Store.InTx(ctx, func(tx *store.Tx) error {
-		res, push = Result{}, nil
+	var settle func(bool)
+	err := in.o.Store.InWriteTx(ctx, func(tx *store.Tx) error {
+		res = Result{}
 		var keys []event.ScopeKey
 		seen := map[event.ScopeKey]bool{}
 		for _, m := range msgs {
@@ -224,7 +206,7 @@ func (in *Ingestor) persist(ctx context.Context, msgs []message, dead []*event.D
 		if err != nil {
 			return err
 		}
-		push = rows
+		push := rows
 		if res.Inserted < len(rows) {
 			push, res.Repushed, err = in.withExisting(ctx, tx, rows)
 			if err != nil {
@@ -239,16 +221,26 @@ func (in *Ingestor) persist(ctx context.Context, msgs []message, dead []*event.D
 			res.Dead = append(res.Dead, d.Source)
 		}
 		dead = allDead
+		if in.o.Pusher != nil && len(push) > 0 {
+			// Last: nothing may fail between staging and the commit but
+			// the commit itself.
+			if settle, err = in.o.Pusher.Stage(ctx, tx, push); err != nil {
+				return fmt.Errorf("stage pushes: %w", err)
+			}
+		}
 		return nil
 	})
+	if settle != nil {
+		settle(err == nil)
+	}
 	if err != nil {
-		return Result{}, nil, fmt.Errorf("persist batch: %w", err)
+		return Result{}, fmt.Errorf("persist batch: %w", err)
 	}
 	for _, d := range dead {
 		in.log.Warn("record kept as dead letter", "reason", d.Reason, "detail", d.Detail, "topic", d.Source.Topic, "partition", d.Source.Partition, "offset", d.Source.Offset)
 		in.o.Metrics.DeadLettered.WithLabelValues(d.Reason).Inc()
 	}
-	return res, push, nil
+	return res, nil
 }
 
 // withExisting replaces rows that were stored before (a redelivery) by

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -14,16 +15,23 @@ import (
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
-// recorder is a Pusher that keeps what it was given.
+// recorder is a Pusher that keeps the rows of committed transactions.
 type recorder struct {
 	mu   sync.Mutex
 	rows []*event.Row
 }
 
-func (r *recorder) Push(_ context.Context, rows []*event.Row) {
-	r.mu.Lock()
-	r.rows = append(r.rows, rows...)
-	r.mu.Unlock()
+func (r *recorder) Stage(_ context.Context, tx *store.Tx, rows []*event.Row) (func(bool), error) {
+	if tx.Xid() == 0 {
+		return nil, errors.New("staged outside a write transaction")
+	}
+	return func(committed bool) {
+		if committed {
+			r.mu.Lock()
+			r.rows = append(r.rows, rows...)
+			r.mu.Unlock()
+		}
+	}, nil
 }
 
 func (r *recorder) take() []*event.Row {

@@ -32,6 +32,8 @@ type Metrics struct {
 	HTTPSeconds  *prometheus.HistogramVec
 
 	RelayReceived *prometheus.CounterVec
+	RelayGaps     prometheus.Counter
+	PushWaiting   prometheus.Gauge
 }
 
 // FuncGauge is a gauge whose value its owner computes when scraped (a
@@ -95,5 +97,9 @@ func New() *Metrics {
 			Help: "REST request latency by route pattern.", Buckets: prometheus.DefBuckets}, []string{"route"})).(*prometheus.HistogramVec),
 		RelayReceived: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_relay_messages_total",
 			Help: "Cross-instance messages received from PostgreSQL, by kind."}, []string{"kind"})).(*prometheus.CounterVec),
+		RelayGaps: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_relay_gaps_total",
+			Help: "Times the relay listener came back after a disconnection while other instances were alive (clients were asked to reconnect with since)."})).(prometheus.Counter),
+		PushWaiting: f(prometheus.NewGauge(prometheus.GaugeOpts{Name: "signal_push_waiting",
+			Help: "Stored notifications waiting for the horizon before they are pushed (a writer in flight holds them)."})).(prometheus.Gauge),
 	}
 }

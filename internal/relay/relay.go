@@ -27,6 +27,7 @@ const (
 	kindClient        = "client"
 	kindHello         = "hello"
 	kindSpill         = "spill"
+	kindTick          = "h"
 )
 
 // envelope is one relay message.
@@ -39,6 +40,9 @@ type envelope struct {
 	Frame  json.RawMessage `json:"f,omitempty"`
 	Items  []item          `json:"d,omitempty"`
 	Ref    int64           `json:"ref,omitempty"`
+	// Ticks: the horizon, and the tick transaction's own id.
+	Horizon int64 `json:"h,omitempty"`
+	TickXid int64 `json:"x,omitempty"`
 }
 
 type item struct {
@@ -53,10 +57,13 @@ type Options struct {
 	Hub        *hub.Hub
 	InstanceID string
 	HTTPAddr   string
-	Heartbeat  time.Duration // default 5s
-	DeadAfter  time.Duration // an instance silent this long is removed; default 3 heartbeats
-	Metrics    *metrics.Metrics
-	Logger     *slog.Logger
+	// OnGap is called when notifications relayed by other instances may
+	// have been missed (the listener was disconnected while they lived).
+	OnGap     func()
+	Heartbeat time.Duration // default 5s
+	DeadAfter time.Duration // an instance silent this long is removed; default 3 heartbeats
+	Metrics   *metrics.Metrics
+	Logger    *slog.Logger
 }
 
 // Relay connects this instance to the others.
@@ -66,6 +73,8 @@ type Relay struct {
 
 	peers     atomic.Bool // another instance is alive
 	listenErr atomic.Pointer[error]
+	seq       *sequencer
+	ticks     ticker
 
 	mu          sync.Mutex
 	clientRooms map[string]store.ClientRow // local clients as registered
@@ -73,6 +82,7 @@ type Relay struct {
 	pending     changes
 	resync      bool
 	waiters     []chan struct{}
+	announced   chan struct{} // closed when the last presence write is announced (flushLoop only)
 	wake        chan struct{}
 }
 
@@ -108,6 +118,10 @@ func New(o Options) *Relay {
 		pending:     newChanges(),
 		wake:        make(chan struct{}, 1),
 	}
+	r.seq = newSequencer(func(items []hub.Delivery, bound int64) { o.Hub.DeliverOrdered(items, bound) })
+	r.seq.waiting = o.Metrics.PushWaiting.Set
+	r.seq.onWait = r.ticks.kickCheck
+	r.ticks.init()
 	notYet := errors.New("relay starting")
 	r.listenErr.Store(&notYet)
 	return r
@@ -124,10 +138,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	r.heartbeat(ctx)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); r.listen(ctx) }()
 	go func() { defer wg.Done(); r.flushLoop(ctx) }()
 	go func() { defer wg.Done(); r.heartbeatLoop(ctx) }()
+	go func() { defer wg.Done(); r.tickLoop(ctx) }()
 	wg.Wait()
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -157,7 +172,7 @@ func (r *Relay) heartbeatLoop(ctx context.Context) {
 }
 
 func (r *Relay) heartbeat(ctx context.Context) {
-	n, err := r.o.Store.Heartbeat(ctx, r.o.InstanceID, r.o.HTTPAddr, r.o.DeadAfter)
+	n, rejoined, err := r.o.Store.Heartbeat(ctx, r.o.InstanceID, r.o.HTTPAddr, r.o.DeadAfter)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Warn("heartbeat failed", "err", err)
@@ -165,6 +180,23 @@ func (r *Relay) heartbeat(ctx context.Context) {
 		return
 	}
 	r.peers.Store(n > 0)
+	if rejoined { // Run registered the row first: it was there
+		// Swept as dead by another instance (a heartbeat came later than
+		// cluster.dead_after): its clients and rooms were removed, and
+		// notifications for them were not relayed here meanwhile.
+		r.log.Warn("this instance was removed as dead by another (its heartbeat was late): stating its clients again and asking them to reconnect", "dead_after", r.o.DeadAfter.String())
+		r.requestResync()
+		r.gap()
+	}
+}
+
+// gap asks the clients to reconnect and replay when notifications relayed
+// by other instances may have been missed.
+func (r *Relay) gap() {
+	if r.peers.Load() && r.o.OnGap != nil {
+		r.o.Metrics.RelayGaps.Inc()
+		r.o.OnGap()
+	}
 }
 
 // listen keeps a LISTEN connection open, reconnecting with backoff. After
@@ -172,6 +204,7 @@ func (r *Relay) heartbeat(ctx context.Context) {
 // it holds: the presence tables may have been emptied by a server restart.
 func (r *Relay) listen(ctx context.Context) {
 	wait := 100 * time.Millisecond
+	lost := false // a listener was lost: NOTIFYs of that time never arrive
 	for ctx.Err() == nil {
 		conn, err := r.o.Store.Listen(ctx, store.RelayChannel)
 		if err != nil {
@@ -189,12 +222,19 @@ func (r *Relay) listen(ctx context.Context) {
 		r.requestResync()
 		r.publish(ctx, envelope{Kind: kindHello})
 		r.setListenErr(nil)
+		r.requestTick() // the horizon, now that ticks can be heard
+		if lost && r.peers.Load() {
+			r.log.Warn("relay listener was disconnected: clients are asked to reconnect, so they replay what other instances pushed meanwhile")
+			r.gap()
+		}
+		lost = false
 		for {
 			n, err := conn.WaitForNotification(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					r.setListenErr(fmt.Errorf("relay listener: %w", err))
 					r.log.Warn("relay listener lost its connection, reconnecting", "err", err)
+					lost = true
 				}
 				break
 			}
@@ -212,6 +252,10 @@ func (r *Relay) receive(ctx context.Context, payload []byte) {
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil {
 		r.log.Warn("ignored a relay message that is not JSON", "err", err)
+		return
+	}
+	if env.Kind == kindTick { // our own ticks too
+		r.seq.advance(env.Horizon)
 		return
 	}
 	if env.Origin == r.o.InstanceID {
@@ -238,7 +282,7 @@ func (r *Relay) receive(ctx context.Context, payload []byte) {
 		for i, it := range env.Items {
 			items[i] = hub.Delivery{Room: it.Room, Seq: it.Seq, Frame: it.Frame}
 		}
-		h.Deliver(items)
+		r.seq.add(items) // in seq order, below the horizon
 	case kindRoom:
 		h.SendRoom(env.Room, env.Frame)
 	case kindBroadcast:
@@ -252,10 +296,19 @@ func (r *Relay) receive(ctx context.Context, payload []byte) {
 
 // publish sends envelopes in one transaction, spilling large ones.
 func (r *Relay) publish(ctx context.Context, envs ...envelope) error {
-	return publish(ctx, r.o.Store, r.o.InstanceID, envs...)
+	return publish(ctx, poolSink{r.o.Store}, r.o.InstanceID, envs...)
 }
 
-func publish(ctx context.Context, st *store.Store, origin string, envs ...envelope) error {
+// sink is where relay messages are written: the pool (sent at once) or a
+// transaction (sent when, and only if, it commits).
+type sink interface {
+	SpillPayload(ctx context.Context, payload []byte) (int64, error)
+	Notify(ctx context.Context, channel string, payloads []string) error
+}
+
+type poolSink struct{ *store.Store }
+
+func publish(ctx context.Context, to sink, origin string, envs ...envelope) error {
 	payloads := make([]string, 0, len(envs))
 	for _, env := range envs {
 		env.Origin = origin
@@ -264,7 +317,7 @@ func publish(ctx context.Context, st *store.Store, origin string, envs ...envelo
 			return fmt.Errorf("encode relay message: %w", err)
 		}
 		if len(b) > maxNotify {
-			ref, err := st.SpillPayload(ctx, b)
+			ref, err := to.SpillPayload(ctx, b)
 			if err != nil {
 				return err
 			}
@@ -272,19 +325,32 @@ func publish(ctx context.Context, st *store.Store, origin string, envs ...envelo
 		}
 		payloads = append(payloads, string(b))
 	}
-	return st.Notify(ctx, store.RelayChannel, payloads)
+	return to.Notify(ctx, store.RelayChannel, payloads)
 }
 
-// PublishNotifications relays committed notification frames to the
-// instances holding members of their rooms. Failures are logged: the rows
-// are stored and clients there catch up by replay.
-func (r *Relay) PublishNotifications(ctx context.Context, items []hub.Delivery) {
-	if !r.peers.Load() || len(items) == 0 {
-		return
+// Stage makes the notifications a transaction stored reach their rooms.
+// Inside tx, before its commit, it relays them to the instances holding
+// their rooms (they receive them if and only if tx commits, before any
+// tick that passes them), and holds this instance's deliveries from tx's id
+// on. The caller must call the returned function once the commit's outcome
+// is known.
+func (r *Relay) Stage(ctx context.Context, tx *store.Tx, items []hub.Delivery) (settle func(committed bool), err error) {
+	if err := stageRemote(ctx, tx, r.o.InstanceID, items); err != nil {
+		return nil, err
 	}
-	if err := publishNotifications(ctx, r.o.Store, r.o.InstanceID, items); err != nil {
-		r.log.Warn("relay of notifications failed", "err", err)
+	// The commit carries its own tick: listeners release these as soon as
+	// they hear of it, unless an older writer is still in flight.
+	if err := tx.NotifyHorizon(ctx, store.RelayChannel, tickPrefix(r.o.InstanceID)); err != nil {
+		return nil, err
 	}
+	xid := tx.Xid()
+	r.seq.expect(xid)
+	return func(committed bool) {
+		if !committed {
+			items = nil
+		}
+		r.seq.settle(xid, items)
+	}, nil
 }
 
 // Publisher pushes notifications to the instances holding their rooms, from
@@ -294,12 +360,21 @@ type Publisher struct {
 	Origin string
 }
 
-// PublishNotifications relays frames to every instance holding their rooms.
-func (p Publisher) PublishNotifications(ctx context.Context, items []hub.Delivery) error {
-	return publishNotifications(ctx, p.Store, p.Origin, items)
+// Stage relays items inside tx, like Relay.Stage, with the commit's own
+// tick, so the instances deliver them as soon as it commits.
+func (p Publisher) Stage(ctx context.Context, tx *store.Tx, items []hub.Delivery) (func(committed bool), error) {
+	if err := stageRemote(ctx, tx, p.Origin, items); err != nil {
+		return nil, err
+	}
+	if err := tx.NotifyHorizon(ctx, store.RelayChannel, tickPrefix(p.Origin)); err != nil {
+		return nil, err
+	}
+	return func(bool) {}, nil
 }
 
-func publishNotifications(ctx context.Context, st *store.Store, origin string, items []hub.Delivery) error {
+// stageRemote relays committed-to-be notification frames, inside tx, to the
+// instances holding members of their rooms.
+func stageRemote(ctx context.Context, tx *store.Tx, origin string, items []hub.Delivery) error {
 	if len(items) == 0 {
 		return nil
 	}
@@ -311,7 +386,7 @@ func publishNotifications(ctx context.Context, st *store.Store, origin string, i
 			rooms = append(rooms, it.Room)
 		}
 	}
-	remote, err := st.RemoteRooms(ctx, origin, rooms)
+	remote, err := tx.RemoteRooms(ctx, origin, rooms)
 	if err != nil {
 		return fmt.Errorf("look up remote rooms: %w", err)
 	}
@@ -340,7 +415,7 @@ func publishNotifications(ctx context.Context, st *store.Store, origin string, i
 	if len(cur.Items) > 0 {
 		envs = append(envs, cur)
 	}
-	return publish(ctx, st, origin, envs...)
+	return publish(ctx, tx, origin, envs...)
 }
 
 // SendRoom delivers frame to the room's members on every instance.

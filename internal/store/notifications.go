@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,25 +14,40 @@ import (
 	"github.com/signal-notify/signal/internal/event"
 )
 
-// seqLockKey is the advisory lock every notification insert holds until its
-// transaction ends. Identity values are handed out while it is held, so a
-// transaction with larger seq values always commits later: "newer than seq"
-// (replay, cursors) never skips a row committed late.
-const seqLockKey = 0x5167_6e61_6c00_0001
-
-// Tx is one ingest transaction.
+// Tx is one transaction. A write transaction (InWriteTx) also knows its
+// transaction id, from which the seq of the rows it inserts is made.
 type Tx struct {
-	tx pgx.Tx
+	tx   pgx.Tx
+	xid  int64     // pg_current_xact_id(), 0 outside InWriteTx
+	now  time.Time // the transaction's start (created_at of its rows)
+	rows int64     // rows given a seq so far in this transaction
 }
 
 // InTx runs fn in a transaction and commits it when fn returns nil.
 func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
+	return s.inTx(ctx, false, fn)
+}
+
+// InWriteTx runs fn in a transaction that may insert notifications: it
+// registers as a writer (see order.go) before its transaction id exists, so
+// readers can tell which rows may still be committed below their horizon.
+func (s *Store) InWriteTx(ctx context.Context, fn func(*Tx) error) error {
+	return s.inTx(ctx, true, fn)
+}
+
+func (s *Store) inTx(ctx context.Context, write bool, fn func(*Tx) error) error {
 	tx, err := s.Pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if err := fn(&Tx{tx: tx}); err != nil {
+	t := &Tx{tx: tx}
+	if write {
+		if t.xid, t.now, err = beginWrite(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if err := fn(t); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -39,6 +55,9 @@ func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
 	}
 	return nil
 }
+
+// Xid is the transaction id of a write transaction.
+func (t *Tx) Xid() int64 { return t.xid }
 
 // Members returns the recipients of each group, ordered by recipient id.
 func (t *Tx) Members(ctx context.Context, keys []event.ScopeKey) (map[event.ScopeKey][]string, error) {
@@ -80,9 +99,9 @@ WITH m AS MATERIALIZED (
 	            $8::text[], $9::timestamptz[], $10::bytea[], $11::text[], $12::int[], $13::bigint[])
 	     WITH ORDINALITY AS m(typ, org, merch, actor_id, actor, content, action, data, occ, ek, topic, part, off, n)
 )
-INSERT INTO notifications (id, recipient_id, type, organizer_id, merchant_id, actor_id, actor, content,
+INSERT INTO notifications (id, seq, recipient_id, type, organizer_id, merchant_id, actor_id, actor, content,
                            action_url, data, occurred_at, event_key, source_topic, source_partition, source_offset)
-SELECT r.id, r.rcpt, m.typ, NULLIF(m.org, ''), NULLIF(m.merch, ''), m.actor_id, m.actor, m.content,
+SELECT r.id, $17::bigint + r.ord - 1, r.rcpt, m.typ, NULLIF(m.org, ''), NULLIF(m.merch, ''), m.actor_id, m.actor, m.content,
        NULLIF(m.action, ''), m.data, m.occ, m.ek, m.topic, m.part, m.off
 FROM unnest($14::uuid[], $15::text[], $16::int[]) WITH ORDINALITY AS r(id, rcpt, msg, ord)
 JOIN m ON m.n = r.msg
@@ -90,29 +109,35 @@ ORDER BY r.ord
 ON CONFLICT (id) DO NOTHING
 RETURNING id, seq, created_at`
 
-// InsertNotifications stores rows, in order. Rows whose id exists already
-// (a redelivered record) are left as they are. Inserted rows get Seq and
+// InsertNotifications stores rows, in order, in a write transaction. Rows
+// whose id exists already (a redelivered record) are left as they are.
+// Inserted rows get Seq (SeqOf the transaction id and their rank in it) and
 // CreatedAt; the result says how many were inserted. Rows of one message
 // must be adjacent and share the message's fields.
 //
-// The common case, no row stored before, goes through COPY with a block of
-// seq values reserved under the lock; a redelivery makes COPY fail on the
-// primary key, and the batch then takes the INSERT … ON CONFLICT path.
+// The common case, no row stored before, goes through COPY; a redelivery
+// makes COPY fail on the primary key, and the batch then takes the
+// INSERT … ON CONFLICT path with the same seq values.
 func (t *Tx) InsertNotifications(ctx context.Context, rows []*event.Row) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(seqLockKey)); err != nil {
-		return 0, fmt.Errorf("lock notification sequence: %w", err)
+	if t.xid == 0 {
+		return 0, errors.New("insert notifications: not in a write transaction (InWriteTx)")
 	}
-	n, err := t.copyNotifications(ctx, rows)
+	if t.rows+int64(len(rows)) > MaxRowsPerTx {
+		return 0, fmt.Errorf("insert notifications: %d rows in one transaction, the most is %d", t.rows+int64(len(rows)), MaxRowsPerTx)
+	}
+	first := SeqOf(t.xid, t.rows)
+	t.rows += int64(len(rows))
+	n, err := t.copyNotifications(ctx, rows, first)
 	if err == nil {
 		return n, nil
 	}
 	if !isUniqueViolation(err) {
 		return 0, err
 	}
-	return t.insertNotifications(ctx, rows)
+	return t.insertNotifications(ctx, rows, first)
 }
 
 // copyColumns are the columns copyNotifications writes.
@@ -120,17 +145,10 @@ var copyColumns = []string{"id", "seq", "created_at", "recipient_id", "type", "o
 	"actor", "content", "action_url", "data", "occurred_at", "event_key", "source_topic", "source_partition", "source_offset"}
 
 // copyNotifications writes rows with COPY inside a savepoint: all of them,
-// or none when one exists already (the savepoint is then rolled back).
-func (t *Tx) copyNotifications(ctx context.Context, rows []*event.Row) (int, error) {
-	// Reserve len(rows) seq values: nobody else takes any while the lock is
-	// held, so they are contiguous and larger than every committed one.
-	var last int64
-	var now time.Time
-	if err := t.tx.QueryRow(ctx, `
-		SELECT setval('notifications_seq_seq', nextval('notifications_seq_seq') + $1 - 1), now()`, len(rows)).Scan(&last, &now); err != nil {
-		return 0, fmt.Errorf("reserve seq: %w", err)
-	}
-	first := last - int64(len(rows)) + 1
+// or none when one exists already (the savepoint is then rolled back). Row
+// i gets seq first+i.
+func (t *Tx) copyNotifications(ctx context.Context, rows []*event.Row, first int64) (int, error) {
+	now := t.now
 	if _, err := t.tx.Exec(ctx, `SAVEPOINT copy_notifications`); err != nil {
 		return 0, fmt.Errorf("savepoint: %w", err)
 	}
@@ -173,7 +191,7 @@ func nullable(s string) *string {
 }
 
 // insertNotifications is the statement that tolerates rows stored before.
-func (t *Tx) insertNotifications(ctx context.Context, rows []*event.Row) (int, error) {
+func (t *Tx) insertNotifications(ctx context.Context, rows []*event.Row, first int64) (int, error) {
 	var (
 		typ, org, merch, actorID, actor, content, action, data, topic []string
 		occ                                                           []time.Time
@@ -198,7 +216,7 @@ func (t *Tx) insertNotifications(ctx context.Context, rows []*event.Row) (int, e
 		ids, rcpt, msg = append(ids, [16]byte(r.ID)), append(rcpt, r.RecipientID), append(msg, int32(len(typ)))
 	}
 	res, err := t.tx.Query(ctx, insertNotifications, typ, org, merch, actorID, actor, content, action, data,
-		occ, ek, topic, part, off, ids, rcpt, msg)
+		occ, ek, topic, part, off, ids, rcpt, msg, first)
 	if err != nil {
 		return 0, fmt.Errorf("insert notifications: %w", err)
 	}

@@ -33,6 +33,9 @@ func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
+		if e := explainConnect(url, err); e != err {
+			return nil, e
+		}
 		return nil, fmt.Errorf("connect to database %s: %w", Redact(url), err)
 	}
 	return &Store{Pool: pool}, nil

@@ -32,7 +32,7 @@ func rowsFor(src event.Source, recipients ...string) []*event.Row {
 func insert(t *testing.T, s *store.Store, rows []*event.Row) int {
 	t.Helper()
 	var n int
-	err := s.InTx(context.Background(), func(tx *store.Tx) error {
+	err := s.InWriteTx(context.Background(), func(tx *store.Tx) error {
 		var err error
 		n, err = tx.InsertNotifications(context.Background(), rows)
 		return err
@@ -102,7 +102,7 @@ func TestDataTheDatabaseRejectsIsNotTransient(t *testing.T) {
 	s, _ := pgtest.Open(t)
 	rows := rowsFor(event.Source{Topic: "t", Timestamp: time.Now()}, "u1")
 	rows[0].Data = json.RawMessage(`{"a":"\u0000"}`)
-	err := s.InTx(context.Background(), func(tx *store.Tx) error {
+	err := s.InWriteTx(context.Background(), func(tx *store.Tx) error {
 		_, err := tx.InsertNotifications(context.Background(), rows)
 		return err
 	})

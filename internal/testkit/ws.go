@@ -171,6 +171,22 @@ func (c *Client) Closed(timeout time.Duration) uint16 {
 	return c.closeCode
 }
 
+// Done is closed once the connection is closed.
+func (c *Client) Done() <-chan struct{} { return c.closed }
+
+// Frames is the channel of received frames, for select loops.
+func (c *Client) Frames() <-chan Frame { return c.frames }
+
+// IsClosed reports, without waiting, whether the connection has closed.
+func (c *Client) IsClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Conn is the underlying connection (for tests that misbehave on purpose).
 func (c *Client) Conn() *gws.Conn { return c.conn }
 

@@ -26,8 +26,8 @@ import (
 
 // Secrets of every serve the harness starts.
 const (
-	jwtSecret = "bench-secret-0123456789abcdef"
-	apiKey    = "bench-api-key"
+	jwtSecret = "bench-secret-0123456789abcdef-0123456789"
+	apiKey    = "bench-api-key-0123456789abcdef"
 	topic     = "signal.activity-notification"
 )
 
@@ -187,6 +187,7 @@ type server struct {
 // serveOpts configure one serve.
 type serveOpts struct {
 	name   string
+	bin    string // default: the binary under test
 	dbURL  string
 	broker string
 	extra  []string // more environment, KEY=VALUE
@@ -203,7 +204,11 @@ func (e *env) serve(ctx context.Context, o serveOpts) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(e.bin, "serve", "--log-format", "json")
+	bin := e.bin
+	if o.bin != "" {
+		bin = o.bin
+	}
+	s.cmd = exec.Command(bin, "serve", "--log-format", "json")
 	s.cmd.Env = append(os.Environ(),
 		"SIGNAL_CONFIG=", "NO_COLOR=1", "SIGNAL_DEV_STATE="+filepath.Join(e.dir, "dev.json"),
 		"SIGNAL_DATABASE_URL="+o.dbURL, "SIGNAL_KAFKA_BROKERS="+o.broker,
@@ -389,6 +394,22 @@ var globalPprofDir string
 func httpGet(url string, timeout time.Duration) (int, []byte) {
 	cl := &http.Client{Timeout: timeout}
 	resp, err := cl.Get(url)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b
+}
+
+// httpGetAuth is httpGet with an API key.
+func httpGetAuth(url, key string, timeout time.Duration) (int, []byte) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
 		return 0, nil
 	}

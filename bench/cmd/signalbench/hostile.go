@@ -40,13 +40,13 @@ type hostileResult struct {
 	HoldRatio float64 `json:"holdRatio"`
 	// Peak RSS growth / (hostile × queue_bytes): includes the garbage
 	// collector's headroom over what is live.
-	PeakRatio    float64 `json:"peakRatio"`
-	FillRounds   int     `json:"fillRounds"`
-	FillSends    int     `json:"fillSends"`
-	FillSeconds  float64 `json:"fillSeconds"`
-	Dropped      float64 `json:"dropped"`     // signal_websocket_slow_clients_dropped_total at the end
-	DroppedEarly float64 `json:"droppedEarly"` // already while holding
-	QueuedAfter  float64 `json:"queuedAfter"`
+	PeakRatio    float64        `json:"peakRatio"`
+	FillRounds   int            `json:"fillRounds"`
+	FillSends    int            `json:"fillSends"`
+	FillSeconds  float64        `json:"fillSeconds"`
+	Dropped      float64        `json:"dropped"`      // signal_websocket_slow_clients_dropped_total at the end
+	DroppedEarly float64        `json:"droppedEarly"` // already while holding
+	QueuedAfter  float64        `json:"queuedAfter"`
 	Baseline     broadcastPhase `json:"baseline"`
 	WithHostile  broadcastPhase `json:"withHostile"`
 	Ratio        float64        `json:"ratio"` // others' p99 with / without

@@ -4,7 +4,7 @@
 // producers and with WebSocket clients in separate processes, and writes
 // bench/results/<date>.md with PNG charts. See bench/README.md.
 //
-//	signalbench all|ingest|e2e|fanout|slow|cluster|hostile [flags]
+//	signalbench all|ingest|e2e|fanout|slow|cluster|scale|failover|hostile [flags]
 package main
 
 import (
@@ -45,8 +45,11 @@ type config struct {
 	slowPct        float64
 	broadcasts     int
 	slowRounds     int
-	clusterRate    float64
+	clusterRates   []float64
 	clusterClients int
+	baselineBin    string
+	scaleN         int
+	scaleMax       int
 	hostile        int
 	hostileOthers  int
 	queueBytes     int
@@ -54,16 +57,18 @@ type config struct {
 
 // results is what a run measured; a nil part did not run (or failed).
 type results struct {
-	Ingest  *ingestResult  `json:"ingest,omitempty"`
-	E2E     *e2eResult     `json:"e2e,omitempty"`
-	Fanout  *fanoutResult  `json:"fanout,omitempty"`
-	Slow    *slowResult    `json:"slow,omitempty"`
-	Cluster *clusterResult `json:"cluster,omitempty"`
-	Hostile *hostileResult `json:"hostile,omitempty"`
-	Errors  []string       `json:"errors,omitempty"`
+	Ingest   *ingestResult   `json:"ingest,omitempty"`
+	E2E      *e2eResult      `json:"e2e,omitempty"`
+	Fanout   *fanoutResult   `json:"fanout,omitempty"`
+	Slow     *slowResult     `json:"slow,omitempty"`
+	Cluster  *clusterResult  `json:"cluster,omitempty"`
+	Scale    *scaleResult    `json:"scale,omitempty"`
+	Failover *failoverResult `json:"failover,omitempty"`
+	Hostile  *hostileResult  `json:"hostile,omitempty"`
+	Errors   []string        `json:"errors,omitempty"`
 }
 
-var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "hostile"}
+var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale", "failover", "hostile"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `signalbench: Signal's benchmark suite.
@@ -76,7 +81,9 @@ Scenarios:
   e2e      produce → WebSocket receive latency at steady rates
   fanout   broadcast delivery to 15,000 clients; resident memory per idle connection
   slow     the same with 5 %% of the clients not reading: the others' p99
-  cluster  delivery to clients on a second instance (relayed through PostgreSQL)
+  cluster  delivery to clients on a second instance (relayed through PostgreSQL) at rising rates
+  scale    the same backlog drained by 1, 2 and 3 instances sharing a consumer group and a database
+  failover two instances with the default settings at 2,000 msg/s, one SIGKILLed: the gap in deliveries
   hostile  1,000 clients that never read, sent frames past their byte budget, beside 10,000 taking broadcasts
 
 Run "signalbench SCENARIO -h" for the flags.
@@ -142,8 +149,11 @@ func parse(scenario string, args []string) (*config, error) {
 	fs.Float64Var(&cfg.slowPct, "slow-pct", 5, "slow: percentage of clients that stop reading")
 	fs.IntVar(&cfg.broadcasts, "broadcasts", 10, "fanout, slow: measured broadcasts per phase (after one warm-up)")
 	fs.IntVar(&cfg.slowRounds, "slow-rounds", 3, "slow: rounds of (all reading, some not reading) phases")
-	fs.Float64Var(&cfg.clusterRate, "cluster-rate", 1000, "cluster: messages/s")
+	clusterRates := fs.String("cluster-rates", "1000,2000,5000,10000", "cluster: rising rates in messages/s (the relay's ceiling)")
 	fs.IntVar(&cfg.clusterClients, "cluster-clients", 200, "cluster: recipients, each with a client on both instances")
+	fs.StringVar(&cfg.baselineBin, "baseline-bin", "", "cluster: a second signalctl binary (e.g. built from an older commit) measured in the same run")
+	fs.IntVar(&cfg.scaleN, "scale-n", 200000, "scale: messages in the backlog (2 recipients each)")
+	fs.IntVar(&cfg.scaleMax, "scale-max", 3, "scale: most instances (runs 1…max)")
 	fs.IntVar(&cfg.hostile, "hostile", 1000, "hostile: clients that never read")
 	fs.IntVar(&cfg.hostileOthers, "hostile-others", 10000, "hostile: clients taking broadcasts meanwhile")
 	fs.IntVar(&cfg.queueBytes, "queue-bytes", 1<<20, "hostile: websocket.queue_bytes of the server")
@@ -153,12 +163,12 @@ func parse(scenario string, args []string) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
-	for _, f := range strings.Split(*rates, ",") {
-		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || r <= 0 {
-			return nil, fmt.Errorf("-rates: %q is not a positive number", f)
-		}
-		cfg.rates = append(cfg.rates, r)
+	var err error
+	if cfg.rates, err = parseRates("-rates", *rates); err != nil {
+		return nil, err
+	}
+	if cfg.clusterRates, err = parseRates("-cluster-rates", *clusterRates); err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.ingestN < 1 || cfg.seedN < 1 || cfg.ingestRuns < 1:
@@ -171,10 +181,24 @@ func parse(scenario string, args []string) (*config, error) {
 		return nil, errors.New("-slow-pct must be in (0, 50]")
 	case cfg.broadcasts < 1 || cfg.slowRounds < 1:
 		return nil, errors.New("-broadcasts and -slow-rounds must be at least 1")
+	case cfg.scaleN < 1 || cfg.scaleMax < 1 || cfg.scaleMax > 4:
+		return nil, errors.New("-scale-n must be positive and -scale-max in [1, 4] (the topic has 4 partitions)")
 	case cfg.hostile < 1 || cfg.hostileOthers < 1 || cfg.queueBytes < 64<<10:
 		return nil, errors.New("-hostile and -hostile-others must be positive, -queue-bytes at least 65536")
 	}
 	return cfg, nil
+}
+
+func parseRates(flagName, list string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(list, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive number", flagName, f)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 func (c *config) has(s string) bool { return c.scenario == "all" || c.scenario == s }
@@ -243,6 +267,12 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.has("cluster") {
 		scoped("cluster", func(ctx context.Context, e *env) (err error) { res.Cluster, err = runCluster(ctx, e); return })
+	}
+	if cfg.has("scale") {
+		scoped("scale", func(ctx context.Context, e *env) (err error) { res.Scale, err = runScale(ctx, e); return })
+	}
+	if cfg.has("failover") {
+		scoped("failover", func(ctx context.Context, e *env) (err error) { res.Failover, err = runFailover(ctx, e); return })
 	}
 	if cfg.has("hostile") {
 		scoped("hostile", func(ctx context.Context, e *env) (err error) { res.Hostile, err = runHostile(ctx, e); return })

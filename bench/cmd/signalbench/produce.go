@@ -68,6 +68,11 @@ type producedRecord struct {
 // preProduce sends n messages with two distinct recipients each, among
 // users u0…u(users-1), as fast as the broker takes them.
 func preProduce(ctx context.Context, broker string, n, users int) ([]producedRecord, error) {
+	return preProduceTopic(ctx, broker, topic, n, users)
+}
+
+// preProduceTopic is preProduce to another topic.
+func preProduceTopic(ctx context.Context, broker, topic string, n, users int) ([]producedRecord, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DefaultProduceTopic(topic),
 		kgo.ProducerLinger(2*time.Millisecond), kgo.MaxBufferedRecords(20000), kgo.RecordDeliveryTimeout(60*time.Second))
 	if err != nil {

@@ -24,6 +24,7 @@ const (
 	targetPerConnKiB  = 6.0
 	targetSlowRaise   = 1.10
 	targetFanoutCount = 15000
+	targetFailoverMs  = 10000.0
 	targetHostileRSS  = 1.2
 	targetHostileP99  = 1.10
 )
@@ -213,29 +214,111 @@ connections.`,
 			Met:      report.Below(r.Ratio, targetSlowRaise)})
 	}
 
-	if r := res.Cluster; r != nil {
+	if r := res.Cluster; r != nil && len(r.Runs) > 0 {
 		s := report.Section{
-			Title: "Two instances",
+			Title: "Two instances: the relay",
 			Method: fmt.Sprintf(`Two `+"`signalctl serve`"+` processes on one database. Instance A consumes the topic; instance B
 consumes another, empty topic (as internal/e2e/cluster_test.go does), so whatever B's clients receive
-was consumed by A and relayed through PostgreSQL (LISTEN/NOTIFY). Each of %s recipients has a client on
-A and one on B; messages (2 recipients each) at %s msg/s for %s after %s of warm-up. The reference of
-the cross-instance figures is the same notifications' delivery to the clients on A.`,
-				report.Thousands(int64(r.Clients)), report.Thousands(int64(r.Rate)), cfg.duration, cfg.warmup),
-			Rows: []report.Row{
-				{Figure: "cross-instance p50", Value: r.Cross.Lat.P50, Unit: "ms", Reference: "local", RefValue: r.Local.Lat.P50},
-				{Figure: "cross-instance p99", Value: r.Cross.Lat.P99, Unit: "ms", Reference: "local", RefValue: r.Local.Lat.P99},
-				{Figure: "cross-instance max", Value: r.Cross.Lat.Max, Unit: "ms", Reference: "local", RefValue: r.Local.Lat.Max},
-			},
-			Notes: []string{fmt.Sprintf("Frames received after the warm-up: %s of %s on B, %s of %s on A.",
-				report.Thousands(int64(r.Cross.Received)), report.Thousands(int64(r.Cross.Expected)),
-				report.Thousands(int64(r.Local.Received)), report.Thousands(int64(r.Local.Expected)))},
+was consumed by A and relayed through PostgreSQL (NOTIFY inside A's transactions, in seq order below the
+horizon). Each of %s recipients has a client on A and one on B; messages (2 recipients each, so twice as
+many frames per instance) at each rate for %s after %s of warm-up. The reference of the cross-instance
+figures is the same notifications' delivery to the clients on A; where the cross-instance p99 bends as
+the rate rises is the relay's ceiling.`,
+				report.Thousands(int64(r.Clients)), cfg.duration, cfg.warmup),
+		}
+		for _, run := range r.Runs {
+			rate := report.Thousands(int64(run.Rate))
+			s.Rows = append(s.Rows,
+				report.Row{Figure: rate + " msg/s: cross-instance p50", Value: run.Cross.Lat.P50, Unit: "ms", Reference: "local", RefValue: run.Local.Lat.P50},
+				report.Row{Figure: rate + " msg/s: cross-instance p99", Value: run.Cross.Lat.P99, Unit: "ms", Reference: "local", RefValue: run.Local.Lat.P99},
+			)
+			s.Notes = append(s.Notes, fmt.Sprintf("%s msg/s: frames received after the warm-up %s of %s on B, %s of %s on A; max %s on B.",
+				rate, report.Thousands(int64(run.Cross.Received)), report.Thousands(int64(run.Cross.Expected)),
+				report.Thousands(int64(run.Local.Received)), report.Thousands(int64(run.Local.Expected)), report.FormatValue(run.Cross.Lat.Max, "ms")))
+		}
+		for i, run := range r.Baseline {
+			if i >= len(r.Runs) {
+				break
+			}
+			rate := report.Thousands(int64(run.Rate))
+			s.Rows = append(s.Rows,
+				report.Row{Figure: rate + " msg/s: p99 on A, this build", Value: r.Runs[i].Local.Lat.P99, Unit: "ms", Reference: "baseline", RefValue: run.Local.Lat.P99},
+				report.Row{Figure: rate + " msg/s: p99 on B, this build", Value: r.Runs[i].Cross.Lat.P99, Unit: "ms", Reference: "baseline", RefValue: run.Cross.Lat.P99},
+			)
+		}
+		if r.BaselineBin != "" {
+			s.Notes = append(s.Notes, "Baseline: the same scenario in the same run with "+r.BaselineBin+".")
+		}
+		first := r.Runs[0]
+		series := []report.Series{{Name: "client on A (consumer)", MS: first.Local.Samples}, {Name: "client on B (relayed)", MS: first.Cross.Samples}}
+		if len(r.Baseline) > 0 {
+			series = append(series, report.Series{Name: "baseline, client on B", MS: r.Baseline[0].Cross.Samples})
 		}
 		chart(&s, "cluster-latency", func(p string) error {
-			return report.CDFChart(p, "Two instances: produce → receive", []report.Series{
-				{Name: "client on A (consumer)", MS: r.Local.Samples}, {Name: "client on B (relayed)", MS: r.Cross.Samples}})
+			return report.CDFChart(p, fmt.Sprintf("Two instances at %s msg/s: produce → receive", report.Thousands(int64(first.Rate))), series)
 		})
 		rep.Sections = append(rep.Sections, s)
+	}
+
+	if r := res.Scale; r != nil && len(r.Runs) > 0 {
+		s := report.Section{
+			Title: "Scale: instances draining one backlog",
+			Method: fmt.Sprintf(`1 to %d `+"`signalctl serve`"+` processes in one consumer group on one database (4 partitions).
+The instances start and share the partitions first; then %s messages (2 recipients each) are produced as
+fast as the in-process broker takes them. The time runs from the first row's transaction (smallest
+created_at) to every offset committed. The reference is one instance in the same run. Busy cores are
+the averages over the drain, by process group: on this 2-core machine they say what bounds the figure.`,
+				cfg.scaleMax, report.Thousands(int64(r.Messages))),
+		}
+		one := r.Runs[0].Rate
+		for _, run := range r.Runs {
+			row := report.Row{Figure: fmt.Sprintf("%d instance(s)", run.Instances), Value: run.Rate, Unit: "msg/s", Reference: "1 instance", RefValue: one}
+			if run.Instances == 2 {
+				row.Target = "≥ 1.0× one instance"
+				row.Met = report.AtLeast(report.Ratio(run.Rate, one), 1.0)
+				rep.Targets = append(rep.Targets, report.Target{Goal: "2 instances drain a backlog at ≥ 1.0× one instance",
+					Measured: fmt.Sprintf("%s vs %s: %s", report.FormatValue(run.Rate, "msg/s"), report.FormatValue(one, "msg/s"), report.FormatRatio(report.Ratio(run.Rate, one))),
+					Met:      row.Met})
+			}
+			s.Rows = append(s.Rows, row)
+			s.Notes = append(s.Notes, fmt.Sprintf("%d instance(s): partitions %v, %.2f s, busy cores %s.", run.Instances, run.Partitions, run.Seconds, coresText(run.Cores)))
+		}
+		rep.Sections = append(rep.Sections, s)
+	}
+
+	if r := res.Failover; r != nil {
+		lossless := r.FramesMissing == 0 && r.Rows == r.RowsExpected && r.RowsDistinct == r.RowsExpected
+		gapMet := report.AtMost(r.GapMs, targetFailoverMs)
+		s := report.Section{
+			Title: "Failover",
+			Method: fmt.Sprintf(`Two `+"`signalctl serve`"+` processes with the default settings (kafka.session_timeout 6 s) share
+the topic's 4 partitions; %d recipients have a client on instance A, each recipient's messages on one
+partition (keyed by organizer). A producer sends %s msg/s (2 recipients each); after a warm-up, instance B
+is killed with SIGKILL (partitions %v) and the load goes on for 20 s. The gap is the longest time with no
+push for the recipients of B's partitions, from their last push before the kill; the survivor's own
+recipients over the same span are the reference. Caught up: from the kill to the last frame for B's
+recipients delivered more than %.0f ms after it was sent (the p99 of the survivor's own recipients after
+the kill, at least 250 ms). Frames are counted per (recipient, message); rows per (message, recipient).`,
+				r.Clients, report.Thousands(int64(r.Rate)), r.KilledPartitions, r.ThresholdMs),
+			Rows: []report.Row{
+				{Figure: "longest gap, killed instance's recipients", Value: r.GapMs, Unit: "ms", Reference: "survivor's recipients", RefValue: r.OtherGapMs,
+					Target: fmt.Sprintf("≤ %.0f s", targetFailoverMs/1000), Met: gapMet},
+				{Figure: "caught up after the kill", Value: r.CatchUpMs, Unit: "ms", Target: fmt.Sprintf("≤ %.0f s", targetFailoverMs/1000), Met: report.AtMost(r.CatchUpMs, targetFailoverMs)},
+				{Figure: "p99 before the kill", Value: r.BeforeKill.P99, Unit: "ms"},
+				{Figure: "p99 of the survivor's recipients after the kill", Value: r.OthersAfterKill.P99, Unit: "ms"},
+			},
+			Notes: []string{
+				fmt.Sprintf("Messages: %s (%s after the kill). Frames: %s of %s distinct, %s missing, %s repeated (a notification pushed again after its uncommitted batch was redelivered to the survivor: push is at least once, clients drop ids they have shown).",
+					report.Thousands(int64(r.Sent)), report.Thousands(int64(r.SentAfterKill)), report.Thousands(int64(r.FramesDistinct)), report.Thousands(int64(r.FramesExpected)),
+					report.Thousands(int64(r.FramesMissing)), report.Thousands(int64(r.FramesRepeated))),
+				fmt.Sprintf("Rows: %s (%s distinct (message, recipient)), expected %s.", report.Thousands(int64(r.Rows)), report.Thousands(int64(r.RowsDistinct)), report.Thousands(int64(r.RowsExpected))),
+			},
+		}
+		rep.Sections = append(rep.Sections, s)
+		rep.Targets = append(rep.Targets,
+			report.Target{Goal: "failover (SIGKILL of one of two instances, defaults, 2,000 msg/s): gap and catch-up ≤ 10 s, nothing lost, nothing stored twice",
+				Measured: fmt.Sprintf("gap %s, caught up %s, %d frames missing, %d rows of %d", report.FormatValue(r.GapMs, "ms"), report.FormatValue(r.CatchUpMs, "ms"), r.FramesMissing, r.Rows, r.RowsExpected),
+				Met:      report.Bool(*gapMet && r.CatchUpMs <= targetFailoverMs && lossless)})
 	}
 
 	if r := res.Hostile; r != nil {

@@ -1,7 +1,7 @@
 // A WebSocket client for internal/e2e/conformance_test.go: Node's `ws`
 // (strict about UTF-8, masking and close codes), driven by JSON lines on
-// stdin, reporting JSON lines on stdout. `ws` comes from .dev/node
-// (scripts/ensure-node-ws.sh), found through NODE_PATH.
+// stdin, reporting JSON lines on stdout. `ws` is installed next to this
+// file (package.json) by scripts/ensure-interop.sh.
 //
 //   {"cmd":"connect","id":"a","url":"ws://…","token":"…"}   → {"ev":"open","id":"a"}
 //   {"cmd":"send","id":"a","text":"…"}

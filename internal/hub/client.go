@@ -27,7 +27,9 @@ const (
 	CloseTokenExpired = 4001 // the token's exp passed without a refresh
 )
 
-// Client is one WebSocket connection.
+// Client is one WebSocket connection. Its size is the memory of an idle
+// connection: fields are packed, and what only some connections need is
+// allocated when needed.
 type Client struct {
 	id          string
 	hub         *Hub
@@ -36,18 +38,18 @@ type Client struct {
 	socket      *gws.Conn
 	sc          *sockConn
 	raw         syscall.RawConn
-	connectedAt time.Time
-	index       int // in hub.list
+	connectedAt int64  // unix nanos
+	index       int32  // in hub.list
+	pollKey     uint32 // in the idle poller
 
-	out      outbound     // the one way to the socket (out.go)
-	reading  atomic.Bool  // a goroutine owns reading (the poller hands it over)
-	pollKey  uint32       // in the idle poller
-	lastSeen atomic.Int64 // unix nanos of the last frame from the client
-	expires  atomic.Int64 // unix nanos of the token's exp (0: none)
-	actions  int64        // rate limiter state of the read goroutine (limits.go)
-	closed   atomic.Bool  // OnClose ran: the hub is done with the client
+	out      outbound      // the one way to the socket (out.go)
+	reading  atomic.Bool   // a goroutine owns reading (the poller hands it over)
+	closed   atomic.Bool   // OnClose ran: the hub is done with the client
+	lastSeen atomic.Int64  // unix nanos of the last frame from the client
+	expires  atomic.Uint32 // unix seconds of the token's exp (0: none)
 
 	replaying atomic.Int32          // rooms with a replay in progress
+	actions   int64                 // rate limiter state of the read goroutine (limits.go)
 	mu        sync.Mutex            // guards rooms, replay and firstLive
 	rooms     []string              // few: a slice costs less than a map
 	replay    map[string][]Delivery // live frames held back while a room replays
@@ -65,7 +67,7 @@ func newClient(h *Hub, claims *auth.Claims, socket *gws.Conn, sc *sockConn, raw 
 	own := claims.OwnRoom()
 	c := &Client{
 		id: uuid.NewString(), hub: h, ownRoom: own,
-		socket: socket, sc: sc, raw: raw, connectedAt: time.Now().UTC(),
+		socket: socket, sc: sc, raw: raw, connectedAt: time.Now().UnixNano(),
 		rooms: []string{own},
 	}
 	c.keepClaims(claims)
@@ -77,9 +79,9 @@ func newClient(h *Hub, claims *auth.Claims, socket *gws.Conn, sc *sockConn, raw 
 // and when it expires.
 func (c *Client) keepClaims(claims *auth.Claims) {
 	c.claims.Store(&auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: claims.Subject}, Rooms: claims.Rooms})
-	var exp int64
+	var exp uint32 // seconds, as in the token: good until 2106
 	if claims.ExpiresAt != nil {
-		exp = claims.ExpiresAt.UnixNano()
+		exp = uint32(max(1, min(claims.ExpiresAt.Unix(), 1<<32-1)))
 	}
 	c.expires.Store(exp)
 }
@@ -100,7 +102,7 @@ func (c *Client) ID() string { return c.id }
 
 // Info describes the client.
 func (c *Client) Info() ClientInfo {
-	return ClientInfo{ID: c.id, Subject: c.subject(), Rooms: c.roomList(), ConnectedSince: c.connectedAt}
+	return ClientInfo{ID: c.id, Subject: c.subject(), Rooms: c.roomList(), ConnectedSince: time.Unix(0, c.connectedAt).UTC()}
 }
 
 func (c *Client) roomList() []string {

@@ -216,7 +216,7 @@ func (h *Hub) Closing() bool { return h.closing.Load() }
 func (h *Hub) register(c *Client) {
 	h.mu.Lock()
 	h.clients[c.id] = c
-	c.index = len(h.list)
+	c.index = int32(len(h.list))
 	h.list = append(h.list, c)
 	h.addLocked(c.ownRoom, c)
 	h.mu.Unlock()
@@ -544,7 +544,7 @@ func (h *Hub) keepAlive() {
 
 // expire closes the clients whose token's exp has passed.
 func (h *Hub) expire(now time.Time) {
-	t := now.UnixNano()
+	t := uint32(now.Unix())
 	var gone []*Client
 	h.mu.RLock()
 	for _, c := range h.list {

@@ -29,15 +29,53 @@ import (
 //     the socket is closed once it is written (or closeTimeout later).
 type outbound struct {
 	mu sync.Mutex
-	q  [][]byte // waiting, oldest first; q[0] may be the rest of a frame partly written
+	b  *backlog // what waits; nil while nothing does (an idle connection)
+	// flushing: a flusher goroutine owns the socket. lingering: half-closed
+	// after a close frame (see endLocked).
+	flushing, lingering bool
+	state               outState
+}
+
+// backlog is what waits for a client: allocated when something has to
+// wait, dropped when nothing does, so an idle connection pays 8 bytes.
+type backlog struct {
+	q [][]byte // oldest first; q[0] may be the rest of a frame partly written
 	// bytes waiting (plus frameCost per frame), and held: live frames held
 	// back during a replay. Both count against the budget.
 	bytes, held int
-	flushing    bool // a flusher goroutine owns the socket
 	inflight    int  // frames at the head of q handed to the flusher's current write
 	midFrame    bool // q[0] is the rest of a frame whose start was written
-	lingering   bool // half-closed after a close frame (see endLocked)
-	state       outState
+}
+
+// backlogLocked returns the backlog, allocating it.
+func (o *outbound) backlogLocked() *backlog {
+	if o.b == nil {
+		o.b = &backlog{}
+	}
+	return o.b
+}
+
+// tidyLocked drops an empty backlog.
+func (o *outbound) tidyLocked() {
+	if b := o.b; b != nil && len(b.q) == 0 && b.held == 0 && b.inflight == 0 {
+		o.b = nil
+	}
+}
+
+// waiting is the bytes counted against the budget.
+func (o *outbound) waitingLocked() int {
+	if o.b == nil {
+		return 0
+	}
+	return o.b.bytes + o.b.held
+}
+
+// queueLen is how many frames wait.
+func (o *outbound) queueLen() int {
+	if o.b == nil {
+		return 0
+	}
+	return len(o.b.q)
 }
 
 type outState uint8
@@ -70,7 +108,7 @@ func (c *Client) write(wire []byte) bool {
 		c.hub.m.FramesDropped.Inc()
 		return false
 	}
-	if !o.flushing && len(o.q) == 0 {
+	if !o.flushing && o.queueLen() == 0 {
 		n, err := writeNow(c.raw, wire)
 		if err != nil {
 			o.mu.Unlock()
@@ -84,10 +122,10 @@ func (c *Client) write(wire []byte) bool {
 		// The rest is queued before unlocking: nothing can be written
 		// between the part written and the rest.
 		wire = wire[n:]
-		o.midFrame = n > 0
 		if !c.fitsLocked(len(wire)) && n == 0 {
 			return c.overBudgetLocked()
 		}
+		o.backlogLocked().midFrame = n > 0
 		// A frame already started is finished whatever its size.
 		c.queueLocked(wire)
 		if !c.fitsLocked(0) {
@@ -112,15 +150,16 @@ func (c *Client) fitsLocked(n int) bool {
 	if n > 0 {
 		extra = n + frameCost
 	}
-	return o.bytes+o.held+extra <= c.hub.opts.QueueBytes
+	return o.waitingLocked()+extra <= c.hub.opts.QueueBytes
 }
 
 // queueLocked appends b and makes sure a flusher runs; mu stays held.
-func (c *Client) queueLocked(b []byte) {
+func (c *Client) queueLocked(p []byte) {
 	o := &c.out
-	o.q = append(o.q, b)
-	o.bytes += len(b) + frameCost
-	c.hub.queued.Add(int64(len(b) + frameCost))
+	b := o.backlogLocked()
+	b.q = append(b.q, p)
+	b.bytes += len(p) + frameCost
+	c.hub.queued.Add(int64(len(p) + frameCost))
 	if !o.flushing {
 		o.flushing = true
 		go c.flush()
@@ -167,21 +206,21 @@ func (c *Client) closeLocked(frame []byte, discard bool) bool {
 		return false
 	}
 	o.state = outClosing
-	if discard && len(o.q) > 0 {
-		keep := o.inflight // being written: they cannot be taken back
-		if o.midFrame {
+	if b := o.b; discard && b != nil && len(b.q) > 0 {
+		keep := b.inflight // being written: they cannot be taken back
+		if b.midFrame {
 			keep = max(keep, 1)
 		}
 		c.dropLocked(keep)
 	}
-	if !o.flushing && len(o.q) == 0 {
+	if !o.flushing && o.queueLen() == 0 {
 		n, err := writeNow(c.raw, frame)
 		if err != nil || n == len(frame) {
 			c.endLocked(err == nil)
 			return true
 		}
 		frame = frame[n:]
-		o.midFrame = n > 0
+		o.backlogLocked().midFrame = n > 0
 	}
 	// A peer that does not read gets closeTimeout to take the rest.
 	_ = c.sc.Conn.SetWriteDeadline(time.Now().Add(closeTimeout))
@@ -229,19 +268,23 @@ func (c *Client) drain() {
 // dropLocked forgets the queued frames after the first keep (never one
 // the flusher is writing: see inflight).
 func (c *Client) dropLocked(keep int) {
-	o := &c.out
+	b := c.out.b
+	if b == nil {
+		return
+	}
 	freed := 0
-	for i := keep; i < len(o.q); i++ {
-		freed += len(o.q[i]) + frameCost
-		o.q[i] = nil
+	for i := keep; i < len(b.q); i++ {
+		freed += len(b.q[i]) + frameCost
+		b.q[i] = nil
 	}
-	o.q = o.q[:keep]
+	b.q = b.q[:keep]
 	if keep == 0 {
-		o.q = nil
-		o.midFrame = false
+		b.q = nil
+		b.midFrame = false
 	}
-	o.bytes -= freed
+	b.bytes -= freed
 	c.hub.queued.Add(int64(-freed))
+	c.out.tidyLocked()
 }
 
 // flush writes the queue until it is empty, as the socket's only writer:
@@ -253,16 +296,19 @@ func (c *Client) flush() {
 	batch := make(net.Buffers, 0, flushBatch)
 	var failed error
 	o.mu.Lock()
-	for o.state != outDone && len(o.q) > 0 {
-		bufs := append(batch[:0], o.q[:min(len(o.q), flushBatch)]...)
-		o.inflight = len(bufs)
+	for o.state != outDone && o.queueLen() > 0 {
+		b := o.b
+		bufs := append(batch[:0], b.q[:min(len(b.q), flushBatch)]...)
+		b.inflight = len(bufs)
 		if o.state == outOpen {
 			_ = c.sc.Conn.SetWriteDeadline(time.Now().Add(c.hub.stallTimeout()))
 		}
 		o.mu.Unlock()
 		n, err := bufs.WriteTo(c.sc.Conn)
 		o.mu.Lock()
-		o.inflight = 0
+		if o.b == b {
+			b.inflight = 0
+		}
 		c.advanceLocked(int(n))
 		if err != nil {
 			failed = err
@@ -270,7 +316,7 @@ func (c *Client) flush() {
 		}
 	}
 	o.flushing = false
-	closeNow := failed != nil && o.state != outDone || o.state == outClosing && len(o.q) == 0
+	closeNow := failed != nil && o.state != outDone || o.state == outClosing && o.queueLen() == 0
 	stalled := failed != nil && o.state == outOpen && errors.Is(failed, os.ErrDeadlineExceeded)
 	if closeNow {
 		c.endLocked(failed == nil) // after the close frame, or a failure
@@ -287,27 +333,31 @@ func (c *Client) flush() {
 
 // advanceLocked forgets the first n bytes of the queue: they were written.
 func (c *Client) advanceLocked(n int) {
-	o := &c.out
+	b := c.out.b
+	if b == nil {
+		return
+	}
 	freed := 0
-	for n > 0 && len(o.q) > 0 {
-		b := o.q[0]
-		if n < len(b) {
-			o.q[0] = b[n:]
-			o.midFrame = true
+	for n > 0 && len(b.q) > 0 {
+		p := b.q[0]
+		if n < len(p) {
+			b.q[0] = p[n:]
+			b.midFrame = true
 			freed += n
 			break
 		}
-		n -= len(b)
-		freed += len(b) + frameCost
-		o.q[0] = nil
-		o.q = o.q[1:]
-		o.midFrame = false
+		n -= len(p)
+		freed += len(p) + frameCost
+		b.q[0] = nil
+		b.q = b.q[1:]
+		b.midFrame = false
 	}
-	if len(o.q) == 0 {
-		o.q = nil // give the array back
+	if len(b.q) == 0 {
+		b.q = nil // give the array back
 	}
-	o.bytes -= freed
+	b.bytes -= freed
 	c.hub.queued.Add(int64(-freed))
+	c.out.tidyLocked()
 }
 
 // hold counts n bytes of a live frame held back during a replay against
@@ -322,7 +372,7 @@ func (c *Client) hold(n int) bool {
 	if !c.fitsLocked(n) {
 		return c.overBudgetLocked()
 	}
-	o.held += n + frameCost
+	o.backlogLocked().held += n + frameCost
 	o.mu.Unlock()
 	return true
 }
@@ -334,7 +384,10 @@ func (c *Client) unhold(frames []Delivery) {
 		n += len(d.Frame) + frameCost
 	}
 	c.out.mu.Lock()
-	c.out.held -= n
+	if b := c.out.b; b != nil {
+		b.held = max(0, b.held-n)
+	}
+	c.out.tidyLocked()
 	c.out.mu.Unlock()
 }
 
@@ -397,5 +450,5 @@ func (c *Client) socketClosed() { c.hub.afterClose(c) }
 func (c *Client) queuedBytes() int {
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()
-	return c.out.bytes + c.out.held
+	return c.out.waitingLocked()
 }

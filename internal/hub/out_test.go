@@ -60,7 +60,10 @@ func TestAClientCloseDuringAPartialWriteComesAfterEveryQueuedFrame(t *testing.T)
 			eventually(t, "the close reply to be queued last", func() bool {
 				cl.out.mu.Lock()
 				defer cl.out.mu.Unlock()
-				q := cl.out.q
+				if cl.out.b == nil {
+					return false
+				}
+				q := cl.out.b.q
 				return cl.out.state == outClosing && len(q) > 1 && q[len(q)-1][0] == 0x80|opClose
 			})
 			// Now read everything, with the independent decoder.

@@ -255,6 +255,9 @@ func TestKeepAliveCutsASilentPeerAfterThreeIntervals(t *testing.T) {
 		if f.op == opPing {
 			pings++
 		}
+		if time.Since(lastSent) > 20*time.Second {
+			t.Fatalf("the silent client was not cut (%d pings)", pings)
+		}
 	}
 	if pings < 2 {
 		t.Errorf("the silent client saw %d pings before the cut", pings)

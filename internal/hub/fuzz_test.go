@@ -17,6 +17,7 @@ func FuzzScanControl(f *testing.F) {
 	f.Add(append(maskedFrame(opPong, nil), maskedFrame(opText, []byte(`{"action":"ping"}`))...))
 	f.Add(append(maskedFrame(opPing, bytes.Repeat([]byte("x"), 125)), maskedFrame(opPing, []byte("y"))[:4]...))
 	f.Add(appendFrame(nil, opPing, []byte("unmasked")))
+	f.Add(append(appendFrame(nil, opPing, []byte("ab")), maskedFrame(opText, []byte("{}"))...))
 	f.Add(maskedFrame(opClose, []byte{3, 232}))
 	f.Add([]byte{0x89, 0xFE, 0, 2, 1, 2, 3, 4, 5, 6})
 	f.Add([]byte{})

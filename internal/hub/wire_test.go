@@ -242,6 +242,7 @@ func TestParseControlTakesOnlyCompleteMaskedPingsAndPongs(t *testing.T) {
 		{"a masked empty pong", maskedFrame(opPong, nil), opPong, 6, ""},
 		{"a ping of 125 bytes", maskedFrame(opPing, bytes.Repeat([]byte("p"), 125)), opPing, 131, strings.Repeat("p", 125)},
 		{"an unmasked ping", appendFrame(nil, opPing, nil), 0, 0, ""},
+		{"an unmasked ping followed by more bytes", append(appendFrame(nil, opPing, []byte("ab")), maskedFrame(opText, []byte("{}"))...), 0, 0, ""},
 		{"a ping cut short", ping[:len(ping)-1], 0, 0, ""},
 		{"two header bytes only", ping[:2], 0, 0, ""},
 		{"a text frame", maskedFrame(opText, []byte("{}")), 0, 0, ""},

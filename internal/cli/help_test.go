@@ -77,7 +77,7 @@ func TestEveryHelpExampleIsAValidCommandLine(t *testing.T) {
 }
 
 // commandLines returns the signalctl invocations in one example line (also
-// after && or |, and inside $(…)).
+// after && or |, and inside $(…)), without their redirections.
 func commandLines(line string) []string {
 	var out []string
 	for {
@@ -87,7 +87,7 @@ func commandLines(line string) []string {
 		}
 		rest := line[i:]
 		end := len(rest)
-		for _, stop := range []string{"&&", " | ", ")", " #"} {
+		for _, stop := range []string{"&&", " | ", ")", " #", " <<<", " < ", " > ", " 2>"} {
 			if j := strings.Index(rest, stop); j >= 0 && j < end {
 				end = j
 			}

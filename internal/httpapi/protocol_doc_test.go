@@ -69,6 +69,9 @@ func TestEveryTopicErrorCodeAndCloseCodeIsDocumented(t *testing.T) {
 			t.Errorf("close code %d is not in the close code table", code)
 		}
 	}
+	if hub.RefusedRate != httpapi.CodeRateLimited || hub.RefusedSubject != httpapi.CodeTooManyConnections || hub.RefusedFull != httpapi.CodeServerFull {
+		t.Error("the hub's refusal codes and the REST error codes differ")
+	}
 	if reflect.TypeOf(hub.Action{}).NumField() != 4 {
 		t.Error("the client action has new fields: document them in docs/protocol.md, then update this test")
 	}

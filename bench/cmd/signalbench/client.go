@@ -8,7 +8,7 @@ package main
 //	{"e":"connected","ok":5000,"fail":0,"ms":4210,"err":""}
 //	{"e":"b","i":17,"r":1789…,"id":3}     broadcast id 3 received by connection 17 at r (Unix ns)
 //	{"e":"n","i":17,"r":1789…,"s":1789…}  notification received at r, sent by the producer at s
-//	{"e":"c","i":17,"code":1008}          connection closed by the server
+//	{"e":"c","i":17,"code":3008}          connection closed by the server
 //
 // and reads commands on stdin: "stall" makes the designated slow
 // connections stop reading (their next frame blocks the read loop, so

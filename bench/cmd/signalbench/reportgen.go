@@ -428,7 +428,7 @@ func diskOf(path string) string {
 	return "unknown storage"
 }
 
-// closedText is "none" or "12 (1008: 12)".
+// closedText is "none" or "12 (close code 3008: 12)".
 func closedText(n int, codes map[int]int) string {
 	if n == 0 {
 		return "none"

@@ -25,8 +25,10 @@ import (
 //   - Everything queued counts against websocket.queue_bytes: past it the
 //     frames not yet started are dropped, a close frame (3008) follows
 //     the one being written, and the client is closed.
-//   - A close frame ends the stream: nothing is accepted after it, and
-//     the socket is closed once it is written (or closeTimeout later).
+//   - A close frame ends the stream: nothing is accepted after it; once it
+//     is written the socket is half-closed and drained for up to
+//     closeTimeout (see endLocked), or closed at closeTimeout if the peer
+//     takes nothing.
 type outbound struct {
 	mu sync.Mutex
 	b  *backlog // what waits; nil while nothing does (an idle connection)

@@ -34,8 +34,8 @@ test: build check release-check chromium interop
 chromium:
 	@scripts/ensure-chromium.sh
 
-# The interoperability test produces with Debian's kcat and with kafkajs
-# (npm, into a git-ignored folder); install them when missing.
+# The interoperability tests produce with Debian's kcat and with kafkajs, and
+# drive Node's ws (npm, into git-ignored folders); install them when missing.
 interop:
 	@scripts/ensure-interop.sh
 
@@ -48,11 +48,10 @@ check:
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## fuzz: run each fuzzer for FUZZTIME (default 30s)
+## fuzz: run every fuzzer of the repository for FUZZTIME each (default 30s; CI: 3s)
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/event
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAction$$' -fuzztime $(FUZZTIME) ./internal/hub
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 clean:
 	rm -rf bin dist

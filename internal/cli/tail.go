@@ -208,13 +208,15 @@ func describeClose(err error) string {
 		why = "the server is going away (restarting or shutting down)"
 	case hub.CloseSlowClient:
 		why = "the server dropped this client for reading too slowly"
+	case hub.ClosePolicy:
+		why = "the server dropped this client for sending too many actions"
 	case hub.CloseTooLarge:
 		why = "the server refused a frame as too large"
 	case 1006:
 		why = "the connection was lost"
 	case 1011:
 		why = "the server hit an internal error"
-	case 4001:
+	case hub.CloseTokenExpired:
 		why = "the token expired"
 	default:
 		why = "the server closed the connection"

@@ -17,7 +17,8 @@ func TestTailSaysWhyTheConnectionEnded(t *testing.T) {
 		want string
 	}{
 		{&gws.CloseError{Code: 1001}, "the server is going away (restarting or shutting down) (close code 1001)"},
-		{&gws.CloseError{Code: 1008, Reason: []byte("slow client: queue limit reached")}, "the server dropped this client for reading too slowly: slow client: queue limit reached (close code 1008)"},
+		{&gws.CloseError{Code: 3008, Reason: []byte("slow client: websocket.queue_bytes exceeded")}, "the server dropped this client for reading too slowly: slow client: websocket.queue_bytes exceeded (close code 3008)"},
+		{&gws.CloseError{Code: 1008, Reason: []byte("too many actions")}, "the server dropped this client for sending too many actions: too many actions (close code 1008)"},
 		{&gws.CloseError{Code: 4001}, "the token expired (close code 4001)"},
 		{fmt.Errorf("read: %w", io.EOF), "the connection was lost"},
 	}

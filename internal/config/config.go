@@ -93,9 +93,19 @@ type Auth struct {
 type WebSocket struct {
 	MaxMessageBytes int           `mapstructure:"max_message_bytes" default:"65536" desc:"largest inbound frame; larger closes the connection with 1009"`
 	MaxRooms        int           `mapstructure:"max_rooms" default:"100" desc:"rooms one client may be in at once"`
-	QueueLimit      int           `mapstructure:"queue_limit" default:"2048" desc:"frames waiting for a slow client before it is disconnected (close 1008)"`
 	ReplayLimit     int           `mapstructure:"replay_limit" default:"500" desc:"most stored notifications one join with since replays"`
 	CloseWindow     time.Duration `mapstructure:"close_window" default:"2s" desc:"at shutdown, clients are closed (1001) spread over this window"`
+	// 1 MiB, as Centrifugo: a full replay of ordinary notifications or a
+	// large REST frame on top of what the kernel's socket buffer holds.
+	QueueBytes   int           `mapstructure:"queue_bytes" default:"1048576" desc:"bytes (data, replay, error and control frames, 64 bytes of bookkeeping each) that may wait for one client; past it the client is closed with 3008. Replaces queue_limit (frames)"`
+	PingInterval time.Duration `mapstructure:"ping_interval" default:"30s" desc:"the server pings every client this often; a client that sends nothing (not even a pong), or takes none of what is sent to it, for 3 intervals is disconnected"`
+	// Connection limits, checked before the upgrade.
+	MaxConnections           int     `mapstructure:"max_connections" default:"0" desc:"connections this instance accepts (503 past it); 0: the open-file limit minus 1,024"`
+	MaxConnectionsPerSubject int     `mapstructure:"max_connections_per_subject" default:"32" desc:"connections one token subject may hold on this instance (429 past it); 0: no limit"`
+	UpgradeRate              float64 `mapstructure:"upgrade_rate" default:"20" desc:"new connections per second from one source address (IPv6: one /64), refused with 429 past it; 0: no limit. Behind a proxy every client shares its address: raise it or set 0"`
+	UpgradeBurst             int     `mapstructure:"upgrade_burst" default:"100" desc:"connections one source address may open at once before upgrade_rate applies"`
+	ActionRate               float64 `mapstructure:"action_rate" default:"10" desc:"actions per second one client may send (a join with since counts 10); past it: error rate_limited, and a client a further burst behind is closed with 1008; 0: no limit"`
+	ActionBurst              int     `mapstructure:"action_burst" default:"50" desc:"actions one client may send at once before action_rate applies"`
 }
 
 // Ingest tunes the Kafka-to-PostgreSQL path.

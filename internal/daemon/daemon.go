@@ -128,14 +128,16 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("templates: %w", err)
 	}
 	m := metrics.New()
+	ws := cfg.WebSocket
 	h := hub.New(hub.Options{
-		MaxMessageBytes: cfg.WebSocket.MaxMessageBytes,
-		MaxRooms:        cfg.WebSocket.MaxRooms,
-		QueueLimit:      cfg.WebSocket.QueueLimit,
-		ReplayLimit:     cfg.WebSocket.ReplayLimit,
-		History:         history{store: st},
-		Metrics:         m,
-		Logger:          log.With("component", "hub"),
+		MaxMessageBytes: ws.MaxMessageBytes, MaxRooms: ws.MaxRooms, QueueBytes: ws.QueueBytes,
+		ReplayLimit: ws.ReplayLimit, PingInterval: ws.PingInterval,
+		MaxConnections: ws.MaxConnections, MaxConnectionsPerSubject: ws.MaxConnectionsPerSubject,
+		UpgradeRate: ws.UpgradeRate, UpgradeBurst: ws.UpgradeBurst, ActionRate: ws.ActionRate, ActionBurst: ws.ActionBurst,
+		Verify:  verifier.Verify,
+		History: history{store: st},
+		Metrics: m,
+		Logger:  log.With("component", "hub"),
 	})
 	defer h.Close()
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)

@@ -8,11 +8,6 @@ import (
 	"testing"
 )
 
-// allowHubTODO lets a row of docs/security.md cite `TODO(hub)` instead of a
-// test while the hub's defences (byte budget, connection limits, token
-// expiry, rate limits) are merged. Set it to false once they cite their tests.
-const allowHubTODO = true
-
 var testRef = regexp.MustCompile("`([a-z0-9]+)/((?:Test|Fuzz)[A-Za-z0-9_]+)`")
 
 // TestDocsNameRealTests keeps docs/reliability.md and docs/security.md
@@ -63,7 +58,7 @@ func testExists(pkg, name string) bool {
 }
 
 // checkEveryRowCitesATest reads the table below heading: the last cell of
-// each row must cite a test (or, while allowed, TODO(hub)).
+// each row must cite a test.
 func checkEveryRowCitesATest(t *testing.T, doc, heading string) {
 	t.Helper()
 	_, section, ok := strings.Cut(doc, "\n"+heading+"\n")
@@ -81,10 +76,7 @@ func checkEveryRowCitesATest(t *testing.T, doc, heading string) {
 		rows++
 		cells := strings.Split(strings.Trim(line, "| "), " | ")
 		last := cells[len(cells)-1]
-		switch {
-		case testRef.MatchString(last):
-		case allowHubTODO && strings.TrimSpace(last) == "TODO(hub)":
-		default:
+		if !testRef.MatchString(last) {
 			t.Errorf("a threat cites no test: %s", line)
 		}
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -154,9 +155,16 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // websocket authenticates before the upgrade: a bad token is a plain 401.
+// The connection limits come first, so a flood costs no verification and
+// nothing past the limits is upgraded (refusals: 429 or 503 with
+// Retry-After).
 func (a *api) websocket(w http.ResponseWriter, r *http.Request) {
 	if a.Hub.Closing() {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "server is shutting down")
+		return
+	}
+	if ref := a.Hub.AllowUpgrade(r); ref != nil {
+		writeRefusal(w, ref)
 		return
 	}
 	token := auth.BearerToken(r)
@@ -174,8 +182,19 @@ func (a *api) websocket(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	if err := a.Hub.Upgrade(w, r, claims); err != nil {
+		var ref *hub.Refusal
+		if errors.As(err, &ref) {
+			writeRefusal(w, ref)
+			return
+		}
 		a.Logger.Debug("websocket upgrade failed", "err", err)
 	}
+}
+
+func writeRefusal(w http.ResponseWriter, ref *hub.Refusal) {
+	secs := max(1, int((ref.RetryAfter+time.Second-1)/time.Second))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, ref.Status, ref.Code, ref.Message)
 }
 
 // statusRecorder remembers the status code for metrics.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/signal-notify/signal/internal/event"
 )
@@ -21,13 +23,16 @@ const (
 	CodeUnknownSince    = "unknown_since"
 	CodeReplayTruncated = "replay_truncated"
 	CodeUnavailable     = "unavailable"
+	CodeRateLimited     = "rate_limited"
+	CodeInvalidToken    = "invalid_token"
 )
 
 // Actions a client may send.
 const (
-	ActionJoin  = "join"
-	ActionLeave = "leave"
-	ActionPing  = "ping"
+	ActionJoin    = "join"
+	ActionLeave   = "leave"
+	ActionPing    = "ping"
+	ActionRefresh = "refresh"
 )
 
 // MaxRoomBytes bounds a room name.
@@ -38,6 +43,7 @@ type Action struct {
 	Action string `json:"action"`
 	Room   string `json:"room,omitempty"`
 	Since  string `json:"since,omitempty"`
+	Token  string `json:"token,omitempty"`
 }
 
 // ActionError is a refused action: the client gets it as an error frame
@@ -50,8 +56,12 @@ type ActionError struct {
 
 func (e *ActionError) Error() string { return e.Code + ": " + e.Message }
 
+// maxErrorMessage bounds the message of an error frame: whatever the
+// input, an error frame echoes at most a short excerpt of it.
+const maxErrorMessage = 200
+
 func actionErr(code, room, format string, args ...any) *ActionError {
-	return &ActionError{Code: code, Room: room, Message: fmt.Sprintf(format, args...)}
+	return &ActionError{Code: code, Room: room, Message: truncate(fmt.Sprintf(format, args...), maxErrorMessage)}
 }
 
 // DecodeAction parses and checks one inbound frame.
@@ -73,14 +83,24 @@ func DecodeAction(b []byte) (Action, error) {
 		if a.Action == ActionLeave && a.Since != "" {
 			return a, actionErr(CodeBadRequest, a.Room, "since is only for join")
 		}
+		if a.Token != "" {
+			return a, actionErr(CodeBadRequest, a.Room, "token is only for refresh")
+		}
 	case ActionPing:
+		if a.Room != "" || a.Since != "" || a.Token != "" {
+			return a, actionErr(CodeBadRequest, "", "ping takes no room, since or token")
+		}
+	case ActionRefresh:
 		if a.Room != "" || a.Since != "" {
-			return a, actionErr(CodeBadRequest, "", "ping takes no room or since")
+			return a, actionErr(CodeBadRequest, "", "refresh takes only a token")
+		}
+		if a.Token == "" {
+			return a, actionErr(CodeInvalidToken, "", "refresh needs a token")
 		}
 	case "":
-		return a, actionErr(CodeBadRequest, "", "action is required: join, leave or ping")
+		return a, actionErr(CodeBadRequest, "", "action is required: join, leave, ping or refresh")
 	default:
-		return a, actionErr(CodeUnknownAction, "", "unknown action %q: use join, leave or ping", truncate(a.Action, 64))
+		return a, actionErr(CodeUnknownAction, "", "unknown action %q: use join, leave, ping or refresh", truncate(a.Action, 64))
 	}
 	return a, nil
 }
@@ -94,11 +114,20 @@ func ValidateRoom(room string) *ActionError {
 	return nil
 }
 
+// truncate cuts s to at most n bytes, on a character boundary, marking
+// the cut with "…".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	s = s[:n]
+	for len(s) > 0 {
+		if r, size := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || size > 1 {
+			break
+		}
+		s = s[:len(s)-1] // a character cut in two
+	}
+	return s + "…"
 }
 
 // errorData is the data of a signal/system/error frame.
@@ -111,6 +140,10 @@ type errorData struct {
 type roomData struct {
 	Room     string `json:"room"`
 	Replayed *int   `json:"replayed,omitempty"`
+}
+
+type refreshedData struct {
+	ExpiresAt *time.Time `json:"expiresAt"` // null: the token has no exp
 }
 
 type welcomeData struct {

@@ -214,7 +214,10 @@ func (e *env) serve(ctx context.Context, o serveOpts) (*server, error) {
 		"SIGNAL_DATABASE_URL="+o.dbURL, "SIGNAL_KAFKA_BROKERS="+o.broker,
 		"SIGNAL_KAFKA_RESET_OFFSET=earliest", "SIGNAL_KAFKA_SESSION_TIMEOUT=6s",
 		"SIGNAL_AUTH_JWT_SECRET="+jwtSecret, "SIGNAL_API_KEYS="+apiKey,
-		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms")
+		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms",
+		// Thousands of clients come from each loopback address, as from a
+		// load balancer: the per-address upgrade rate is off.
+		"SIGNAL_WEBSOCKET_UPGRADE_RATE=0")
 	if e.cfg.pprofDir != "" {
 		if s.pprof, err = freeAddr(); err != nil {
 			return nil, err

@@ -4,7 +4,7 @@
 // producers and with WebSocket clients in separate processes, and writes
 // bench/results/<date>.md with PNG charts. See bench/README.md.
 //
-//	signalbench all|ingest|e2e|fanout|slow|cluster|scale|failover|big-org [flags]
+//	signalbench all|ingest|e2e|fanout|slow|cluster|scale|failover|big-org|hostile [flags]
 package main
 
 import (
@@ -55,6 +55,9 @@ type config struct {
 	bigOrgEvents        int
 	bigOrgLatencyEvents int
 	bigOrgUnbounded     bool
+	hostile             int
+	hostileOthers       int
+	queueBytes          int
 }
 
 // results is what a run measured; a nil part did not run (or failed).
@@ -67,10 +70,11 @@ type results struct {
 	Scale    *scaleResult    `json:"scale,omitempty"`
 	Failover *failoverResult `json:"failover,omitempty"`
 	BigOrg   *bigOrgResult   `json:"bigOrg,omitempty"`
+	Hostile  *hostileResult  `json:"hostile,omitempty"`
 	Errors   []string        `json:"errors,omitempty"`
 }
 
-var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale", "failover", "big-org"}
+var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale", "failover", "big-org", "hostile"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `signalbench: Signal's benchmark suite.
@@ -87,6 +91,7 @@ Scenarios:
   scale    the same backlog drained by 1, 2 and 3 instances sharing a consumer group and a database
   failover two instances with the default settings at 2,000 msg/s, one SIGKILLed: the gap in deliveries
   big-org  events to organizers of 1,000 and 10,000 members: rows/s against COPY, first and last push, peak memory
+  hostile  1,000 clients that never read, sent frames past their byte budget, beside 10,000 taking broadcasts
 
 Run "signalbench SCENARIO -h" for the flags.
 `)
@@ -160,6 +165,9 @@ func parse(scenario string, args []string) (*config, error) {
 	fs.IntVar(&cfg.bigOrgEvents, "bigorg-events", 20, "big-org: events in the backlog drained against COPY, per organizer")
 	fs.IntVar(&cfg.bigOrgLatencyEvents, "bigorg-latency-events", 10, "big-org: events sent one at a time to the connected members")
 	fs.BoolVar(&cfg.bigOrgUnbounded, "bigorg-unbounded", true, "big-org: also time the events with one transaction per batch (ingest.max_rows_per_tx 1048576)")
+	fs.IntVar(&cfg.hostile, "hostile", 1000, "hostile: clients that never read")
+	fs.IntVar(&cfg.hostileOthers, "hostile-others", 10000, "hostile: clients taking broadcasts meanwhile")
+	fs.IntVar(&cfg.queueBytes, "queue-bytes", 1<<20, "hostile: websocket.queue_bytes of the server")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -195,6 +203,8 @@ func parse(scenario string, args []string) (*config, error) {
 		return nil, errors.New("-scale-n must be positive and -scale-max in [1, 4] (the topic has 4 partitions)")
 	case cfg.bigOrgEvents < 1 || cfg.bigOrgLatencyEvents < 1:
 		return nil, errors.New("-bigorg-events and -bigorg-latency-events must be positive")
+	case cfg.hostile < 1 || cfg.hostileOthers < 1 || cfg.queueBytes < 64<<10:
+		return nil, errors.New("-hostile and -hostile-others must be positive, -queue-bytes at least 65536")
 	}
 	return cfg, nil
 }
@@ -286,6 +296,9 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.has("big-org") {
 		scoped("big-org", func(ctx context.Context, e *env) (err error) { res.BigOrg, err = runBigOrg(ctx, e); return })
+	}
+	if cfg.has("hostile") {
+		scoped("hostile", func(ctx context.Context, e *env) (err error) { res.Hostile, err = runHostile(ctx, e); return })
 	}
 
 	prefix := cfg.date

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,8 @@ const (
 	targetFanoutCount = 15000
 	targetFailoverMs  = 10000.0
 	targetFirstPushMs = 50.0
+	targetHostileRSS  = 1.2
+	targetHostileP99  = 1.10
 )
 
 func buildReport(cfg *config, e *env, res *results, prefix string, took time.Duration, m report.Machine) *report.Report {
@@ -322,6 +325,57 @@ the kill, at least 250 ms). Frames are counted per (recipient, message); rows pe
 		rep.Sections = append(rep.Sections, bigOrgSection(cfg, r, chart, rep))
 	}
 
+	if r := res.Hostile; r != nil {
+		budget := fmt.Sprintf("%s × queue_bytes (%s MiB)", report.Thousands(int64(r.Connected)), strconv.FormatFloat(float64(r.QueueBytes)/(1<<20), 'g', 4, 64))
+		s := report.Section{
+			Title: "Hostile clients",
+			Method: fmt.Sprintf(`%s clients take broadcasts (2 client processes). Phase A: %d measured broadcasts after a
+warm-up. Then %s hostile clients connect from 127.0.0.20: raw sockets with a 4 KiB receive buffer that
+complete the handshake and never read again. The harness sends each its own frames (%d KiB of data, to
+its notification room, 16 REST calls at a time, round after round) until the bytes waiting for them
+(signal_websocket_queued_bytes) reach their budget, websocket.queue_bytes = %s, less three frames; the
+server's RSS settles (smallest reading over 3 s after 3 s of rest) and phase B repeats the broadcasts
+to the others while the hostile clients hold their budgets. Then the rounds go on until every hostile
+client was dropped (close 3008). RSS growth is measured from the moment the hostile clients were
+connected and idle; the kernel's socket buffers (up to ~3 MB per socket here) are not in it.`,
+				report.Thousands(int64(r.Others)), cfg.broadcasts, report.Thousands(int64(r.Hostile)), r.FrameBytes>>10, report.Thousands(int64(r.QueueBytes))),
+			Rows: []report.Row{
+				{Figure: "RSS growth, hostile clients holding their budget", Value: (r.RSSHoldKiB - r.RSSBeforeKiB) / 1024, Unit: "MiB",
+					Reference: budget, RefValue: float64(r.Connected) * float64(r.QueueBytes) / (1 << 20),
+					Target: fmt.Sprintf("≤ %.1f×", targetHostileRSS), Met: report.AtMost(r.HoldRatio, targetHostileRSS)},
+				{Figure: "RSS growth at the peak (filling, then past the budget)", Value: (r.RSSPeakKiB - r.RSSBeforeKiB) / 1024, Unit: "MiB",
+					Reference: budget, RefValue: float64(r.Connected) * float64(r.QueueBytes) / (1 << 20)},
+				{Figure: "bytes queued while holding", Value: r.QueuedHold / (1 << 20), Unit: "MiB"},
+				{Figure: "others' broadcast p99, hostile clients holding", Value: r.WithHostile.Lat.P99, Unit: "ms", Reference: "without them", RefValue: r.Baseline.Lat.P99,
+					Target: fmt.Sprintf("< %.2f×", targetHostileP99), Met: report.Below(r.Ratio, targetHostileP99)},
+				{Figure: "others' broadcast p50, hostile clients holding", Value: r.WithHostile.Lat.P50, Unit: "ms", Reference: "without them", RefValue: r.Baseline.Lat.P50},
+				{Figure: "server RSS after the hostile clients were dropped", Value: r.RSSAfterKiB / 1024, Unit: "MiB"},
+			},
+			Notes: []string{
+				fmt.Sprintf("%s of %s hostile clients connected; %s dropped as slow in the end (%s already while the others were holding); bytes still queued afterwards: %.0f.",
+					report.Thousands(int64(r.Connected)), report.Thousands(int64(r.Hostile)), report.Thousands(int64(r.Dropped)), report.Thousands(int64(r.DroppedEarly)), r.QueuedAfter),
+				fmt.Sprintf("Server RSS: %.0f MiB with the hostile clients idle, %.0f MiB holding, %.0f MiB at the peak, %.0f MiB after they were dropped. %s frames sent in %d rounds over %.1f s.",
+					r.RSSBeforeKiB/1024, r.RSSHoldKiB/1024, r.RSSPeakKiB/1024, r.RSSAfterKiB/1024, report.Thousands(int64(r.FillSends)), r.FillRounds, r.FillSeconds),
+				"The peak includes the garbage collector's headroom (GOGC=100 lets the heap reach about twice what is live before a collection) and the REST requests' own buffers; the holding figure is what the queued frames cost once collected.",
+				fmt.Sprintf("Deliveries to the others: %s of %s without, %s of %s with the hostile clients. Connections of the others closed by the server: %d.",
+					report.Thousands(int64(r.Baseline.Received)), report.Thousands(int64(r.Baseline.Expected)),
+					report.Thousands(int64(r.WithHostile.Received)), report.Thousands(int64(r.WithHostile.Expected)), r.OthersClosed),
+			},
+		}
+		chart(&s, "hostile-latency", func(p string) error {
+			return report.CDFChart(p, "Broadcast delivery to the other clients", []report.Series{
+				{Name: "without hostile clients", MS: r.Baseline.Samples}, {Name: "hostile clients holding their budget", MS: r.WithHostile.Samples}})
+		})
+		rep.Sections = append(rep.Sections, s)
+		rep.Targets = append(rep.Targets,
+			report.Target{Goal: fmt.Sprintf("hostile clients: RSS growth ≤ %.1f × hostile × queue_bytes", targetHostileRSS),
+				Measured: fmt.Sprintf("%.0f MiB for %s: %s (peak %s)", (r.RSSHoldKiB-r.RSSBeforeKiB)/1024, budget, report.FormatRatio(r.HoldRatio), report.FormatRatio(r.PeakRatio)),
+				Met:      report.AtMost(r.HoldRatio, targetHostileRSS)},
+			report.Target{Goal: "hostile clients raise the others' broadcast p99 by less than 10 %",
+				Measured: fmt.Sprintf("%s → %s: %s", report.FormatValue(r.Baseline.Lat.P99, "ms"), report.FormatValue(r.WithHostile.Lat.P99, "ms"), report.FormatRatio(r.Ratio)),
+				Met:      report.Below(r.Ratio, targetHostileP99)})
+	}
+
 	rep.Notes = append(rep.Notes,
 		"Everything runs on this one machine: the server, PostgreSQL, the in-process broker (in the harness) and the client processes share its cores, so client-side work is inside every latency figure.",
 		"Latencies are wall-clock differences between processes on the same machine (CLOCK_REALTIME).")
@@ -378,7 +432,7 @@ func diskOf(path string) string {
 	return "unknown storage"
 }
 
-// closedText is "none" or "12 (1008: 12)".
+// closedText is "none" or "12 (close code 3008: 12)".
 func closedText(n int, codes map[int]int) string {
 	if n == 0 {
 		return "none"

@@ -51,6 +51,7 @@
   const conn = {
     socket: null,
     token: '',
+    pendingToken: '', // sent with refresh, in use once the server confirms
     wanted: false, // the operator wants a connection
     attempt: 0, // reconnects since the last welcome
     timer: 0,
@@ -65,6 +66,7 @@
     s.textContent = text || state;
     const live = state === 'connected';
     $('join').disabled = !live;
+    $('refresh-token').disabled = !live;
     $('disconnect').disabled = !conn.wanted;
     for (const b of document.querySelectorAll('#rooms button')) b.disabled = !live;
   }
@@ -130,12 +132,34 @@
       renderRooms();
       $('client-id').textContent = '–';
       if (!conn.wanted) { setState('disconnected'); return; }
+      if (ev.code === 4001) { // the token expired without a refresh: a reconnect would be refused
+        conn.wanted = false;
+        setState('disconnected', 'token expired (4001): paste a new token');
+        return;
+      }
       const why = opened ? 'closed (' + ev.code + ')' : 'refused (bad or expired token?)';
       const delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** conn.attempt) * (0.5 + Math.random() / 2);
       conn.attempt++;
       setState('reconnecting', why + ', retrying in ' + Math.ceil(delay / 1000) + ' s');
       conn.timer = setTimeout(open, delay);
     };
+  }
+
+  // tokenExpiry reads a JWT's exp (display only: the server checks it).
+  function tokenExpiry(token) {
+    try {
+      const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+      return claims.exp ? new Date(claims.exp * 1000).toISOString() : 'never';
+    } catch {
+      return '?';
+    }
+  }
+
+  // refreshToken hands the open connection a new token (same subject) before
+  // the current one expires; the server answers signal/system/refreshed.
+  function refreshToken(token) {
+    conn.pendingToken = token;
+    send({ action: 'refresh', token });
   }
 
   function send(msg) {
@@ -155,6 +179,7 @@
       case WELCOME: {
         conn.attempt = 0;
         $('client-id').textContent = (data && data.clientId) || '?';
+        $('token-expires').textContent = tokenExpiry(conn.token);
         conn.rooms = new Set((data && data.rooms) || []);
         renderRooms();
         setState('connected');
@@ -170,6 +195,15 @@
           conn.keep.add(data.room);
           renderRooms();
         }
+        break;
+      case 'signal/system/refreshed':
+        // The connection now runs on the token sent with refresh.
+        if (conn.pendingToken) {
+          conn.token = conn.pendingToken;
+          conn.pendingToken = '';
+          store.set(TOKEN_STORE, conn.token);
+        }
+        $('token-expires').textContent = (data && data.expiresAt) || 'never';
         break;
       case 'signal/system/left':
         if (data && data.room) {
@@ -517,6 +551,10 @@
       connect(token);
     });
     $('disconnect').addEventListener('click', disconnect);
+    $('refresh-token').addEventListener('click', () => {
+      const token = $('token').value.trim();
+      if (token) refreshToken(token);
+    });
 
     $('join-form').addEventListener('submit', (e) => {
       e.preventDefault();

@@ -43,10 +43,12 @@ interop:
 test-short: build
 	$(BIN) dev-db exec -- $(GO) test -short -count=1 ./...
 
-check:
+## check: gofmt, go vet and staticcheck (its default checks: no config to keep)
+check: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 ## fuzz: run every fuzzer of the repository for FUZZTIME each (default 30s; CI: 3s)
 FUZZTIME ?= 30s

@@ -444,7 +444,7 @@ func TestATenThousandMemberEventRedeliveredAfterARewindAddsNoRow(t *testing.T) {
 	}
 
 	rewind(t, env.Broker, "SIGNAL_NOTIF_CONSUMER_GROUP", testkit.Topic)
-	p = startServe(t, env)
+	startServe(t, env) // stopped by the test's cleanup
 	waitCaughtUp(t, env.Broker, 20*time.Second)
 	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications`); n != 10_000 {
 		t.Errorf("%d rows after the redelivery, want 10000", n)

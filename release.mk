@@ -18,6 +18,8 @@ GORELEASER_VERSION := v2.15.1
 # one beside the old.
 TOOLS_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/signal/tools
 GORELEASER := $(TOOLS_DIR)/goreleaser-$(GORELEASER_VERSION)/goreleaser
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
 COMPLETIONS_DIR := completions
 MAN_DIR         ?= .dev/man
@@ -59,6 +61,13 @@ $(GORELEASER):
 	@rm -rf $(@D).tmp
 	GOBIN=$(@D).tmp $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
 	@mkdir -p $(@D) && mv $(@D).tmp/goreleaser $@ && rm -rf $(@D).tmp
+
+# staticcheck for `make check`, installed the same way.
+$(STATICCHECK):
+	@echo "Installing staticcheck $(STATICCHECK_VERSION) into $(@D) (first run only)" >&2
+	@rm -rf $(@D).tmp
+	GOBIN=$(@D).tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@mkdir -p $(@D) && mv $(@D).tmp/staticcheck $@ && rm -rf $(@D).tmp
 
 ## goreleaser-check: validate .goreleaser.yaml
 goreleaser-check: $(GORELEASER)

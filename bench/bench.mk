@@ -3,7 +3,7 @@
 #
 #   make bench            every scenario, full size: bench/results/<date>.md and <date>-*.png
 #   make bench-quick      every scenario, small sizes (a minute or two): bench/results/<date>-quick.md
-#   make bench-ingest     one scenario (also bench-e2e, bench-fanout, bench-slow, bench-cluster, bench-inbox)
+#   make bench-ingest     one scenario (also bench-e2e, bench-fanout, bench-slow, bench-cluster, bench-scale, bench-failover, bench-big-org, bench-hostile, bench-inbox)
 #   make bench-test       the harness's own unit tests (no servers)
 #
 # BENCH_FLAGS adds signalbench flags, e.g. BENCH_FLAGS="-n 50000 -keep".
@@ -12,7 +12,7 @@ BENCH_OUT   ?= bench/results
 BENCH_FLAGS ?=
 BENCH_DATE  := $(shell date +%Y-%m-%d)
 BENCH_RUN   := $(GO) run ./bench/cmd/signalbench
-BENCH_SCENARIOS := ingest e2e fanout slow cluster inbox
+BENCH_SCENARIOS := ingest e2e fanout slow cluster scale failover big-org hostile inbox
 
 .PHONY: bench bench-quick bench-test bench-signalctl $(addprefix bench-,$(BENCH_SCENARIOS))
 
@@ -26,6 +26,8 @@ bench: bench-signalctl
 bench-quick: bench-signalctl
 	$(BENCH_RUN) all -out $(BENCH_OUT) -date $(BENCH_DATE)-quick -n 20000 -seed-n 1000 -rates 1000,2000 \
 		-duration 5s -clients 3000 -per-proc 1000 -broadcasts 5 -cluster-clients 100 \
+		-cluster-rates 1000,2000 -scale-n 20000 -bigorg-events 5 -bigorg-latency-events 3 \
+		-hostile 50 -hostile-others 1000 -queue-bytes 262144 \
 		-inbox-rows 300000 -inbox-requests 200 -inbox-backlog 60000 $(BENCH_FLAGS)
 
 $(addprefix bench-,$(BENCH_SCENARIOS)): bench-signalctl

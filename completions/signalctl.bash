@@ -1,3 +1,23 @@
+# Without the bash-completion package, minimal stand-ins for the two
+# functions this script uses (install bash-completion for the full ones).
+if ! declare -F _get_comp_words_by_ref >/dev/null 2>&1; then
+_get_comp_words_by_ref() {
+    while [[ $1 == -* ]]; do [[ $1 == -n ]] && shift; shift; done
+    local v
+    for v in "$@"; do
+        case $v in
+        cur) cur=${COMP_WORDS[COMP_CWORD]} ;;
+        prev) prev=${COMP_WORDS[COMP_CWORD-1]} ;;
+        words) words=("${COMP_WORDS[@]}") ;;
+        cword) cword=$COMP_CWORD ;;
+        esac
+    done
+}
+fi
+if ! declare -F __ltrim_colon_completions >/dev/null 2>&1; then
+__ltrim_colon_completions() { :; }
+fi
+
 # bash completion V2 for signalctl                            -*- shell-script -*-
 
 __signalctl_debug()

@@ -9,8 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/signal-notify/signal/internal/event"
 )
 
 // ClientsOptions are the inputs of clients.
@@ -51,11 +49,22 @@ func clientsRun(ctx context.Context, o *ClientsOptions) error {
 		return writeJSON(o.g.io.Out, list)
 	}
 	rows := make([][]string, 0, len(list))
+	now := time.Now()
 	for _, cl := range list {
 		rows = append(rows, []string{cl.ID, cl.Subject, strings.Join(cl.Rooms, " "), cl.Instance,
-			event.FormatTime(cl.ConnectedSince), time.Since(cl.ConnectedSince).Round(time.Second).String()})
+			shortTime(cl.ConnectedSince, now), now.Sub(cl.ConnectedSince).Round(time.Second).String()})
 	}
-	printTable(o.g.io, []string{"CLIENT", "SUBJECT", "ROOMS", "INSTANCE", "CONNECTED SINCE", "FOR"}, rows)
+	printTable(o.g.io, []string{"CLIENT", "SUBJECT", "ROOMS", "INSTANCE", "SINCE", "FOR"}, rows, 0)
 	fmt.Fprintf(o.g.io.ErrOut, "%d client(s).\n", len(list))
 	return nil
+}
+
+// shortTime is t in local time: the clock alone today, the date too before.
+// (-o json has the full RFC 3339 time.)
+func shortTime(t, now time.Time) string {
+	t = t.Local()
+	if y, m, d := t.Date(); now.Local().Year() == y && now.Local().Month() == m && now.Local().Day() == d {
+		return t.Format("15:04:05")
+	}
+	return t.Format("2006-01-02 15:04")
 }

@@ -58,16 +58,14 @@ func completeRecipients(g *globals) completeFunc {
 func completeGroups(g *globals, scope string) completeFunc {
 	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
 		ids := withStore(g, func(ctx context.Context, st *store.Store) []string {
-			list, err := st.ListMembers(ctx, event.ScopeKey{Scope: scope})
+			ids, err := st.ScopeIDs(ctx, scope, "", 1000)
 			if err != nil {
 				return nil
 			}
 			var out []string
-			seen := map[string]bool{}
-			for _, m := range list {
-				if !seen[m.ScopeID] && strings.HasPrefix(m.ScopeID, prefix) {
-					seen[m.ScopeID] = true
-					out = append(out, m.ScopeID)
+			for _, id := range ids {
+				if strings.HasPrefix(id, prefix) {
+					out = append(out, id)
 				}
 			}
 			return out

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -13,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/signal-notify/signal/internal/deadletter"
 	"github.com/signal-notify/signal/internal/event"
-	"github.com/signal-notify/signal/internal/hub"
 	"github.com/signal-notify/signal/internal/ingest"
 	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
@@ -57,7 +58,7 @@ connected to any instance. Records that still fail stay dead letters with
 their new reason.`,
 		Example: `  signalctl deadletters list
   signalctl deadletters list --reason no_recipients -o json
-  signalctl members add --org org-9 u1 u2 && signalctl deadletters replay --reason no_recipients
+  signalctl members add --org org-9 u1 u2 && signalctl deadletters replay --all --reason no_recipients
   signalctl deadletters replay --id 42 --id 43
   signalctl deadletters purge --before 720h --yes`,
 	}
@@ -76,15 +77,23 @@ their new reason.`,
 	addOutputFlag(list, &o.Output)
 
 	replay := &cobra.Command{
-		Use: "replay --id ID... | --all [--reason R]", Short: "Put dead letters through the pipeline again", Args: cobra.NoArgs,
+		Use: "replay --id ID... | --all [--reason R] | --reason R", Short: "Put dead letters through the pipeline again", Args: cobra.NoArgs,
+		Long: `Put dead letters through the pipeline again: the ones given with --id, every
+waiting one with --all, or every waiting one of a reason with --reason.
+
+The dead letters waiting when the replay starts are handled page by page (500
+at a time, in id order), so memory stays flat whatever their number. Ctrl-C
+stops after the page in hand and exits 130; running the same command again
+goes on where it stopped, and nothing is stored twice.`,
 		Example: "  signalctl deadletters replay --all --reason no_recipients\n  signalctl deadletters replay --id 42",
 		RunE:    func(cmd *cobra.Command, _ []string) error { return deadLettersReplay(cmd.Context(), o) },
 	}
 	replay.Flags().Int64SliceVar(&o.IDs, "id", nil, "dead letter id (repeatable)")
 	replay.Flags().BoolVar(&o.All, "all", false, "every waiting dead letter (with --reason: of that reason)")
-	replay.Flags().StringVar(&o.Reason, "reason", "", "with --all: only this reason")
+	replay.Flags().StringVar(&o.Reason, "reason", "", "every waiting dead letter of this reason (alone or with --all)")
 	replay.MarkFlagsMutuallyExclusive("id", "all")
-	replay.MarkFlagsOneRequired("id", "all")
+	replay.MarkFlagsMutuallyExclusive("id", "reason")
+	replay.MarkFlagsOneRequired("id", "all", "reason")
 	addOutputFlag(replay, &o.Output)
 
 	purge := &cobra.Command{
@@ -186,14 +195,6 @@ func deadLettersList(ctx context.Context, o *DeadLettersOptions) error {
 	return nil
 }
 
-// replayResult is what deadletters replay prints.
-type replayResult struct {
-	Replayed      []int64        `json:"replayed"`
-	StillDead     []int64        `json:"stillDead"`
-	Notifications int            `json:"notifications"`
-	Reasons       map[string]int `json:"stillDeadByReason"`
-}
-
 func deadLettersReplay(ctx context.Context, o *DeadLettersOptions) error {
 	if err := checkFormat(o.Output); err != nil {
 		return err
@@ -215,97 +216,48 @@ func deadLettersReplay(ctx context.Context, o *DeadLettersOptions) error {
 		return fmt.Errorf("templates: %w", err)
 	}
 	host, _ := os.Hostname()
-	pub := replayPusher{pub: relay.Publisher{Store: st, Origin: "signalctl-replay-" + host}}
-	ing := ingest.New(ingest.Options{Store: st, Renderer: renderer, Pusher: pub, RepushWindow: cfg.Ingest.RepushWindow,
-		Retention: cfg.Notifications.Retention.Duration(), Logger: discardLogger()})
+	push := deadletter.Pusher{Publisher: relay.Publisher{Store: st, Origin: "signalctl-replay-" + host}}
+	ing := ingest.New(ingest.Options{Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
+		MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Retention: cfg.Notifications.Retention.Duration(), Logger: discardLogger()})
+	feed := ingest.NewMemberFeed(st, nil, discardLogger())
 
-	filter := store.DeadLetterFilter{IDs: o.IDs, Reason: o.Reason, Limit: 1 << 30}
-	list, err := st.ListDeadLetters(ctx, filter)
-	if err != nil {
+	var bar *progress
+	rp := &deadletter.Replayer{Store: st, Ingestor: ing, Members: feed, MembersTopic: cfg.Members.Topic, Progress: func(r *deadletter.Result) {
+		if bar == nil {
+			bar = newProgress(o.g.io, r.Selected, "replaying")
+		}
+		bar.Set(r.Done())
+	}}
+	res, err := rp.Replay(ctx, deadletter.Selection{IDs: o.IDs, Reason: o.Reason})
+	if bar != nil {
+		bar.Finish()
+	}
+	var nw *deadletter.NotWaitingError
+	if errors.As(err, &nw) {
+		return fmt.Errorf("%w (see deadletters list --replayed)", err)
+	}
+	if err != nil && res.Done() == 0 {
 		return err
 	}
-	if len(o.IDs) > 0 && len(list) < len(o.IDs) {
-		found := map[int64]bool{}
-		for _, d := range list {
-			found[d.ID] = true
-		}
-		var missing []string
-		for _, id := range o.IDs {
-			if !found[id] {
-				missing = append(missing, strconv.FormatInt(id, 10))
-			}
-		}
-		return fmt.Errorf("no waiting dead letter with id %s (see deadletters list --replayed)", strings.Join(missing, ", "))
-	}
-	res := replayResult{Replayed: []int64{}, StillDead: []int64{}, Reasons: map[string]int{}}
-	bar := newProgress(o.g.io, len(list), "replaying")
-	const chunk = 500
-	for i := 0; i < len(list); i += chunk {
-		if ctx.Err() != nil {
-			break
-		}
-		part := list[i:min(i+chunk, len(list))]
-		records := make([]ingest.Record, len(part))
-		for j, d := range part {
-			records[j] = ingest.Record{Source: d.Source, Key: d.Key, Value: d.Value, Headers: d.Headers}
-		}
-		r, err := ing.Handle(ctx, records)
-		if err != nil {
-			return fmt.Errorf("replay (after %d of %d): %w", i, len(list), err)
-		}
-		dead := map[event.Source]bool{}
-		for _, s := range r.Dead {
-			dead[s] = true
-		}
-		var done []int64
-		for _, d := range part {
-			if dead[d.Source] {
-				res.StillDead = append(res.StillDead, d.ID)
-			} else {
-				done = append(done, d.ID)
-			}
-		}
-		if err := st.MarkReplayed(ctx, done); err != nil {
-			return err
-		}
-		res.Replayed = append(res.Replayed, done...)
-		res.Notifications += r.Inserted + r.Repushed
-		bar.Add(len(part))
-	}
-	bar.Finish()
-	if len(res.StillDead) > 0 {
-		still, _ := st.ListDeadLetters(ctx, store.DeadLetterFilter{IDs: res.StillDead, Limit: len(res.StillDead)})
-		for _, d := range still {
-			res.Reasons[d.Reason]++
-		}
-	}
 	if o.Output == FormatJSON {
-		return writeJSON(o.g.io.Out, res)
+		if werr := writeJSON(o.g.io.Out, res); werr != nil {
+			return werr
+		}
+	} else {
+		fmt.Fprintf(o.g.io.Out, "replayed %d dead letter(s) into %d notification(s); %d still failing\n", len(res.Replayed), res.Notifications, len(res.StillDead))
+		reasons := make([]string, 0, len(res.Reasons))
+		for r := range res.Reasons {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		for _, r := range reasons {
+			fmt.Fprintf(o.g.io.Out, "  %s: %d\n", r, res.Reasons[r])
+		}
 	}
-	fmt.Fprintf(o.g.io.Out, "replayed %d dead letter(s) into %d notification(s); %d still failing\n", len(res.Replayed), res.Notifications, len(res.StillDead))
-	reasons := make([]string, 0, len(res.Reasons))
-	for r := range res.Reasons {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		fmt.Fprintf(o.g.io.Out, "  %s: %d\n", r, res.Reasons[r])
+	if err != nil {
+		return fmt.Errorf("%w; run the same command again to go on", err)
 	}
 	return nil
-}
-
-// replayPusher sends replayed notifications to the instances holding
-// their rooms (this process holds no clients), with the rows' transaction.
-type replayPusher struct {
-	pub relay.Publisher
-}
-
-func (p replayPusher) Stage(ctx context.Context, tx *store.Tx, rows []*event.Row) (func(bool), error) {
-	items, err := hub.NotificationDeliveries(rows)
-	if err != nil {
-		return nil, err
-	}
-	return p.pub.Stage(ctx, tx, items)
 }
 
 func deadLettersPurge(ctx context.Context, o *DeadLettersOptions) error {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -34,7 +36,7 @@ func newCmdDevDB(g *globals) *cobra.Command {
 	}
 	up := &cobra.Command{
 		Use:   "up",
-		Short: "Use the database server at --url if it answers, else start a cluster in --dir",
+		Short: "Use the database server at --url if it answers, else start a cluster in --dir; print the URL to use",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return devDBUp(cmd.Context(), o) },
 	}
@@ -78,18 +80,35 @@ func devDBUp(ctx context.Context, o *DevDBOptions) error {
 	if c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond); err == nil {
 		c.Close()
 		if port, ok := pgcluster.Running(o.Dir); ok && port == int(cfg.Port) {
-			fmt.Fprintln(o.g.io.Out, o.URL)
-			return nil
+			// Ours, from an earlier run: Start applies the current access
+			// rules and gives its password.
+			return devDBStart(ctx, o, int(cfg.Port))
 		}
 		return fmt.Errorf("something listens on %s but does not accept %s: stop it, or set SIGNAL_DATABASE_URL", addr, o.URL)
 	}
 	fmt.Fprintf(o.g.io.ErrOut, "Nothing answers at %s: starting a local PostgreSQL in %s …\n", addr, o.Dir)
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: o.Dir, Port: int(cfg.Port), Durable: true})
+	return devDBStart(ctx, o, int(cfg.Port))
+}
+
+// devDBStart starts (or reuses) the cluster in o.Dir and prints o.URL with
+// the cluster's password: only the account that started it may connect.
+func devDBStart(ctx context.Context, o *DevDBOptions, port int) error {
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: o.Dir, Port: port, Durable: true})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.g.io.ErrOut, "PostgreSQL is up on 127.0.0.1:%d (stop it with: make db-stop).\n", c.Port)
-	fmt.Fprintln(o.g.io.Out, o.URL)
+	if abs, _ := filepath.Abs(o.Dir); c.Dir != abs {
+		fmt.Fprintf(o.g.io.ErrOut, "The postgres user cannot enter %s: the cluster lives in %s (named in %s).\n",
+			o.Dir, c.Dir, filepath.Join(o.Dir, "LOCATION"))
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil {
+		return usageErrorf("--url: %v", err)
+	}
+	u.User = url.UserPassword("postgres", c.Password)
+	fmt.Fprintf(o.g.io.ErrOut, "PostgreSQL is up on 127.0.0.1:%d, for this account only: password in %s (stop it with: make db-stop).\n",
+		c.Port, filepath.Join(c.Dir, pgcluster.PasswordFile))
+	fmt.Fprintln(o.g.io.Out, u.String())
 	return nil
 }
 

@@ -19,13 +19,18 @@ type IOStreams struct {
 	InTTY  bool
 	// NoColor is true when NO_COLOR is set (https://no-color.org).
 	NoColor bool
+	// Width is the terminal's width in columns when stdout is one (0:
+	// unknown): tables are fitted to it.
+	Width int
 }
 
 // System returns the process's streams.
 func System() *IOStreams {
 	_, noColor := os.LookupEnv("NO_COLOR")
+	width, _, _ := term.GetSize(int(os.Stdout.Fd()))
 	return &IOStreams{
 		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		Width:   width,
 		OutTTY:  term.IsTerminal(int(os.Stdout.Fd())),
 		ErrTTY:  term.IsTerminal(int(os.Stderr.Fd())),
 		InTTY:   term.IsTerminal(int(os.Stdin.Fd())),

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,8 @@ type ProduceOptions struct {
 	Count           int
 	Rate            float64
 	NoValidate      bool
+	Compression     string
+	Headers         []string
 	Output          string
 	messageFlagsSet bool
 	flags           map[string]*pflag.Flag
@@ -56,6 +59,15 @@ Each message's key is its organizerId, so one organizer's events keep their
 order. Without --brokers it uses kafka.brokers, or the embedded broker of
 "serve --dev" on 127.0.0.1:9092.
 
+--no-validate sends messages serve will refuse, to test dead letters: with
+--file, input that is not a sequence of JSON values is sent line by line,
+each non-empty line one record, byte for byte.
+
+--compression compresses the record batches as a producer may (none, gzip,
+snappy, lz4, zstd), and --header adds a record header (repeatable), so QA
+can reproduce what other producers send; serve keeps headers with dead
+letters.
+
 For load, --count repeats the message (each with its own occurredAt, so
 they are distinct events) and --rate paces it; a progress bar shows on a
 terminal and a summary is printed at the end.`,
@@ -64,6 +76,8 @@ terminal and a summary is printed at the end.`,
   signalctl produce --scope merchant --organizer org-1 --merchant m-7
   signalctl produce --file message.json
   cat messages.ndjson | signalctl produce --file -
+  signalctl produce --file - --no-validate <<< 'not json'
+  signalctl produce --recipients u1 --compression zstd --header trace-id=abc123 --header source=qa
   signalctl produce --recipients u1 --count 100000 --rate 5000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -90,7 +104,9 @@ terminal and a summary is printed at the end.`,
 	f.StringVar(&o.File, "file", "", "read messages from a file, - for stdin")
 	f.IntVar(&o.Count, "count", 1, "send the message this many times")
 	f.Float64Var(&o.Rate, "rate", 0, "messages per second (0: as fast as possible)")
-	f.BoolVar(&o.NoValidate, "no-validate", false, "send even invalid messages (to test dead letters)")
+	f.BoolVar(&o.NoValidate, "no-validate", false, "send even invalid messages, and with --file non-JSON lines as they are (to test dead letters)")
+	f.StringVar(&o.Compression, "compression", "none", "compression of the record batches: "+strings.Join(compressionNames, ", "))
+	f.StringArrayVar(&o.Headers, "header", nil, "record header KEY=VALUE (repeatable)")
 	f.StringSlice("brokers", nil, "Kafka seed brokers (kafka.brokers)")
 	f.String("topic", "", "Kafka topic (kafka.topic)")
 	addOutputFlag(cmd, &o.Output)
@@ -99,12 +115,46 @@ terminal and a summary is printed at the end.`,
 	_ = cmd.RegisterFlagCompletionFunc("type", fixedValues("PAYMENT_SUCCESS"))
 	_ = cmd.RegisterFlagCompletionFunc("recipients", completeRecipients(g))
 	_ = cmd.RegisterFlagCompletionFunc("brokers", fixedValues("127.0.0.1:9092"))
+	_ = cmd.RegisterFlagCompletionFunc("compression", fixedValues(compressionNames...))
+	_ = cmd.RegisterFlagCompletionFunc("header", cobra.NoFileCompletions)
 	_ = cmd.MarkFlagFilename("file", "json", "ndjson")
 	return cmd
 }
 
 // produceTimeout bounds reaching the brokers and delivering each record.
 const produceTimeout = 30 * time.Second
+
+// compressionNames are --compression's values, in Kafka's codec order.
+var compressionNames = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+func compressionCodec(name string) (kgo.CompressionCodec, error) {
+	switch strings.ToLower(name) {
+	case "none", "":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, usageErrorf("--compression %q: want one of %s", name, strings.Join(compressionNames, ", "))
+}
+
+// parseHeaders reads --header KEY=VALUE flags, in order.
+func parseHeaders(flags []string) ([]kgo.RecordHeader, error) {
+	var out []kgo.RecordHeader
+	for _, h := range flags {
+		k, v, ok := strings.Cut(h, "=")
+		if !ok || k == "" {
+			return nil, usageErrorf("--header %q: want KEY=VALUE", h)
+		}
+		out = append(out, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	return out, nil
+}
 
 // outgoing is one message to send.
 type outgoing struct {
@@ -131,6 +181,14 @@ func produceRun(ctx context.Context, o *ProduceOptions) error {
 	if o.File != "" && o.messageFlagsSet {
 		return usageErrorf("--file and the message flags (--scope, --recipients, --data, …) do not mix")
 	}
+	codec, err := compressionCodec(o.Compression)
+	if err != nil {
+		return err
+	}
+	headers, err := parseHeaders(o.Headers)
+	if err != nil {
+		return err
+	}
 	cfg, err := o.g.load(o.flags)
 	if err != nil {
 		return err
@@ -148,7 +206,7 @@ func produceRun(ctx context.Context, o *ProduceOptions) error {
 		return err
 	}
 	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(cfg.Kafka.Topic), kgo.ProducerLinger(5*time.Millisecond),
-		kgo.RecordDeliveryTimeout(produceTimeout))...)
+		kgo.RecordDeliveryTimeout(produceTimeout), kgo.ProducerBatchCompression(codec))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
@@ -158,7 +216,7 @@ func produceRun(ctx context.Context, o *ProduceOptions) error {
 	err = cl.Ping(pingCtx)
 	cancelPing()
 	if err != nil {
-		return fmt.Errorf("cannot reach the Kafka brokers %v: %w (is the broker running? serve --dev starts one on 127.0.0.1:9092)", brokers, err)
+		return fmt.Errorf("cannot reach the Kafka brokers %v: %w (is the broker running? serve --dev starts one on 127.0.0.1:9092)", brokers, kafka.Explain(cl, err))
 	}
 
 	total := len(msgs) * o.Count
@@ -193,7 +251,7 @@ send:
 			}
 			idx := i
 			wg.Add(1)
-			cl.Produce(ctx, &kgo.Record{Key: m.key, Value: value}, func(r *kgo.Record, err error) {
+			cl.Produce(ctx, &kgo.Record{Key: m.key, Value: value, Headers: headers}, func(r *kgo.Record, err error) {
 				defer wg.Done()
 				mu.Lock()
 				if err != nil && firstErr == nil {
@@ -291,14 +349,21 @@ func (o *ProduceOptions) fileMessages() ([]outgoing, error) {
 		defer f.Close()
 		r = f
 	}
-	dec := json.NewDecoder(r)
+	input, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.File, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(input))
 	var out []outgoing
 	for n := 1; ; n++ {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return nil, fmt.Errorf("%s: message %d is not JSON: %w", o.File, n, err)
+			if o.NoValidate {
+				return o.lineMessages(input)
+			}
+			return nil, fmt.Errorf("%s: message %d is not JSON: %w (--no-validate sends such input line by line, as it is)", o.File, n, err)
 		}
 		organizer := ""
 		if !o.NoValidate {
@@ -316,6 +381,28 @@ func (o *ProduceOptions) fileMessages() ([]outgoing, error) {
 			organizer = m.OrganizerID
 		}
 		out = append(out, outgoing{key: o.key(organizer), value: bytes.Clone(raw)})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no message", o.File)
+	}
+	return out, nil
+}
+
+// lineMessages is --no-validate's reading of input that is not JSON: each
+// non-empty line is one record's value, byte for byte (without its line
+// end), keyed by --key if set (else no key).
+func (o *ProduceOptions) lineMessages(input []byte) ([]outgoing, error) {
+	var out []outgoing
+	for _, line := range bytes.Split(input, []byte("\n")) {
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var key []byte
+		if o.Key != "" {
+			key = []byte(o.Key)
+		}
+		out = append(out, outgoing{key: key, value: bytes.Clone(line)})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s holds no message", o.File)

@@ -429,3 +429,69 @@ func TestProduceToAnUnreachableBrokerFailsQuickly(t *testing.T) {
 		t.Errorf("stdout = %q, want nothing", r.Stdout)
 	}
 }
+
+// Issue 15, item 1: the tour's dead-letter step. Input that is not JSON
+// goes out line by line, byte for byte, so serve makes it a dead letter.
+func TestProduceNoValidateSendsNonJSONInputLineByLine(t *testing.T) {
+	isolate(t)
+	broker := testkit.Broker(t)
+	r := runWith(t, runOpts{stdin: "not json\n"}, "produce", "--brokers", broker, "--file", "-")
+	r.wantCode(t, 1)
+	r.wantStderr(t, "message 1 is not JSON", "--no-validate")
+
+	r = runWith(t, runOpts{stdin: "not json\n\n{\"half\": \r\n\xff\xfe raw\n"}, "produce", "--brokers", broker, "--file", "-", "--no-validate")
+	r.wantCode(t, 0)
+	recs := consume(t, broker, testkit.Topic, 3)
+	want := []string{"not json", `{"half": `, "\xff\xfe raw"}
+	if len(recs) != len(want) {
+		t.Fatalf("%d records, want %d", len(recs), len(want))
+	}
+	for i, rec := range recs {
+		if string(rec.Value) != want[i] || rec.Key != nil {
+			t.Errorf("record %d: key %q value %q, want no key and %q", i, rec.Key, rec.Value, want[i])
+		}
+	}
+}
+
+func TestProduceCompressesBatchesAndAddsHeaders(t *testing.T) {
+	for code, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
+		t.Run("with "+codec, func(t *testing.T) {
+			isolate(t)
+			broker := testkit.Broker(t)
+			r := run(t, "produce", "--brokers", broker, "--recipients", "u1", "--count", "3",
+				"--compression", codec, "--header", "trace-id=abc=123", "--header", "empty=", "--header", "trace-id=again")
+			r.wantCode(t, 0)
+			for _, rec := range consume(t, broker, testkit.Topic, 3) {
+				if got := rec.Attrs.CompressionType(); got != uint8(code) {
+					t.Errorf("compression type %d, want %d (%s)", got, code, codec)
+				}
+				var hs []string
+				for _, h := range rec.Headers {
+					hs = append(hs, h.Key+"="+string(h.Value))
+				}
+				if got := strings.Join(hs, " "); got != "trace-id=abc=123 empty= trace-id=again" {
+					t.Errorf("headers %q", got)
+				}
+				if _, err := event.Decode(rec.Value); err != nil {
+					t.Errorf("value %s: %v", rec.Value, err)
+				}
+			}
+		})
+	}
+	t.Run("refusing an unknown codec or a header without =", func(t *testing.T) {
+		isolate(t)
+		for _, args := range [][]string{{"--compression", "brotli"}, {"--header", "novalue"}, {"--header", "=v"}} {
+			r := run(t, append([]string{"produce", "--brokers", "127.0.0.1:1", "--recipients", "u1"}, args...)...)
+			r.wantCode(t, 2)
+			r.wantStderr(t, strings.TrimPrefix(args[0], "--"))
+		}
+	})
+	t.Run("completing the codecs", func(t *testing.T) {
+		isolate(t)
+		r := run(t, "__complete", "produce", "--compression", "")
+		r.wantCode(t, 0)
+		if !strings.HasPrefix(r.Stdout, "none\ngzip\nsnappy\nlz4\nzstd\n:") {
+			t.Errorf("completion %q", r.Stdout)
+		}
+	})
+}

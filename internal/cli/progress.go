@@ -36,3 +36,10 @@ func (p *progress) Finish() {
 		_ = p.bar.Finish()
 	}
 }
+
+// Set moves the bar to n done.
+func (p *progress) Set(n int) {
+	if p.bar != nil {
+		_ = p.bar.Set(n)
+	}
+}

@@ -17,22 +17,53 @@ import (
 	"github.com/signal-notify/signal/internal/config"
 )
 
+// ErrInterrupted is the cause of a command's context after Ctrl-C
+// (SIGINT); ErrTerminated after SIGTERM.
+var (
+	ErrInterrupted = errors.New("interrupted")
+	ErrTerminated  = errors.New("terminated")
+)
+
+// ExitInterrupted is the exit code of every command stopped by Ctrl-C (or
+// SIGTERM) before it finished, as shells report it (128 + SIGINT).
+const ExitInterrupted = 130
+
+// exitCodesHelp closes every command's --help.
+const exitCodesHelp = `
+Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted (Ctrl-C: the
+command stops cleanly first). Data goes to stdout, messages to stderr.
+`
+
+// stopsOnSIGTERM marks a command for which SIGTERM is its normal end (serve):
+// it exits 0 after stopping cleanly instead of ExitInterrupted.
+const stopsOnSIGTERM = "signal/stops-on-sigterm"
+
 // Main runs signalctl with the process's arguments and returns the exit code.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop() // restore default handling: a second signal ends the process at once
+		s := <-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM) // a second signal ends the process at once
+		if s == syscall.SIGTERM {
+			cancel(ErrTerminated)
+		} else {
+			cancel(ErrInterrupted)
+		}
 	}()
 	return Execute(ctx, System(), os.Args[1:])
 }
 
 // Execute runs one command line; tests call it with their own streams.
+// A context cancelled with ErrInterrupted or ErrTerminated is a stop the
+// user asked for: the command ends what it does cleanly and Execute returns
+// ExitInterrupted.
 func Execute(ctx context.Context, io *IOStreams, args []string) int {
 	root, g := newRoot(io)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil && !g.running {
 		// Cobra refused the command line before any command ran: unknown
 		// command or flag, bad arguments, a required flag or flag group.
@@ -40,6 +71,9 @@ func Execute(ctx context.Context, io *IOStreams, args []string) int {
 		if !errors.As(err, &ue) {
 			err = &usageError{err}
 		}
+	}
+	if g.running && stoppedBySignal(ctx) {
+		return interrupted(ctx, io, cmd, err)
 	}
 	if err != nil {
 		fmt.Fprintln(io.ErrOut, styled(io, "9", "Error:"), err)
@@ -49,6 +83,34 @@ func Execute(ctx context.Context, io *IOStreams, args []string) int {
 		}
 	}
 	return exitCode(err)
+}
+
+func stoppedBySignal(ctx context.Context) bool {
+	cause := context.Cause(ctx)
+	return ctx.Err() != nil && (errors.Is(cause, ErrInterrupted) || errors.Is(cause, ErrTerminated))
+}
+
+// interrupted reports a command stopped by a signal and returns its exit
+// code: ExitInterrupted, or the command's own for serve on SIGTERM.
+func interrupted(ctx context.Context, io *IOStreams, cmd *cobra.Command, err error) int {
+	if errors.Is(context.Cause(ctx), ErrTerminated) && cmd != nil && cmd.Annotations[stopsOnSIGTERM] != "" {
+		if err != nil {
+			fmt.Fprintln(io.ErrOut, styled(io, "9", "Error:"), err)
+		}
+		return exitCode(err)
+	}
+	switch {
+	case err == nil || (errors.Is(err, context.Canceled) && !errors.Is(err, context.Cause(ctx))):
+		// The command stopped without more to say, or a call in flight
+		// was cut: its error would only repeat "context canceled".
+		fmt.Fprintln(io.ErrOut, styled(io, "11", "Interrupted."))
+	case errors.Is(err, context.Cause(ctx)):
+		fmt.Fprintln(io.ErrOut, styled(io, "11", "Interrupted:"), err)
+	default:
+		fmt.Fprintln(io.ErrOut, styled(io, "9", "Error:"), err)
+		fmt.Fprintln(io.ErrOut, styled(io, "11", "Interrupted."))
+	}
+	return ExitInterrupted
 }
 
 func commandPath(root *cobra.Command, args []string) string {
@@ -91,6 +153,8 @@ recipient's room. A REST API sends to every client, a room or one client.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// Every command's help ends with the exit codes.
+	root.SetUsageTemplate(root.UsageTemplate() + exitCodesHelp)
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
@@ -121,6 +185,7 @@ recipient's room. A REST API sends to every client, a room or one client.`,
 		newCmdVersion(g),
 		newCmdDevDB(g),
 	)
+	useOwnBashCompletion(root)
 	markRunning(root, g)
 	return root, g
 }

@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/signal-notify/signal/internal/client"
 	"github.com/signal-notify/signal/internal/hub"
 )
 
@@ -67,7 +70,7 @@ func sendRun(ctx context.Context, o *SendOptions) error {
 		if err := c.SendRoom(ctx, o.Room, o.Topic, data); err != nil {
 			return fmt.Errorf("send to room %q: %w", o.Room, err)
 		}
-		fmt.Fprintf(o.g.io.ErrOut, "Sent %s to room %s.\n", o.Topic, o.Room)
+		fmt.Fprintf(o.g.io.ErrOut, "Sent %s to room %s%s\n", o.Topic, o.Room, roomAudience(ctx, c, o.Room))
 		return nil
 	}
 	if err := c.SendClient(ctx, o.Client, o.Topic, data); err != nil {
@@ -99,7 +102,7 @@ serve instance. --data is JSON inline, @file, or - for stdin.`,
 			if err := c.Broadcast(cmd.Context(), o.Topic, data); err != nil {
 				return fmt.Errorf("broadcast: %w", err)
 			}
-			fmt.Fprintf(o.g.io.ErrOut, "Broadcast %s to every client.\n", o.Topic)
+			fmt.Fprintf(o.g.io.ErrOut, "Broadcast %s to every client%s\n", o.Topic, roomAudience(cmd.Context(), c, ""))
 			return nil
 		},
 	}
@@ -109,4 +112,31 @@ serve instance. --data is JSON inline, @file, or - for stdin.`,
 	_ = cmd.RegisterFlagCompletionFunc("topic", cobra.NoFileCompletions)
 	o.flags = addServerFlags(cmd)
 	return cmd
+}
+
+// roomAudience ends the "Sent" message with how many clients were in the
+// room (every client for ""), as the cluster's client list says right after
+// the send: a send to an empty room succeeds, and reaches nobody.
+func roomAudience(ctx context.Context, c *client.Client, room string) string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	list, err := c.Clients(ctx)
+	if err != nil {
+		return "."
+	}
+	n := 0
+	for _, cl := range list {
+		if room == "" || slices.Contains(cl.Rooms, room) {
+			n++
+		}
+	}
+	switch {
+	case n == 0 && room == "":
+		return ", but no client is connected: nobody received it."
+	case n == 0:
+		return ", but no client is in it: nobody received it."
+	case n == 1:
+		return " (1 client)."
+	}
+	return fmt.Sprintf(" (%d clients).", n)
 }

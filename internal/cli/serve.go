@@ -28,7 +28,12 @@ The first SIGTERM or SIGINT shuts down gracefully: readiness fails, the batch
 in hand is stored and committed, the consumer leaves its group, WebSocket
 clients are closed (1001) over websocket.close_window. A second signal
 ends the process at once; nothing is lost either way, since offsets are
-committed only after their rows are.
+committed only after their rows are. SIGTERM is serve's normal stop (exit
+0); Ctrl-C (SIGINT) exits 130 after the same drain, as in every command.
+
+With members.topic set (SIGNAL_MEMBERS_TOPIC), it also applies the
+organization service's membership changes from that topic, in the consumer
+group kafka.group_id + "-members" (docs/operations.md).
 
 --dev starts an in-process Kafka-protocol broker on 127.0.0.1:9092, creates
 and migrates the database, generates a JWT secret and an API key (kept in
@@ -37,7 +42,8 @@ prints how to connect.`,
 		Example: `  signalctl serve --dev
   signalctl serve --config /etc/signal/signal.yaml
   SIGNAL_KAFKA_BROKERS=k1:9092,k2:9092 SIGNAL_AUTH_JWT_SECRET=… SIGNAL_API_KEYS=… signalctl serve`,
-		Args: cobra.NoArgs,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{stopsOnSIGTERM: "yes"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serveRun(cmd.Context(), o)
 		},

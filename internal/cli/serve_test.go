@@ -16,6 +16,12 @@ import (
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
+// Secrets long enough for serve without --dev.
+const (
+	longSecret = "0123456789abcdef0123456789abcdef"
+	longKey    = "key-0123456789abcdef-0123"
+)
+
 func TestServeWithoutDevNamesTheMissingSetting(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -52,6 +58,21 @@ func TestServeWithoutDevNamesTheMissingSetting(t *testing.T) {
 			name: "blank list values do not count",
 			env:  map[string]string{"SIGNAL_KAFKA_BROKERS": " , ", "SIGNAL_AUTH_JWT_SECRET": "s", "SIGNAL_API_KEYS": "k"},
 			want: "kafka.brokers",
+		},
+		{
+			name: "a JWT secret under 32 bytes",
+			env:  map[string]string{"SIGNAL_KAFKA_BROKERS": "127.0.0.1:1", "SIGNAL_AUTH_JWT_SECRET": "a", "SIGNAL_API_KEYS": longKey},
+			want: "auth.jwt_secret is 1 bytes long: outside --dev it must be at least 32",
+		},
+		{
+			name: "a JWT secret of 31 bytes",
+			env:  map[string]string{"SIGNAL_KAFKA_BROKERS": "127.0.0.1:1", "SIGNAL_AUTH_JWT_SECRET": longSecret[:31], "SIGNAL_API_KEYS": longKey},
+			want: "auth.jwt_secret is 31 bytes long",
+		},
+		{
+			name: "an API key under 24 characters",
+			env:  map[string]string{"SIGNAL_KAFKA_BROKERS": "127.0.0.1:1", "SIGNAL_AUTH_JWT_SECRET": longSecret, "SIGNAL_API_KEYS": longKey + ",k"},
+			want: "auth.api_keys: key 2 of 2 is 1 characters long: outside --dev each must be at least 24",
 		},
 		{
 			name: "the dev state is for --dev only",
@@ -96,8 +117,8 @@ func TestServeWithoutDevNamesTheMissingSetting(t *testing.T) {
 func TestServeRefusesAnOutdatedSchema(t *testing.T) {
 	isolate(t)
 	t.Setenv("SIGNAL_KAFKA_BROKERS", closedAddr(t))
-	t.Setenv("SIGNAL_AUTH_JWT_SECRET", "s")
-	t.Setenv("SIGNAL_API_KEYS", "k")
+	t.Setenv("SIGNAL_AUTH_JWT_SECRET", longSecret)
+	t.Setenv("SIGNAL_API_KEYS", longKey)
 	r := run(t, "serve", "--database-url", pgtest.NewEmptyDatabase(t))
 	r.wantCode(t, 1)
 	want := fmt.Sprintf("Error: the database schema is at version 0 and this signalctl needs %d: run `signalctl migrate up`\n", store.LatestVersion())
@@ -113,9 +134,9 @@ func TestServeRunsAndStopsOnCancel(t *testing.T) {
 	isolate(t)
 	broker := testkit.Broker(t)
 	t.Setenv("SIGNAL_KAFKA_BROKERS", broker)
-	t.Setenv("SIGNAL_API_KEYS", "key-1")
+	t.Setenv("SIGNAL_API_KEYS", longKey)
 	t.Setenv("SIGNAL_HTTP_ADDR", "not an address")
-	cfg := writeFile(t, "signal.yaml", "http:\n  addr: also not an address\nauth:\n  jwt_secret: file-secret\n")
+	cfg := writeFile(t, "signal.yaml", "http:\n  addr: also not an address\nauth:\n  jwt_secret: file-secret-0123456789abcdef-0123\n")
 
 	db := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -183,5 +204,9 @@ func TestServeRunsAndStopsOnCancel(t *testing.T) {
 	}
 	if out.String() != "" {
 		t.Errorf("stdout = %q, want nothing without --dev", out.String())
+	}
+	// The test cluster's role is the postgres superuser.
+	if !strings.Contains(errOut.String(), `"level":"WARN","msg":"connected to PostgreSQL as a superuser`) {
+		t.Errorf("no warning about the superuser role in the log: %s", errOut.String())
 	}
 }

@@ -27,8 +27,16 @@ func newCmdStatus(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "One screen for on-call: health, consumer lag per partition, clients, dead letters",
 		Long: `Ask a serve instance for its status: readiness and each check, WebSocket
-clients on it and on all instances, the consumer group's lag per partition
-(all instances together), and the dead letters waiting, by reason.
+clients on it and on all instances, every registered instance with its
+clients and partitions, the consumer group's lag per partition and the
+instance that owns it (all instances together), and the dead letters
+waiting, by reason. COMMITTED "none" is a partition nothing was consumed
+from yet.
+
+An instance that stopped without a clean stop (killed, frozen, cut off) is
+shown with how long it has been silent: its clients are still counted until
+cluster.dead_after, and its partitions make no progress until the consumer
+group gives them to another instance (kafka.session_timeout).
 
 Exit code 1 when the instance is not ready, so scripts can use it as a probe.`,
 		Example: `  signalctl status
@@ -118,14 +126,43 @@ func printStatus(io *IOStreams, server string, st client.Status) {
 		}
 	}
 	fmt.Fprintf(w, "deadletters %s\n", dl)
+	for _, in := range st.Cluster {
+		name := in.ID
+		if in.Self {
+			name += " (this one)"
+		}
+		parts := make([]string, len(in.Partitions))
+		for i, p := range in.Partitions {
+			parts[i] = strconv.Itoa(int(p))
+		}
+		owns := "no partition"
+		if len(parts) > 0 {
+			owns = "partitions " + strings.Join(parts, ",")
+		}
+		fmt.Fprintf(w, "instance   %s  %s  %d client(s), %s\n", name, in.HTTPAddr, in.Clients, owns)
+		if in.Stale {
+			fmt.Fprintf(w, "           %s\n", styledOut(io, "11", in.Note))
+		}
+	}
 	if len(st.Consumer.Lag) > 0 {
 		fmt.Fprintln(w)
 		rows := make([][]string, 0, len(st.Consumer.Lag))
 		for _, p := range st.Consumer.Lag {
-			rows = append(rows, []string{strconv.Itoa(int(p.Partition)), strconv.FormatInt(p.Committed, 10),
-				strconv.FormatInt(p.End, 10), strconv.FormatInt(p.Lag, 10), p.Member})
+			committed := strconv.FormatInt(p.Committed, 10)
+			if p.Committed < 0 {
+				committed = "none" // nothing consumed from it yet
+			}
+			owner := p.Instance
+			switch {
+			case owner == "" && p.Member != "":
+				owner = p.Member + " (instance not known yet)"
+			case owner == "":
+				owner = "unassigned"
+			}
+			rows = append(rows, []string{strconv.Itoa(int(p.Partition)), committed,
+				strconv.FormatInt(p.End, 10), strconv.FormatInt(p.Lag, 10), owner})
 		}
-		printTable(io, []string{"PARTITION", "COMMITTED", "END", "LAG", "MEMBER"}, rows)
+		printTable(io, []string{"PARTITION", "COMMITTED", "END", "LAG", "INSTANCE"}, rows)
 	}
 }
 

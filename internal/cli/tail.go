@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os/user"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -43,8 +49,15 @@ watch a room.
 
 Without --token it mints a short-lived token allowed into exactly these
 rooms, with the configured JWT secret (or the serve --dev one of this
-machine). After a lost connection it reconnects, and for notification rooms
-it asks for what it missed (join with since the last id it printed).`,
+machine), and leaves the room of its own subject, so it shows up in no
+room but the ones it watches. After a lost connection it reconnects, and
+for notification rooms it asks for what it missed (join with since the last
+id it printed).
+
+Each line is: time, room, topic, data. A frame without a room was sent to
+every client (broadcast) or to this client alone; it shows "(no room)".
+System frames (welcome, joined, errors) go to stderr. Ctrl-C stops it (exit
+130).`,
 		Example: `  signalctl tail --room signal/notification/u1
   signalctl tail --room 'ops/alerts' --room signal/notification/u2 -o json
   signalctl tail --room signal/notification/u1 --since 01a21c61-12e3-8527-828b-5db963cee5ab`,
@@ -87,8 +100,21 @@ func tailRun(ctx context.Context, o *TailOptions) error {
 				secret = ds.JWTSecret
 			}
 		}
-		if token, err = auth.Sign(secret, tailSubject(), o.Rooms, 24*time.Hour); err != nil {
+		ttl := 24 * time.Hour
+		if m := cfg.Auth.MaxTokenTTL; m > 0 && m < ttl {
+			ttl = m
+		}
+		// The claims serve checks (auth.audience, auth.issuer) go in too.
+		spec := auth.SignOptions{Sub: tailSubject(), Rooms: o.Rooms, TTL: ttl, Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer}
+		if token, err = auth.SignToken(secret, spec); err != nil {
 			return fmt.Errorf("%w (or pass --token)", err)
+		}
+	}
+	var ownRoom string
+	if sub := tokenSubject(token); sub != "" {
+		ownRoom = event.NotificationRoom(sub)
+		if slices.Contains(o.Rooms, ownRoom) {
+			ownRoom = "" // watched on purpose: stay
 		}
 	}
 	base, err := url.Parse(cfg.Client.Server)
@@ -101,7 +127,7 @@ func tailRun(ctx context.Context, o *TailOptions) error {
 	}
 	wsURL := scheme + "://" + base.Host + strings.TrimRight(base.Path, "/") + "/socket/websocket"
 
-	t := &tailer{o: o, last: map[string]string{}, frames: make(chan []byte, 1024)}
+	t := &tailer{o: o, last: map[string]string{}, frames: make(chan []byte, 1024), ownRoom: ownRoom}
 	if o.Since != "" {
 		t.last[o.Rooms[0]] = o.Since
 	}
@@ -115,7 +141,7 @@ func tailRun(ctx context.Context, o *TailOptions) error {
 		if errors.As(err, &fatal) {
 			return fatal.err
 		}
-		fmt.Fprintf(o.g.io.ErrOut, "%s %v; reconnecting in %s\n", styled(o.g.io, "11", "disconnected:"), err, wait)
+		fmt.Fprintf(o.g.io.ErrOut, "%s %s; reconnecting in %s\n", styled(o.g.io, "11", "Disconnected:"), describeClose(err), wait)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -140,10 +166,65 @@ func tailSubject() string {
 }
 
 type tailer struct {
-	o      *TailOptions
-	last   map[string]string // room → last notification id printed
-	frames chan []byte
-	seen   int
+	o       *TailOptions
+	last    map[string]string // room → last notification id printed
+	frames  chan []byte
+	seen    int
+	ownRoom string // the token subject's room, left after connecting ("" to stay)
+}
+
+// tokenSubject reads the sub claim of a JWT without verifying it (the
+// server does): tail only needs to know which room it is put in.
+func tokenSubject(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Sub string `json:"sub"`
+	}
+	_ = json.Unmarshal(b, &c)
+	return c.Sub
+}
+
+// describeClose says in words why a connection ended.
+func describeClose(err error) string {
+	var ce *gws.CloseError
+	if !errors.As(err, &ce) {
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {
+			return "the connection was lost"
+		}
+		return err.Error()
+	}
+	var why string
+	switch ce.Code {
+	case 1000:
+		why = "the server closed the connection"
+	case hub.CloseGoingAway:
+		why = "the server is going away (restarting or shutting down)"
+	case hub.CloseSlowClient:
+		why = "the server dropped this client for reading too slowly"
+	case hub.ClosePolicy:
+		why = "the server dropped this client for sending too many actions"
+	case hub.CloseTooLarge:
+		why = "the server refused a frame as too large"
+	case 1006:
+		why = "the connection was lost"
+	case 1011:
+		why = "the server hit an internal error"
+	case hub.CloseTokenExpired:
+		why = "the token expired"
+	default:
+		why = "the server closed the connection"
+	}
+	if r := strings.TrimSpace(string(ce.Reason)); r != "" {
+		why += ": " + r
+	}
+	return fmt.Sprintf("%s (close code %d)", why, ce.Code)
 }
 
 type tailHandler struct {
@@ -185,6 +266,12 @@ func (t *tailer) session(ctx context.Context, wsURL, token string) error {
 			return err
 		}
 	}
+	if t.ownRoom != "" {
+		b, _ := json.Marshal(map[string]string{"action": "leave", "room": t.ownRoom})
+		if err := conn.WriteMessage(gws.OpcodeText, b); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(io.ErrOut, "Connected to %s, watching %s. Ctrl-C to stop.\n", wsURL, strings.Join(t.o.Rooms, ", "))
 	for {
 		select {
@@ -215,6 +302,22 @@ func (t *tailer) print(b []byte) bool {
 		fmt.Fprintf(io.ErrOut, "unreadable frame: %q\n", b)
 		return false
 	}
+	if t.ownRoom != "" && f.Topic == event.TopicLeft && bytes.Contains(f.Data, []byte(`"room":`)) {
+		var d struct {
+			Room string `json:"room"`
+		}
+		if json.Unmarshal(f.Data, &d) == nil && d.Room == t.ownRoom {
+			return false // the answer to tail's own housekeeping
+		}
+	}
+	if f.Topic == event.TopicWelcome && t.o.Output != FormatJSON {
+		var d struct {
+			ClientID string `json:"clientId"`
+		}
+		_ = json.Unmarshal(f.Data, &d)
+		fmt.Fprintf(io.ErrOut, "%s %s connected as client %s\n", time.Now().Format("15:04:05.000"), styled(io, "8", f.Topic), d.ClientID)
+		return false
+	}
 	if f.Topic == event.TopicNotificationCreated {
 		var n struct {
 			ID string `json:"id"`
@@ -231,7 +334,7 @@ func (t *tailer) print(b []byte) bool {
 	} else {
 		room := f.Room
 		if room == "" {
-			room = "(direct)"
+			room = "(no room)" // a broadcast, or a send to this client
 		}
 		ts := time.Now().Format("15:04:05.000")
 		if io.ColorOut() {

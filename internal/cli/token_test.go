@@ -18,6 +18,7 @@ func TestTokenMintsAVerifiableToken(t *testing.T) {
 		ttl      time.Duration
 		mayJoin  []string
 		mayNotIn []string
+		warning  string // on stderr; "" for none
 	}{
 		{
 			name: "defaults", args: []string{"--sub", "u1"}, ttl: 24 * time.Hour,
@@ -28,6 +29,24 @@ func TestTokenMintsAVerifiableToken(t *testing.T) {
 			rooms: []string{"signal/notification/*", "lobby"}, ttl: time.Hour,
 			mayJoin:  []string{"signal/notification/qa-bot", "signal/notification/u7", "lobby"},
 			mayNotIn: []string{"lobby-2", "signal/other"},
+			warning:  `Warning: --room "signal/notification/*" opens the notification rooms of other recipients, not only signal/notification/qa-bot`,
+		},
+		{
+			name: "every room", args: []string{"--sub", "qa", "--room", "*"}, rooms: []string{"*"}, ttl: 24 * time.Hour,
+			mayJoin: []string{"signal/notification/u7", "ops/a"}, warning: `Warning: --room "*" opens the notification rooms of other recipients`,
+		},
+		{
+			name: "a pattern under a recipient's room", args: []string{"--sub", "u1", "--room", "signal/notification/u1/*"}, rooms: []string{"signal/notification/u1/*"}, ttl: 24 * time.Hour,
+			mayJoin: []string{"signal/notification/u1/x"}, mayNotIn: []string{"signal/notification/u10"}, warning: "opens the notification rooms of other recipients",
+		},
+		{
+			name: "a star inside a segment is no wildcard", args: []string{"--sub", "u1", "--room", "signal/notification/u1*"}, rooms: []string{"signal/notification/u1*"}, ttl: 24 * time.Hour,
+			mayNotIn: []string{"signal/notification/u10", "signal/notification/u1-admin"},
+			warning:  `Warning: --room "signal/notification/u1*" allows only the room of that exact name`,
+		},
+		{
+			name: "a pattern of other rooms is quiet", args: []string{"--sub", "u1", "--room", "ops/*"}, rooms: []string{"ops/*"}, ttl: 24 * time.Hour,
+			mayJoin: []string{"ops/a", "ops/a/b"}, mayNotIn: []string{"ops", "opsx", "signal/notification/u2"},
 		},
 		{
 			name: "a room with a comma stays one room", args: []string{"--sub", "u2", "--room", "a,b", "--ttl", "90s"},
@@ -40,8 +59,11 @@ func TestTokenMintsAVerifiableToken(t *testing.T) {
 			t.Setenv("SIGNAL_AUTH_JWT_SECRET", secret)
 			r := run(t, append([]string{"token"}, tc.args...)...)
 			r.wantCode(t, 0)
-			if r.Stderr != "" {
+			if tc.warning == "" && r.Stderr != "" {
 				t.Errorf("stderr = %q, want nothing", r.Stderr)
+			}
+			if tc.warning != "" && !strings.Contains(r.Stderr, tc.warning) {
+				t.Errorf("stderr = %q, want %q", r.Stderr, tc.warning)
 			}
 			tok, rest, _ := strings.Cut(r.Stdout, "\n")
 			if rest != "" || tok == "" {
@@ -93,11 +115,22 @@ func TestTokenSecretSources(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := run(t, "token", "--sub", "u1")
+		r := runWith(t, runOpts{outTTY: true, errTTY: true}, "token", "--sub", "u1")
 		r.wantCode(t, 0)
 		r.wantStderr(t, "Using the development secret from "+path)
 		if _, err := auth.NewVerifier(ds.JWTSecret).Verify(strings.TrimSpace(r.Stdout)); err != nil {
 			t.Errorf("Verify with the dev state secret: %v", err)
+		}
+	})
+	t.Run("dev state says nothing when the token is captured by $(…)", func(t *testing.T) {
+		isolate(t)
+		if _, err := devstate.LoadOrCreate(); err != nil {
+			t.Fatal(err)
+		}
+		r := runWith(t, runOpts{errTTY: true}, "token", "--sub", "u1")
+		r.wantCode(t, 0)
+		if r.Stderr != "" || strings.Count(r.Stdout, ".") != 2 {
+			t.Errorf("stdout %q, stderr %q: want the token alone", r.Stdout, r.Stderr)
 		}
 	})
 	t.Run("configured secret wins over dev state", func(t *testing.T) {
@@ -146,4 +179,25 @@ func TestTokenErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTokenFollowsTheServersClaimRules(t *testing.T) {
+	const secret = "token-test-secret-0123456789-abcdef"
+	isolate(t)
+	t.Setenv("SIGNAL_AUTH_JWT_SECRET", secret)
+	t.Setenv("SIGNAL_AUTH_AUDIENCE", "signal-ws")
+	t.Setenv("SIGNAL_AUTH_ISSUER", "https://id.example")
+	t.Setenv("SIGNAL_AUTH_MAX_TOKEN_TTL", "2h")
+	r := run(t, "token", "--sub", "u1", "--ttl", "1h")
+	r.wantCode(t, 0)
+	v, err := auth.New(auth.Options{Secret: secret, Audience: "signal-ws", Issuer: "https://id.example", MaxTTL: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(strings.TrimSpace(r.Stdout)); err != nil {
+		t.Errorf("the server's verifier refuses the token: %v", err)
+	}
+	r = run(t, "token", "--sub", "u1", "--ttl", "3h")
+	r.wantCode(t, 2)
+	r.wantStderr(t, "--ttl 3h0m0s is longer than auth.max_token_ttl (2h0m0s)")
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -115,6 +116,7 @@ type Status struct {
 			End       int64  `json:"end"`
 			Lag       int64  `json:"lag"`
 			Member    string `json:"member"`
+			Instance  string `json:"instance"`
 		} `json:"lag"`
 	} `json:"consumer"`
 	DeadLetters struct {
@@ -122,7 +124,21 @@ type Status struct {
 		ByReason map[string]int `json:"byReason"`
 		Oldest   *time.Time     `json:"oldest"`
 	} `json:"deadLetters"`
-	Instances int `json:"instances"`
+	Instances int              `json:"instances"`
+	Cluster   []InstanceStatus `json:"cluster"`
+}
+
+// InstanceStatus is one registered instance in Status.
+type InstanceStatus struct {
+	ID            string    `json:"id"`
+	HTTPAddr      string    `json:"httpAddr"`
+	StartedAt     time.Time `json:"startedAt"`
+	Self          bool      `json:"self"`
+	Clients       int       `json:"clients"`
+	Partitions    []int32   `json:"partitions"`
+	SilentSeconds float64   `json:"silentSeconds"`
+	Stale         bool      `json:"stale"`
+	Note          string    `json:"note"`
 }
 
 // Status reads GET /status.
@@ -174,9 +190,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		body = bytes.NewReader(b)
 	}
 	// path is already escaped: keep %2F in room names as it is.
+	path, query, _ := strings.Cut(path, "?")
 	u := *c.base
 	u.RawPath = c.base.Path + path
 	u.Path, _ = url.PathUnescape(u.RawPath)
+	u.RawQuery = query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return err
@@ -207,4 +225,74 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
 	return nil
+}
+
+// MemberCounts is what a membership change did.
+type MemberCounts struct {
+	Added   int64 `json:"added"`
+	Removed int64 `json:"removed"`
+	Members int64 `json:"members"` // replace: the group's size afterwards
+}
+
+// Page is one page of a list of ids; NextCursor is nil on the last page.
+type Page struct {
+	Items      []string `json:"items"`
+	NextCursor *string  `json:"nextCursor"`
+}
+
+type idsBody struct {
+	RecipientIDs []string `json:"recipientIds"`
+}
+
+func groupPath(scope, scopeID string) string {
+	return "/memberships/" + url.PathEscape(scope) + "/" + url.PathEscape(scopeID)
+}
+
+// AddMembers adds recipients to a group.
+func (c *Client) AddMembers(ctx context.Context, scope, scopeID string, ids []string) (MemberCounts, error) {
+	var out MemberCounts
+	err := c.do(ctx, http.MethodPost, groupPath(scope, scopeID)+"/members", idsBody{ids}, &out)
+	return out, err
+}
+
+// RemoveMembers removes recipients from a group.
+func (c *Client) RemoveMembers(ctx context.Context, scope, scopeID string, ids []string) (MemberCounts, error) {
+	var out MemberCounts
+	err := c.do(ctx, http.MethodPost, groupPath(scope, scopeID)+"/members/remove", idsBody{ids}, &out)
+	return out, err
+}
+
+// ReplaceMembers makes ids the whole group.
+func (c *Client) ReplaceMembers(ctx context.Context, scope, scopeID string, ids []string) (MemberCounts, error) {
+	var out MemberCounts
+	err := c.do(ctx, http.MethodPut, groupPath(scope, scopeID), idsBody{ids}, &out)
+	return out, err
+}
+
+// Members reads one page of a group's members (cursor "" for the first).
+func (c *Client) Members(ctx context.Context, scope, scopeID, cursor string, limit int) (Page, error) {
+	var out Page
+	err := c.do(ctx, http.MethodGet, groupPath(scope, scopeID)+pageQuery(cursor, limit), nil, &out)
+	return out, err
+}
+
+// ScopeIDs reads one page of the ids of a scope's groups that have members.
+func (c *Client) ScopeIDs(ctx context.Context, scope, cursor string, limit int) (Page, error) {
+	var out Page
+	err := c.do(ctx, http.MethodGet, "/memberships/"+url.PathEscape(scope)+pageQuery(cursor, limit), nil, &out)
+	return out, err
+}
+
+func pageQuery(cursor string, limit int) string {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
 }

@@ -19,8 +19,10 @@ type Config struct {
 	Auth          Auth                          `mapstructure:"auth"`
 	WebSocket     WebSocket                     `mapstructure:"websocket"`
 	Ingest        Ingest                        `mapstructure:"ingest"`
+	Members       Members                       `mapstructure:"members"`
 	Cluster       Cluster                       `mapstructure:"cluster"`
 	Notifications Notifications                 `mapstructure:"notifications"`
+	Shutdown      Shutdown                      `mapstructure:"shutdown"`
 	Debug         Debug                         `mapstructure:"debug"`
 	Log           Log                           `mapstructure:"log"`
 	Client        Client                        `mapstructure:"client"`
@@ -43,7 +45,8 @@ type Kafka struct {
 	BatchSize    int      `mapstructure:"batch_size" default:"4000" desc:"most records handled in one database transaction (larger batches amortise the commit: see bench/README.md)"`
 	EmbeddedPort int      `mapstructure:"embedded_port" default:"9092" desc:"port of the embedded broker on 127.0.0.1"`
 	// A crashed member keeps its partitions until this passes.
-	SessionTimeout time.Duration `mapstructure:"session_timeout" default:"45s" desc:"consumer group session timeout: a crashed instance's partitions move to the others after this long"`
+	SessionTimeout time.Duration `mapstructure:"session_timeout" default:"6s" desc:"consumer group session timeout: a crashed instance's partitions move to the others after this long (the brokers' group.min.session.timeout.ms is 6s by default); heartbeats are sent every sixth of it"`
+	InstanceID     string        `mapstructure:"instance_id" desc:"static group membership (KIP-345): a stable id per instance (e.g. the pod name of a StatefulSet); an instance restarted after a crash takes its place back at once instead of after kafka.session_timeout. Must be unique among the running instances"`
 	SASL           SASL          `mapstructure:"sasl"`
 	TLS            TLS           `mapstructure:"tls"`
 }
@@ -66,21 +69,44 @@ type TLS struct {
 // HTTP is the listener of the WebSocket endpoint, the REST API and health.
 type HTTP struct {
 	Addr string `mapstructure:"addr" default:"127.0.0.1:8080" desc:"listen address of WebSocket, REST, health and metrics"`
+	// The limits below bound what one connection costs before it is
+	// authenticated (docs/security.md).
+	MetricsAddr       string        `mapstructure:"metrics_addr" desc:"listen address of GET /metrics on its own listener (e.g. 127.0.0.1:9090); when set, http.addr no longer serves /metrics. Empty: /metrics on http.addr"`
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" default:"10s" desc:"longest time to read a request's headers (a client trickling them is cut)"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout" default:"30s" desc:"longest time to read a whole request, headers and body (a body declared and never sent is cut)"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout" default:"30s" desc:"longest time to answer a request; upgraded WebSocket connections are exempt"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout" default:"120s" desc:"a keep-alive connection with no new request for this long is closed (keep it above the load balancer's idle timeout)"`
+	MaxHeaderBytes    int           `mapstructure:"max_header_bytes" default:"32768" desc:"largest request line and headers, tokens included; larger is refused with 431"`
 }
 
 // Auth holds the secrets of clients and callers.
 type Auth struct {
-	JWTSecret string   `mapstructure:"jwt_secret" env:"SIGNAL_AUTH_JWT_SECRET" desc:"HS256 secret of WebSocket and inbox tokens; serve needs it unless --dev" secret:"true"`
-	APIKeys   []string `mapstructure:"api_keys" env:"SIGNAL_API_KEYS" desc:"REST API keys, comma-separated; serve needs one unless --dev" secret:"true"`
+	JWTSecret     string        `mapstructure:"jwt_secret" env:"SIGNAL_AUTH_JWT_SECRET" desc:"HS256 secret of WebSocket and inbox tokens, at least 32 bytes; serve needs it (or auth.public_key_file or auth.jwks_url) unless --dev" secret:"true"`
+	APIKeys       []string      `mapstructure:"api_keys" env:"SIGNAL_API_KEYS" desc:"REST API keys, comma-separated, at least 24 characters each; serve needs one unless --dev" secret:"true"`
+	PublicKeyFile string        `mapstructure:"public_key_file" desc:"PEM public key (RSA 2048+, ECDSA P-256 or Ed25519) verifying RS256, ES256 or EdDSA tokens"`
+	JWKSURL       string        `mapstructure:"jwks_url" desc:"JWKS URL whose keys (by kid) verify RS256, ES256 or EdDSA tokens: https://, or http:// on a loopback address. Cached; fetched again for an unknown kid (at most every 10s) and every 10m"`
+	Audience      string        `mapstructure:"audience" desc:"when set, a token's aud must include it"`
+	Issuer        string        `mapstructure:"issuer" desc:"when set, a token's iss must be it"`
+	MaxTokenTTL   time.Duration `mapstructure:"max_token_ttl" default:"720h" desc:"longest accepted token lifetime, exp − iat (exp − now without iat); 0: no limit"`
 }
 
 // WebSocket bounds what one client may cost.
 type WebSocket struct {
 	MaxMessageBytes int           `mapstructure:"max_message_bytes" default:"65536" desc:"largest inbound frame; larger closes the connection with 1009"`
 	MaxRooms        int           `mapstructure:"max_rooms" default:"100" desc:"rooms one client may be in at once"`
-	QueueLimit      int           `mapstructure:"queue_limit" default:"2048" desc:"frames waiting for a slow client before it is disconnected (close 1008)"`
 	ReplayLimit     int           `mapstructure:"replay_limit" default:"500" desc:"most stored notifications one join with since replays"`
 	CloseWindow     time.Duration `mapstructure:"close_window" default:"2s" desc:"at shutdown, clients are closed (1001) spread over this window"`
+	// 1 MiB, as Centrifugo: a full replay of ordinary notifications or a
+	// large REST frame on top of what the kernel's socket buffer holds.
+	QueueBytes   int           `mapstructure:"queue_bytes" default:"1048576" desc:"bytes (data, replay, error and control frames, 64 bytes of bookkeeping each) that may wait for one client; past it the client is closed with 3008. Replaces queue_limit (frames)"`
+	PingInterval time.Duration `mapstructure:"ping_interval" default:"30s" desc:"the server pings every client this often; a client that sends nothing (not even a pong), or takes none of what is sent to it, for 3 intervals is disconnected"`
+	// Connection limits, checked before the upgrade.
+	MaxConnections           int     `mapstructure:"max_connections" default:"0" desc:"connections this instance accepts (503 past it); 0: the open-file limit minus 1,024"`
+	MaxConnectionsPerSubject int     `mapstructure:"max_connections_per_subject" default:"32" desc:"connections one token subject may hold on this instance (429 past it); 0: no limit"`
+	UpgradeRate              float64 `mapstructure:"upgrade_rate" default:"20" desc:"new connections per second from one source address (IPv6: one /64), refused with 429 past it; 0: no limit. Behind a proxy every client shares its address: raise it or set 0"`
+	UpgradeBurst             int     `mapstructure:"upgrade_burst" default:"100" desc:"connections one source address may open at once before upgrade_rate applies"`
+	ActionRate               float64 `mapstructure:"action_rate" default:"10" desc:"actions per second one client may send (a join with since counts 10); past it: error rate_limited, and a client a further burst behind is closed with 1008; 0: no limit"`
+	ActionBurst              int     `mapstructure:"action_burst" default:"50" desc:"actions one client may send at once before action_rate applies"`
 }
 
 // Ingest tunes the Kafka-to-PostgreSQL path.
@@ -88,6 +114,12 @@ type Ingest struct {
 	RepushWindow time.Duration `mapstructure:"repush_window" default:"5m" desc:"a redelivered record whose rows are younger than this is pushed again (same ids); older ones are not, so a replayed topic does not flood clients"`
 	RetryMin     time.Duration `mapstructure:"retry_min" default:"100ms" desc:"first wait before retrying a batch after a transient failure"`
 	RetryMax     time.Duration `mapstructure:"retry_max" default:"30s" desc:"longest wait between retries"`
+	MaxRowsPerTx int           `mapstructure:"max_rows_per_tx" default:"8192" desc:"most notification rows one database transaction stores: a batch with more (an event to a big organizer) is stored in several, in order, the first a quarter of this size, and pushes start when the first commits (at most 1048576)"`
+}
+
+// Members is the optional feed of membership changes.
+type Members struct {
+	Topic string `mapstructure:"topic" desc:"Kafka topic of membership changes ({\"scope\",\"scopeId\",\"op\",\"recipientIds\"}, keyed scope:scopeId) from the organization service; empty: no feed. Consumed by the group kafka.group_id + \"-members\", from the earliest offset when the group has none"`
 }
 
 // Notifications keep the stored inbox over time.
@@ -103,9 +135,15 @@ type Cluster struct {
 	DeadAfter time.Duration `mapstructure:"dead_after" default:"15s" desc:"an instance silent this long is removed with its clients (no phantom clients)"`
 }
 
+// Shutdown bounds a graceful stop.
+type Shutdown struct {
+	Timeout time.Duration `mapstructure:"timeout" default:"25s" desc:"the whole graceful stop (consumer drain, HTTP, closing clients over websocket.close_window, relay, pool) ends within this; what is left is then closed at once. Keep it below systemd's TimeoutStopSec (30s)"`
+}
+
 // Debug exposes profiling for performance work.
 type Debug struct {
-	PprofAddr string `mapstructure:"pprof_addr" desc:"listen address of net/http/pprof (e.g. 127.0.0.1:6060); empty: off. Never expose it publicly"`
+	PprofAddr        string `mapstructure:"pprof_addr" desc:"listen address of net/http/pprof (e.g. 127.0.0.1:6060), bound before anything else starts; empty: off. A non-loopback address is refused unless debug.pprof_allow_public"`
+	PprofAllowPublic bool   `mapstructure:"pprof_allow_public" default:"false" desc:"allow debug.pprof_addr on a non-loopback address (profiles expose memory contents and can stall the process)"`
 }
 
 // Log is the structured log on stderr.

@@ -125,6 +125,10 @@ func TestFieldsCoverTheContractKeys(t *testing.T) {
 		"kafka.tls.cert_file": "SIGNAL_KAFKA_TLS_CERT_FILE", "kafka.tls.key_file": "SIGNAL_KAFKA_TLS_KEY_FILE",
 		"http.addr": "SIGNAL_HTTP_ADDR", "auth.jwt_secret": "SIGNAL_AUTH_JWT_SECRET", "auth.api_keys": "SIGNAL_API_KEYS",
 		"client.server": "SIGNAL_SERVER", "client.api_key": "SIGNAL_API_KEY",
+		// Contract section 8.
+		"auth.jwks_url": "SIGNAL_AUTH_JWKS_URL", "auth.public_key_file": "SIGNAL_AUTH_PUBLIC_KEY_FILE",
+		"auth.audience": "SIGNAL_AUTH_AUDIENCE", "auth.issuer": "SIGNAL_AUTH_ISSUER",
+		"auth.max_token_ttl": "SIGNAL_AUTH_MAX_TOKEN_TTL", "http.metrics_addr": "SIGNAL_HTTP_METRICS_ADDR",
 	}
 	got := map[string]string{}
 	for _, f := range Fields() {
@@ -168,5 +172,24 @@ func TestRetentionTakesDaysOrAGoDuration(t *testing.T) {
 	t.Setenv("SIGNAL_NOTIFICATIONS_RETENTION", "")
 	if c, err := Load("", nil); err != nil || c.Notifications.Retention.Duration() != 90*24*time.Hour {
 		t.Errorf("default retention: %v, %v", c, err)
+	}
+}
+
+func TestLoadRefusesUnsafeLimits(t *testing.T) {
+	tests := map[string]string{
+		"SIGNAL_HTTP_READ_TIMEOUT=0s":    "http.read_timeout",
+		"SIGNAL_HTTP_IDLE_TIMEOUT=-1s":   "http.idle_timeout",
+		"SIGNAL_HTTP_MAX_HEADER_BYTES=1": "http.max_header_bytes",
+		"SIGNAL_AUTH_MAX_TOKEN_TTL=-1h":  "auth.max_token_ttl",
+		"SIGNAL_SHUTDOWN_TIMEOUT=1s":     "shutdown.timeout (1s) must be longer than websocket.close_window (2s)",
+	}
+	for env, want := range tests {
+		t.Run(env, func(t *testing.T) {
+			k, v, _ := strings.Cut(env, "=")
+			t.Setenv(k, v)
+			if _, err := Load("", nil); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want one naming %s", err, want)
+			}
+		})
 	}
 }

@@ -17,8 +17,10 @@ const exampleHeader = `# /etc/signal/signal.yaml: configuration of ` + "`signalc
 # systemd reads as root before starting the service (create it owned by
 # root, mode 0600), one VARIABLE=value a line:
 #
-#   SIGNAL_AUTH_JWT_SECRET=...            (auth.jwt_secret, required)
-#   SIGNAL_API_KEYS=key1,key2             (auth.api_keys, required)
+#   SIGNAL_AUTH_JWT_SECRET=...            (auth.jwt_secret, 32 bytes or more:
+#                                          openssl rand -base64 32)
+#   SIGNAL_API_KEYS=key1,key2             (auth.api_keys, 24 characters or
+#                                          more each)
 #   SIGNAL_DATABASE_URL=postgres://signal:PASSWORD@db.internal:5432/signal?sslmode=verify-full
 #   SIGNAL_KAFKA_SASL_PASSWORD=...        (kafka.sasl.password)
 #   SIGNAL_KAFKA_BROKERS=k1:9092,k2:9092  (or kafka.brokers below)

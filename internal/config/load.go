@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
@@ -55,6 +56,8 @@ func walk(t reflect.Type, prefix string, out *[]Field) {
 			typ = "duration or Nd"
 		case "int32":
 			typ = "int"
+		case "float64":
+			typ = "number"
 		}
 		if f.Type.Kind() == reflect.Map {
 			typ = "map"
@@ -155,14 +158,39 @@ func (c *Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.level must be debug, info, warn or error, got %q", c.Log.Level))
 	}
+	if c.Ingest.MaxRowsPerTx < 1 || c.Ingest.MaxRowsPerTx > 1<<20 {
+		errs = append(errs, fmt.Errorf("ingest.max_rows_per_tx must be from 1 to 1048576, got %d", c.Ingest.MaxRowsPerTx))
+	}
 	if c.Kafka.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("kafka.batch_size must be at least 1, got %d", c.Kafka.BatchSize))
 	}
-	if c.WebSocket.QueueLimit < 1 || c.WebSocket.MaxRooms < 1 || c.WebSocket.MaxMessageBytes < 128 {
-		errs = append(errs, errors.New("websocket.queue_limit and websocket.max_rooms must be at least 1, websocket.max_message_bytes at least 128"))
+	ws := c.WebSocket
+	if ws.MaxRooms < 1 || ws.MaxMessageBytes < 128 || ws.ReplayLimit < 1 {
+		errs = append(errs, errors.New("websocket.max_rooms and websocket.replay_limit must be at least 1, websocket.max_message_bytes at least 128"))
 	}
-	if c.WebSocket.ReplayLimit < 1 || c.WebSocket.ReplayLimit > c.WebSocket.QueueLimit/2 {
-		errs = append(errs, fmt.Errorf("websocket.replay_limit must be from 1 to half of websocket.queue_limit (%d): a replay must not overflow the queue", c.WebSocket.QueueLimit/2))
+	if ws.QueueBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("websocket.queue_bytes must be at least 65536 (64 KiB), got %d", ws.QueueBytes))
+	}
+	if ws.PingInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("websocket.ping_interval must be at least 10ms, got %s", ws.PingInterval))
+	}
+	if ws.MaxConnections < 0 || ws.MaxConnectionsPerSubject < 0 || ws.UpgradeRate < 0 || ws.ActionRate < 0 || ws.UpgradeBurst < 1 || ws.ActionBurst < 1 {
+		errs = append(errs, errors.New("websocket.max_connections, max_connections_per_subject, upgrade_rate and action_rate must not be negative (0: no limit), upgrade_burst and action_burst at least 1"))
+	}
+	if ws.ActionRate > 0 && ws.ActionBurst < 10 {
+		errs = append(errs, fmt.Errorf("websocket.action_burst must be at least 10 (a join with since counts 10 actions), got %d", ws.ActionBurst))
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("http.read_header_timeout, http.read_timeout, http.write_timeout and http.idle_timeout must be positive"))
+	}
+	if c.HTTP.MaxHeaderBytes < 4096 {
+		errs = append(errs, fmt.Errorf("http.max_header_bytes must be at least 4096, got %d", c.HTTP.MaxHeaderBytes))
+	}
+	if c.Auth.MaxTokenTTL < 0 {
+		errs = append(errs, fmt.Errorf("auth.max_token_ttl must be 0 (no limit) or positive, got %s", c.Auth.MaxTokenTTL))
+	}
+	if c.Shutdown.Timeout <= c.WebSocket.CloseWindow {
+		errs = append(errs, fmt.Errorf("shutdown.timeout (%s) must be longer than websocket.close_window (%s)", c.Shutdown.Timeout, c.WebSocket.CloseWindow))
 	}
 	return errors.Join(errs...)
 }

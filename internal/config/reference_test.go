@@ -60,7 +60,7 @@ func TestExampleConfigIsCurrentAndLoads(t *testing.T) {
 		t.Fatalf("the example with every key uncommented does not load: %v", err)
 	}
 	def, _ := Load("", nil)
-	if all.Kafka.Topic != def.Kafka.Topic || all.WebSocket.QueueLimit != def.WebSocket.QueueLimit || all.Ingest.RepushWindow != def.Ingest.RepushWindow {
+	if all.Kafka.Topic != def.Kafka.Topic || all.WebSocket.QueueBytes != def.WebSocket.QueueBytes || all.Ingest.RepushWindow != def.Ingest.RepushWindow {
 		t.Errorf("defaults in the example differ from the code's")
 	}
 }

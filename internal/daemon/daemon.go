@@ -2,21 +2,19 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/config"
@@ -44,11 +42,15 @@ type Options struct {
 	Version string
 	// OnReady, when set, is called once everything accepts work.
 	OnReady func(Info)
+	// OnShutdown, when set, is called after each step of the graceful
+	// stop (Step* constants), on the goroutine running Run.
+	OnShutdown func(step string)
 }
 
 // Info describes a running instance.
 type Info struct {
 	HTTPAddr    string   // bound address of the HTTP listener
+	MetricsAddr string   // bound address of http.metrics_addr, if set
 	InstanceID  string   // this instance's id among the instances
 	Brokers     []string // Kafka seed brokers in use
 	DevToken    string   // --dev: a sample token for recipient u1
@@ -67,20 +69,38 @@ func Run(ctx context.Context, o Options) error {
 		o.Out = io.Discard
 	}
 	info := Info{DatabaseURL: store.Redact(cfg.Database.URL)}
+	run := newRoutines(log)
 
+	// pprof first, so that a start that fails or hangs can be profiled.
+	stopPprof := func() {}
+	if cfg.Debug.PprofAddr != "" {
+		var err error
+		if stopPprof, err = servePprof(cfg.Debug, run, log); err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	if o.Dev {
 		if err := prepareDev(ctx, &cfg, &info, log); err != nil {
 			return err
 		}
 	}
-	if err := checkServeConfig(&cfg); err != nil {
+	if err := checkServeConfig(&cfg, o.Dev); err != nil {
+		return err
+	}
+	verifier, err := auth.New(auth.Options{
+		Secret: cfg.Auth.JWTSecret, PublicKeyFile: cfg.Auth.PublicKeyFile, JWKSURL: cfg.Auth.JWKSURL,
+		Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer, MaxTTL: cfg.Auth.MaxTokenTTL,
+		Logger: log.With("component", "auth"),
+	})
+	if err != nil {
 		return err
 	}
 
 	// Kafka input.
 	brokers := cfg.Kafka.Brokers
 	if cfg.UsesEmbeddedBroker() {
-		emb, err := kafka.StartEmbedded(cfg.Kafka.EmbeddedPort, cfg.Kafka.Topic)
+		emb, err := kafka.StartEmbedded(cfg.Kafka.EmbeddedPort, embeddedTopics(&cfg)...)
 		if err != nil {
 			return err
 		}
@@ -99,20 +119,25 @@ func Run(ctx context.Context, o Options) error {
 	if err := st.CheckSchema(ctx); err != nil {
 		return err
 	}
+	if !o.Dev {
+		warnIfSuperuser(ctx, st, log)
+	}
 
 	renderer, err := event.NewRenderer(cfg.Templates)
 	if err != nil {
 		return fmt.Errorf("templates: %w", err)
 	}
 	m := metrics.New()
+	ws := cfg.WebSocket
 	h := hub.New(hub.Options{
-		MaxMessageBytes: cfg.WebSocket.MaxMessageBytes,
-		MaxRooms:        cfg.WebSocket.MaxRooms,
-		QueueLimit:      cfg.WebSocket.QueueLimit,
-		ReplayLimit:     cfg.WebSocket.ReplayLimit,
-		History:         history{store: st},
-		Metrics:         m,
-		Logger:          log.With("component", "hub"),
+		MaxMessageBytes: ws.MaxMessageBytes, MaxRooms: ws.MaxRooms, QueueBytes: ws.QueueBytes,
+		ReplayLimit: ws.ReplayLimit, PingInterval: ws.PingInterval,
+		MaxConnections: ws.MaxConnections, MaxConnectionsPerSubject: ws.MaxConnectionsPerSubject,
+		UpgradeRate: ws.UpgradeRate, UpgradeBurst: ws.UpgradeBurst, ActionRate: ws.ActionRate, ActionBurst: ws.ActionBurst,
+		Verify:  verifier.Verify,
+		History: history{store: st},
+		Metrics: m,
+		Logger:  log.With("component", "hub"),
 	})
 	defer h.Close()
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
@@ -120,6 +145,13 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
 	defer ln.Close()
+	var metricsLn net.Listener
+	if cfg.HTTP.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.HTTP.MetricsAddr); err != nil {
+			return fmt.Errorf("http.metrics_addr %s: %w", cfg.HTTP.MetricsAddr, err)
+		}
+		defer metricsLn.Close()
+	}
 	instanceID := newInstanceID()
 	rel := relay.New(relay.Options{
 		Store: st, Hub: h, InstanceID: instanceID, HTTPAddr: ln.Addr().String(), Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter,
@@ -132,7 +164,7 @@ func Run(ctx context.Context, o Options) error {
 	push := &pusher{relay: rel}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
-		Retention: cfg.Notifications.Retention.Duration(), Metrics: m, Logger: log.With("component", "ingest"),
+		Retention: cfg.Notifications.Retention.Duration(), MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Metrics: m, Logger: log.With("component", "ingest"),
 	})
 
 	clientOpts, err := kafka.ClientOpts(cfg.Kafka, brokers)
@@ -141,36 +173,48 @@ func Run(ctx context.Context, o Options) error {
 	}
 	consumer, err := kafka.NewConsumer(kafka.ConsumerOptions{
 		Client: clientOpts, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.GroupID,
-		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize, SessionTimeout: cfg.Kafka.SessionTimeout,
+		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize,
+		SessionTimeout: cfg.Kafka.SessionTimeout, InstanceID: cfg.Kafka.InstanceID,
 		RetryMin: cfg.Ingest.RetryMin, RetryMax: cfg.Ingest.RetryMax,
 		Handler: kafkaHandler{ing}, Metrics: m, Logger: log.With("component", "consumer"),
 	})
 	if err != nil {
 		return err
 	}
+	defer consumer.Close() // leaves the group on every way out, Run or not
+	members, membersChecks, err := newMemberFeed(&cfg, clientOpts, st, m, log)
+	if err != nil {
+		return err
+	}
+	if members != nil {
+		defer members.Close()
+	}
 
 	var draining atomic.Bool
+	checks := []httpapi.Check{
+		{Name: "database", Check: st.Ping},
+		{Name: "kafka", Check: consumer.Ready},
+		{Name: "relay", Check: func(context.Context) error { return rel.Err() }},
+	}
+	if cfg.Auth.JWKSURL != "" {
+		if err := verifier.Ready(); err != nil {
+			log.Warn("no token keys yet: tokens are refused until auth.jwks_url answers", "err", err)
+		}
+		checks = append(checks, httpapi.Check{Name: "auth", Check: func(context.Context) error { return verifier.Ready() }})
+	}
 	api := httpapi.New(httpapi.Options{
-		Hub: h, Relay: rel, Inbox: st,
-		Verifier: auth.NewVerifier(cfg.Auth.JWTSecret), APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys),
+		Hub: h, Relay: rel, Inbox: st, Memberships: st, Preferences: st,
+		Verifier: verifier, APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys), MetricsElsewhere: metricsLn != nil,
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Console:      console.Handler(),
-		StatusSource: statusSource(instanceID, o.Version, cfg.Kafka.Topic, cfg.Kafka.GroupID, time.Now(), consumer, st),
-		Checks: []httpapi.Check{
-			{Name: "database", Check: st.Ping},
-			{Name: "kafka", Check: func(ctx context.Context) error {
-				if err := consumer.Client().Ping(ctx); err != nil {
-					return fmt.Errorf("brokers unreachable: %w", err)
-				}
-				if joined, _ := consumer.Joined(); !joined {
-					return errors.New("joining the consumer group")
-				}
-				return consumer.Err()
-			}},
-			{Name: "relay", Check: func(context.Context) error { return rel.Err() }},
-		},
+		StatusSource: statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st, rel),
+		Checks:       append(checks, membersChecks...),
 	})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	srv := newHTTPServer(cfg.HTTP, api, log)
+	var metricsSrv *http.Server
+	if metricsLn != nil {
+		metricsSrv = newHTTPServer(cfg.HTTP, httpapi.MetricsHandler(m), log)
+	}
 	info.HTTPAddr = ln.Addr().String()
 	info.InstanceID = instanceID
 
@@ -180,35 +224,34 @@ func Run(ctx context.Context, o Options) error {
 	defer stopConsuming()
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
-	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	consumerDone := make(chan struct{})
-	g.Go(func() error {
+	run.Go("consumer", func() error {
 		defer close(consumerDone)
 		return consumer.Run(consumeCtx)
 	})
+	if members != nil {
+		run.Go("members consumer", func() error { return members.Run(consumeCtx) })
+	}
 	relayDone := make(chan struct{})
-	g.Go(func() error {
+	run.Go("relay", func() error {
 		defer close(relayDone)
 		return rel.Run(relayCtx)
 	})
-	g.Go(func() error {
+	run.Go("partition maintenance", func() error {
 		maintain(relayCtx, st, cfg.Notifications.Retention.Duration(), log.With("component", "partitions"))
 		return nil
 	})
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http server: %w", err)
-		}
+	run.Go("consumer member", func() error {
+		// Which group member is this instance (status shows instances).
+		trackMember(relayCtx, consumer.Client(), st, instanceID, log)
 		return nil
 	})
-
-	if cfg.Debug.PprofAddr != "" {
-		stopPprof, err := servePprof(cfg.Debug.PprofAddr, log)
-		if err != nil {
-			return err
-		}
-		defer stopPprof()
+	run.Go("http", func() error { return serveHTTP(srv, ln) })
+	if metricsSrv != nil {
+		run.Go("metrics http", func() error { return serveHTTP(metricsSrv, metricsLn) })
+		info.MetricsAddr = metricsLn.Addr().String()
 	}
+
 	log.Info("signal serving", "instance", instanceID, "http", info.HTTPAddr, "brokers", brokers, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.GroupID, "database", info.DatabaseURL)
 	if o.Dev {
 		printBanner(o.Out, &cfg, info)
@@ -219,43 +262,16 @@ func Run(ctx context.Context, o Options) error {
 
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: finishing the batch in hand, then closing clients")
-	case <-gctx.Done():
+		log.Info("shutting down: finishing the batch in hand, then closing clients", "deadline", cfg.Shutdown.Timeout)
+	case <-run.Failed():
 		log.Error("a component failed; shutting down")
 	}
-	draining.Store(true)
-	stopConsuming()
-	select {
-	case <-consumerDone:
-	case <-time.After(30 * time.Second):
-		log.Error("consumer did not stop within 30s")
-	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second+cfg.WebSocket.CloseWindow)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		log.Warn("http shutdown", "err", err)
-	}
-	h.Shutdown(shutCtx, cfg.WebSocket.CloseWindow)
-	stopRelay() // after the clients: it unregisters this instance last
-	<-relayDone
-	err = g.Wait()
-	log.Info("signal stopped")
-	return err
-}
-
-// checkServeConfig names the first missing setting serve cannot do without.
-func checkServeConfig(cfg *config.Config) error {
-	switch {
-	case len(cfg.Kafka.Brokers) == 0:
-		return errors.New("no Kafka brokers: set kafka.brokers or SIGNAL_KAFKA_BROKERS (\"embedded\" for the in-process development broker), or run serve --dev")
-	case cfg.Auth.JWTSecret == "":
-		return errors.New("no JWT secret: set auth.jwt_secret or SIGNAL_AUTH_JWT_SECRET, or run serve --dev")
-	case len(cfg.Auth.APIKeys) == 0:
-		return errors.New("no API key: set auth.api_keys or SIGNAL_API_KEYS, or run serve --dev")
-	case cfg.Database.URL == "":
-		return errors.New("no database: set database.url or SIGNAL_DATABASE_URL")
-	}
-	return nil
+	return shutdown{
+		cfg: &cfg, log: log, run: run, step: o.OnShutdown,
+		draining: &draining, stopConsuming: stopConsuming, consumerDone: consumerDone,
+		servers: []*http.Server{srv, metricsSrv}, hub: h, stopRelay: stopRelay, relayDone: relayDone, store: st,
+		stopPprof: stopPprof,
+	}.do()
 }
 
 // prepareDev fills what development needs: the embedded broker, secrets
@@ -278,7 +294,11 @@ func prepareDev(ctx context.Context, cfg *config.Config, info *Info, log *slog.L
 		log.Info("development secrets", "file", devstate.Path())
 	}
 	info.DevAPIKey = cfg.Auth.APIKeys[0]
-	tok, err := auth.Sign(cfg.Auth.JWTSecret, "u1", nil, 30*24*time.Hour)
+	ttl := 30 * 24 * time.Hour
+	if m := cfg.Auth.MaxTokenTTL; m > 0 && m < ttl {
+		ttl = m
+	}
+	tok, err := auth.SignToken(cfg.Auth.JWTSecret, auth.SignOptions{Sub: "u1", TTL: ttl, Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer})
 	if err != nil {
 		return err
 	}
@@ -312,10 +332,32 @@ Signal is running in development mode.
   Database   %[6]s
 
 Try, in another shell:
-  signalctl tail --room signal/notification/u1
-  signalctl produce --scope users --recipients u1
+  signalctl tail --room signal/notification/u1%[7]s
+  signalctl produce --scope users --recipients u1%[8]s
 
-`, info.HTTPAddr, info.DevToken, info.DevAPIKey, brokersText(cfg, info), cfg.Kafka.Topic, info.DatabaseURL)
+`, info.HTTPAddr, info.DevToken, info.DevAPIKey, brokersText(cfg, info), cfg.Kafka.Topic, info.DatabaseURL,
+		serverFlag(cfg, info), brokersFlag(cfg, info))
+}
+
+// serverFlag is the --server the CLI needs to reach this instance: none
+// when it listens where the CLI looks by default (client.server).
+func serverFlag(cfg *config.Config, info Info) string {
+	url := "http://" + info.HTTPAddr
+	if url == strings.TrimRight(cfg.Client.Server, "/") {
+		return ""
+	}
+	return " --server " + url
+}
+
+// brokersFlag is the --brokers produce needs to reach this instance's
+// broker: none when it is where produce looks without one, the development
+// broker's address (127.0.0.1 and kafka.embedded_port).
+func brokersFlag(cfg *config.Config, info Info) string {
+	b := strings.Join(info.Brokers, ",")
+	if b == "127.0.0.1:"+strconv.Itoa(cfg.Kafka.EmbeddedPort) {
+		return ""
+	}
+	return " --brokers " + b
 }
 
 func brokersText(cfg *config.Config, info Info) string {
@@ -332,17 +374,7 @@ type kafkaHandler struct {
 }
 
 func (k kafkaHandler) Prepare(recs []*kgo.Record) kafka.Batch {
-	records := make([]ingest.Record, len(recs))
-	for i, r := range recs {
-		records[i] = ingest.Record{
-			Source: event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp},
-			Key:    r.Key, Value: r.Value,
-		}
-		for _, h := range r.Headers {
-			records[i].Headers = append(records[i].Headers, event.Header{Key: h.Key, Value: h.Value})
-		}
-	}
-	return kafkaBatch{k.ing, k.ing.Prepare(records)}
+	return kafkaBatch{k.ing, k.ing.Prepare(ingestRecords(recs))}
 }
 
 type kafkaBatch struct {
@@ -367,23 +399,4 @@ func newInstanceID() string {
 		host = "signal"
 	}
 	return host + "-" + uuid.NewString()[:8]
-}
-
-// servePprof serves the runtime profiles on their own listener, apart from
-// the public API.
-func servePprof(addr string, log *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("debug.pprof_addr %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	log.Warn("pprof listening: do not expose it", "addr", ln.Addr().String())
-	return func() { _ = srv.Close() }, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/signal-notify/signal/internal/cli"
+	"github.com/signal-notify/signal/internal/client"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
@@ -191,5 +192,74 @@ func TestStatusCommandShowsHealthLagAndDeadLetters(t *testing.T) {
 	}
 	if _, _, code := run(t, "status", "--api-key", "wrong"); code != 1 {
 		t.Errorf("wrong key: exit %d", code)
+	}
+}
+
+// tail shows up in no room but the ones it watches, says who it is connected
+// as without listing its own room, and Ctrl-C stops it with exit 130.
+func TestTailKeepsToItsRoomsAndCtrlCExits130(t *testing.T) {
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	serverEnv(t, in)
+	var out, errOut bytes.Buffer
+	var mu sync.Mutex
+	io := &cli.IOStreams{In: bytes.NewReader(nil), Out: lockedWriter{&out, &mu}, ErrOut: lockedWriter{&errOut, &mu}}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	done := make(chan int, 1)
+	go func() { done <- cli.Execute(ctx, io, []string{"tail", "--room", "ops/alerts"}) }()
+	testkit.Eventually(t, 10*time.Second, "tail to join and leave its own room", func() bool {
+		list, err := clientsOf(in)
+		return err == nil && len(list) == 1 && strings.Join(list[0].Rooms, ",") == "ops/alerts"
+	})
+	if code, _ := call(t, "POST", in.URL()+"/socket/websocket/clients/broadcast", testkit.APIKey, map[string]any{"topic": "all/hello", "data": 1}); code != 200 {
+		t.Fatal(code)
+	}
+	testkit.Eventually(t, 10*time.Second, "the broadcast", func() bool { return strings.Contains(out2(&out, &mu), "all/hello") })
+	cancel(cli.ErrInterrupted)
+	select {
+	case code := <-done:
+		if code != cli.ExitInterrupted {
+			t.Errorf("exit %d after Ctrl-C, want %d", code, cli.ExitInterrupted)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tail did not stop after Ctrl-C")
+	}
+	stdout, stderr := out2(&out, &mu), out2(&errOut, &mu)
+	if !strings.Contains(stdout, " (no room) all/hello 1") {
+		t.Errorf("a broadcast is shown as %q, want \"(no room)\"", stdout)
+	}
+	if strings.Contains(stderr, "signalctl-tail") || strings.Contains(stdout, "signalctl-tail") || !strings.Contains(stderr, "connected as client ") {
+		t.Errorf("tail's own identity shows:\nstdout %s\nstderr %s", stdout, stderr)
+	}
+	if !strings.HasSuffix(stderr, "Interrupted.\n") {
+		t.Errorf("stderr does not end with Interrupted.: %q", stderr)
+	}
+}
+
+func clientsOf(in *testkit.Instance) ([]client.ClientInfo, error) {
+	c, err := client.New(in.URL(), testkit.APIKey)
+	if err != nil {
+		return nil, err
+	}
+	return c.Clients(context.Background())
+}
+
+// send says how many clients were in the room it sent to.
+func TestSendSaysWhoWasInTheRoom(t *testing.T) {
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	serverEnv(t, in)
+	c := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1"))
+	c.Welcome()
+	for _, tt := range []struct{ args, want string }{
+		{"send --room nobody/here --topic t", "Sent t to room nobody/here, but no client is in it: nobody received it."},
+		{"send --room signal/notification/u1 --topic t", "Sent t to room signal/notification/u1 (1 client)."},
+		{"broadcast --topic t", "Broadcast t to every client (1 client)."},
+	} {
+		_, errOut, code := run(t, strings.Fields(tt.args)...)
+		if code != 0 || strings.TrimSpace(errOut) != tt.want {
+			t.Errorf("%s: exit %d, stderr %q; want %q", tt.args, code, errOut, tt.want)
+		}
 	}
 }

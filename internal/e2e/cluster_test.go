@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ func TestTwoInstancesActAsOne(t *testing.T) {
 	env := testkit.NewEnv(t)
 	fast := func(c *config.Config) {
 		c.Cluster.Heartbeat = 100 * time.Millisecond
-		c.Cluster.DeadAfter = 600 * time.Millisecond
+		c.Cluster.DeadAfter = 5 * time.Second // a loaded machine must not sweep a live instance
 	}
 	a := env.Serve(t, fast)
 	// B consumes another topic: whatever its clients receive of the
@@ -125,4 +126,42 @@ func TestADeadInstancesClientsAreSweptSoon(t *testing.T) {
 		return testkit.Count(t, env.Store, `SELECT count(*) FROM ws_clients WHERE instance_id = 'ghost'`) == 0 &&
 			testkit.Count(t, env.Store, `SELECT count(*) FROM ws_rooms WHERE instance_id = 'ghost'`) == 0
 	})
+}
+
+// Until a dead instance is swept, status says it is silent, how long for,
+// and what happens to its clients and partitions meanwhile (issue 15).
+func TestStatusShowsASilentInstanceUntilItIsSwept(t *testing.T) {
+	env := testkit.NewEnv(t)
+	a := env.Serve(t, func(c *config.Config) {
+		c.Cluster.Heartbeat = time.Second
+		c.Cluster.DeadAfter = time.Minute // the ghost stays while the test looks
+	})
+	serverEnv(t, a)
+	ctx := context.Background()
+	env.Store.Pool.Exec(ctx, `INSERT INTO instances (id, http_addr, heartbeat_at) VALUES ('ghost', '10.0.0.9:8080', now() - interval '5 seconds')`)
+	env.Store.Pool.Exec(ctx, `INSERT INTO ws_clients VALUES ('ghost-client', 'ghost', 'u1', '{signal/notification/u1}', now())`)
+	code, body := call(t, "GET", a.URL()+"/status", testkit.APIKey, nil)
+	var ghost map[string]any
+	for _, in := range body["cluster"].([]any) {
+		if m := in.(map[string]any); m["id"] == "ghost" {
+			ghost = m
+		}
+	}
+	note, _ := ghost["note"].(string)
+	if code != 200 || ghost == nil || ghost["stale"] != true || ghost["clients"] != 1.0 || !strings.Contains(note, "no heartbeat for ") || !strings.Contains(note, "cluster.dead_after") {
+		t.Fatalf("status %d, ghost %v", code, ghost)
+	}
+	// The instance of each partition is known once its consumer recorded
+	// its group member id (within a second of joining).
+	owner := regexp.MustCompile(`(?m)^\d+\s+(none|\d+)\s+\d+\s+\d+\s+` + regexp.QuoteMeta(a.Info.InstanceID) + `$`)
+	var out string
+	testkit.Eventually(t, 10*time.Second, "status to name the instance of each partition", func() bool {
+		out, _, _ = run(t, "status")
+		return owner.MatchString(out)
+	})
+	for _, want := range []string{"instance   ghost  10.0.0.9:8080  1 client(s), no partition", "its clients are counted until it has been silent for 1m0s (cluster.dead_after)", a.Info.InstanceID + " (this one)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +75,23 @@ func TestCompletionFallsBackQuietlyWhenNothingAnswers(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("completion took %s with nothing reachable: a shell must not hang on TAB", d)
+	}
+}
+
+// `source <(signalctl completion bash)` completes in a bash without the
+// bash-completion package (issue: Tab said "_get_comp_words_by_ref: command
+// not found").
+func TestBashCompletionWorksWithoutTheBashCompletionPackage(t *testing.T) {
+	bin := signalctl(t)
+	script := `source <("$SIGNALCTL" completion bash)
+COMP_WORDS=(signalctl deadl); COMP_CWORD=1; COMP_LINE="signalctl deadl"; COMP_POINT=${#COMP_LINE}
+__start_signalctl
+printf '%s\n' "${COMPREPLY[@]}"`
+	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", script)
+	cmd.Env = append(os.Environ(), "SIGNALCTL="+bin, "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	// (compopt complains outside a real Tab: this is a simulation.)
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "\ndeadletters") || strings.Contains(string(out), "not found") {
+		t.Errorf("completing \"signalctl deadl\" in a plain bash: %v\n%s", err, out)
 	}
 }

@@ -127,6 +127,31 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Error("the API key must live in sessionStorage only, never in localStorage or the URL")
 	}
 
+	// The client list: every client of every instance, a page at a time.
+	b.waitFor("the page's own client in the list", `byId("clients-range").dataset.total === "1" && clientRows().includes(`+js(clientID)+`)`)
+	var bulk []*testkit.Client
+	for i := range 22 {
+		c := testkit.Dial(t, in.WSURL(), testkit.Token(t, fmt.Sprintf("bulk-%02d", i)))
+		c.Welcome()
+		bulk = append(bulk, c)
+	}
+	b.waitFor("23 clients, the first 20 shown", `byId("clients-range").textContent === "1–20 of 23" && clientRows().length === 20`)
+	row := evalJS[[]string](b, `[...document.querySelectorAll("#clients-table tbody tr")].find(tr => tr.dataset.client === `+js(clientID)+`).__cells()`)
+	if len(row) != 5 || row[0] != clientID || row[1] != "u1" || row[2] != "signal/notification/u1" || row[3] != in.Info.InstanceID || !strings.HasPrefix(row[4], "20") {
+		t.Errorf("the page's own row %q, want id, subject, rooms, instance, connected since", row)
+	}
+	b.do("next page", chromedp.Click(chromedp.ID("clients-next")))
+	b.waitFor("the last 3 clients", `byId("clients-range").textContent === "21–23 of 23" && clientRows().length === 3 && byId("clients-next").disabled`)
+	b.do("previous page", chromedp.Click(chromedp.ID("clients-prev")))
+	b.waitFor("the first page again", `byId("clients-range").textContent === "1–20 of 23" && clientRows()[0] === `+js(clientID))
+	for _, c := range bulk {
+		c.Close()
+	}
+	b.waitFor("the bulk clients gone from the list", `byId("clients-range").dataset.total === "1"`)
+	if owner := evalJS[string](b, `document.querySelector("#status-partitions tbody tr td:last-child").textContent`); owner != in.Info.InstanceID && !strings.Contains(owner, "not known yet") {
+		t.Errorf("the partition table names %q, want the instance", owner)
+	}
+
 	// A test broadcast reaches every client, the page's own socket included.
 	watcher := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u2"))
 	watcher.Welcome()
@@ -158,11 +183,43 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("console/bad is in the log %d times", n)
 	}
 
-	b.checkClean(in)
-	if dir := os.Getenv("SIGNAL_CONSOLE_SCREENSHOTS"); dir != "" {
-		b.screenshots(dir)
+	// At 1,400 × 900 nothing is cut off: no box clips or scrolls sideways,
+	// nothing runs past the page, and every placeholder fits its box.
+	b.do("viewport", chromedp.EmulateViewport(1400, 900))
+	if cut := evalJS[[]string](b, cutOff); len(cut) > 0 {
+		t.Errorf("cut off at 1400×900:\n%s", strings.Join(cut, "\n"))
 	}
+	b.checkClean(in)
+	dir := os.Getenv("SIGNAL_CONSOLE_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	b.screenshots(dir)
 }
+
+// cutOff lists what the page shows only in part.
+const cutOff = `(() => {
+	const name = e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className.split(" ").join(".") : "");
+	const out = [];
+	const page = document.documentElement;
+	if (page.scrollWidth > page.clientWidth + 1) out.push("the page scrolls sideways: " + page.scrollWidth + " > " + page.clientWidth);
+	for (const e of document.querySelectorAll("body *")) {
+		const s = getComputedStyle(e);
+		if (s.display === "none" || e.closest("[hidden]")) continue;
+		// (A field scrolls the value typed in it: its placeholder is checked below.)
+		if (s.overflowX !== "visible" && !["INPUT", "TEXTAREA"].includes(e.tagName) && e.scrollWidth > e.clientWidth + 1) out.push(name(e) + " clips or scrolls its content: " + e.scrollWidth + " > " + e.clientWidth);
+		const r = e.getBoundingClientRect();
+		if (r.right > page.clientWidth + 1) out.push(name(e) + " runs past the page: " + r.right);
+	}
+	const ctx = document.createElement("canvas").getContext("2d");
+	for (const i of document.querySelectorAll("input[placeholder]")) {
+		const s = getComputedStyle(i);
+		ctx.font = s.font;
+		const room = i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+		if (ctx.measureText(i.placeholder).width > room) out.push(name(i) + " cuts its placeholder " + JSON.stringify(i.placeholder));
+	}
+	return out;
+})()`
 
 // browser is a headless Chromium tab with what it saw: requests, and errors
 // of the page (exceptions, CSP violations).
@@ -180,7 +237,9 @@ type browser struct {
 const helpers = `window.byId = id => document.getElementById(id);
 window.entries = topic => [...document.querySelectorAll("#log > li")].filter(e => e.dataset.topic === topic);
 window.cards = () => [...document.querySelectorAll("#log > li.card")];
-window.hasRoom = r => [...document.querySelectorAll("#rooms li[data-room]")].some(li => li.dataset.room === r);`
+window.hasRoom = r => [...document.querySelectorAll("#rooms li[data-room]")].some(li => li.dataset.room === r);
+window.clientRows = () => [...document.querySelectorAll("#clients-table tbody tr")].map(tr => tr.dataset.client);
+HTMLTableRowElement.prototype.__cells = function () { return [...this.cells].map(c => c.textContent); };`
 
 func startBrowser(t *testing.T, in *testkit.Instance) *browser {
 	t.Helper()

@@ -8,30 +8,79 @@ import (
 	"testing"
 )
 
-// TestReliabilityDocNamesRealTests keeps docs/reliability.md honest: every
-// test it cites as proof exists, in the package it names.
-func TestReliabilityDocNamesRealTests(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/reliability.md")
-	if err != nil {
-		t.Fatal(err)
+var testRef = regexp.MustCompile("`([a-z0-9]+)/((?:Test|Fuzz)[A-Za-z0-9_]+)`")
+
+// TestDocsNameRealTests keeps docs/reliability.md and docs/security.md
+// honest: every test they cite as proof exists, in the package they name,
+// and every threat of docs/security.md cites at least one.
+func TestDocsNameRealTests(t *testing.T) {
+	docs := []struct {
+		path    string
+		minRefs int
+		// everyRow: each row of the table under this heading must cite a test.
+		everyRow string
+	}{
+		{path: "../../docs/reliability.md", minRefs: 30},
+		{path: "../../docs/security.md", minRefs: 25, everyRow: "## Threats"},
 	}
-	refs := regexp.MustCompile("`([a-z0-9]+)/((?:Test|Fuzz)[A-Za-z0-9_]+)`").FindAllStringSubmatch(string(doc), -1)
-	if len(refs) < 30 {
-		t.Fatalf("only %d test references found: the pattern or the doc changed", len(refs))
-	}
-	for _, r := range refs {
-		pkg, name := r[1], r[2]
-		files, _ := filepath.Glob(filepath.Join("..", pkg, "*_test.go"))
-		found := false
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			if strings.Contains(string(b), "func "+name+"(") {
-				found = true
-				break
+	for _, d := range docs {
+		t.Run(filepath.Base(d.path), func(t *testing.T) {
+			b, err := os.ReadFile(d.path)
+			if err != nil {
+				t.Fatal(err)
 			}
+			doc := string(b)
+			refs := testRef.FindAllStringSubmatch(doc, -1)
+			if len(refs) < d.minRefs {
+				t.Fatalf("only %d test references found: the pattern or the doc changed", len(refs))
+			}
+			for _, r := range refs {
+				if !testExists(r[1], r[2]) {
+					t.Errorf("%s cites %s/%s, which does not exist", d.path, r[1], r[2])
+				}
+			}
+			if d.everyRow != "" {
+				checkEveryRowCitesATest(t, doc, d.everyRow)
+			}
+		})
+	}
+}
+
+func testExists(pkg, name string) bool {
+	files, _ := filepath.Glob(filepath.Join("..", pkg, "*_test.go"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), "func "+name+"(") {
+			return true
 		}
-		if !found {
-			t.Errorf("docs/reliability.md cites %s/%s, which does not exist", pkg, name)
+	}
+	return false
+}
+
+// checkEveryRowCitesATest reads the table below heading: the last cell of
+// each row must cite a test.
+func checkEveryRowCitesATest(t *testing.T, doc, heading string) {
+	t.Helper()
+	_, section, ok := strings.Cut(doc, "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("no %q section", heading)
+	}
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	rows := 0
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "|---") || strings.HasPrefix(line, "| # |") {
+			continue
 		}
+		rows++
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		last := cells[len(cells)-1]
+		if !testRef.MatchString(last) {
+			t.Errorf("a threat cites no test: %s", line)
+		}
+	}
+	if rows < 20 {
+		t.Errorf("only %d threat rows found under %q: the table changed shape", rows, heading)
 	}
 }

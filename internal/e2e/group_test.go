@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Two instances with the default settings (45 s session) share the topic's
+// Two instances with the default settings (6 s session) share the topic's
 // partitions within seconds, and a message reaches its recipient wherever
 // it was consumed.
 func TestTwoInstancesShareTheConsumerGroup(t *testing.T) {

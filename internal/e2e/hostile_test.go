@@ -103,7 +103,7 @@ func TestForgedTokensAreRefusedBeforeTheUpgrade(t *testing.T) {
 
 func TestASlowClientIsDroppedWithoutSlowingTheOthers(t *testing.T) {
 	env := testkit.NewEnv(t)
-	in := env.Serve(t, func(c *config.Config) { c.WebSocket.QueueLimit = 64; c.WebSocket.ReplayLimit = 8 })
+	in := env.Serve(t, nil) // websocket.queue_bytes 1 MiB: the slow client passes it after ~20 frames
 	slow := testkit.DialNoRead(t, in.WSURL(), testkit.Token(t, "slow"))
 	fast := testkit.Dial(t, in.WSURL(), testkit.Token(t, "fast"))
 	fast.Welcome()

@@ -85,6 +85,15 @@ func freeAddr(t *testing.T) string {
 // startServe runs serve on env in a child process and waits until ready.
 func startServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 	t.Helper()
+	p := launchServe(t, env, extra...)
+	p.waitReady(30 * time.Second)
+	return p
+}
+
+// launchServe runs serve on env in a child process (extra environment
+// entries win over the defaults) and returns at once.
+func launchServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
+	t.Helper()
 	addr := freeAddr(t)
 	p := &proc{t: t, addr: addr, logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(signalctl(t), "serve", "--log-format", "json")
@@ -101,25 +110,39 @@ func startServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 	}
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() { p.kill() })
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("serve exited early: %v\n%s", err, p.logs.String())
-		default:
+	return p
+}
+
+// waitReady waits until /readyz answers 200 and returns how long it took.
+func (p *proc) waitReady(timeout time.Duration) time.Duration {
+	p.t.Helper()
+	start := time.Now()
+	for time.Since(start) < timeout {
+		if p.exited() {
+			p.t.Fatalf("serve exited early:\n%s", p.logs.String())
 		}
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := http.Get("http://" + p.addr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				return time.Since(start)
 			}
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatalf("serve not ready in 30s:\n%s", p.logs.String())
-	return nil
+	p.t.Fatalf("serve not ready in %s:\n%s", timeout, p.logs.String())
+	return 0
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *proc) wsURL() string { return "ws://" + p.addr + "/socket/websocket" }

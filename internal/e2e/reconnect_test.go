@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -20,8 +21,12 @@ import (
 // already have used as its cursor (issue 16).
 func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 	env := testkit.NewEnv(t)
-	a := env.Serve(t, nil)
-	b := env.Serve(t, nil)
+	// A slow machine can let more than the default replay limit (500) pile
+	// up between two connections; truncation is another mechanism, with
+	// its own error frame and test.
+	bigReplay := func(c *config.Config) { c.WebSocket.ReplayLimit = 5000 }
+	a := env.Serve(t, bigReplay)
+	b := env.Serve(t, bigReplay)
 	testkit.Eventually(t, 15*time.Second, "both instances to own partitions", func() bool {
 		return partitionsOwned(t, a) > 0 && partitionsOwned(t, b) > 0
 	})
@@ -54,30 +59,52 @@ func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 	}()
 
 	seen := map[string]int{}
+	errs := map[string]int{} // error frames by code
 	dups, reconnects := 0, 0
 	last := ""
-	deadline := time.Now().Add(60 * time.Second)
+	started := time.Now()
+	deadline := started.Add(90 * time.Second)
 	settled := time.Time{} // when everything was produced and nothing new arrived since
 	for len(seen) < total && time.Now().Before(deadline) {
-		// Read for a while, then drop the connection and come back with
-		// the last id received, on the other instance every other time.
-		stop := time.After(250 * time.Millisecond)
+		// Read for a while (at least until the replay announced by
+		// "joined" is in, as a real client would), then drop the
+		// connection and come back with the last id received, on the other
+		// instance every other time.
+		// A reconnection's replay starts with "joined"; a client without a
+		// cursor yet keeps its first connection until it has one.
+		windowEnd, hardEnd := time.Now().Add(250*time.Millisecond), time.Now().Add(20*time.Second)
+		awaitJoined := last != "" && reconnects > 0
+		replaying := 0 // frames of the replay still to come
 		got := 0
 	read:
 		for {
 			select {
 			case f := <-frames(c):
+				switch f.Topic {
+				case "signal/system/error":
+					var e struct{ Code string }
+					json.Unmarshal(f.Data, &e)
+					errs[e.Code]++
+				case "signal/system/joined":
+					var j struct{ Replayed int }
+					json.Unmarshal(f.Data, &j)
+					replaying, awaitJoined = j.Replayed, false
+				}
 				if f.Topic != "observation/signal/notification/created" {
 					continue
 				}
+				replaying--
 				id := notificationID(t, f)
 				if seen[id]++; seen[id] > 1 {
 					dups++
 				}
 				last = id
 				got++
-			case <-stop:
-				break read
+			case <-time.After(20 * time.Millisecond):
+				busy := awaitJoined || replaying > 0 || last == ""
+				if now := time.Now(); now.After(hardEnd) || now.After(windowEnd) && !busy {
+					break read
+				}
 			}
 		}
 		c.Conn().NetConn().Close()
@@ -91,12 +118,14 @@ func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 				got++
 			}
 		}
-		if produced.Load() == total && got == 0 {
-			if settled.IsZero() {
-				settled = time.Now()
-			} else if time.Since(settled) > 5*time.Second {
-				break
-			}
+		switch {
+		case got > 0 || produced.Load() < total:
+			settled = time.Time{}
+		case settled.IsZero():
+			settled = time.Now()
+		}
+		if !settled.IsZero() && time.Since(settled) > 10*time.Second {
+			break // nothing new for 10 s after the last was produced
 		}
 		reconnects++
 		in := instances[reconnects%2]
@@ -107,12 +136,13 @@ func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
 		c = testkit.Dial(t, url, tok)
 		c.Welcome()
 	}
-	t.Logf("%d reconnects, %d distinct notifications, %d duplicates", reconnects, len(seen), dups)
+	t.Logf("%d reconnects in %s, %d distinct notifications, %d duplicates, error frames %v", reconnects, time.Since(started).Round(time.Millisecond), len(seen), dups, errs)
 	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications WHERE recipient_id = 'u1'`); n != total {
 		t.Fatalf("%d rows stored, want %d", n, total)
 	}
 	if len(seen) != total {
 		t.Errorf("the reconnecting client saw %d of %d notifications", len(seen), total)
+		logOrderState(t, env, a, b)
 	}
 	if dups > 0 {
 		t.Errorf("%d notifications arrived twice", dups)
@@ -137,7 +167,7 @@ func TestARelayListenerCutMakesClientsReconnectAndReplay(t *testing.T) {
 	env := testkit.NewEnv(t)
 	fast := func(c *config.Config) {
 		c.Cluster.Heartbeat = 100 * time.Millisecond
-		c.Cluster.DeadAfter = 600 * time.Millisecond
+		c.Cluster.DeadAfter = 5 * time.Second
 	}
 	a := env.Serve(t, fast)
 	b := env.Serve(t, fast)
@@ -212,4 +242,82 @@ func nextOrClose(c *testkit.Client, timeout time.Duration) (testkit.Frame, bool)
 	case <-time.After(timeout):
 		return testkit.Frame{}, false
 	}
+}
+
+// An instance whose heartbeat came late is swept as dead by another, with
+// its clients and rooms: at its next heartbeat it states them again, and
+// asks its clients to reconnect (notifications were not relayed to it
+// meanwhile).
+func TestASweptInstanceStatesItsClientsAgain(t *testing.T) {
+	env := testkit.NewEnv(t)
+	fast := func(c *config.Config) {
+		c.Cluster.Heartbeat = 100 * time.Millisecond
+		c.Cluster.DeadAfter = time.Minute
+	}
+	a := env.Serve(t, fast)
+	b := env.Serve(t, fast)
+	testkit.Eventually(t, 15*time.Second, "both instances to own partitions", func() bool {
+		return partitionsOwned(t, a) > 0 && partitionsOwned(t, b) > 0
+	})
+	c := testkit.Dial(t, b.WSURL(), testkit.Token(t, "u1"))
+	id := c.Welcome()
+	listed := func() bool {
+		return testkit.Count(t, env.Store, `SELECT count(*) FROM ws_clients WHERE client_id = $1`, id) == 1
+	}
+	if !listed() {
+		t.Fatal("the client is not registered after its welcome")
+	}
+	// What A's sweep does to B when B's heartbeat is late.
+	if _, err := env.Store.Pool.Exec(context.Background(), `
+		WITH i AS (DELETE FROM instances WHERE id = $1), cl AS (DELETE FROM ws_clients WHERE instance_id = $1)
+		DELETE FROM ws_rooms WHERE instance_id = $1`, b.Info.InstanceID); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.Closed(5 * time.Second); code != 1012 {
+		t.Errorf("close code %d, want 1012 (reconnect and replay)", code)
+	}
+	testkit.Eventually(t, 5*time.Second, "B to register itself again", func() bool {
+		return testkit.Count(t, env.Store, `SELECT count(*) FROM instances WHERE id = $1`, b.Info.InstanceID) == 1
+	})
+	again := testkit.Dial(t, b.WSURL(), testkit.Token(t, "u1"))
+	id = again.Welcome()
+	if !listed() {
+		t.Error("a client of B is not listed after B came back")
+	}
+	// Notifications consumed by A reach B's clients again.
+	testkit.Produce(t, testkit.Producer(t, env.Broker), testkit.Message("users", []string{"u1"}, nil))
+	again.Expect("observation/signal/notification/created")
+}
+
+// logOrderState says what may hold pushes back, when a test fails.
+func logOrderState(t *testing.T, env *testkit.Env, instances ...*testkit.Instance) {
+	t.Helper()
+	h, err := env.Store.Horizon(context.Background())
+	var maxSeq int64
+	env.Store.Pool.QueryRow(context.Background(), `SELECT coalesce(max(seq), 0) FROM notifications`).Scan(&maxSeq)
+	t.Logf("horizon %d (%v); newest row's transaction %d", h, err, maxSeq>>20)
+	rows, err := env.Store.Pool.Query(context.Background(), `
+		SELECT a.pid, a.backend_xid::text, a.state, now() - a.xact_start, left(a.query, 120), coalesce(a.wait_event_type || ':' || a.wait_event, '')
+		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted`)
+	if err == nil {
+		for rows.Next() {
+			var pid int
+			var xid, state, query, wait *string
+			var age any
+			rows.Scan(&pid, &xid, &state, &age, &query, &wait)
+			t.Logf("writer pid %d xid %v state %v for %v waiting %v: %v", pid, deref(xid), deref(state), age, deref(wait), deref(query))
+		}
+		rows.Close()
+	}
+	for _, in := range instances {
+		_, st := call(t, "GET", in.URL()+"/status", testkit.APIKey, nil)
+		t.Logf("instance %s: push %v", in.Info.InstanceID, st["push"])
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }

@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signal-notify/signal/internal/apispec"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
-// call makes one HTTP request and decodes a JSON answer.
+// call makes one HTTP request and decodes a JSON answer. Every answer is
+// checked against api/openapi.yaml: its status, headers and body.
 func call(t *testing.T, method, u, cred string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
@@ -40,6 +42,9 @@ func call(t *testing.T, method, u, cred string, body any) (int, map[string]any) 
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	if err := apispec.CheckResponse(req, resp.StatusCode, resp.Header, raw); err != nil {
+		t.Errorf("the answer breaks the API's contract: %v", err)
+	}
 	var out map[string]any
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out); err != nil {
@@ -111,6 +116,31 @@ func TestRESTSendsReachTheirClients(t *testing.T) {
 		}
 		other.Quiet(50 * time.Millisecond)
 	})
+	t.Run("clients page through with limit and cursor, oldest first", func(t *testing.T) {
+		code, first := call(t, "GET", base+"?limit=1", testkit.APIKey, nil)
+		list, _ := first["clients"].([]any)
+		next, _ := first["nextCursor"].(string)
+		if code != 200 || len(list) != 1 || list[0].(map[string]any)["id"] != id || next == "" || first["total"] != 2.0 {
+			t.Fatalf("first page: %d %v", code, first)
+		}
+		code, second := call(t, "GET", base+"?limit=1&cursor="+url.QueryEscape(next), testkit.APIKey, nil)
+		list, _ = second["clients"].([]any)
+		if code != 200 || len(list) != 1 || list[0].(map[string]any)["subject"] != "u2" || second["nextCursor"] != nil {
+			t.Fatalf("second page: %d %v", code, second)
+		}
+		for _, bad := range []string{"?limit=0", "?limit=1001", "?cursor=nope"} {
+			if code, body := call(t, "GET", base+bad, testkit.APIKey, nil); code != 400 || errCode(body) != "bad_request" {
+				t.Errorf("%s: %d %v", bad, code, body)
+			}
+		}
+	})
+	t.Run("status names this instance with its clients", func(t *testing.T) {
+		code, st := call(t, "GET", in.URL()+"/status", testkit.APIKey, nil)
+		cluster, _ := st["cluster"].([]any)
+		if code != 200 || len(cluster) != 1 || cluster[0].(map[string]any)["id"] != in.Info.InstanceID || cluster[0].(map[string]any)["clients"] != 2.0 {
+			t.Errorf("status %d %v", code, st)
+		}
+	})
 	t.Run("clients lists both with rooms and instance", func(t *testing.T) {
 		code, body := call(t, "GET", base, testkit.APIKey, nil)
 		list, _ := body["clients"].([]any)
@@ -173,6 +203,21 @@ func TestRESTErrors(t *testing.T) {
 		resp.Body.Close()
 		if resp.Header.Get("WWW-Authenticate") == "" {
 			t.Error("no WWW-Authenticate header")
+		}
+	})
+	t.Run("metrics and the console redirect match the contract too", func(t *testing.T) {
+		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for _, path := range []string{"/metrics", "/console"} {
+			req, _ := http.NewRequest("GET", in.URL()+path, nil)
+			resp, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err := apispec.CheckResponse(req, resp.StatusCode, resp.Header, raw); err != nil {
+				t.Error(err)
+			}
 		}
 	})
 	t.Run("health and readiness", func(t *testing.T) {

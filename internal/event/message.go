@@ -150,6 +150,9 @@ func Decode(value []byte) (*Decoded, error) {
 		field("actor.type", w.Actor.Type, &d.Actor.Type)
 	}
 	field("organizerId", w.OrganizerID, &d.OrganizerID)
+	if err == nil {
+		err = checkIdentifier("organizerId", w.OrganizerID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +175,7 @@ func Decode(value []byte) (*Decoded, error) {
 		return nil, invalid(ReasonInvalidScope, "recipientScope must be one of org, merchant, users; got %q", d.RecipientScope)
 	}
 	if w.MerchantID != nil && *w.MerchantID != "" {
-		if err := checkID("merchantId", w.MerchantID); err != nil {
+		if err := checkIdentifier("merchantId", w.MerchantID); err != nil {
 			return nil, err
 		}
 		d.MerchantID = *w.MerchantID
@@ -182,7 +185,7 @@ func Decode(value []byte) (*Decoded, error) {
 	}
 	seen := make(map[string]struct{}, len(w.RecipientIDs))
 	for i, p := range w.RecipientIDs {
-		if err := checkID(fmt.Sprintf("recipientIds[%d]", i), p); err != nil {
+		if err := checkIdentifier(fmt.Sprintf("recipientIds[%d]", i), p); err != nil {
 			return nil, err
 		}
 		d.RecipientIDs = append(d.RecipientIDs, *p)
@@ -227,6 +230,18 @@ func checkID(name string, p *string) error {
 		return invalid(ReasonInvalidField, "%s is longer than %d bytes", name, MaxIDBytes)
 	case !utf8.ValidString(*p) || strings.ContainsRune(*p, 0) || strings.ContainsRune(*p, utf8.RuneError):
 		return invalid(ReasonInvalidField, "%s must be valid UTF-8 text without NUL", name)
+	}
+	return nil
+}
+
+// checkIdentifier is checkID plus the identifier rule (ids.go): organizer,
+// merchant and recipient ids become room names and REST parameters.
+func checkIdentifier(name string, p *string) error {
+	if err := checkID(name, p); err != nil {
+		return err
+	}
+	if err := ValidateID(name, *p); err != nil {
+		return invalid(ReasonInvalidField, "%v", err)
 	}
 	return nil
 }

@@ -66,6 +66,8 @@ func TestDecodeRefusesInvalidMessagesWithAReason(t *testing.T) {
 		}), ReasonMissingField, "occurredAt"},
 		{"id too long", base(func(s string) string { return strings.Replace(s, `"u2"`, `"`+strings.Repeat("x", MaxIDBytes+1)+`"`, 1) }), ReasonInvalidField, "longer than"},
 		{"id with NUL", base(func(s string) string { return strings.Replace(s, `"u2"`, `"u\u00002"`, 1) }), ReasonInvalidField, "NUL"},
+		{"recipient id with a tab", base(func(s string) string { return strings.Replace(s, `"u2"`, `"u\t2"`, 1) }), ReasonInvalidField, "control characters"},
+		{"organizer id with a newline", base(func(s string) string { return strings.Replace(s, `"org-1"`, `"org\n1"`, 1) }), ReasonInvalidField, "organizerId must not contain control characters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

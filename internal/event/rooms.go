@@ -11,6 +11,7 @@ const (
 	TopicJoined              = "signal/system/joined"
 	TopicLeft                = "signal/system/left"
 	TopicPong                = "signal/system/pong"
+	TopicRefreshed           = "signal/system/refreshed"
 	TopicError               = "signal/system/error"
 )
 

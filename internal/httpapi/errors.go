@@ -16,6 +16,11 @@ const (
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
 	CodeMethodNotAllowed = "method_not_allowed"
+	// Refusals of a WebSocket upgrade, with Retry-After: the hub's
+	// hub.Refused* (the same strings).
+	CodeRateLimited        = "rate_limited"         // 429: websocket.upgrade_rate
+	CodeTooManyConnections = "too_many_connections" // 429: websocket.max_connections_per_subject
+	CodeServerFull         = "server_full"          // 503: websocket.max_connections
 )
 
 type errorBody struct {

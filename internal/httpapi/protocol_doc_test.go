@@ -49,26 +49,30 @@ func TestEveryTopicErrorCodeAndCloseCodeIsDocumented(t *testing.T) {
 	doc := readDoc(t)
 	want := []string{
 		event.TopicNotificationCreated, event.TopicNotificationRead, event.TopicNotificationUpdated, event.TopicWelcome, event.TopicJoined,
-		event.TopicLeft, event.TopicPong, event.TopicError,
-		hub.ActionJoin, hub.ActionLeave, hub.ActionPing,
+		event.TopicLeft, event.TopicPong, event.TopicError, event.TopicRefreshed,
+		hub.ActionJoin, hub.ActionLeave, hub.ActionPing, hub.ActionRefresh,
+		hub.RefusedRate, hub.RefusedSubject, hub.RefusedFull,
 		httpapi.CodeBadRequest, httpapi.CodeUnauthorized, httpapi.CodeForbidden, httpapi.CodeNotFound,
 		httpapi.CodeTooLarge, httpapi.CodeUnavailable, httpapi.CodeInternal, httpapi.CodeMethodNotAllowed,
 	}
 	// Every error code the hub can send.
 	want = append(want, hub.CodeBadRequest, hub.CodeUnknownAction, hub.CodeInvalidRoom, hub.CodeForbidden,
 		hub.CodeTooManyRooms, hub.CodeNotJoined, hub.CodeInvalidSince, hub.CodeUnknownSince,
-		hub.CodeReplayTruncated, hub.CodeUnavailable)
+		hub.CodeReplayTruncated, hub.CodeUnavailable, hub.CodeRateLimited, hub.CodeInvalidToken)
 	for _, w := range want {
 		if !strings.Contains(doc, "`"+w+"`") && !strings.Contains(doc, `"`+w+`"`) {
 			t.Errorf("docs/protocol.md does not mention %q", w)
 		}
 	}
-	for _, code := range []int{hub.CloseGoingAway, hub.CloseSlowClient, hub.CloseTooLarge} {
+	for _, code := range []int{hub.CloseGoingAway, hub.ClosePolicy, hub.CloseTooLarge, hub.CloseSlowClient, hub.CloseTokenExpired} {
 		if !regexp.MustCompile(`(?m)^\| ` + itoa(code) + ` \|`).MatchString(doc) {
 			t.Errorf("close code %d is not in the close code table", code)
 		}
 	}
-	if reflect.TypeOf(hub.Action{}).NumField() != 3 {
+	if hub.RefusedRate != httpapi.CodeRateLimited || hub.RefusedSubject != httpapi.CodeTooManyConnections || hub.RefusedFull != httpapi.CodeServerFull {
+		t.Error("the hub's refusal codes and the REST error codes differ")
+	}
+	if reflect.TypeOf(hub.Action{}).NumField() != 4 {
 		t.Error("the client action has new fields: document them in docs/protocol.md, then update this test")
 	}
 }

@@ -3,13 +3,18 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/event"
@@ -51,7 +56,15 @@ func (a *api) routeTable() []Route {
 		{"POST", "/socket/websocket/clients/broadcast", "api-key", "send a frame to every client on every instance", a.apiKey(a.broadcast)},
 		{"POST", "/socket/websocket/clients/rooms/{roomName}/send", "api-key", "send a frame to every member of a room", a.apiKey(a.sendRoom)},
 		{"POST", "/socket/websocket/clients/{clientId}/send", "api-key", "send a frame to one client, wherever it is connected", a.apiKey(a.sendClient)},
-		{"GET", "/socket/websocket/clients", "api-key", "list connected clients of every instance", a.apiKey(a.listClients)},
+		{"GET", "/socket/websocket/clients", "api-key", "list connected clients of every instance, oldest first (paged with limit and cursor)", a.apiKey(a.listClients)},
+		{"GET", "/preferences", "api-key or jwt", "what the recipient mutes", a.inbox(a.getPreferences)},
+		{"PUT", "/preferences", "api-key or jwt", "replace what the recipient mutes (types, organizers, merchants)", a.inbox(a.putPreferences)},
+		{"GET", "/memberships/{scope}", "api-key", "the ids of the scope's groups that have members, cursor-paginated", a.apiKey(a.listScopeIDs)},
+		{"PUT", "/memberships/{scope}/{scopeId}", "api-key", "replace a group's members (streamed, idempotent)", a.apiKey(a.replaceMembers)},
+		{"GET", "/memberships/{scope}/{scopeId}", "api-key", "a group's members, cursor-paginated", a.apiKey(a.listMembers)},
+		{"POST", "/memberships/{scope}/{scopeId}/members", "api-key", "add members to a group", a.apiKey(a.addMembers)},
+		{"POST", "/memberships/{scope}/{scopeId}/members/remove", "api-key", "remove members from a group", a.apiKey(a.removeMembers)},
+		{"DELETE", "/memberships/{scope}/{scopeId}/members/{recipientId}", "api-key", "remove one member from a group", a.apiKey(a.removeMember)},
 	}, a.inboxRoutes()...)
 }
 
@@ -96,8 +109,7 @@ func (a *api) inbox(h inboxHandler) http.HandlerFunc {
 				writeError(w, http.StatusBadRequest, CodeBadRequest, "recipientId is required with an API key")
 				return
 			}
-			if len(param) > event.MaxIDBytes {
-				writeError(w, http.StatusBadRequest, CodeBadRequest, "recipientId is too long")
+			if !validID(w, "recipientId", param) {
 				return
 			}
 			h(w, r, param)
@@ -108,12 +120,25 @@ func (a *api) inbox(h inboxHandler) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, err.Error())
 			return
 		}
+		if param != "" && !validID(w, "recipientId", param) {
+			return
+		}
 		if param != "" && param != claims.Subject {
 			writeError(w, http.StatusForbidden, CodeForbidden, "this token may only read its own notifications")
 			return
 		}
 		h(w, r, claims.Subject)
 	}
+}
+
+// validID answers 400 when id breaks the identifier rule, before it can
+// reach the database (which would fail in a way that looks like an outage).
+func validID(w http.ResponseWriter, what, id string) bool {
+	if err := event.ValidateID(what, id); err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, strings.TrimPrefix(err.Error(), event.ErrInvalidID.Error()+": "))
+		return false
+	}
+	return true
 }
 
 // --- sends ---
@@ -160,6 +185,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		}
 		return false
 	}
+	// encoding/json passes invalid UTF-8 through into raw values: it would
+	// reach clients inside text frames, which browsers close the connection
+	// on.
+	if !utf8.Valid(body) {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("the body must be valid UTF-8 (invalid byte at offset %d)", invalidUTF8At(body)))
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -171,6 +203,18 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// invalidUTF8At is the offset of the first byte that is not valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
@@ -219,6 +263,9 @@ func (a *api) sendRoom(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) sendClient(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("clientId")
+	if !validID(w, "clientId", id) {
+		return
+	}
 	b, ok := readSend(w, r)
 	if !ok {
 		return
@@ -235,13 +282,89 @@ func (a *api) sendClient(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// clientPage is GET /socket/websocket/clients: every client, or a page of
+// them with ?limit= (the console pages through them).
+type clientPage struct {
+	Clients    []hub.ClientInfo `json:"clients"`
+	Total      int              `json:"total"`
+	NextCursor *string          `json:"nextCursor"`
+}
+
 func (a *api) listClients(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 0
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxClientPage {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", MaxClientPage))
+			return
+		}
+		limit = n
+	}
+	var after clientKey
+	if c := q.Get("cursor"); c != "" {
+		var ok bool
+		if after, ok = decodeClientCursor(c); !ok {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "cursor is not one this API returned")
+			return
+		}
+	}
 	list, err := a.Relay.Clients(r.Context())
 	if err != nil {
 		a.unavailable(w, "cannot list the clients", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"clients": list})
+	// Oldest first; the cursor is the last client of the page, so clients
+	// that connect or leave meanwhile shift no other one across pages.
+	sort.Slice(list, func(i, j int) bool { return keyOf(list[i]).less(keyOf(list[j])) })
+	p := clientPage{Clients: list, Total: len(list)}
+	if after.id != "" {
+		i := sort.Search(len(list), func(i int) bool { return after.less(keyOf(list[i])) })
+		p.Clients = list[i:]
+	}
+	if limit > 0 && len(p.Clients) > limit {
+		p.Clients = p.Clients[:limit]
+		c := encodeClientCursor(keyOf(p.Clients[limit-1]))
+		p.NextCursor = &c
+	}
+	if p.Clients == nil {
+		p.Clients = []hub.ClientInfo{}
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// MaxClientPage is the largest ?limit= of the client list.
+const MaxClientPage = 1000
+
+type clientKey struct {
+	since time.Time
+	id    string
+}
+
+func keyOf(c hub.ClientInfo) clientKey { return clientKey{c.ConnectedSince, c.ID} }
+
+func (k clientKey) less(o clientKey) bool {
+	if !k.since.Equal(o.since) {
+		return k.since.Before(o.since)
+	}
+	return k.id < o.id
+}
+
+func encodeClientCursor(k clientKey) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("c" + strconv.FormatInt(k.since.UnixNano(), 10) + " " + k.id))
+}
+
+func decodeClientCursor(c string) (clientKey, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) < 2 || b[0] != 'c' {
+		return clientKey{}, false
+	}
+	ns, id, ok := strings.Cut(string(b[1:]), " ")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil || id == "" {
+		return clientKey{}, false
+	}
+	return clientKey{time.Unix(0, n), id}, true
 }
 
 func (a *api) unavailable(w http.ResponseWriter, what string, err error) {

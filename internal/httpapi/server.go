@@ -3,11 +3,14 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,12 +28,15 @@ type Check struct {
 
 // Options are what the handlers need.
 type Options struct {
-	Hub      *hub.Hub
-	Relay    Relay
-	Inbox    Inbox
-	Verifier *auth.Verifier
-	APIKeys  *auth.APIKeys
-	Checks   []Check
+	Hub   *hub.Hub
+	Relay Relay
+	Inbox Inbox
+	// Memberships and Preferences serve /memberships and /preferences.
+	Memberships Memberships
+	Preferences Preferences
+	Verifier    *auth.Verifier
+	APIKeys     *auth.APIKeys
+	Checks      []Check
 	// Console serves the web console under /console/ (nil: no console).
 	Console http.Handler
 	// StatusSource fills GET /status with what only the daemon knows.
@@ -40,6 +46,9 @@ type Options struct {
 	// Draining is true once shutdown began: readiness fails so load
 	// balancers stop sending new clients.
 	Draining func() bool
+	// MetricsElsewhere drops GET /metrics from this handler: it is served
+	// on http.metrics_addr instead (MetricsHandler).
+	MetricsElsewhere bool
 }
 
 type api struct {
@@ -63,7 +72,10 @@ func New(o Options) http.Handler {
 		pattern := rt.Method + " " + rt.Path
 		h := http.Handler(rt.handler)
 		if rt.handler == nil { // /metrics
-			h = promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{})
+			if o.MetricsElsewhere {
+				continue
+			}
+			h = MetricsHandler(o.Metrics)
 		}
 		mux.Handle(pattern, a.instrument(pattern, h))
 	}
@@ -78,13 +90,18 @@ func New(o Options) http.Handler {
 		}
 		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.Method+" "+r.URL.Path)
 	})
-	return a.recoverer(mux)
+	return a.recoverer(closeUnread(mux))
+}
+
+// MetricsHandler serves the Prometheus metrics.
+func MetricsHandler(m *metrics.Metrics) http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
 // allowed lists the methods that have a route for r's path.
 func allowed(mux *http.ServeMux, r *http.Request) []string {
 	var out []string
-	for _, m := range []string{"GET", "POST", "DELETE"} {
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
@@ -98,6 +115,15 @@ func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// Readiness values of one check. /readyz needs no credential, so it never
+// says more than these (no host, user or error text): the details are on
+// GET /status, with an API key.
+const (
+	CheckOK       = "ok"
+	CheckFailing  = "failing"
+	CheckDraining = "draining"
+)
+
 type readiness struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`
@@ -109,16 +135,16 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	out := readiness{Status: "ready", Checks: map[string]string{}}
 	if a.Draining() {
 		out.Status = "draining"
-		out.Checks["shutdown"] = "draining"
+		out.Checks["shutdown"] = CheckDraining
 	}
 	for _, c := range a.Checks {
 		if err := c.Check(ctx); err != nil {
-			out.Checks[c.Name] = err.Error()
+			out.Checks[c.Name] = CheckFailing
 			if out.Status == "ready" {
 				out.Status = "unavailable"
 			}
 		} else {
-			out.Checks[c.Name] = "ok"
+			out.Checks[c.Name] = CheckOK
 		}
 	}
 	status := http.StatusOK
@@ -129,9 +155,16 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // websocket authenticates before the upgrade: a bad token is a plain 401.
+// The connection limits come first, so a flood costs no verification and
+// nothing past the limits is upgraded (refusals: 429 or 503 with
+// Retry-After).
 func (a *api) websocket(w http.ResponseWriter, r *http.Request) {
 	if a.Hub.Closing() {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "server is shutting down")
+		return
+	}
+	if ref := a.Hub.AllowUpgrade(r); ref != nil {
+		writeRefusal(w, ref)
 		return
 	}
 	token := auth.BearerToken(r)
@@ -143,9 +176,25 @@ func (a *api) websocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, CodeUnauthorized, err.Error())
 		return
 	}
+	// http.read_timeout and http.write_timeout bound HTTP requests; an
+	// upgraded connection lives as long as its client (the hub pings it).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	if err := a.Hub.Upgrade(w, r, claims); err != nil {
+		var ref *hub.Refusal
+		if errors.As(err, &ref) {
+			writeRefusal(w, ref)
+			return
+		}
 		a.Logger.Debug("websocket upgrade failed", "err", err)
 	}
+}
+
+func writeRefusal(w http.ResponseWriter, ref *hub.Refusal) {
+	secs := max(1, int((ref.RetryAfter+time.Second-1)/time.Second))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, ref.Status, ref.Code, ref.Message)
 }
 
 // statusRecorder remembers the status code for metrics.
@@ -190,6 +239,54 @@ func (a *api) instrument(route string, h http.Handler) http.Handler {
 		a.Metrics.HTTPSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }
+
+// closeUnread makes an error answered before the request body was read to
+// its end close the connection. Otherwise the server first reads what is
+// left of the body, to reuse the connection: a client that declared a body
+// and never sends it would wait http.read_timeout for its 401.
+func closeUnread(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body := &eofBody{ReadCloser: r.Body}
+		r = r.WithContext(r.Context())
+		r.Body = body
+		next.ServeHTTP(&closeOnError{ResponseWriter: w, body: body}, r)
+	})
+}
+
+// eofBody notes whether the body was read to its end.
+type eofBody struct {
+	io.ReadCloser
+	eof atomic.Bool
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
+}
+
+type closeOnError struct {
+	http.ResponseWriter
+	body *eofBody
+}
+
+func (c *closeOnError) WriteHeader(code int) {
+	if code >= 400 && !c.body.eof.Load() {
+		// Close after the answer, and do not wait for the rest of the body
+		// before closing either: the handler will not read it.
+		c.Header().Set("Connection", "close")
+		_ = http.NewResponseController(c.ResponseWriter).SetReadDeadline(time.Now())
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *closeOnError) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 func (a *api) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,25 @@ type Status struct {
 	Consumer    ConsumerStatus    `json:"consumer"`
 	DeadLetters any               `json:"deadLetters"`
 	Instances   int               `json:"instances"`
+	// Push says what holds this instance's pushes back (relay.OrderState).
+	Push any `json:"push,omitempty"`
+	// Cluster lists the registered instances (with Instances of them).
+	Cluster []InstanceStatus `json:"cluster"`
+}
+
+// InstanceStatus is one registered instance.
+type InstanceStatus struct {
+	ID         string    `json:"id"`
+	HTTPAddr   string    `json:"httpAddr"`
+	StartedAt  time.Time `json:"startedAt"`
+	Self       bool      `json:"self"`       // the instance that answered
+	Clients    int       `json:"clients"`    // WebSocket clients registered on it
+	Partitions []int32   `json:"partitions"` // partitions its consumer owns
+	// SilentSeconds is the age of its last heartbeat; Stale is true past
+	// two heartbeats, and Note then says what happens to it meanwhile.
+	SilentSeconds float64 `json:"silentSeconds"`
+	Stale         bool    `json:"stale"`
+	Note          string  `json:"note,omitempty"`
 }
 
 // Connections counts WebSocket clients.
@@ -37,11 +56,14 @@ type ConsumerStatus struct {
 
 // PartitionLag is one partition's position.
 type PartitionLag struct {
-	Partition int32  `json:"partition"`
-	Committed int64  `json:"committed"`
-	End       int64  `json:"end"`
-	Lag       int64  `json:"lag"`
-	Member    string `json:"member,omitempty"`
+	Partition int32 `json:"partition"`
+	Committed int64 `json:"committed"` // -1: nothing committed yet
+	End       int64 `json:"end"`
+	Lag       int64 `json:"lag"`
+	// Member is the group member that owns the partition (client id and
+	// address), Instance the serve instance that member is.
+	Member   string `json:"member,omitempty"`
+	Instance string `json:"instance,omitempty"`
 }
 
 // StatusSource fills what the HTTP layer cannot know.

@@ -19,32 +19,37 @@ import (
 
 // Close codes the server uses.
 const (
-	CloseGoingAway  = 1001 // shutdown
-	CloseReconnect  = 1012 // "service restart": reconnect with ?since= (relay interrupted)
-	CloseSlowClient = 1008 // queue passed websocket.queue_limit ("policy violation")
-	CloseTooLarge   = 1009 // inbound frame over websocket.max_message_bytes (sent by gws)
+	CloseGoingAway    = 1001 // shutdown
+	ClosePolicy       = 1008 // sustained abuse of the action rate limit ("policy violation")
+	CloseTooLarge     = 1009 // inbound frame over websocket.max_message_bytes (sent by gws)
+	CloseReconnect    = 1012 // "service restart": reconnect with ?since= (relay interrupted)
+	CloseSlowClient   = 3008 // more than websocket.queue_bytes waited for the client (as Centrifugo)
+	CloseTokenExpired = 4001 // the token's exp passed without a refresh
 )
 
-// Client is one WebSocket connection.
+// Client is one WebSocket connection. Its size is the memory of an idle
+// connection: fields are packed, and what only some connections need is
+// allocated when needed.
 type Client struct {
 	id          string
 	hub         *Hub
-	claims      *auth.Claims // only Subject and Rooms are kept
+	claims      atomic.Pointer[auth.Claims] // only Subject and Rooms are kept; refresh replaces them
 	ownRoom     string
 	socket      *gws.Conn
-	pc          *peekConn
+	sc          *sockConn
 	raw         syscall.RawConn
-	connectedAt time.Time
-	index       int // in hub.list
+	connectedAt int64  // unix nanos
+	index       int32  // in hub.list
+	pollKey     uint32 // in the idle poller
 
-	reading  atomic.Bool  // a goroutine owns reading (the poller hands it over)
-	pollKey  uint32       // in the idle poller
-	wmu      sync.Mutex   // one frame written at a time
-	pending  atomic.Int32 // writes queued, not yet done
-	lastSeen atomic.Int64 // unix nanos of the last frame from the client
-	closed   atomic.Bool
+	out      outbound      // the one way to the socket (out.go)
+	reading  atomic.Bool   // a goroutine owns reading (the poller hands it over)
+	closed   atomic.Bool   // OnClose ran: the hub is done with the client
+	lastSeen atomic.Int64  // unix nanos of the last frame from the client
+	expires  atomic.Uint32 // unix seconds of the token's exp (0: none)
 
 	replaying atomic.Int32          // rooms with a replay in progress
+	actions   int64                 // rate limiter state of the read goroutine (limits.go)
 	mu        sync.Mutex            // guards rooms, replay and firstLive
 	rooms     []string              // few: a slice costs less than a map
 	replay    map[string][]Delivery // live frames held back while a room replays
@@ -58,18 +63,30 @@ type Client struct {
 	replayed map[string]int64
 }
 
-func newClient(h *Hub, claims *auth.Claims, socket *gws.Conn, pc *peekConn, raw syscall.RawConn) *Client {
+func newClient(h *Hub, claims *auth.Claims, socket *gws.Conn, sc *sockConn, raw syscall.RawConn) *Client {
 	own := claims.OwnRoom()
 	c := &Client{
 		id: uuid.NewString(), hub: h, ownRoom: own,
-		// A connection lives long: keep only what joins need of the token.
-		claims: &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: claims.Subject}, Rooms: claims.Rooms},
-		socket: socket, pc: pc, raw: raw, connectedAt: time.Now().UTC(),
+		socket: socket, sc: sc, raw: raw, connectedAt: time.Now().UnixNano(),
 		rooms: []string{own},
 	}
+	c.keepClaims(claims)
 	c.lastSeen.Store(time.Now().UnixNano())
 	return c
 }
+
+// keepClaims keeps what joins need of a token (a connection lives long)
+// and when it expires.
+func (c *Client) keepClaims(claims *auth.Claims) {
+	c.claims.Store(&auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: claims.Subject}, Rooms: claims.Rooms})
+	var exp uint32 // seconds, as in the token: good until 2106
+	if claims.ExpiresAt != nil {
+		exp = uint32(max(1, min(claims.ExpiresAt.Unix(), 1<<32-1)))
+	}
+	c.expires.Store(exp)
+}
+
+func (c *Client) subject() string { return c.claims.Load().Subject }
 
 func (c *Client) inRoomLocked(room string) bool {
 	for _, r := range c.rooms {
@@ -85,7 +102,7 @@ func (c *Client) ID() string { return c.id }
 
 // Info describes the client.
 func (c *Client) Info() ClientInfo {
-	return ClientInfo{ID: c.id, Subject: c.claims.Subject, Rooms: c.roomList(), ConnectedSince: c.connectedAt}
+	return ClientInfo{ID: c.id, Subject: c.subject(), Rooms: c.roomList(), ConnectedSince: time.Unix(0, c.connectedAt).UTC()}
 }
 
 func (c *Client) roomList() []string {
@@ -108,9 +125,8 @@ func (c *Client) deliverRoom(room string, seq int64, wire []byte) bool {
 		return true // the replay sent it already
 	}
 	if held, ok := c.replay[room]; ok {
-		if len(held) >= c.hub.opts.QueueLimit {
+		if !c.hold(len(wire)) { // held frames count against the budget
 			c.mu.Unlock()
-			c.dropSlow()
 			return false
 		}
 		c.replay[room] = append(held, Delivery{Room: room, Seq: seq, Frame: wire})
@@ -141,44 +157,11 @@ func (c *Client) sendError(e *ActionError) {
 	c.send(event.TopicError, errorData{Code: e.Code, Message: e.Message, Room: e.Room})
 }
 
-func (c *Client) dropSlow() {
-	if c.closed.CompareAndSwap(false, true) {
-		c.hub.m.SlowDropped.Inc()
-		c.hub.log.Warn("websocket client too slow, disconnecting", "client", c.id, "sub", c.claims.Subject, "queue_limit", c.hub.opts.QueueLimit)
-		go c.forceClose(CloseSlowClient, "slow client: queue limit reached")
-	}
-}
-
-// closeWith sends a close frame and closes the connection. A write stuck on
-// a peer that does not read is cut after a second.
-func (c *Client) closeWith(code uint16, reason string) {
-	c.closed.Store(true)
-	c.forceClose(code, reason)
-}
-
-func (c *Client) forceClose(code uint16, reason string) {
-	_ = c.pc.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-	if c.wmu.TryLock() { // a write in progress would interleave with the close frame
-		_ = c.socket.WriteClose(code, []byte(reason))
-		c.wmu.Unlock()
-	}
-	_ = c.pc.Conn.Close()
-	c.hub.afterClose(c)
-}
-
-// abort closes the connection without a close frame.
-func (c *Client) abort(why string) {
-	c.closed.Store(true)
-	c.hub.log.Debug("websocket client aborted", "client", c.id, "why", why)
-	_ = c.pc.Conn.Close()
-	c.hub.afterClose(c)
-}
-
 // join handles {"action":"join"}; it runs on the client's read goroutine,
 // so a client's actions are handled one at a time, in order.
 func (c *Client) join(a Action) {
 	room := a.Room
-	if !c.claims.MayJoin(room) {
+	if !c.claims.Load().MayJoin(room) {
 		c.sendError(actionErr(CodeForbidden, room, "this token may not join %q", room))
 		return
 	}
@@ -251,7 +234,7 @@ func (c *Client) replayRoom(room, recipient string, since uuid.UUID) {
 		// below the bound was delivered before (the client was not in the
 		// room, or got it live), what is not comes live after the replay.
 		below := c.hub.replayBound()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(c.hub.ctx, 5*time.Second) // cancelled by Shutdown
 		rep, err = h.ReplayAfter(ctx, recipient, since, c.hub.opts.ReplayLimit, below)
 		cancel()
 	}
@@ -290,6 +273,7 @@ func (c *Client) replayRoom(room, recipient string, since uuid.UUID) {
 	}
 	c.mu.Lock()
 	held := c.replay[room]
+	c.unhold(held)
 	delete(c.replay, room)
 	c.replaying.Add(-1)
 	if err == nil {
@@ -397,19 +381,20 @@ func (h *Hub) open(c *Client, since string) {
 	}
 	h.register(c)
 	if since != "" {
-		c.replayRoom(c.ownRoom, c.claims.Subject, sinceID)
+		c.replayRoom(c.ownRoom, c.subject(), sinceID)
 	}
 	if c.closed.Load() { // gone while opening: undo, so nothing is left behind
 		h.unregister(c)
 	}
-	h.log.Debug("websocket client connected", "client", c.id, "sub", c.claims.Subject, "remote", c.pc.RemoteAddr().String())
+	h.log.Debug("websocket client connected", "client", c.id, "sub", c.subject(), "remote", c.sc.RemoteAddr().String())
 }
 
 func (e *handler) OnClose(socket *gws.Conn, err error) {
 	c := clientOf(socket)
-	c.closed.Store(true)
+	c.readerDone()
 	e.h.poll.forget(c)
 	e.h.unregister(c)
+	e.h.release(c.subject())
 	defer e.h.wg.Done()
 	e.h.log.Debug("websocket client disconnected", "client", c.id, "reason", err)
 }
@@ -429,10 +414,19 @@ func (e *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	c := clientOf(socket)
 	c.lastSeen.Store(time.Now().UnixNano())
 	if msg.Opcode != gws.OpcodeText {
-		c.sendError(actionErr(CodeBadRequest, "", "frames must be JSON text"))
+		if c.allow(1, "") {
+			c.sendError(actionErr(CodeBadRequest, "", "frames must be JSON text"))
+		}
 		return
 	}
 	a, err := DecodeAction(msg.Bytes())
+	cost := 1
+	if err == nil && a.Action == ActionJoin && a.Since != "" {
+		cost = replayCost // a database query
+	}
+	if !c.allow(cost, a.Room) {
+		return
+	}
 	if err != nil {
 		var ae *ActionError
 		if errors.As(err, &ae) {
@@ -447,5 +441,57 @@ func (e *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 		c.leave(a)
 	case ActionPing:
 		c.send(event.TopicPong, struct{}{})
+	case ActionRefresh:
+		c.refresh(a)
 	}
+}
+
+// refresh handles {"action":"refresh","token":…}: a valid token for the
+// same subject replaces the connection's (rooms and expiry); rooms it no
+// longer allows are left. Anything else changes nothing.
+func (c *Client) refresh(a Action) {
+	verify := c.hub.opts.Verify
+	if verify == nil {
+		c.sendError(actionErr(CodeUnavailable, "", "this server cannot check tokens"))
+		return
+	}
+	claims, err := verify(a.Token)
+	if err != nil {
+		c.sendError(actionErr(CodeInvalidToken, "", "the token was not accepted: %v", err))
+		return
+	}
+	if claims.Subject != c.subject() {
+		c.sendError(actionErr(CodeForbidden, "", "the token is for another subject: a connection keeps its subject"))
+		return
+	}
+	c.mu.Lock()
+	var left []string
+	kept := make([]string, 0, len(c.rooms))
+	for _, r := range c.rooms {
+		if r == c.ownRoom || claims.MayJoin(r) {
+			kept = append(kept, r)
+		} else {
+			left = append(left, r)
+			delete(c.firstLive, r)
+			delete(c.replayed, r)
+		}
+	}
+	c.rooms = kept
+	c.keepClaims(claims)
+	c.mu.Unlock()
+	for _, r := range left {
+		c.hub.removeFromRoom(r, c)
+	}
+	if p := c.hub.opts.Presence; p != nil && len(left) > 0 {
+		p.RoomsChanged(c.Info())
+	}
+	for _, r := range left {
+		c.send(event.TopicLeft, roomData{Room: r})
+	}
+	var exp *time.Time
+	if claims.ExpiresAt != nil {
+		t := claims.ExpiresAt.UTC()
+		exp = &t
+	}
+	c.send(event.TopicRefreshed, refreshedData{ExpiresAt: exp})
 }

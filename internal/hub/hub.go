@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -43,18 +44,34 @@ type Presence interface {
 	Disconnected(clientID string)
 }
 
-// Options configure a Hub.
+// Options configure a Hub. Zero values take the defaults of the
+// websocket.* configuration keys.
 type Options struct {
 	MaxMessageBytes int           // inbound frame limit (close 1009 above it)
 	MaxRooms        int           // rooms per client
-	QueueLimit      int           // frames waiting per client before it is dropped
+	QueueBytes      int           // bytes waiting per client before it is closed (3008)
 	ReplayLimit     int           // rows one replay sends at most
-	PingInterval    time.Duration // server pings; a client silent for 3 intervals is closed
-	History         History       // nil: joins with since answer "unavailable"
-	Presence        Presence      // nil: this instance only
-	Metrics         *metrics.Metrics
-	Logger          *slog.Logger
+	PingInterval    time.Duration // server pings; a client silent (or taking nothing) for 3 intervals is closed
+	// MaxConnections bounds this instance's connections (503 past it); 0:
+	// the open-file limit minus fdReserve.
+	MaxConnections           int
+	MaxConnectionsPerSubject int     // 429 past it; 0: no limit
+	UpgradeRate              float64 // upgrades per second per source address; 0: no limit
+	UpgradeBurst             int
+	ActionRate               float64 // actions per second per client; 0: no limit
+	ActionBurst              int
+	// Verify checks the token of a refresh action (nil: refresh answers
+	// unavailable).
+	Verify   func(token string) (*auth.Claims, error)
+	History  History  // nil: joins with since answer "unavailable"
+	Presence Presence // nil: this instance only
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
 }
+
+// fdReserve is what the default websocket.max_connections leaves of the
+// open-file limit for everything else (database, Kafka, REST callers).
+const fdReserve = 1024
 
 // ClientInfo describes a connected client.
 type ClientInfo struct {
@@ -85,6 +102,9 @@ type Hub struct {
 	list    []*Client // the same clients, in connection order, for broadcasts
 	rooms   map[string]*members
 
+	admit  admission
+	queued atomic.Int64 // bytes waiting in every client's queue (for the metric)
+
 	// horizon is the seq below which every stored notification has been
 	// delivered by DeliverOrdered (0: never called). Written under mu's
 	// read lock by the one caller of DeliverOrdered, read under its write
@@ -96,6 +116,9 @@ type Hub struct {
 	stopPing  chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup // connections still open
+	// ctx ends with Shutdown: replays in progress stop.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // New builds a hub; call Close (or Shutdown) to stop its keep-alive loop.
@@ -106,14 +129,23 @@ func New(o Options) *Hub {
 	if o.MaxRooms <= 0 {
 		o.MaxRooms = 100
 	}
-	if o.QueueLimit <= 0 {
-		o.QueueLimit = 1024
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 1 << 20
 	}
 	if o.ReplayLimit <= 0 {
 		o.ReplayLimit = 500
 	}
 	if o.PingInterval <= 0 {
 		o.PingInterval = 30 * time.Second
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = max(fdLimit()-fdReserve, 64)
+	}
+	if o.UpgradeBurst <= 0 {
+		o.UpgradeBurst = 1
+	}
+	if o.ActionBurst <= 0 {
+		o.ActionBurst = 1
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -126,7 +158,10 @@ func New(o Options) *Hub {
 		clients:  make(map[string]*Client),
 		rooms:    make(map[string]*members),
 		stopPing: make(chan struct{}),
+		admit:    admission{subjects: map[string]int32{}, addrs: map[netip.Prefix]int64{}},
 	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	o.Metrics.WSQueuedBytes.Set(func() float64 { return float64(h.queued.Load()) })
 	h.upgrader = gws.NewUpgrader(&handler{h: h}, &gws.ServerOption{
 		ReadMaxPayloadSize: o.MaxMessageBytes,
 		ReadBufferSize:     readBufferSize,
@@ -147,16 +182,27 @@ func (h *Hub) SetPresence(p Presence) { h.opts.Presence = p }
 
 // Upgrade turns an authenticated request into a client. The caller has
 // verified claims; gws answers a request that is not a WebSocket handshake.
+// Past the connection limits it returns a *Refusal before the upgrade,
+// for the caller to answer.
 func (h *Hub) Upgrade(w http.ResponseWriter, r *http.Request, claims *auth.Claims) error {
-	pc, raw, err := hijack(w)
+	if h.closing.Load() {
+		return &Refusal{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "server is shutting down", RetryAfter: time.Second}
+	}
+	if ref := h.admitConn(claims.Subject); ref != nil {
+		return ref
+	}
+	sc, raw, err := hijack(w)
 	if err != nil {
+		h.release(claims.Subject)
 		return err
 	}
-	socket, err := h.upgrader.UpgradeFromConn(pc, newReader(pc), r)
+	socket, err := h.upgrader.UpgradeFromConn(sc, newReader(sc), r)
 	if err != nil {
+		h.release(claims.Subject)
 		return err // gws answered 400 and closed
 	}
-	c := newClient(h, claims, socket, pc, raw)
+	c := newClient(h, claims, socket, sc, raw)
+	sc.c = c // from now on gws writes through the client's queue
 	socket.Session().Store(sessionKey, c)
 	h.wg.Add(1)                              // done by OnClose, when gws's ReadLoop for it ends
 	go h.open(c, r.URL.Query().Get("since")) // which then starts reading it
@@ -170,7 +216,7 @@ func (h *Hub) Closing() bool { return h.closing.Load() }
 func (h *Hub) register(c *Client) {
 	h.mu.Lock()
 	h.clients[c.id] = c
-	c.index = len(h.list)
+	c.index = int32(len(h.list))
 	h.list = append(h.list, c)
 	h.addLocked(c.ownRoom, c)
 	h.mu.Unlock()
@@ -347,8 +393,8 @@ func (h *Hub) replayBound() int64 {
 }
 
 // parallelFrom is the audience from which a frame is written by several
-// goroutines at once.
-const parallelFrom = 1024
+// goroutines at once (a variable for the tests).
+var parallelFrom = 1024
 
 // parallel applies send to every client, spread over goroutines that each
 // take a contiguous share.
@@ -457,18 +503,34 @@ func (h *Hub) snapshot() []*Client {
 	return list
 }
 
+// missedPings is how many ping intervals a client may stay silent (or a
+// flush may take nothing) before it is cut.
+const missedPings = 3
+
+// stallTimeout is how long a client may take no bytes at all.
+func (h *Hub) stallTimeout() time.Duration { return missedPings * h.opts.PingInterval }
+
 // keepAlive pings every client each interval and closes those that have
 // sent nothing (not even a pong) for three intervals: a vanished peer
-// would otherwise hold its connection for ever.
+// would otherwise hold its connection for ever. Every second (or
+// interval, when shorter) it closes the clients whose token expired
+// (4001), unless a refresh moved their expiry.
 func (h *Hub) keepAlive() {
-	t := time.NewTicker(h.opts.PingInterval)
+	tick := min(time.Second, h.opts.PingInterval)
+	t := time.NewTicker(tick)
 	defer t.Stop()
+	lastPing := time.Now()
 	for {
 		select {
 		case <-h.stopPing:
 			return
 		case now := <-t.C:
-			limit := now.Add(-3 * h.opts.PingInterval).UnixNano()
+			h.expire(now)
+			if now.Sub(lastPing) < h.opts.PingInterval-tick/2 {
+				continue
+			}
+			lastPing = now
+			limit := now.Add(-missedPings * h.opts.PingInterval).UnixNano()
 			for _, c := range h.snapshot() {
 				if c.lastSeen.Load() < limit {
 					c.abort("idle")
@@ -477,6 +539,22 @@ func (h *Hub) keepAlive() {
 				c.write(pingFrame)
 			}
 		}
+	}
+}
+
+// expire closes the clients whose token's exp has passed.
+func (h *Hub) expire(now time.Time) {
+	t := uint32(now.Unix())
+	var gone []*Client
+	h.mu.RLock()
+	for _, c := range h.list {
+		if exp := c.expires.Load(); exp != 0 && exp <= t {
+			gone = append(gone, c)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range gone {
+		c.closeWith(CloseTokenExpired, "token expired")
 	}
 }
 
@@ -492,7 +570,7 @@ func (h *Hub) Reconnect(code uint16, reason string, window time.Duration) {
 				time.Sleep(window / time.Duration(len(list)))
 			}
 			if !h.closing.Load() {
-				go c.closeWith(code, reason)
+				c.closeWith(code, reason)
 			}
 		}
 	}()
@@ -504,6 +582,7 @@ func (h *Hub) Reconnect(code uint16, reason string, window time.Duration) {
 // or ctx ends.
 func (h *Hub) Shutdown(ctx context.Context, window time.Duration) {
 	h.closing.Store(true)
+	h.cancel() // replays in progress stop
 	h.Close()
 	list := h.snapshot()
 	start := time.Now()
@@ -517,7 +596,7 @@ func (h *Hub) Shutdown(ctx context.Context, window time.Duration) {
 				}
 			}
 		}
-		go c.closeWith(1001, "server shutting down")
+		c.closeWith(CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()

@@ -43,9 +43,16 @@ func newPoller(h *Hub) *poller {
 
 // watch starts reading c: through the poller, or a goroutine of its own.
 func (h *Hub) watch(c *Client) {
-	if h.poll == nil || len(c.pc.pushback) > 0 || h.poll.add(c) != nil {
+	if c.reading.Load() {
+		return // closed while opening: afterClose started its read loop
+	}
+	if h.poll == nil || len(c.sc.pushback) > 0 || h.poll.add(c) != nil {
 		c.reading.Store(true)
 		go c.socket.ReadLoop()
+		return
+	}
+	if c.closed.Load() {
+		h.poll.forget(c) // OnClose ran meanwhile: leave nothing behind
 	}
 }
 
@@ -177,7 +184,7 @@ func (c *Client) readable() {
 		}
 		used := c.controlFrames(buf[:n])
 		if used < n {
-			c.pc.pushback = append(c.pc.pushback, buf[used:n]...)
+			c.sc.pushback = append(c.sc.pushback, buf[used:n]...)
 			break
 		}
 		c.lastSeen.Store(time.Now().UnixNano())

@@ -23,18 +23,18 @@ func (h *Hub) afterClose(*Client) {}
 // idle waits for the client's first data frame on a shallow stack,
 // answering pings and noting pongs itself.
 func (c *Client) idle() {
-	if len(c.pc.pushback) > 0 {
+	if len(c.sc.pushback) > 0 {
 		return
 	}
 	buf := make([]byte, 512)
 	for {
-		n, err := c.pc.Conn.Read(buf)
+		n, err := c.sc.Conn.Read(buf)
 		if err != nil || n == 0 {
 			return
 		}
 		used := c.controlFrames(buf[:n])
 		if used < n {
-			c.pc.pushback = append(c.pc.pushback, buf[used:n]...)
+			c.sc.pushback = append(c.sc.pushback, buf[used:n]...)
 			return
 		}
 	}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode"
+	"time"
 	"unicode/utf8"
+
+	"github.com/signal-notify/signal/internal/event"
 )
 
 // Error codes of signal/system/error frames.
@@ -21,23 +23,27 @@ const (
 	CodeUnknownSince    = "unknown_since"
 	CodeReplayTruncated = "replay_truncated"
 	CodeUnavailable     = "unavailable"
+	CodeRateLimited     = "rate_limited"
+	CodeInvalidToken    = "invalid_token"
 )
 
 // Actions a client may send.
 const (
-	ActionJoin  = "join"
-	ActionLeave = "leave"
-	ActionPing  = "ping"
+	ActionJoin    = "join"
+	ActionLeave   = "leave"
+	ActionPing    = "ping"
+	ActionRefresh = "refresh"
 )
 
 // MaxRoomBytes bounds a room name.
-const MaxRoomBytes = 512
+const MaxRoomBytes = event.MaxRoomBytes
 
 // Action is one client-to-server message.
 type Action struct {
 	Action string `json:"action"`
 	Room   string `json:"room,omitempty"`
 	Since  string `json:"since,omitempty"`
+	Token  string `json:"token,omitempty"`
 }
 
 // ActionError is a refused action: the client gets it as an error frame
@@ -50,8 +56,12 @@ type ActionError struct {
 
 func (e *ActionError) Error() string { return e.Code + ": " + e.Message }
 
+// maxErrorMessage bounds the message of an error frame: whatever the
+// input, an error frame echoes at most a short excerpt of it.
+const maxErrorMessage = 200
+
 func actionErr(code, room, format string, args ...any) *ActionError {
-	return &ActionError{Code: code, Room: room, Message: fmt.Sprintf(format, args...)}
+	return &ActionError{Code: code, Room: room, Message: truncate(fmt.Sprintf(format, args...), maxErrorMessage)}
 }
 
 // DecodeAction parses and checks one inbound frame.
@@ -73,40 +83,51 @@ func DecodeAction(b []byte) (Action, error) {
 		if a.Action == ActionLeave && a.Since != "" {
 			return a, actionErr(CodeBadRequest, a.Room, "since is only for join")
 		}
+		if a.Token != "" {
+			return a, actionErr(CodeBadRequest, a.Room, "token is only for refresh")
+		}
 	case ActionPing:
+		if a.Room != "" || a.Since != "" || a.Token != "" {
+			return a, actionErr(CodeBadRequest, "", "ping takes no room, since or token")
+		}
+	case ActionRefresh:
 		if a.Room != "" || a.Since != "" {
-			return a, actionErr(CodeBadRequest, "", "ping takes no room or since")
+			return a, actionErr(CodeBadRequest, "", "refresh takes only a token")
+		}
+		if a.Token == "" {
+			return a, actionErr(CodeInvalidToken, "", "refresh needs a token")
 		}
 	case "":
-		return a, actionErr(CodeBadRequest, "", "action is required: join, leave or ping")
+		return a, actionErr(CodeBadRequest, "", "action is required: join, leave, ping or refresh")
 	default:
-		return a, actionErr(CodeUnknownAction, "", "unknown action %q: use join, leave or ping", truncate(a.Action, 64))
+		return a, actionErr(CodeUnknownAction, "", "unknown action %q: use join, leave, ping or refresh", truncate(a.Action, 64))
 	}
 	return a, nil
 }
 
-// ValidateRoom checks a room name: non-empty, at most MaxRoomBytes of
-// UTF-8 text without control characters. Any other character, "/" and
-// spaces included, is allowed.
+// ValidateRoom checks a room name with the identifier rule of
+// event.ValidateRoom, as an error frame.
 func ValidateRoom(room string) *ActionError {
-	switch {
-	case room == "":
-		return actionErr(CodeInvalidRoom, "", "room is required")
-	case len(room) > MaxRoomBytes:
-		return actionErr(CodeInvalidRoom, "", "room name is longer than %d bytes", MaxRoomBytes)
-	case !utf8.ValidString(room):
-		return actionErr(CodeInvalidRoom, "", "room name must be UTF-8")
-	case strings.IndexFunc(room, unicode.IsControl) >= 0:
-		return actionErr(CodeInvalidRoom, "", "room name must not contain control characters")
+	if err := event.ValidateRoom(room); err != nil {
+		return actionErr(CodeInvalidRoom, "", "%s", strings.TrimPrefix(err.Error(), event.ErrInvalidID.Error()+": "))
 	}
 	return nil
 }
 
+// truncate cuts s to at most n bytes, on a character boundary, marking
+// the cut with "…".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	s = s[:n]
+	for len(s) > 0 {
+		if r, size := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || size > 1 {
+			break
+		}
+		s = s[:len(s)-1] // a character cut in two
+	}
+	return s + "…"
 }
 
 // errorData is the data of a signal/system/error frame.
@@ -119,6 +140,10 @@ type errorData struct {
 type roomData struct {
 	Room     string `json:"room"`
 	Replayed *int   `json:"replayed,omitempty"`
+}
+
+type refreshedData struct {
+	ExpiresAt *time.Time `json:"expiresAt"` // null: the token has no exp
 }
 
 type welcomeData struct {

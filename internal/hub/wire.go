@@ -9,18 +9,21 @@ import (
 	"net/http"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // The server writes frames itself: a frame is encoded once into its wire
 // bytes (unmasked, unfragmented, uncompressed) and the same bytes go to
-// every receiving connection. gws still reads client frames and handles
-// closing.
+// every receiving connection, through each connection's outbound queue
+// (out.go). gws reads client frames; the close frames it writes reach the
+// socket through the same queue (see sockConn).
 
 // Opcodes of the frames the server writes.
 const (
-	opText = 0x1
-	opPing = 0x9
-	opPong = 0xA
+	opText  = 0x1
+	opClose = 0x8
+	opPing  = 0x9
+	opPong  = 0xA
 )
 
 // textFrame returns the wire bytes of a text frame carrying payload.
@@ -40,66 +43,96 @@ func appendFrame(dst []byte, opcode byte, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
-var pingFrame = appendFrame(nil, opPing, nil)
-
-// write sends a frame's wire bytes. When nothing is queued for the client
-// it is one non-blocking write on the caller's goroutine; what the socket
-// does not take at once, and every frame while others wait, goes through
-// the client's queue, written in order by gws's per-connection writer.
-// The queue is bounded: a client past websocket.queue_limit is dropped.
-func (c *Client) write(wire []byte) bool {
-	if c.closed.Load() {
-		c.hub.m.FramesDropped.Inc()
-		return false
-	}
-	if c.pending.Load() == 0 && c.wmu.TryLock() {
-		if c.pending.Load() == 0 {
-			n, err := c.writeNow(wire)
-			if err != nil {
-				c.wmu.Unlock()
-				c.abort("write failed: " + err.Error())
-				return false
-			}
-			if n < len(wire) {
-				// Queued before unlocking: nothing can slip in between the
-				// part written and the rest.
-				c.pending.Add(1)
-				c.queue(wire[n:])
-			}
-			c.wmu.Unlock()
-			return true
+// closeFrame returns a close frame with code and reason (cut to fit the
+// 125 bytes of a control frame, on a character boundary).
+func closeFrame(code uint16, reason string) []byte {
+	if len(reason) > 123 {
+		reason = reason[:123]
+		for len(reason) > 0 && !utf8.ValidString(reason) {
+			reason = reason[:len(reason)-1]
 		}
-		c.wmu.Unlock()
 	}
-	if int(c.pending.Add(1)) > c.hub.opts.QueueLimit {
-		c.pending.Add(-1)
-		c.dropSlow()
-		return false
-	}
-	c.queue(wire)
-	return true
+	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
+	return appendFrame(nil, opClose, append(payload, reason...))
 }
 
-// queue writes b on the connection's writer, after what is queued before.
-// The caller has counted it in pending.
-func (c *Client) queue(b []byte) {
-	c.socket.Async(func() {
-		c.wmu.Lock()
-		_, err := c.pc.Conn.Write(b)
-		c.pending.Add(-1)
-		c.wmu.Unlock()
-		if err != nil {
-			c.abort("write failed: " + err.Error())
-		}
-	})
+var pingFrame = appendFrame(nil, opPing, nil)
+
+// sockConn is the connection as gws sees it. Reads give back the bytes
+// read before gws took over (pushback). Writes — gws writes only close
+// frames: its reply to a client's close, the close after a read error —
+// go through the client's outbound queue, after what is queued there and
+// never inside a partly written frame; Close lets that queue finish first.
+// Before the client exists (the handshake) both go straight to the socket.
+type sockConn struct {
+	net.Conn
+	pushback []byte
+	c        *Client // set once the handshake is done
+}
+
+func (s *sockConn) Read(b []byte) (int, error) {
+	if len(s.pushback) > 0 {
+		n := copy(b, s.pushback)
+		s.pushback = s.pushback[n:]
+		return n, nil
+	}
+	return s.Conn.Read(b)
+}
+
+func (s *sockConn) Write(b []byte) (int, error) {
+	if s.c == nil {
+		return s.Conn.Write(b)
+	}
+	frame := bytes.Clone(b) // gws reuses its buffer
+	if len(frame) > 0 && frame[0]&0x0F == opClose {
+		s.c.sendClose(frame, false)
+	} else {
+		s.c.write(frame)
+	}
+	return len(b), nil
+}
+
+// Close closes the socket once the outbound queue has written the close
+// frame (at once when nothing is queued; at most closeTimeout later).
+func (s *sockConn) Close() error {
+	if s.c == nil {
+		return s.Conn.Close()
+	}
+	s.c.closeSocketIfOpen()
+	return nil
+}
+
+// hijack takes the connection from the HTTP server, keeping any bytes the
+// client sent right after its request.
+func hijack(w http.ResponseWriter) (*sockConn, syscall.RawConn, error) {
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	sc := &sockConn{Conn: nc}
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		sc.pushback = bytes.Clone(b)
+	}
+	fc, ok := nc.(syscall.Conn)
+	if !ok {
+		nc.Close()
+		return nil, nil, errors.New("websocket: connection has no file descriptor")
+	}
+	raw, err := fc.SyscallConn()
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return sc, raw, nil
 }
 
 // writeNow makes one write attempt that never waits: it returns how much
 // the socket took (0 when it would block).
-func (c *Client) writeNow(b []byte) (int, error) {
+func writeNow(raw syscall.RawConn, b []byte) (int, error) {
 	var n int
 	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
+	err := raw.Write(func(fd uintptr) bool {
 		for {
 			n, werr = syscall.Write(int(fd), b)
 			if werr != syscall.EINTR {
@@ -120,72 +153,51 @@ func (c *Client) writeNow(b []byte) (int, error) {
 	return n, nil
 }
 
-// peekConn gives back bytes read before gws took over reading.
-type peekConn struct {
-	net.Conn
-	pushback []byte
-}
-
-func (p *peekConn) Read(b []byte) (int, error) {
-	if len(p.pushback) > 0 {
-		n := copy(b, p.pushback)
-		p.pushback = p.pushback[n:]
-		return n, nil
-	}
-	return p.Conn.Read(b)
-}
-
-// hijack takes the connection from the HTTP server, keeping any bytes the
-// client sent right after its request.
-func hijack(w http.ResponseWriter) (*peekConn, syscall.RawConn, error) {
-	nc, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	pc := &peekConn{Conn: nc}
-	if n := brw.Reader.Buffered(); n > 0 {
-		b, _ := brw.Reader.Peek(n)
-		pc.pushback = bytes.Clone(b)
-	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		nc.Close()
-		return nil, nil, errors.New("websocket: connection has no file descriptor")
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return pc, raw, nil
-}
-
 // controlFrames handles the complete client ping and pong frames at the
 // start of b and returns how many bytes they took. It stops at anything
 // else (a data frame, a partial or malformed frame): gws reads that.
 func (c *Client) controlFrames(b []byte) int {
-	done := 0
-	for {
-		rest := b[done:]
-		if len(rest) < 2 {
-			return done
-		}
-		op := rest[0] & 0x0F
-		n := int(rest[1] & 0x7F)
-		if rest[0]&0xF0 != 0x80 || op != opPing && op != opPong || rest[1]&0x80 == 0 || n > 125 || len(rest) < 6+n {
-			return done
-		}
+	return scanControl(b, func(op byte, payload []byte) {
 		c.lastSeen.Store(time.Now().UnixNano())
 		if op == opPing {
-			mask, payload := rest[2:6], rest[6:6+n]
-			pong := make([]byte, n)
-			for i := range payload {
-				pong[i] = payload[i] ^ mask[i%4]
-			}
-			c.write(appendFrame(nil, opPong, pong))
+			c.write(appendFrame(nil, opPong, payload))
 		}
-		done += 6 + n
+	})
+}
+
+// scanControl calls fn for each complete client ping or pong at the start
+// of b and returns how many bytes they took.
+func scanControl(b []byte, fn func(op byte, payload []byte)) int {
+	done := 0
+	for {
+		op, payload, n := parseControl(b[done:])
+		if n == 0 {
+			return done
+		}
+		fn(op, payload)
+		done += n
 	}
+}
+
+// parseControl reads one complete, masked, unfragmented client ping or
+// pong frame at the start of b: its opcode, unmasked payload (a new
+// slice) and length on the wire. n is 0 for anything else, which is left
+// to gws.
+func parseControl(b []byte) (op byte, payload []byte, n int) {
+	if len(b) < 2 {
+		return 0, nil, 0
+	}
+	op = b[0] & 0x0F
+	size := int(b[1] & 0x7F)
+	if b[0]&0xF0 != 0x80 || op != opPing && op != opPong || b[1]&0x80 == 0 || size > 125 || len(b) < 6+size {
+		return 0, nil, 0
+	}
+	mask := b[2:6]
+	payload = make([]byte, size)
+	for i := range payload {
+		payload[i] = b[6+i] ^ mask[i%4]
+	}
+	return op, payload, 6 + size
 }
 
 // readBufferSize is gws's read buffer per connection: client frames are
@@ -193,4 +205,4 @@ func (c *Client) controlFrames(b []byte) int {
 // the message.
 const readBufferSize = 64
 
-func newReader(pc *peekConn) *bufio.Reader { return bufio.NewReaderSize(pc, readBufferSize) }
+func newReader(sc *sockConn) *bufio.Reader { return bufio.NewReaderSize(sc, readBufferSize) }

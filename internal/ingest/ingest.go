@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,6 +41,10 @@ type Options struct {
 	// were stored less than this long ago (a crash between commit and push),
 	// and not when older (a topic replayed on purpose).
 	RepushWindow time.Duration
+	// MaxRowsPerTx bounds the rows of one write transaction (plan.go); a
+	// batch with more is stored in several, in order, the first of them a
+	// quarter of the size. 0: DefaultMaxRowsPerTx.
+	MaxRowsPerTx int
 	// Retention: a record older than this (by its timestamp) is skipped
 	// and counted, never stored: its day may have been removed already,
 	// and storing it again would bring removed notifications back. 0 keeps
@@ -49,6 +54,9 @@ type Options struct {
 	Metrics   *metrics.Metrics
 	Logger    *slog.Logger
 }
+
+// DefaultMaxRowsPerTx is MaxRowsPerTx when not set.
+const DefaultMaxRowsPerTx = 8192
 
 // Ingestor handles batches of records.
 type Ingestor struct {
@@ -67,6 +75,10 @@ func New(o Options) *Ingestor {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxRowsPerTx <= 0 {
+		o.MaxRowsPerTx = DefaultMaxRowsPerTx
+	}
+	o.MaxRowsPerTx = min(o.MaxRowsPerTx, store.MaxRowsPerTx)
 	return &Ingestor{o: o, log: o.Logger}
 }
 
@@ -92,7 +104,7 @@ type message struct {
 	d         *event.Decoded
 	content   string
 	actionURL string
-	rows      []*event.Row // built while preparing when recipients are known (scope users)
+	rows      []*event.Row // built while preparing when recipients are known (scope users), up to maxPrebuiltRows
 }
 
 // Prepared is a batch decoded and rendered, ready to persist. Preparing
@@ -102,6 +114,10 @@ type Prepared struct {
 	msgs    []message
 	dead    []*event.DeadLetter
 	expired []event.Source
+	// plan and stored are how far Persist got, kept when it fails so that
+	// a retry resumes at the chunk that failed (plan.go).
+	plan   *plan
+	stored Result
 }
 
 // Len is the number of records in the batch.
@@ -123,6 +139,7 @@ func (in *Ingestor) Prepare(records []Record) *Prepared {
 	if in.o.Retention > 0 {
 		cutoff = in.o.Now().Add(-in.o.Retention)
 	}
+	prebuilt := 0
 	for i := range records {
 		r := &records[i]
 		if r.Source.Timestamp.Before(cutoff) {
@@ -139,16 +156,18 @@ func (in *Ingestor) Prepare(records []Record) *Prepared {
 			in.log.Warn("template failed, used the fallback", "eventType", d.EventType, "partition", r.Source.Partition, "offset", r.Source.Offset, "err", terr)
 		}
 		m := message{rec: r, d: d, content: content, actionURL: action}
-		if _, group := d.GroupKey(); !group {
+		if _, group := d.GroupKey(); !group && prebuilt+len(d.Recipients) <= maxPrebuiltRows {
 			m.rows = appendRows(nil, m, d.Recipients)
+			prebuilt += len(m.rows)
 		}
 		msgs = append(msgs, m)
 	}
 	return &Prepared{records: records, msgs: msgs, dead: dead, expired: expired}
 }
 
-// Persist stores a prepared batch in one transaction and pushes its rows
-// (new ones, and those of a redelivery stored recently) once it commits.
+// Persist stores a prepared batch and pushes its rows (new ones, and those
+// of a redelivery stored recently) as each of its transactions commits: one
+// transaction, or several for a batch of more than MaxRowsPerTx rows.
 func (in *Ingestor) Persist(ctx context.Context, p *Prepared) (Result, error) {
 	records := p.records
 	// The days of the rows get their partitions first, each in a short
@@ -163,7 +182,7 @@ func (in *Ingestor) Persist(ctx context.Context, p *Prepared) (Result, error) {
 	if err := in.o.Store.EnsurePartitions(ctx, times); err != nil {
 		return Result{}, err
 	}
-	res, err := in.persist(ctx, p.msgs, p.dead)
+	res, err := in.persist(ctx, p)
 	if err != nil {
 		if store.IsTransient(err) || ctx.Err() != nil || len(records) == 0 {
 			return Result{}, err
@@ -182,7 +201,7 @@ func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error) 
 		r := &records[0]
 		in.log.Error("database rejected a record; keeping it as a dead letter", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", cause)
 		dl := deadLetter(r, &event.InvalidError{Reason: event.ReasonDBRejected, Detail: cause.Error()})
-		res, err := in.persist(ctx, nil, []*event.DeadLetter{dl})
+		res, err := in.persist(ctx, &Prepared{dead: []*event.DeadLetter{dl}})
 		if err != nil {
 			return Result{}, fmt.Errorf("store dead letter: %w", err)
 		}
@@ -198,45 +217,45 @@ func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error) 
 	return a.add(b), err
 }
 
-// persist runs the batch's one transaction, and has its rows pushed once it
-// commits.
-func (in *Ingestor) persist(ctx context.Context, msgs []message, dead []*event.DeadLetter) (Result, error) {
-	var res Result
-	var settle func(bool)
+// persist stores the batch chunk by chunk, resuming where an earlier
+// attempt stopped, and returns what every chunk stored.
+func (in *Ingestor) persist(ctx context.Context, p *Prepared) (Result, error) {
+	for p.plan == nil || !p.plan.done() {
+		if err := in.storeChunk(ctx, p); err != nil {
+			return Result{}, fmt.Errorf("persist batch: %w", err)
+		}
+	}
+	return p.stored, nil
+}
+
+// storeChunk runs one write transaction: the first one of a batch also
+// resolves it (members, preferences) and stores its dead letters; each
+// stores the next chunk of rows and has them pushed once it commits.
+func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
+	var (
+		pl       = p.plan
+		res      Result
+		settle   func(bool)
+		next, at int
+	)
 	err := in.o.Store.InWriteTx(ctx, func(tx *store.Tx) error {
 		res = Result{}
-		var keys []event.ScopeKey
-		seen := map[event.ScopeKey]bool{}
-		for _, m := range msgs {
-			if k, ok := m.d.GroupKey(); ok && !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
+		if p.plan == nil {
+			var err error
+			if pl, err = in.resolve(ctx, tx, p); err != nil {
+				return err
+			}
+			if err := tx.InsertDeadLetters(ctx, pl.dead); err != nil {
+				return err
+			}
+			res.DeadLetters = len(pl.dead)
+			for _, d := range pl.dead {
+				res.Dead = append(res.Dead, d.Source)
 			}
 		}
-		members, err := tx.Members(ctx, keys)
-		if err != nil {
-			return err
-		}
-		allDead := dead
 		var rows []*event.Row
-		for _, m := range msgs {
-			if m.rows != nil {
-				for _, r := range m.rows {
-					r.Seq = 0 // a retried transaction starts afresh
-				}
-				rows = append(rows, m.rows...)
-				continue
-			}
-			recipients := members[mustGroup(m.d)]
-			if len(recipients) == 0 {
-				allDead = append(allDead, deadLetter(m.rec, &event.InvalidError{
-					Reason: event.ReasonNoRecipients,
-					Detail: fmt.Sprintf("%s scope has no members (add them with signalctl members add)", scopeName(m.d)),
-				}))
-				continue
-			}
-			rows = appendRows(rows, m, recipients)
-		}
+		rows, next, at = pl.chunk(in.chunkRows(pl, p.plan == nil))
+		var err error
 		res.Inserted, err = tx.InsertNotifications(ctx, rows)
 		if err != nil {
 			return err
@@ -248,14 +267,6 @@ func (in *Ingestor) persist(ctx context.Context, msgs []message, dead []*event.D
 				return err
 			}
 		}
-		if err := tx.InsertDeadLetters(ctx, allDead); err != nil {
-			return err
-		}
-		res.DeadLetters = len(allDead)
-		for _, d := range allDead {
-			res.Dead = append(res.Dead, d.Source)
-		}
-		dead = allDead
 		if in.o.Pusher != nil && len(push) > 0 {
 			// Last: nothing may fail between staging and the commit but
 			// the commit itself.
@@ -269,13 +280,60 @@ func (in *Ingestor) persist(ctx context.Context, msgs []message, dead []*event.D
 		settle(err == nil)
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("persist batch: %w", err)
+		return err
 	}
-	for _, d := range dead {
+	if p.plan == nil {
+		p.plan = pl
+		in.resolved(pl)
+	}
+	pl.ti, pl.ri = next, at
+	p.stored = p.stored.add(res)
+	return nil
+}
+
+// chunkRows is how many rows the next transaction of pl stores: at most
+// MaxRowsPerTx, and a quarter of that for the first of several, so that the
+// first members of a big organizer are pushed sooner; a batch that fits in
+// one transaction (the common case) stays one.
+func (in *Ingestor) chunkRows(pl *plan, first bool) int {
+	if first && pl.rows > in.o.MaxRowsPerTx {
+		return max(in.o.MaxRowsPerTx/4, 1)
+	}
+	return in.o.MaxRowsPerTx
+}
+
+// resolve reads, in tx, the members of the batch's groups and the
+// preferences of its recipients (one round trip), and makes the plan.
+func (in *Ingestor) resolve(ctx context.Context, tx *store.Tx, p *Prepared) (*plan, error) {
+	var keys []event.ScopeKey
+	var users []string
+	seen := map[event.ScopeKey]bool{}
+	for _, m := range p.msgs {
+		if k, ok := m.d.GroupKey(); ok {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+			continue
+		}
+		users = append(users, m.d.Recipients...)
+	}
+	members, prefs, err := tx.Recipients(ctx, keys, users)
+	if err != nil {
+		return nil, err
+	}
+	return newPlan(p.msgs, slices.Clone(p.dead), members, prefs), nil
+}
+
+// resolved logs and counts what the batch's first transaction settled.
+func (in *Ingestor) resolved(pl *plan) {
+	for _, d := range pl.dead {
 		in.log.Warn("record kept as dead letter", "reason", d.Reason, "detail", d.Detail, "topic", d.Source.Topic, "partition", d.Source.Partition, "offset", d.Source.Offset)
 		in.o.Metrics.DeadLettered.WithLabelValues(d.Reason).Inc()
 	}
-	return res, nil
+	if pl.muted > 0 {
+		in.o.Metrics.Muted.Add(float64(pl.muted))
+	}
 }
 
 // withExisting replaces rows that were stored before (a redelivery) by
@@ -354,9 +412,4 @@ func deadLetter(r *Record, err error) *event.DeadLetter {
 func scopeName(d *event.Decoded) string {
 	k, _ := d.GroupKey()
 	return k.Scope + " " + k.ID
-}
-
-func mustGroup(d *event.Decoded) event.ScopeKey {
-	k, _ := d.GroupKey()
-	return k
 }

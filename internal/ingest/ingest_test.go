@@ -110,7 +110,9 @@ func TestRowsOlderThanTheRepushWindowAreNotPushedAgain(t *testing.T) {
 func TestABatchKeepsOrderAndMixesRowsWithDeadLetters(t *testing.T) {
 	in, st, rec := newIngestor(t, time.Minute)
 	ctx := context.Background()
-	st.AddMembers(ctx, []store.Membership{{Scope: "org", ScopeID: "org-1", RecipientID: "m2"}, {Scope: "org", ScopeID: "org-1", RecipientID: "m1"}})
+	if _, err := st.ChangeMembers(ctx, event.ScopeKey{Scope: "org", ID: "org-1"}, event.OpAdd, store.SliceIDs([]string{"m2", "m1"})); err != nil {
+		t.Fatal(err)
+	}
 	res, err := in.Handle(ctx, records(
 		testkit.Message("users", []string{"u1"}, nil),
 		[]byte("{"),

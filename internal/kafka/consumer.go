@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/signal-notify/signal/internal/metrics"
 )
@@ -39,11 +41,18 @@ type ConsumerOptions struct {
 	Group       string
 	ResetOffset string // "latest" or "earliest"
 	// SessionTimeout: a member that stops heartbeating (a crash) loses its
-	// partitions after this long. Zero keeps the client's default (45 s).
+	// partitions after this long. Zero: DefaultSessionTimeout.
 	SessionTimeout time.Duration
-	BatchSize      int
-	RetryMin       time.Duration
-	RetryMax       time.Duration
+	// InstanceID, when set, makes this a static member (KIP-345): a
+	// restart with the same id takes the old member's place at once,
+	// instead of waiting for its session to time out.
+	InstanceID string
+	// LagInterval is how often the lag gauge is refreshed from the
+	// broker's end offsets and the group's committed offsets. Zero: 5 s.
+	LagInterval time.Duration
+	BatchSize   int
+	RetryMin    time.Duration
+	RetryMax    time.Duration
 	// DrainTimeout bounds how long a batch in progress may take to finish
 	// once shutdown begins; after it the batch is left uncommitted and will
 	// be redelivered (harmlessly) to whoever consumes next.
@@ -70,14 +79,35 @@ type Consumer struct {
 	log *slog.Logger
 
 	rebalanceWanted atomic.Bool // set when a rebalance waits for us
+	closeOnce       sync.Once
 
 	mu      sync.Mutex
-	lastErr error // the last poll or handling failure; nil once things work
+	lastErr error // the last handling failure; nil once a batch commits
+	pollErr error // the last poll failure; cleared by records, or 10 s without one
+	pollAt  time.Time
 	owned   map[int32]bool
 	joined  bool
+	// problem is the Kafka failure last logged; it is logged again only
+	// when it changes, so a broker that refuses us does not flood the log.
+	// problemAt is when any Kafka failure was last seen.
+	problem   string
+	problemAt time.Time
 }
 
-// NewConsumer creates the group client. It does not contact the brokers yet.
+// DefaultSessionTimeout is the group session timeout when none is set:
+// Kafka's lowest allowed by default (group.min.session.timeout.ms), so a
+// crashed instance's partitions move within seconds.
+const DefaultSessionTimeout = 6 * time.Second
+
+// heartbeatInterval is a sixth of the session timeout, between 100 ms and
+// 3 s: members learn of a rebalance at their next heartbeat, and a member
+// survives several lost heartbeats before its session ends.
+func heartbeatInterval(session time.Duration) time.Duration {
+	return min(max(session/6, 100*time.Millisecond), 3*time.Second)
+}
+
+// NewConsumer creates the group client, which may start joining the group at
+// once: Run (or Close) must follow.
 func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
@@ -94,6 +124,12 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.LagInterval <= 0 {
+		o.LagInterval = 5 * time.Second
+	}
 	reset := kgo.NewOffset().AtEnd()
 	if o.ResetOffset == "earliest" {
 		reset = kgo.NewOffset().AtStart()
@@ -103,16 +139,19 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 		kgo.ConsumeTopics(o.Topic),
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(reset),
+		// Records of aborted transactions are never handed out, and those
+		// of open ones only once they commit.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.SessionTimeout(o.SessionTimeout),
+		kgo.HeartbeatInterval(heartbeatInterval(o.SessionTimeout)),
 		// A polled batch is handled and committed before partitions may
 		// move: no commit can land for a partition this member lost.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(250 * time.Millisecond),
-		kgo.WithLogger(kgoLogger{o.Logger}),
+		kgo.WithLogger(newKgoLogger(o.Logger)),
 	}, o.Client...)
-	if o.SessionTimeout > 0 {
-		// Members learn of a rebalance at their next heartbeat: keep it
-		// frequent (the client's default, 3 s) whatever the session timeout.
-		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, o.SessionTimeout/3)))
+	if o.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(o.InstanceID))
 	}
 	c := &Consumer{o: o, log: o.Logger, owned: map[int32]bool{}}
 	opts = append(opts,
@@ -156,17 +195,71 @@ func (c *Consumer) Joined() (bool, int) {
 // Client is the underlying franz-go client (readiness pings, admin).
 func (c *Consumer) Client() *kgo.Client { return c.cl }
 
-// Err is the last failure, or nil when the last poll and batch worked.
+// Err is the last failure, or nil when polls and the last batch work.
 func (c *Consumer) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.pollErr != nil {
+		return c.pollErr
+	}
 	return c.lastErr
+}
+
+// setPollErr records the outcome of a poll: an error, or none (which
+// clears an earlier one once records arrive or 10 s passed, so that one
+// failed join among retries does not flap readiness).
+func (c *Consumer) setPollErr(err error, gotRecords bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err != nil:
+		c.pollErr, c.pollAt = err, time.Now()
+	case gotRecords || time.Since(c.pollAt) > 10*time.Second:
+		c.pollErr = nil
+	}
 }
 
 func (c *Consumer) setErr(err error) {
 	c.mu.Lock()
 	c.lastErr = err
 	c.mu.Unlock()
+}
+
+// Ready is the readiness check of the Kafka side: the brokers answer (with
+// our credentials and certificates), the consumer has taken its place in
+// the group once (owning no partition is normal: instances may outnumber
+// them, and later rebalances do not make it unready), and the last poll
+// and batch worked.
+func (c *Consumer) Ready(ctx context.Context) error {
+	if err := c.cl.Ping(ctx); err != nil {
+		err = Explain(c.cl, err)
+		c.report(err, false)
+		return fmt.Errorf("brokers unreachable: %w", err)
+	}
+	if joined, _ := c.Joined(); !joined {
+		return errors.New("joining the consumer group")
+	}
+	return c.Err()
+}
+
+// report logs a Kafka failure once: again only when it changes. It clears
+// (err nil, with records in hand, or quiet) once records arrive, or once
+// no failure was seen for 30 s, and says so once.
+func (c *Consumer) report(err error, gotRecords bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil {
+		if c.problem != "" && (gotRecords || time.Since(c.problemAt) > 30*time.Second) {
+			c.log.Info("kafka reachable again", "after", c.problem)
+			c.problem = ""
+		}
+		return
+	}
+	c.problemAt = time.Now()
+	if msg := err.Error(); msg != c.problem {
+		c.problem = msg
+		c.log.Error("kafka unavailable; retrying (logged again only if the error changes)", "err", msg)
+	}
 }
 
 // job is a polled batch on its way through the persist stage.
@@ -180,7 +273,14 @@ type job struct {
 // Run consumes until ctx ends, then finishes the batches in hand, commits
 // them, leaves the group and closes the client.
 func (c *Consumer) Run(ctx context.Context) error {
-	defer c.cl.CloseAllowingRebalance()
+	defer c.Close()
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		c.lagLoop(lagCtx)
+	}()
+	defer func() { stopLag(); <-lagDone }()
 	jobs := make(chan job, 1)      // prepared, waiting to persist
 	persisted := make(chan job, 1) // persisted, waiting to publish and commit
 	var inflight sync.WaitGroup
@@ -226,17 +326,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		pollErr := error(nil)
 		fetches.EachError(func(topic string, p int32, err error) {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || pollErr != nil {
 				return
 			}
-			pollErr = fmt.Errorf("fetch %s[%d]: %w", topic, p, err)
-			c.log.Warn("kafka fetch failed", "topic", topic, "partition", p, "err", err)
+			if topic == "" {
+				pollErr = Explain(c.cl, err) // the group or the connection, not one partition
+			} else {
+				pollErr = fmt.Errorf("fetch %s[%d]: %w", topic, p, Explain(c.cl, err))
+			}
 		})
 		records := fetches.Records()
+		c.report(pollErr, len(records) > 0)
+		c.setPollErr(pollErr, len(records) > 0)
 		if len(records) == 0 {
-			if pollErr != nil {
-				c.setErr(pollErr)
-			}
 			drain() // idle: nothing in hand, let the group move
 			continue
 		}
@@ -279,7 +381,6 @@ func (c *Consumer) commitStage(ctx context.Context, persisted <-chan job, inflig
 			c.setErr(fmt.Errorf("offset commit: %w", err))
 		} else {
 			c.setErr(nil)
-			c.recordLag(j.fetches)
 		}
 		cancel()
 		inflight.Done()
@@ -316,16 +417,101 @@ func (c *Consumer) persist(ctx context.Context, j job) bool {
 	}
 }
 
-func (c *Consumer) recordLag(fetches kgo.Fetches) {
+// Close leaves the group and closes the client; Run does it when it
+// returns. Call it (defer it) where Run may never be called: the client
+// joins the group as soon as it is created.
+func (c *Consumer) Close() { c.closeOnce.Do(c.close) }
+
+// close leaves the group and closes the client. A static member
+// (InstanceID) is not removed by franz-go's close, by design of KIP-345:
+// it leaves explicitly, so a stopped instance's partitions move at once
+// whatever the membership; only a crash makes the group wait.
+func (c *Consumer) close() {
+	c.cl.AllowRebalance()
+	if c.o.InstanceID != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.cl.LeaveGroupContext(ctx) // stops the group loop; sends nothing for a static member
+		req := kmsg.NewPtrLeaveGroupRequest()
+		req.Group = c.o.Group
+		m := kmsg.NewLeaveGroupRequestMember()
+		m.InstanceID = kmsg.StringPtr(c.o.InstanceID)
+		m.Reason = kmsg.StringPtr("signal instance stopping")
+		req.Members = append(req.Members, m)
+		if _, err := req.RequestWith(ctx, c.cl); err != nil {
+			c.log.Warn("leaving the group as a static member failed: its partitions move after kafka.session_timeout", "err", err)
+		}
+	}
+	c.cl.Close()
+}
+
+// lagLoop refreshes the lag gauge every LagInterval from the broker's end
+// offsets and the group's committed offsets: both come from the brokers,
+// so the figure keeps rising while this instance (or whichever owns a
+// partition) is stalled, and every instance reports the whole topic.
+func (c *Consumer) lagLoop(ctx context.Context) {
 	if c.o.Metrics == nil {
 		return
 	}
-	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if n := len(p.Records); n > 0 {
-			lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
-			c.o.Metrics.Lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
+	adm := kadm.NewClient(c.cl)
+	t := time.NewTicker(c.o.LagInterval)
+	defer t.Stop()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, c.o.LagInterval)
+		lags, err := c.lag(rctx, adm)
+		cancel()
+		if err != nil {
+			c.log.Debug("lag refresh failed; keeping the last figures", "err", err)
 		}
+		for p, l := range lags {
+			c.o.Metrics.Lag.WithLabelValues(c.o.Topic, strconv.Itoa(int(p))).Set(float64(l))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// lag is, per partition, the records between the group's committed offset
+// and the partition's end. A partition with no commit counts from where
+// the group would start: its first offset with reset "earliest", its end
+// (no lag) with "latest".
+func (c *Consumer) lag(ctx context.Context, adm *kadm.Client) (map[int32]int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, c.o.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("end offsets: %w", err)
+	}
+	committed, err := adm.FetchOffsets(ctx, c.o.Group)
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets: %w", err)
+	}
+	var starts kadm.ListedOffsets
+	out := map[int32]int64{}
+	ends.Each(func(e kadm.ListedOffset) {
+		from := e.Offset
+		if o, ok := committed.Lookup(e.Topic, e.Partition); ok && o.Err == nil && o.At >= 0 {
+			from = o.At
+		} else if c.o.ResetOffset == "earliest" {
+			if starts == nil {
+				if starts, err = adm.ListStartOffsets(ctx, c.o.Topic); err != nil {
+					return
+				}
+			}
+			if s, ok := starts.Lookup(e.Topic, e.Partition); ok && s.Err == nil {
+				from = s.Offset
+			}
+		}
+		out[e.Partition] = max(e.Offset-from, 0)
 	})
+	if err != nil {
+		return nil, fmt.Errorf("start offsets: %w", err)
+	}
+	return out, nil
 }
 
 // drainContext is not cancelled by ctx itself, only DrainTimeout after it.

@@ -30,7 +30,10 @@ func ClientOpts(k config.Kafka, brokers []string) ([]kgo.Opt, error) {
 	case "SCRAM-SHA-512":
 		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.Username, Pass: k.SASL.Password}.AsSha512Mechanism()))
 	default:
-		return nil, fmt.Errorf("kafka.sasl.mechanism %q is not supported", k.SASL.Mechanism)
+		return nil, fmt.Errorf("kafka.sasl.mechanism %q is not supported (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", k.SASL.Mechanism)
+	}
+	if k.SASL.Mechanism != "" {
+		opts = append(opts, kgo.WithHooks(&saslTrace{}))
 	}
 	if k.TLS.Enabled {
 		tc, err := tlsConfig(k.TLS)

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -9,20 +11,26 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Consumed     prometheus.Counter
-	Persisted    prometheus.Counter
-	Repushed     prometheus.Counter
-	Expired      prometheus.Counter
-	DeadLettered *prometheus.CounterVec
-	Retries      prometheus.Counter
-	BatchSize    prometheus.Histogram
-	BatchSeconds prometheus.Histogram
-	Lag          *prometheus.GaugeVec
+	Consumed  prometheus.Counter
+	Persisted prometheus.Counter
+	Repushed  prometheus.Counter
+	Muted     prometheus.Counter
+	Expired   prometheus.Counter
+	// MemberChanges counts members.topic records applied, by op.
+	MemberChanges *prometheus.CounterVec
+	DeadLettered  *prometheus.CounterVec
+	Retries       prometheus.Counter
+	BatchSize     prometheus.Histogram
+	BatchSeconds  prometheus.Histogram
+	Lag           *prometheus.GaugeVec
 
 	Connections   prometheus.Gauge
 	FramesSent    prometheus.Counter
 	SlowDropped   prometheus.Counter
 	FramesDropped prometheus.Counter
+	WSRefused     *prometheus.CounterVec
+	WSRateLimited prometheus.Counter
+	WSQueuedBytes *FuncGauge
 
 	HTTPRequests *prometheus.CounterVec
 	HTTPSeconds  *prometheus.HistogramVec
@@ -32,13 +40,33 @@ type Metrics struct {
 	PushWaiting   prometheus.Gauge
 }
 
+// FuncGauge is a gauge whose value its owner computes when scraped (a
+// counter it keeps anyway, read without a cost on its hot path).
+type FuncGauge struct {
+	fn atomic.Pointer[func() float64]
+}
+
+// Set makes fn the source of the gauge's value.
+func (g *FuncGauge) Set(fn func() float64) { g.fn.Store(&fn) }
+
+func (g *FuncGauge) value() float64 {
+	if fn := g.fn.Load(); fn != nil {
+		return (*fn)()
+	}
+	return 0
+}
+
 // New registers the metrics (and the Go and process collectors) in a new registry.
 func New() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := func(c prometheus.Collector) prometheus.Collector { r.MustRegister(c); return c }
+	queued := &FuncGauge{}
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "signal_websocket_queued_bytes",
+		Help: "Bytes waiting in WebSocket clients' outbound queues (each counted against websocket.queue_bytes)."}, queued.value))
 	return &Metrics{
-		Registry: r,
+		WSQueuedBytes: queued,
+		Registry:      r,
 		Consumed: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_messages_consumed_total",
 			Help: "Kafka records handled (stored as notifications or as dead letters)."})).(prometheus.Counter),
 		Persisted: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_notifications_persisted_total",
@@ -47,6 +75,10 @@ func New() *Metrics {
 			Help: "Rows of redelivered records pushed again with their stored id."})).(prometheus.Counter),
 		Expired: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_records_expired_total",
 			Help: "Records skipped because they are older than notifications.retention (their offsets are committed)."})).(prometheus.Counter),
+		Muted: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_notifications_muted_total",
+			Help: "Notifications not stored nor pushed because their recipient muted their type, organizer or merchant."})).(prometheus.Counter),
+		MemberChanges: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_member_changes_total",
+			Help: "Membership changes applied from members.topic, by op (add, remove, replace)."}, []string{"op"})).(*prometheus.CounterVec),
 		DeadLettered: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_dead_letters_total",
 			Help: "Records stored as dead letters, by reason."}, []string{"reason"})).(*prometheus.CounterVec),
 		Retries: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_batch_retries_total",
@@ -62,9 +94,13 @@ func New() *Metrics {
 		FramesSent: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_websocket_frames_sent_total",
 			Help: "Frames queued to WebSocket clients."})).(prometheus.Counter),
 		SlowDropped: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_websocket_slow_clients_dropped_total",
-			Help: "Clients disconnected because their queue passed websocket.queue_limit."})).(prometheus.Counter),
+			Help: "Clients disconnected because more than websocket.queue_bytes waited for them (close 3008), or they took nothing for 3 ping intervals."})).(prometheus.Counter),
 		FramesDropped: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_websocket_frames_dropped_total",
 			Help: "Frames not delivered because their client was closing."})).(prometheus.Counter),
+		WSRefused: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_websocket_refused_total",
+			Help: "WebSocket upgrades refused before the upgrade, by reason: rate_limited (websocket.upgrade_rate), too_many_connections (websocket.max_connections_per_subject), server_full (websocket.max_connections)."}, []string{"reason"})).(*prometheus.CounterVec),
+		WSRateLimited: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_websocket_actions_rate_limited_total",
+			Help: "Client actions refused with rate_limited (websocket.action_rate)."})).(prometheus.Counter),
 		HTTPRequests: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_http_requests_total",
 			Help: "REST and health requests by route pattern and status code."}, []string{"route", "code"})).(*prometheus.CounterVec),
 		HTTPSeconds: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "signal_http_request_duration_seconds",

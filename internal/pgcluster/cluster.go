@@ -2,9 +2,12 @@ package pgcluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -12,11 +15,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Options say where and how to run the cluster.
 type Options struct {
-	// Dir holds the data folder ("data") and the log ("postgres.log").
+	// Dir holds the data folder ("data") and the log ("postgres.log"). As
+	// root the server runs as the postgres user; when that user cannot
+	// enter Dir (a clone under /root), they live in a folder under its home
+	// instead, which Dir/LOCATION names.
 	Dir string
 	// Port to listen on, on 127.0.0.1. 0 picks a free one.
 	Port int
@@ -29,13 +37,44 @@ type Options struct {
 type Cluster struct {
 	Dir  string
 	Port int
-	// URL of the "postgres" maintenance database (user postgres, trust auth).
+	// Password of the postgres role over TCP (kept in Dir/password).
+	Password string
+	// URL of the "postgres" maintenance database (user postgres, with the password).
 	URL string
 }
 
 // DatabaseURL is the address of database name on this cluster.
 func (c *Cluster) DatabaseURL(name string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, name)
+	u := url.URL{
+		Scheme: "postgres", User: url.UserPassword("postgres", c.Password),
+		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)), Path: "/" + name, RawQuery: "sslmode=disable",
+	}
+	return u.String()
+}
+
+// Who may connect: only the account that started the cluster (and root).
+//   - Unix socket: trust, but the socket sits in Dir, which is 0700, and is
+//     itself 0700: no other local user can reach it.
+//   - TCP on 127.0.0.1: scram-sha-256 with a generated password, kept in
+//     Dir/password (0600), which every URL of the cluster carries. Another
+//     local user can reach the port but not the password.
+const hbaConf = `# Written by signalctl (internal/pgcluster) at every start.
+local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+`
+
+// PasswordFile holds the postgres role's password in the cluster folder.
+const PasswordFile = "password"
+
+// Password reads the password of the cluster in dir (or where dir's
+// LOCATION file says it lives).
+func Password(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(resolve(dir), PasswordFile))
+	if err != nil {
+		return "", fmt.Errorf("the cluster's password: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // Start initialises Dir if it holds no cluster yet and starts the server.
@@ -48,30 +87,40 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dir, err)
-	}
 	owner, err := serverUser()
 	if err != nil {
 		return nil, err
 	}
-	if owner != nil {
-		if err := chownTree(dir, owner); err != nil {
-			return nil, err
-		}
+	// The server user may not be able to enter o.Dir: the cluster then
+	// lives in a folder of its own, which dir's LOCATION file names.
+	if dir, err = place(ctx, dir, owner); err != nil {
+		return nil, err
 	}
+	// Only the owner may use the socket that lives here (see hbaConf).
+	if err := os.Chmod(dir, 0o700); err != nil { // a folder made by an older signalctl was 0755
+		return nil, err
+	}
+	password, err := ensurePassword(dir)
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
-		out, err := run(ctx, owner, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C")
+		out, err := run(ctx, owner, "initdb", "-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C")
 		if err != nil {
 			return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 		}
 	}
+	if err := writeHBA(data, owner); err != nil {
+		return nil, err
+	}
 	if port, ok := runningPort(data); ok {
-		c := &Cluster{Dir: dir, Port: port}
+		c := &Cluster{Dir: dir, Port: port, Password: password}
 		c.URL = c.DatabaseURL("postgres")
 		if waitReady(ctx, port, 2*time.Second) == nil {
-			return c, nil
+			// Started by an older signalctl, perhaps with trust: apply
+			// the current rules.
+			return c, secure(ctx, c)
 		}
 	}
 	port := o.Port
@@ -80,7 +129,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=300", port, dir)
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c unix_socket_permissions=0700 -c max_connections=300", port, dir)
 	if !o.Durable {
 		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
@@ -90,9 +139,64 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		tail, _ := os.ReadFile(logFile)
 		return nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, lastLines(string(tail), 15))
 	}
-	c := &Cluster{Dir: dir, Port: port}
+	c := &Cluster{Dir: dir, Port: port, Password: password}
 	c.URL = c.DatabaseURL("postgres")
-	return c, waitReady(ctx, port, 30*time.Second)
+	if err := waitReady(ctx, port, 30*time.Second); err != nil {
+		return nil, err
+	}
+	return c, secure(ctx, c)
+}
+
+// ensurePassword returns the cluster's password, generating it the first time.
+func ensurePassword(dir string) (string, error) {
+	if pw, err := Password(dir); err == nil && pw != "" {
+		return pw, nil
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	pw := base64.RawURLEncoding.EncodeToString(b) // URL- and SQL-literal-safe
+	if err := os.WriteFile(filepath.Join(dir, PasswordFile), []byte(pw+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save the cluster's password: %w", err)
+	}
+	return pw, nil
+}
+
+// writeHBA installs the access rules (hbaConf), readable by the server only.
+func writeHBA(data string, owner *user.User) error {
+	p := filepath.Join(data, "pg_hba.conf")
+	if err := os.WriteFile(p, []byte(hbaConf), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if owner != nil {
+		return chownTree(p, owner)
+	}
+	return nil
+}
+
+// secure sets the postgres role's password through the Unix socket (trust
+// for the owner) and reloads the access rules.
+func secure(ctx context.Context, c *Cluster) error {
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", c.Dir, c.Port))
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect through the socket in %s: %w", c.Dir, err)
+	}
+	defer conn.Close(context.Background())
+	for _, sql := range []string{
+		"SET password_encryption = 'scram-sha-256'",
+		"ALTER ROLE postgres PASSWORD '" + c.Password + "'", // base64url: no quote to escape
+		"SELECT pg_reload_conf()",
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("secure the cluster: %w", err)
+		}
+	}
+	return nil
 }
 
 // Stop shuts the server down (fast mode: open sessions are cut).
@@ -105,6 +209,7 @@ func (c *Cluster) Stop() error {
 	if err != nil {
 		return err
 	}
+	dir = resolve(dir)
 	out, err := run(context.Background(), owner, "pg_ctl", "-D", filepath.Join(dir, "data"), "-m", "fast", "-w", "stop")
 	if err != nil {
 		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
@@ -114,7 +219,7 @@ func (c *Cluster) Stop() error {
 
 // Running reports whether a cluster in dir is up, and its port.
 func Running(dir string) (int, bool) {
-	port, ok := runningPort(filepath.Join(dir, "data"))
+	port, ok := runningPort(filepath.Join(resolve(dir), "data"))
 	if !ok || waitReady(context.Background(), port, 200*time.Millisecond) != nil {
 		return 0, false
 	}

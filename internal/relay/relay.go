@@ -127,6 +127,9 @@ func New(o Options) *Relay {
 	return r
 }
 
+// OrderState describes what holds this instance's pushes back.
+func (r *Relay) OrderState() OrderState { return r.seq.describe() }
+
 // Err reports why the relay cannot reach the other instances, or nil.
 func (r *Relay) Err() error { return *r.listenErr.Load() }
 
@@ -172,7 +175,7 @@ func (r *Relay) heartbeatLoop(ctx context.Context) {
 }
 
 func (r *Relay) heartbeat(ctx context.Context) {
-	n, err := r.o.Store.Heartbeat(ctx, r.o.InstanceID, r.o.HTTPAddr, r.o.DeadAfter)
+	n, rejoined, err := r.o.Store.Heartbeat(ctx, r.o.InstanceID, r.o.HTTPAddr, r.o.DeadAfter)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Warn("heartbeat failed", "err", err)
@@ -180,6 +183,23 @@ func (r *Relay) heartbeat(ctx context.Context) {
 		return
 	}
 	r.peers.Store(n > 0)
+	if rejoined { // Run registered the row first: it was there
+		// Swept as dead by another instance (a heartbeat came later than
+		// cluster.dead_after): its clients and rooms were removed, and
+		// notifications for them were not relayed here meanwhile.
+		r.log.Warn("this instance was removed as dead by another (its heartbeat was late): stating its clients again and asking them to reconnect", "dead_after", r.o.DeadAfter.String())
+		r.requestResync()
+		r.gap()
+	}
+}
+
+// gap asks the clients to reconnect and replay when notifications relayed
+// by other instances may have been missed.
+func (r *Relay) gap() {
+	if r.peers.Load() && r.o.OnGap != nil {
+		r.o.Metrics.RelayGaps.Inc()
+		r.o.OnGap()
+	}
 }
 
 // listen keeps a LISTEN connection open, reconnecting with backoff. After
@@ -206,10 +226,9 @@ func (r *Relay) listen(ctx context.Context) {
 		r.publish(ctx, envelope{Kind: kindHello})
 		r.setListenErr(nil)
 		r.requestTick() // the horizon, now that ticks can be heard
-		if lost && r.peers.Load() && r.o.OnGap != nil {
+		if lost && r.peers.Load() {
 			r.log.Warn("relay listener was disconnected: clients are asked to reconnect, so they replay what other instances pushed meanwhile")
-			r.o.Metrics.RelayGaps.Inc()
-			r.o.OnGap()
+			r.gap()
 		}
 		lost = false
 		for {

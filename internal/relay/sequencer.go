@@ -172,3 +172,27 @@ func (s *sequencer) state() (bound int64, pending, expected int) {
 	defer s.mu.Unlock()
 	return s.bound, len(s.pending), len(s.expected)
 }
+
+// OrderState describes what holds pushes back, for logs and /status.
+type OrderState struct {
+	Horizon  int64     `json:"horizon"`            // transaction id below which every writer has ended
+	Bound    int64     `json:"bound"`              // seq below which everything was pushed
+	Waiting  int       `json:"waiting"`            // notifications held for the horizon
+	Oldest   int64     `json:"oldest,omitempty"`   // seq of the first one held
+	Expected []int64   `json:"expected,omitempty"` // own transactions not yet settled
+	Since    time.Time `json:"since"`              // when the bound last moved
+}
+
+func (s *sequencer) describe() OrderState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := OrderState{Horizon: s.horizon, Bound: s.bound, Waiting: len(s.pending), Since: s.moved}
+	if len(s.pending) > 0 {
+		st.Oldest = s.pending[0].Seq
+	}
+	for x := range s.expected {
+		st.Expected = append(st.Expected, x)
+	}
+	slices.Sort(st.Expected)
+	return st
+}

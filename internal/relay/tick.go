@@ -70,8 +70,16 @@ func (r *Relay) tickLoop(ctx context.Context) {
 	t := &r.ticks
 	prefix := tickPrefix(r.o.InstanceID)
 	wait := t.stalled
-	var last time.Time // of the last tick: a stall waits a while after it too
+	var last time.Time     // of the last tick: a stall waits a while after it too
+	var reported time.Time // of the last stall report
 	for {
+		if since, waiting := r.seq.waitingSince(); waiting && time.Since(since) > stallReport && time.Since(reported) > stallReport {
+			reported = time.Now()
+			st := r.seq.describe()
+			r.log.Warn("pushes held back: a transaction that writes notifications is still in flight, or ticks do not arrive",
+				"for", time.Since(since).Round(time.Millisecond).String(), "horizon", st.Horizon, "bound_xid", st.Bound>>store.SeqShift,
+				"waiting", st.Waiting, "oldest_xid", st.Oldest>>store.SeqShift, "expected", st.Expected, "listener", r.Err())
+		}
 		var stall <-chan time.Time
 		if since, waiting := r.seq.waitingSince(); waiting {
 			stall = time.After(time.Until(later(since, last).Add(t.stalled)))
@@ -113,6 +121,9 @@ func (r *Relay) tickLoop(ctx context.Context) {
 		t.mu.Unlock()
 	}
 }
+
+// stallReport is how long pushes may be held back before it is logged.
+const stallReport = 2 * time.Second
 
 func later(a, b time.Time) time.Time {
 	if a.After(b) {

@@ -73,6 +73,10 @@ func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]*eve
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
+	return collectDeadLetters(rows)
+}
+
+func collectDeadLetters(rows pgx.Rows) ([]*event.DeadLetter, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*event.DeadLetter, error) {
 		d := &event.DeadLetter{}
 		var headers []byte
@@ -83,6 +87,40 @@ func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]*eve
 		}
 		return d, err
 	})
+}
+
+// WaitingDeadLetters counts the waiting dead letters f selects (IDs and
+// Reason; Limit is ignored) and returns the largest id among them: a replay
+// handles those and not the ones that arrive while it runs.
+func (s *Store) WaitingDeadLetters(ctx context.Context, f DeadLetterFilter) (n int, maxID int64, err error) {
+	err = s.Pool.QueryRow(ctx, `
+		SELECT count(*), coalesce(max(id), 0) FROM dead_letters
+		WHERE (coalesce(cardinality($1::bigint[]), 0) = 0 OR id = ANY($1))
+		  AND ($2 = '' OR reason = $2) AND replayed_at IS NULL`, f.IDs, f.Reason).Scan(&n, &maxID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count dead letters: %w", err)
+	}
+	return n, maxID, nil
+}
+
+// PageDeadLetters returns at most f.Limit waiting dead letters that f
+// selects with ids in (after, upTo], in id order: one page of a keyset walk,
+// so a replay holds one page in memory whatever the table's size.
+func (s *Store) PageDeadLetters(ctx context.Context, f DeadLetterFilter, after, upTo int64) ([]*event.DeadLetter, error) {
+	if f.Limit <= 0 {
+		f.Limit = 500
+	}
+	rows, err := s.Pool.Query(ctx, `
+		SELECT id, topic, partition, "offset", record_timestamp, key, value, headers, reason, detail, created_at, replayed_at
+		FROM dead_letters
+		WHERE (coalesce(cardinality($1::bigint[]), 0) = 0 OR id = ANY($1))
+		  AND ($2 = '' OR reason = $2) AND replayed_at IS NULL
+		  AND id > $3 AND id <= $4
+		ORDER BY id LIMIT $5`, f.IDs, f.Reason, after, upTo, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	return collectDeadLetters(rows)
 }
 
 // MarkReplayed records that dead letters became notifications.

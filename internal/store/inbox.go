@@ -339,13 +339,6 @@ func readTally(ctx context.Context, q querier, recipient string, bound int64) (t
 	return t, nil
 }
 
-// counts returns the counts of the recipient's notifications, in q (a
-// transaction that holds the state row: nothing to fold).
-func counts(ctx context.Context, q querier, recipient string) (Counts, error) {
-	t, err := readTally(ctx, q, recipient, math.MaxInt64)
-	return t.counts(), err
-}
-
 // Counts returns the recipient's badge figures: the cache plus the rows
 // after it. When many rows were added since the cache was made, those below
 // the horizon are folded into it for the next call — unless a state change

@@ -46,7 +46,10 @@ func TestListingsByMarksNeverWalkTheRecipientsRows(t *testing.T) {
 
 // Counting a recipient reads the (recipient_id, seq) INCLUDE (is_read)
 // index alone: no heap page per notification (a recount of 100,000 took
-// seconds that way).
+// seconds that way). The index must cover the query: with bitmap scans off
+// an index-only scan is possible only then. (Left on, the choice depends on
+// how much of the heap VACUUM could mark all-visible, which a snapshot held
+// by a concurrent test prevents.)
 func TestCountsReadTheIndexAlone(t *testing.T) {
 	s, url := pgtest.Open(t)
 	ctx := context.Background()
@@ -62,7 +65,7 @@ func TestCountsReadTheIndexAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Pool.Exec(ctx, `VACUUM ANALYZE`)
-	plan := genericPlan(t, url, `PREPARE q(text, bigint) AS `+store.CountsSQL, `EXECUTE q('u1', 9223372036854775807)`)
+	plan := genericPlan(t, url, `SET enable_bitmapscan = off; PREPARE q(text, bigint) AS `+store.CountsSQL, `EXECUTE q('u1', 9223372036854775807)`)
 	part := store.DayPartition(time.Now())
 	if !strings.Contains(plan, "Index Only Scan using "+part+"_recipient_id_seq") {
 		t.Errorf("the count does not read the index alone:\n%s", plan)

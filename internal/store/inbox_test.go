@@ -380,7 +380,7 @@ func TestAnAllOperationOverTheBoundCountsAllAndListsTheNewest(t *testing.T) {
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, event.MaxChangeIDs+200, nil)
 	mustMark(t, s, "u1", event.OpArchive, rows[0].ID) // archived ones are read too
-	counts(t, s, "u1") // folded: the count comes from the cache
+	counts(t, s, "u1")                                // folded: the count comes from the cache
 	ch := mustMarkAll(t, s, "u1", event.OpRead)
 	if ch.Updated != int64(len(rows)) || len(ch.IDs) != event.MaxChangeIDs || ch.IDs[0] != rows[len(rows)-1].ID {
 		t.Errorf("read-all updated %d, listed %d (first %s), want %d, %d, newest first", ch.Updated, len(ch.IDs), ch.IDs[0], len(rows), event.MaxChangeIDs)

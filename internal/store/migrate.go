@@ -53,6 +53,9 @@ func NewMigrator(url string) (*Migrator, error) {
 	drv, err := pgxmigrate.WithInstance(db, &pgxmigrate.Config{})
 	if err != nil {
 		db.Close()
+		if e := explainConnect(url, err); e != err {
+			return nil, e
+		}
 		return nil, fmt.Errorf("connect to database %s: %w", Redact(url), err)
 	}
 	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)

@@ -59,35 +59,6 @@ func (s *Store) inTx(ctx context.Context, write bool, fn func(*Tx) error) error 
 // Xid is the transaction id of a write transaction.
 func (t *Tx) Xid() int64 { return t.xid }
 
-// Members returns the recipients of each group, ordered by recipient id.
-func (t *Tx) Members(ctx context.Context, keys []event.ScopeKey) (map[event.ScopeKey][]string, error) {
-	out := make(map[event.ScopeKey][]string, len(keys))
-	if len(keys) == 0 {
-		return out, nil
-	}
-	scopes, ids := make([]string, len(keys)), make([]string, len(keys))
-	for i, k := range keys {
-		scopes[i], ids[i] = k.Scope, k.ID
-	}
-	rows, err := t.tx.Query(ctx, `
-		SELECT scope, scope_id, recipient_id FROM memberships
-		WHERE (scope, scope_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-		ORDER BY scope, scope_id, recipient_id`, scopes, ids)
-	if err != nil {
-		return nil, fmt.Errorf("resolve members: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k event.ScopeKey
-		var r string
-		if err := rows.Scan(&k.Scope, &k.ID, &r); err != nil {
-			return nil, fmt.Errorf("resolve members: %w", err)
-		}
-		out[k] = append(out[k], r)
-	}
-	return out, rows.Err()
-}
-
 // insertNotifications sends message-level columns once per message and
 // joins them to the per-recipient rows in the server: most bytes (data,
 // content) are the message's, and a message usually has several recipients.

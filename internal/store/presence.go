@@ -47,12 +47,16 @@ func (s *Store) RegisterInstance(ctx context.Context, id, httpAddr string) error
 
 // Heartbeat marks the instance alive, removes instances silent for longer
 // than timeout together with their clients and rooms, and returns how many
-// other instances are alive.
-func (s *Store) Heartbeat(ctx context.Context, id, httpAddr string, timeout time.Duration) (peers int, err error) {
+// other instances are alive. rejoined is true when the instance's own row
+// was gone: another instance swept it as dead (its heartbeat came late), so
+// its clients and rooms are gone too and must be stated again.
+func (s *Store) Heartbeat(ctx context.Context, id, httpAddr string, timeout time.Duration) (peers int, rejoined bool, err error) {
 	err = s.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.tx.Exec(ctx, `
+		// xmax = 0: the row was inserted, not updated.
+		if err := tx.tx.QueryRow(ctx, `
 			INSERT INTO instances (id, http_addr) VALUES ($1, $2)
-			ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`, id, httpAddr); err != nil {
+			ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+			RETURNING xmax = 0`, id, httpAddr).Scan(&rejoined); err != nil {
 			return err
 		}
 		if _, err := tx.tx.Exec(ctx, `
@@ -70,9 +74,9 @@ func (s *Store) Heartbeat(ctx context.Context, id, httpAddr string, timeout time
 		return tx.tx.QueryRow(ctx, `SELECT count(*) FROM instances WHERE id <> $1`, id).Scan(&peers)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("heartbeat: %w", err)
+		return 0, false, fmt.Errorf("heartbeat: %w", err)
 	}
-	return peers, nil
+	return peers, rejoined, nil
 }
 
 // UnregisterInstance removes an instance that stops, with its clients and rooms.

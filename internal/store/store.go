@@ -53,6 +53,9 @@ func OpenWithParams(ctx context.Context, url string, maxConns int32, params map[
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
+		if e := explainConnect(url, err); e != err {
+			return nil, e
+		}
 		return nil, fmt.Errorf("connect to database %s: %w", Redact(url), err)
 	}
 	return &Store{Pool: pool}, nil

@@ -149,28 +149,36 @@ func TestDeadLettersAreStoredOncePerRecord(t *testing.T) {
 func TestMembersAddRemoveList(t *testing.T) {
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
-	add := []store.Membership{{Scope: "org", ScopeID: "org-1", RecipientID: "u2"}, {Scope: "org", ScopeID: "org-1", RecipientID: "u1"}, {Scope: "merchant", ScopeID: "m-1", RecipientID: "u3"}}
-	if n, err := s.AddMembers(ctx, add); err != nil || n != 3 {
-		t.Fatalf("AddMembers = %d, %v", n, err)
+	org1, m1 := event.ScopeKey{Scope: "org", ID: "org-1"}, event.ScopeKey{Scope: "merchant", ID: "m-1"}
+	change := func(key event.ScopeKey, op string, ids ...string) event.MemberCounts {
+		t.Helper()
+		n, err := s.ChangeMembers(ctx, key, op, store.SliceIDs(ids))
+		if err != nil {
+			t.Fatalf("%s %v: %v", op, ids, err)
+		}
+		return n
 	}
-	if n, _ := s.AddMembers(ctx, add[:1]); n != 0 {
-		t.Errorf("adding an existing member counted %d new", n)
+	if n := change(org1, event.OpAdd, "u2", "u1", "u2"); n.Added != 2 {
+		t.Fatalf("add = %+v, want 2 added (a duplicate counts once)", n)
 	}
-	list, _ := s.ListMembers(ctx, event.ScopeKey{Scope: "org", ID: "org-1"})
-	if len(list) != 2 || list[0].RecipientID != "u1" || list[1].RecipientID != "u2" {
-		t.Errorf("list = %+v", list)
+	change(m1, event.OpAdd, "u3")
+	if n := change(org1, event.OpAdd, "u2"); n.Added != 0 {
+		t.Errorf("adding an existing member counted %d new", n.Added)
+	}
+	if list, _ := s.ListMembers(ctx, org1, "", 10); strings.Join(list, ",") != "u1,u2" {
+		t.Errorf("list = %v", list)
 	}
 	var got map[event.ScopeKey][]string
 	s.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		got, err = tx.Members(ctx, []event.ScopeKey{{Scope: "org", ID: "org-1"}, {Scope: "merchant", ID: "m-1"}, {Scope: "org", ID: "none"}})
+		got, err = tx.Members(ctx, []event.ScopeKey{org1, m1, {Scope: "org", ID: "none"}})
 		return err
 	})
-	if strings.Join(got[event.ScopeKey{Scope: "org", ID: "org-1"}], ",") != "u1,u2" || len(got[event.ScopeKey{Scope: "merchant", ID: "m-1"}]) != 1 || len(got[event.ScopeKey{Scope: "org", ID: "none"}]) != 0 {
+	if strings.Join(got[org1], ",") != "u1,u2" || len(got[m1]) != 1 || len(got[event.ScopeKey{Scope: "org", ID: "none"}]) != 0 {
 		t.Errorf("Members = %v", got)
 	}
-	if n, _ := s.RemoveMembers(ctx, add[:1]); n != 1 {
-		t.Errorf("RemoveMembers removed %d", n)
+	if n := change(org1, event.OpRemove, "u2", "nobody"); n.Removed != 1 {
+		t.Errorf("remove = %+v", n)
 	}
 	if ids, _ := s.RecipientIDs(ctx, "u", 10); strings.Join(ids, ",") != "u1,u3" {
 		t.Errorf("RecipientIDs = %v", ids)

@@ -23,8 +23,8 @@ import (
 
 // Secrets used by every test instance.
 const (
-	JWTSecret = "test-secret-0123456789abcdef"
-	APIKey    = "test-api-key"
+	JWTSecret = "test-secret-0123456789abcdef-0123456789" // serve wants 32 bytes or more
+	APIKey    = "test-api-key-0123456789abcdef"           // and 24 characters or more
 	Topic     = "signal.activity-notification"
 )
 

@@ -2,12 +2,14 @@ package testkit
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -175,6 +177,16 @@ func (c *Client) Done() <-chan struct{} { return c.closed }
 // Frames is the channel of received frames, for select loops.
 func (c *Client) Frames() <-chan Frame { return c.frames }
 
+// IsClosed reports, without waiting, whether the connection has closed.
+func (c *Client) IsClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Conn is the underlying connection (for tests that misbehave on purpose).
 func (c *Client) Conn() *gws.Conn { return c.conn }
 
@@ -218,14 +230,16 @@ func DialNoRead(t testing.TB, wsURL, token string) *NoReadClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.Dial("tcp", u.Host)
+	// A 4 KiB receive buffer, set before connecting (so the window agrees
+	// with it), fills up quickly.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(4096) // fill up quickly
-	}
 	req := "GET " + u.Path + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer " + token + "\r\n\r\n"
 	if _, err := conn.Write([]byte(req)); err != nil {
@@ -249,5 +263,30 @@ func (c *NoReadClient) Alive() bool {
 		return false
 	}
 	_, err = c.conn.Write([]byte{0x89, 0x80, 1, 2, 3, 4})
+	return err == nil
+}
+
+// Send writes a masked text frame (as a client must) without reading
+// anything; false once the server has closed the connection.
+func (c *NoReadClient) Send(text string) bool {
+	p := []byte(text)
+	h := []byte{0x81}
+	switch n := len(p); {
+	case n <= 125:
+		h = append(h, 0x80|byte(n))
+	case n <= 0xFFFF:
+		h = append(h, 0x80|126, byte(n>>8), byte(n))
+	default:
+		h = append(h, 0x80|127)
+		h = binary.BigEndian.AppendUint64(h, uint64(n))
+	}
+	mask := [4]byte{1, 2, 3, 4}
+	h = append(h, mask[:]...)
+	for i := range p {
+		p[i] ^= mask[i%4]
+	}
+	// A write stuck for a minute means the server neither reads nor closes.
+	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Minute))
+	_, err := c.conn.Write(append(h, p...))
 	return err == nil
 }

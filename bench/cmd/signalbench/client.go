@@ -8,18 +8,23 @@ package main
 //	{"e":"connected","ok":5000,"fail":0,"ms":4210,"err":""}
 //	{"e":"b","i":17,"r":1789…,"id":3}     broadcast id 3 received by connection 17 at r (Unix ns)
 //	{"e":"n","i":17,"r":1789…,"s":1789…}  notification received at r, sent by the producer at s
-//	{"e":"c","i":17,"code":1008}          connection closed by the server
+//	{"e":"c","i":17,"code":3008}          connection closed by the server
 //
 // and reads commands on stdin: "stall" makes the designated slow
 // connections stop reading (their next frame blocks the read loop, so
 // the kernel buffers fill and the server's writes back up); "resume" lets
 // them read again; "quit" or the end of stdin closes everything and exits.
+//
+// With -noread (the hostile scenario) the connections are raw sockets with
+// a 4 KiB receive buffer that complete the handshake and never read a byte
+// again, so everything the server sends them piles up.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -51,6 +56,7 @@ type clientMode struct {
 	secret    string
 	slowEvery int
 	conc      int
+	noRead    bool
 
 	stalled atomic.Bool
 	resume  atomic.Pointer[chan struct{}] // closed by "resume"
@@ -72,11 +78,13 @@ func runClient(args []string) error {
 	fs.StringVar(&c.secret, "secret", jwtSecret, "JWT secret")
 	fs.IntVar(&c.slowEvery, "slow-every", 0, "connections whose global index is a multiple of this are slow-capable (0: none)")
 	fs.IntVar(&c.conc, "conc", 64, "concurrent dials")
+	fs.BoolVar(&c.noRead, "noread", false, "raw connections that never read after the handshake")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	out := bufio.NewWriterSize(os.Stdout, 1<<16)
 	conns := make([]*gws.Conn, c.n)
+	raws := make([]net.Conn, c.n)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
@@ -109,7 +117,12 @@ func runClient(args []string) error {
 			defer func() { <-sem; wg.Done() }()
 			var err error
 			for attempt := 0; attempt < 4; attempt++ {
-				if conns[i], err = c.connect(ctx, i); err == nil {
+				if c.noRead {
+					raws[i], err = c.connectNoRead(ctx, i)
+				} else {
+					conns[i], err = c.connect(ctx, i)
+				}
+				if err == nil {
 					ok.Add(1)
 					return
 				}
@@ -151,7 +164,60 @@ done:
 			_ = conn.NetConn().Close()
 		}
 	}
+	for _, conn := range raws {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}
 	return nil
+}
+
+// connectNoRead dials with a 4 KiB receive buffer (set before connecting,
+// so the window agrees), completes the handshake and never reads again.
+func (c *clientMode) connectNoRead(ctx context.Context, i int) (net.Conn, error) {
+	tok, err := auth.Sign(c.secret, c.prefix+strconv.Itoa(c.first+i), nil, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.src)},
+		Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) {
+				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			})
+		}}
+	host := c.url[len("ws://"):]
+	path := "/"
+	if j := bytes.IndexByte([]byte(host), '/'); j >= 0 {
+		host, path = host[:j], host[j:]
+	}
+	nc, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer %s\r\n\r\n", path, host, tok)
+	_ = nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	// Read the response a byte at a time, so nothing after it is consumed.
+	var head []byte
+	b := make([]byte, 1)
+	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		if _, err := nc.Read(b); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+		head = append(head, b[0])
+		if len(head) > 4096 {
+			nc.Close()
+			return nil, errors.New("handshake: response too long")
+		}
+	}
+	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101")) {
+		nc.Close()
+		line, _, _ := bytes.Cut(head, []byte("\r\n"))
+		return nil, fmt.Errorf("handshake: %s", line)
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	return nc, nil
 }
 
 // slow reports whether connection i (local index) is slow-capable.

@@ -24,6 +24,7 @@ type poolOpts struct {
 	minProcs  int
 	prefix    string // recipient ids are prefix+index
 	slowEvery int    // every slowEvery-th client can be told to stop reading
+	noRead    bool   // hostile: raw connections that never read a byte (4 KiB receive buffer)
 	srcBase   int    // first source address is 127.0.0.<srcBase>
 }
 
@@ -99,7 +100,8 @@ func startPool(ctx context.Context, e *env, o poolOpts) (*pool, connectStats, er
 			connected: make(chan connectReport, 1), done: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
 		first += n
 		cp.cmd = exec.Command(self, "client", "-url", o.url, "-src", cp.src, "-n", strconv.Itoa(n),
-			"-first", strconv.Itoa(cp.first), "-prefix", o.prefix, "-slow-every", strconv.Itoa(o.slowEvery))
+			"-first", strconv.Itoa(cp.first), "-prefix", o.prefix, "-slow-every", strconv.Itoa(o.slowEvery),
+			"-noread="+strconv.FormatBool(o.noRead))
 		cp.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 		cp.cmd.Stderr = cp.stderr
 		stdout, err := cp.cmd.StdoutPipe()

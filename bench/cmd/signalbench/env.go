@@ -26,8 +26,8 @@ import (
 
 // Secrets of every serve the harness starts.
 const (
-	jwtSecret = "bench-secret-0123456789abcdef"
-	apiKey    = "bench-api-key"
+	jwtSecret = "bench-secret-0123456789abcdef-0123456789"
+	apiKey    = "bench-api-key-0123456789abcdef"
 	topic     = "signal.activity-notification"
 )
 
@@ -187,6 +187,7 @@ type server struct {
 // serveOpts configure one serve.
 type serveOpts struct {
 	name   string
+	bin    string // default: the binary under test
 	dbURL  string
 	broker string
 	extra  []string // more environment, KEY=VALUE
@@ -203,13 +204,20 @@ func (e *env) serve(ctx context.Context, o serveOpts) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(e.bin, "serve", "--log-format", "json")
+	bin := e.bin
+	if o.bin != "" {
+		bin = o.bin
+	}
+	s.cmd = exec.Command(bin, "serve", "--log-format", "json")
 	s.cmd.Env = append(os.Environ(),
 		"SIGNAL_CONFIG=", "NO_COLOR=1", "SIGNAL_DEV_STATE="+filepath.Join(e.dir, "dev.json"),
 		"SIGNAL_DATABASE_URL="+o.dbURL, "SIGNAL_KAFKA_BROKERS="+o.broker,
 		"SIGNAL_KAFKA_RESET_OFFSET=earliest", "SIGNAL_KAFKA_SESSION_TIMEOUT=6s",
 		"SIGNAL_AUTH_JWT_SECRET="+jwtSecret, "SIGNAL_API_KEYS="+apiKey,
-		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms")
+		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms",
+		// Thousands of clients come from each loopback address, as from a
+		// load balancer: the per-address upgrade rate is off.
+		"SIGNAL_WEBSOCKET_UPGRADE_RATE=0")
 	if e.cfg.pprofDir != "" {
 		if s.pprof, err = freeAddr(); err != nil {
 			return nil, err
@@ -276,7 +284,10 @@ func (s *server) stop() {
 // rssKiB is the process's resident set (VmRSS) in KiB.
 func (s *server) rssKiB() (float64, error) { return rssKiB(s.pid()) }
 
-func rssKiB(pid int) (float64, error) {
+func rssKiB(pid int) (float64, error) { return statusKiB(pid, "VmRSS:") }
+
+// statusKiB reads one KiB field (VmRSS:, VmHWM:) of /proc/<pid>/status.
+func statusKiB(pid int, key string) (float64, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, err
@@ -284,14 +295,14 @@ func rssKiB(pid int) (float64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), key); ok {
 			fields := strings.Fields(v)
 			if len(fields) > 0 {
 				return strconv.ParseFloat(fields[0], 64)
 			}
 		}
 	}
-	return 0, errors.New("no VmRSS in /proc/" + strconv.Itoa(pid) + "/status")
+	return 0, errors.New("no " + key + " in /proc/" + strconv.Itoa(pid) + "/status")
 }
 
 // cpuSeconds is the user + system CPU time a process used so far.
@@ -386,6 +397,22 @@ var globalPprofDir string
 func httpGet(url string, timeout time.Duration) (int, []byte) {
 	cl := &http.Client{Timeout: timeout}
 	resp, err := cl.Get(url)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b
+}
+
+// httpGetAuth is httpGet with an API key.
+func httpGetAuth(url, key string, timeout time.Duration) (int, []byte) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
 		return 0, nil
 	}

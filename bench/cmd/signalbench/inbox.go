@@ -624,7 +624,7 @@ func removalWhileIngesting(ctx context.Context, e *env, s *inboxShape, broker, d
 	_ = st.Pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE id >= $1 AND id < $2`,
 		store.DayBound(oldest), store.DayBound(oldest.Add(store.Day))).Scan(&run.DayRows)
 	topic := "inbox-removal-" + tag
-	if _, err := preProduceTo(ctx, broker, topic, run.Messages, 20000); err != nil {
+	if _, err := preProduceTopic(ctx, broker, topic, run.Messages, 20000); err != nil {
 		return nil, err
 	}
 	// The retention that makes exactly the oldest day due.

@@ -48,16 +48,25 @@ var notificationColumns = []string{"id", "seq", "recipient_id", "type", "organiz
 // product's own decoder, templates and id derivation, exactly as ingest
 // builds them.
 func rowValues(r *event.Renderer, rec producedRecord) ([][]any, error) {
+	return rowValuesFor(r, rec, nil)
+}
+
+// rowValuesFor is rowValues for the given recipients (the members of an
+// org message), or the message's own when nil.
+func rowValuesFor(r *event.Renderer, rec producedRecord, recipients []string) ([][]any, error) {
 	d, err := event.Decode(rec.Value)
 	if err != nil {
 		return nil, err
 	}
+	if recipients == nil {
+		recipients = d.Recipients
+	}
 	content, action, _ := r.Render(d)
 	actor, _ := json.Marshal(d.Actor)
 	key := d.EventKey()
-	src := event.Source{Topic: topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}
-	out := make([][]any, 0, len(d.Recipients))
-	for _, rc := range d.Recipients {
+	src := event.Source{Topic: rec.topicName(), Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}
+	out := make([][]any, 0, len(recipients))
+	for _, rc := range recipients {
 		out = append(out, []any{event.NotificationID(src, rc), int64(0), rc, d.EventType, nullable(d.OrganizerID), nullable(d.MerchantID),
 			d.ActorID, json.RawMessage(actor), content, nullable(action), json.RawMessage(d.CanonicalData), d.Occurred, key,
 			src.Topic, src.Partition, src.Offset})
@@ -113,7 +122,7 @@ func runIngest(ctx context.Context, e *env) (*ingestResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		sr, err := runSignalIngest(ctx, e, broker, url, fmt.Sprintf("bench-ingest-%d", run), n)
+		sr, err := runSignalDrain(ctx, e, drainOpts{broker: broker, dbURL: url, group: fmt.Sprintf("bench-ingest-%d", run), topic: topic, records: n, rows: 2 * n})
 		if err != nil {
 			return nil, err
 		}
@@ -181,7 +190,16 @@ type signalRun struct {
 	cores               map[string]float64
 }
 
-func runSignalIngest(ctx context.Context, e *env, broker, dbURL, group string, n int) (signalRun, error) {
+// drainOpts describe one drain of a backlog by serve.
+type drainOpts struct {
+	broker, dbURL, group, topic string
+	records, rows               int      // in the backlog; rows expected stored
+	extra                       []string // more serve environment
+	onDone                      func(*server)
+}
+
+func runSignalDrain(ctx context.Context, e *env, o drainOpts) (signalRun, error) {
+	broker, dbURL, group, n := o.broker, o.dbURL, o.group, o.records
 	var r signalRun
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
 	if err != nil {
@@ -189,7 +207,7 @@ func runSignalIngest(ctx context.Context, e *env, broker, dbURL, group string, n
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	ends, err := adm.ListEndOffsets(ctx, o.topic)
 	if err != nil {
 		return r, err
 	}
@@ -205,7 +223,7 @@ func runSignalIngest(ctx context.Context, e *env, broker, dbURL, group string, n
 		"PostgreSQL":       e.postgresPIDs,
 		"harness (broker)": func() []int { return []int{os.Getpid()} },
 	})
-	s, err = e.serve(ctx, serveOpts{name: group, dbURL: dbURL, broker: broker, extra: []string{"APP_ENV_KAFKA_GROUP_ID=" + group}})
+	s, err = e.serve(ctx, serveOpts{name: group, dbURL: dbURL, broker: broker, extra: append([]string{"APP_ENV_KAFKA_GROUP_ID=" + group}, o.extra...)})
 	if err != nil {
 		return r, err
 	}
@@ -233,6 +251,9 @@ func runSignalIngest(ctx context.Context, e *env, broker, dbURL, group string, n
 	}
 	r.wall = done.Sub(s.start).Seconds()
 	r.cores = meter.cores()
+	if o.onDone != nil {
+		o.onDone(s)
+	}
 	s.stop()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -251,8 +272,8 @@ func runSignalIngest(ctx context.Context, e *env, broker, dbURL, group string, n
 	r.rate = float64(n) / r.seconds
 	logf("ingest: Signal stored %d rows (%d dead letters) and committed every offset in %.2fs (%.2fs from process start): %.0f messages/s; busy cores %s",
 		r.rows, r.dead, r.seconds, r.wall, r.rate, coresText(r.cores))
-	if r.rows != 2*n {
-		return r, fmt.Errorf("ingest: %d rows, want %d", r.rows, 2*n)
+	if r.rows != o.rows {
+		return r, fmt.Errorf("ingest: %d rows, want %d", r.rows, o.rows)
 	}
 	return r, nil
 }

@@ -4,7 +4,7 @@
 // producers and with WebSocket clients in separate processes, and writes
 // bench/results/<date>.md with PNG charts. See bench/README.md.
 //
-//	signalbench all|ingest|e2e|fanout|slow|cluster [flags]
+//	signalbench all|ingest|e2e|fanout|slow|cluster|scale|failover|big-org|hostile [flags]
 package main
 
 import (
@@ -45,7 +45,7 @@ type config struct {
 	slowPct        float64
 	broadcasts     int
 	slowRounds     int
-	clusterRate    float64
+	clusterRates   []float64
 	clusterClients int
 	// inbox scenario
 	inboxRows          int
@@ -53,20 +53,35 @@ type config struct {
 	inboxRequests      int
 	inboxBacklog       int
 	inboxSkipMigration bool
+	baselineBin        string
+	scaleN             int
+	scaleMax           int
+	// big-org
+	bigOrgSizes         []int
+	bigOrgEvents        int
+	bigOrgLatencyEvents int
+	bigOrgUnbounded     bool
+	hostile             int
+	hostileOthers       int
+	queueBytes          int
 }
 
 // results is what a run measured; a nil part did not run (or failed).
 type results struct {
-	Ingest  *ingestResult  `json:"ingest,omitempty"`
-	E2E     *e2eResult     `json:"e2e,omitempty"`
-	Fanout  *fanoutResult  `json:"fanout,omitempty"`
-	Slow    *slowResult    `json:"slow,omitempty"`
-	Cluster *clusterResult `json:"cluster,omitempty"`
-	Inbox   *inboxResult   `json:"inbox,omitempty"`
-	Errors  []string       `json:"errors,omitempty"`
+	Ingest   *ingestResult   `json:"ingest,omitempty"`
+	E2E      *e2eResult      `json:"e2e,omitempty"`
+	Fanout   *fanoutResult   `json:"fanout,omitempty"`
+	Slow     *slowResult     `json:"slow,omitempty"`
+	Cluster  *clusterResult  `json:"cluster,omitempty"`
+	Scale    *scaleResult    `json:"scale,omitempty"`
+	Failover *failoverResult `json:"failover,omitempty"`
+	BigOrg   *bigOrgResult   `json:"bigOrg,omitempty"`
+	Hostile  *hostileResult  `json:"hostile,omitempty"`
+	Inbox    *inboxResult    `json:"inbox,omitempty"`
+	Errors   []string        `json:"errors,omitempty"`
 }
 
-var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "inbox"}
+var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale", "failover", "big-org", "hostile", "inbox"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `signalbench: Signal's benchmark suite.
@@ -79,6 +94,11 @@ Scenarios:
   e2e      produce → WebSocket receive latency at steady rates
   fanout   broadcast delivery to 15,000 clients; resident memory per idle connection
   slow     the same with 5 %% of the clients not reading: the others' p99
+  cluster  delivery to clients on a second instance (relayed through PostgreSQL) at rising rates
+  scale    the same backlog drained by 1, 2 and 3 instances sharing a consumer group and a database
+  failover two instances with the default settings at 2,000 msg/s, one SIGKILLed: the gap in deliveries
+  big-org  events to organizers of 1,000 and 10,000 members: rows/s against COPY, first and last push, peak memory
+  hostile  1,000 clients that never read, sent frames past their byte budget, beside 10,000 taking broadcasts
   cluster  delivery to clients on a second instance (relayed through PostgreSQL)
   inbox    a 10 M-row inbox: migration, pages and counts, mark-all-read, retention while ingesting
 
@@ -145,25 +165,42 @@ func parse(scenario string, args []string) (*config, error) {
 	fs.Float64Var(&cfg.slowPct, "slow-pct", 5, "slow: percentage of clients that stop reading")
 	fs.IntVar(&cfg.broadcasts, "broadcasts", 10, "fanout, slow: measured broadcasts per phase (after one warm-up)")
 	fs.IntVar(&cfg.slowRounds, "slow-rounds", 3, "slow: rounds of (all reading, some not reading) phases")
-	fs.Float64Var(&cfg.clusterRate, "cluster-rate", 1000, "cluster: messages/s")
+	clusterRates := fs.String("cluster-rates", "1000,2000,5000,10000", "cluster: rising rates in messages/s (the relay's ceiling)")
 	fs.IntVar(&cfg.clusterClients, "cluster-clients", 200, "cluster: recipients, each with a client on both instances")
 	fs.IntVar(&cfg.inboxRows, "inbox-rows", 10_000_000, "inbox: notifications in the table")
 	fs.IntVar(&cfg.inboxDays, "inbox-days", 90, "inbox: days the notifications span (one partition each)")
 	fs.IntVar(&cfg.inboxRequests, "inbox-requests", 1000, "inbox: measured requests per kind of query")
 	fs.IntVar(&cfg.inboxBacklog, "inbox-backlog", 300000, "inbox: messages drained while a day is removed")
 	fs.BoolVar(&cfg.inboxSkipMigration, "inbox-skip-migration", false, "inbox: skip the migration part (a second load of the rows)")
+	fs.StringVar(&cfg.baselineBin, "baseline-bin", "", "cluster: a second signalctl binary (e.g. built from an older commit) measured in the same run")
+	fs.IntVar(&cfg.scaleN, "scale-n", 200000, "scale: messages in the backlog (2 recipients each)")
+	fs.IntVar(&cfg.scaleMax, "scale-max", 3, "scale: most instances (runs 1…max)")
+	bigOrgSizes := fs.String("bigorg-sizes", "1000,10000", "big-org: members of each organizer measured")
+	fs.IntVar(&cfg.bigOrgEvents, "bigorg-events", 20, "big-org: events in the backlog drained against COPY, per organizer")
+	fs.IntVar(&cfg.bigOrgLatencyEvents, "bigorg-latency-events", 10, "big-org: events sent one at a time to the connected members")
+	fs.BoolVar(&cfg.bigOrgUnbounded, "bigorg-unbounded", true, "big-org: also time the events with one transaction per batch (ingest.max_rows_per_tx 1048576)")
+	fs.IntVar(&cfg.hostile, "hostile", 1000, "hostile: clients that never read")
+	fs.IntVar(&cfg.hostileOthers, "hostile-others", 10000, "hostile: clients taking broadcasts meanwhile")
+	fs.IntVar(&cfg.queueBytes, "queue-bytes", 1<<20, "hostile: websocket.queue_bytes of the server")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
-	for _, f := range strings.Split(*rates, ",") {
-		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || r <= 0 {
-			return nil, fmt.Errorf("-rates: %q is not a positive number", f)
-		}
-		cfg.rates = append(cfg.rates, r)
+	var err error
+	if cfg.rates, err = parseRates("-rates", *rates); err != nil {
+		return nil, err
+	}
+	if cfg.clusterRates, err = parseRates("-cluster-rates", *clusterRates); err != nil {
+		return nil, err
+	}
+	sizes, err := parseRates("-bigorg-sizes", *bigOrgSizes)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range sizes {
+		cfg.bigOrgSizes = append(cfg.bigOrgSizes, int(n))
 	}
 	switch {
 	case cfg.ingestN < 1 || cfg.seedN < 1 || cfg.ingestRuns < 1:
@@ -178,8 +215,26 @@ func parse(scenario string, args []string) (*config, error) {
 		return nil, errors.New("-broadcasts and -slow-rounds must be at least 1")
 	case cfg.inboxRows < 10000 || cfg.inboxDays < 3 || cfg.inboxRequests < 10 || cfg.inboxBacklog < 100:
 		return nil, errors.New("-inbox-rows at least 10,000, -inbox-days at least 3, -inbox-requests at least 10, -inbox-backlog at least 100")
+	case cfg.scaleN < 1 || cfg.scaleMax < 1 || cfg.scaleMax > 4:
+		return nil, errors.New("-scale-n must be positive and -scale-max in [1, 4] (the topic has 4 partitions)")
+	case cfg.bigOrgEvents < 1 || cfg.bigOrgLatencyEvents < 1:
+		return nil, errors.New("-bigorg-events and -bigorg-latency-events must be positive")
+	case cfg.hostile < 1 || cfg.hostileOthers < 1 || cfg.queueBytes < 64<<10:
+		return nil, errors.New("-hostile and -hostile-others must be positive, -queue-bytes at least 65536")
 	}
 	return cfg, nil
+}
+
+func parseRates(flagName, list string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(list, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive number", flagName, f)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 func (c *config) has(s string) bool { return c.scenario == "all" || c.scenario == s }
@@ -248,6 +303,18 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.has("cluster") {
 		scoped("cluster", func(ctx context.Context, e *env) (err error) { res.Cluster, err = runCluster(ctx, e); return })
+	}
+	if cfg.has("scale") {
+		scoped("scale", func(ctx context.Context, e *env) (err error) { res.Scale, err = runScale(ctx, e); return })
+	}
+	if cfg.has("failover") {
+		scoped("failover", func(ctx context.Context, e *env) (err error) { res.Failover, err = runFailover(ctx, e); return })
+	}
+	if cfg.has("big-org") {
+		scoped("big-org", func(ctx context.Context, e *env) (err error) { res.BigOrg, err = runBigOrg(ctx, e); return })
+	}
+	if cfg.has("hostile") {
+		scoped("hostile", func(ctx context.Context, e *env) (err error) { res.Hostile, err = runHostile(ctx, e); return })
 	}
 	if cfg.has("inbox") {
 		scoped("inbox", func(ctx context.Context, e *env) (err error) { res.Inbox, err = runInbox(ctx, e); return })

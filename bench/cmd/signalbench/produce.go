@@ -63,16 +63,24 @@ type producedRecord struct {
 	Partition int32
 	Offset    int64
 	Timestamp time.Time
+	topic     string // "": the notification topic
+}
+
+func (r producedRecord) topicName() string {
+	if r.topic == "" {
+		return topic
+	}
+	return r.topic
 }
 
 // preProduce sends n messages with two distinct recipients each, among
 // users u0…u(users-1), as fast as the broker takes them.
 func preProduce(ctx context.Context, broker string, n, users int) ([]producedRecord, error) {
-	return preProduceTo(ctx, broker, topic, n, users)
+	return preProduceTopic(ctx, broker, topic, n, users)
 }
 
-// preProduceTo is preProduce to another topic.
-func preProduceTo(ctx context.Context, broker, topic string, n, users int) ([]producedRecord, error) {
+// preProduceTopic is preProduce to another topic.
+func preProduceTopic(ctx context.Context, broker, topic string, n, users int) ([]producedRecord, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DefaultProduceTopic(topic),
 		kgo.ProducerLinger(2*time.Millisecond), kgo.MaxBufferedRecords(20000), kgo.RecordDeliveryTimeout(60*time.Second))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ const (
 	targetFanoutCount = 15000
 	targetInboxP99    = 5.0
 	targetRemovalRate = 0.9
+	targetFailoverMs  = 10000.0
+	targetFirstPushMs = 50.0
+	targetHostileRSS  = 1.2
+	targetHostileP99  = 1.10
 )
 
 func buildReport(cfg *config, e *env, res *results, prefix string, took time.Duration, m report.Machine) *report.Report {
@@ -212,31 +217,166 @@ connections.`,
 			Met:      report.Below(r.Ratio, targetSlowRaise)})
 	}
 
-	if r := res.Cluster; r != nil {
+	if r := res.Cluster; r != nil && len(r.Runs) > 0 {
 		s := report.Section{
-			Title: "Two instances",
+			Title: "Two instances: the relay",
 			Method: fmt.Sprintf(`Two `+"`signalctl serve`"+` processes on one database. Instance A consumes the topic; instance B
 consumes another, empty topic (as internal/e2e/cluster_test.go does), so whatever B's clients receive
-was consumed by A and relayed through PostgreSQL (LISTEN/NOTIFY). Each of %s recipients has a client on
-A and one on B; messages (2 recipients each) at %s msg/s for %s after %s of warm-up. The reference of
-the cross-instance figures is the same notifications' delivery to the clients on A.`,
-				report.Thousands(int64(r.Clients)), report.Thousands(int64(r.Rate)), cfg.duration, cfg.warmup),
-			Rows: []report.Row{
-				{Figure: "cross-instance p50", Value: r.Cross.Lat.P50, Unit: "ms", Reference: "local", RefValue: r.Local.Lat.P50},
-				{Figure: "cross-instance p99", Value: r.Cross.Lat.P99, Unit: "ms", Reference: "local", RefValue: r.Local.Lat.P99},
-				{Figure: "cross-instance max", Value: r.Cross.Lat.Max, Unit: "ms", Reference: "local", RefValue: r.Local.Lat.Max},
-			},
-			Notes: []string{fmt.Sprintf("Frames received after the warm-up: %s of %s on B, %s of %s on A.",
-				report.Thousands(int64(r.Cross.Received)), report.Thousands(int64(r.Cross.Expected)),
-				report.Thousands(int64(r.Local.Received)), report.Thousands(int64(r.Local.Expected)))},
+was consumed by A and relayed through PostgreSQL (NOTIFY inside A's transactions, in seq order below the
+horizon). Each of %s recipients has a client on A and one on B; messages (2 recipients each, so twice as
+many frames per instance) at each rate for %s after %s of warm-up. The reference of the cross-instance
+figures is the same notifications' delivery to the clients on A; where the cross-instance p99 bends as
+the rate rises is the relay's ceiling.`,
+				report.Thousands(int64(r.Clients)), cfg.duration, cfg.warmup),
+		}
+		for _, run := range r.Runs {
+			rate := report.Thousands(int64(run.Rate))
+			s.Rows = append(s.Rows,
+				report.Row{Figure: rate + " msg/s: cross-instance p50", Value: run.Cross.Lat.P50, Unit: "ms", Reference: "local", RefValue: run.Local.Lat.P50},
+				report.Row{Figure: rate + " msg/s: cross-instance p99", Value: run.Cross.Lat.P99, Unit: "ms", Reference: "local", RefValue: run.Local.Lat.P99},
+			)
+			s.Notes = append(s.Notes, fmt.Sprintf("%s msg/s: frames received after the warm-up %s of %s on B, %s of %s on A; max %s on B.",
+				rate, report.Thousands(int64(run.Cross.Received)), report.Thousands(int64(run.Cross.Expected)),
+				report.Thousands(int64(run.Local.Received)), report.Thousands(int64(run.Local.Expected)), report.FormatValue(run.Cross.Lat.Max, "ms")))
+		}
+		for i, run := range r.Baseline {
+			if i >= len(r.Runs) {
+				break
+			}
+			rate := report.Thousands(int64(run.Rate))
+			s.Rows = append(s.Rows,
+				report.Row{Figure: rate + " msg/s: p99 on A, this build", Value: r.Runs[i].Local.Lat.P99, Unit: "ms", Reference: "baseline", RefValue: run.Local.Lat.P99},
+				report.Row{Figure: rate + " msg/s: p99 on B, this build", Value: r.Runs[i].Cross.Lat.P99, Unit: "ms", Reference: "baseline", RefValue: run.Cross.Lat.P99},
+			)
+		}
+		if r.BaselineBin != "" {
+			s.Notes = append(s.Notes, "Baseline: the same scenario in the same run with "+r.BaselineBin+".")
+		}
+		first := r.Runs[0]
+		series := []report.Series{{Name: "client on A (consumer)", MS: first.Local.Samples}, {Name: "client on B (relayed)", MS: first.Cross.Samples}}
+		if len(r.Baseline) > 0 {
+			series = append(series, report.Series{Name: "baseline, client on B", MS: r.Baseline[0].Cross.Samples})
 		}
 		chart(&s, "cluster-latency", func(p string) error {
-			return report.CDFChart(p, "Two instances: produce → receive", []report.Series{
-				{Name: "client on A (consumer)", MS: r.Local.Samples}, {Name: "client on B (relayed)", MS: r.Cross.Samples}})
+			return report.CDFChart(p, fmt.Sprintf("Two instances at %s msg/s: produce → receive", report.Thousands(int64(first.Rate))), series)
 		})
 		rep.Sections = append(rep.Sections, s)
 	}
 
+	if r := res.Scale; r != nil && len(r.Runs) > 0 {
+		s := report.Section{
+			Title: "Scale: instances draining one backlog",
+			Method: fmt.Sprintf(`1 to %d `+"`signalctl serve`"+` processes in one consumer group on one database (4 partitions).
+The instances start and share the partitions first; then %s messages (2 recipients each) are produced as
+fast as the in-process broker takes them. The time runs from the first row's transaction (smallest
+created_at) to every offset committed. The reference is one instance in the same run. Busy cores are
+the averages over the drain, by process group: on this 2-core machine they say what bounds the figure.`,
+				cfg.scaleMax, report.Thousands(int64(r.Messages))),
+		}
+		one := r.Runs[0].Rate
+		for _, run := range r.Runs {
+			row := report.Row{Figure: fmt.Sprintf("%d instance(s)", run.Instances), Value: run.Rate, Unit: "msg/s", Reference: "1 instance", RefValue: one}
+			if run.Instances == 2 {
+				row.Target = "≥ 1.0× one instance"
+				row.Met = report.AtLeast(report.Ratio(run.Rate, one), 1.0)
+				rep.Targets = append(rep.Targets, report.Target{Goal: "2 instances drain a backlog at ≥ 1.0× one instance",
+					Measured: fmt.Sprintf("%s vs %s: %s", report.FormatValue(run.Rate, "msg/s"), report.FormatValue(one, "msg/s"), report.FormatRatio(report.Ratio(run.Rate, one))),
+					Met:      row.Met})
+			}
+			s.Rows = append(s.Rows, row)
+			s.Notes = append(s.Notes, fmt.Sprintf("%d instance(s): partitions %v, %.2f s, busy cores %s.", run.Instances, run.Partitions, run.Seconds, coresText(run.Cores)))
+		}
+		rep.Sections = append(rep.Sections, s)
+	}
+
+	if r := res.Failover; r != nil {
+		lossless := r.FramesMissing == 0 && r.Rows == r.RowsExpected && r.RowsDistinct == r.RowsExpected
+		gapMet := report.AtMost(r.GapMs, targetFailoverMs)
+		s := report.Section{
+			Title: "Failover",
+			Method: fmt.Sprintf(`Two `+"`signalctl serve`"+` processes with the default settings (kafka.session_timeout 6 s) share
+the topic's 4 partitions; %d recipients have a client on instance A, each recipient's messages on one
+partition (keyed by organizer). A producer sends %s msg/s (2 recipients each); after a warm-up, instance B
+is killed with SIGKILL (partitions %v) and the load goes on for 20 s. The gap is the longest time with no
+push for the recipients of B's partitions, from their last push before the kill; the survivor's own
+recipients over the same span are the reference. Caught up: from the kill to the last frame for B's
+recipients delivered more than %.0f ms after it was sent (the p99 of the survivor's own recipients after
+the kill, at least 250 ms). Frames are counted per (recipient, message); rows per (message, recipient).`,
+				r.Clients, report.Thousands(int64(r.Rate)), r.KilledPartitions, r.ThresholdMs),
+			Rows: []report.Row{
+				{Figure: "longest gap, killed instance's recipients", Value: r.GapMs, Unit: "ms", Reference: "survivor's recipients", RefValue: r.OtherGapMs,
+					Target: fmt.Sprintf("≤ %.0f s", targetFailoverMs/1000), Met: gapMet},
+				{Figure: "caught up after the kill", Value: r.CatchUpMs, Unit: "ms", Target: fmt.Sprintf("≤ %.0f s", targetFailoverMs/1000), Met: report.AtMost(r.CatchUpMs, targetFailoverMs)},
+				{Figure: "p99 before the kill", Value: r.BeforeKill.P99, Unit: "ms"},
+				{Figure: "p99 of the survivor's recipients after the kill", Value: r.OthersAfterKill.P99, Unit: "ms"},
+			},
+			Notes: []string{
+				fmt.Sprintf("Messages: %s (%s after the kill). Frames: %s of %s distinct, %s missing, %s repeated (a notification pushed again after its uncommitted batch was redelivered to the survivor: push is at least once, clients drop ids they have shown).",
+					report.Thousands(int64(r.Sent)), report.Thousands(int64(r.SentAfterKill)), report.Thousands(int64(r.FramesDistinct)), report.Thousands(int64(r.FramesExpected)),
+					report.Thousands(int64(r.FramesMissing)), report.Thousands(int64(r.FramesRepeated))),
+				fmt.Sprintf("Rows: %s (%s distinct (message, recipient)), expected %s.", report.Thousands(int64(r.Rows)), report.Thousands(int64(r.RowsDistinct)), report.Thousands(int64(r.RowsExpected))),
+			},
+		}
+		rep.Sections = append(rep.Sections, s)
+		rep.Targets = append(rep.Targets,
+			report.Target{Goal: "failover (SIGKILL of one of two instances, defaults, 2,000 msg/s): gap and catch-up ≤ 10 s, nothing lost, nothing stored twice",
+				Measured: fmt.Sprintf("gap %s, caught up %s, %d frames missing, %d rows of %d", report.FormatValue(r.GapMs, "ms"), report.FormatValue(r.CatchUpMs, "ms"), r.FramesMissing, r.Rows, r.RowsExpected),
+				Met:      report.Bool(*gapMet && r.CatchUpMs <= targetFailoverMs && lossless)})
+	}
+	if r := res.BigOrg; r != nil && len(r.Sizes) > 0 {
+		rep.Sections = append(rep.Sections, bigOrgSection(cfg, r, chart, rep))
+	}
+
+	if r := res.Hostile; r != nil {
+		budget := fmt.Sprintf("%s × queue_bytes (%s MiB)", report.Thousands(int64(r.Connected)), strconv.FormatFloat(float64(r.QueueBytes)/(1<<20), 'g', 4, 64))
+		s := report.Section{
+			Title: "Hostile clients",
+			Method: fmt.Sprintf(`%s clients take broadcasts (2 client processes). Phase A: %d measured broadcasts after a
+warm-up. Then %s hostile clients connect from 127.0.0.20: raw sockets with a 4 KiB receive buffer that
+complete the handshake and never read again. The harness sends each its own frames (%d KiB of data, to
+its notification room, 16 REST calls at a time, round after round) until the bytes waiting for them
+(signal_websocket_queued_bytes) reach their budget, websocket.queue_bytes = %s, less three frames; the
+server's RSS settles (smallest reading over 3 s after 3 s of rest) and phase B repeats the broadcasts
+to the others while the hostile clients hold their budgets. Then the rounds go on until every hostile
+client was dropped (close 3008). RSS growth is measured from the moment the hostile clients were
+connected and idle; the kernel's socket buffers (up to ~3 MB per socket here) are not in it.`,
+				report.Thousands(int64(r.Others)), cfg.broadcasts, report.Thousands(int64(r.Hostile)), r.FrameBytes>>10, report.Thousands(int64(r.QueueBytes))),
+			Rows: []report.Row{
+				{Figure: "RSS growth, hostile clients holding their budget", Value: (r.RSSHoldKiB - r.RSSBeforeKiB) / 1024, Unit: "MiB",
+					Reference: budget, RefValue: float64(r.Connected) * float64(r.QueueBytes) / (1 << 20),
+					Target: fmt.Sprintf("≤ %.1f×", targetHostileRSS), Met: report.AtMost(r.HoldRatio, targetHostileRSS)},
+				{Figure: "RSS growth at the peak (filling, then past the budget)", Value: (r.RSSPeakKiB - r.RSSBeforeKiB) / 1024, Unit: "MiB",
+					Reference: budget, RefValue: float64(r.Connected) * float64(r.QueueBytes) / (1 << 20)},
+				{Figure: "bytes queued while holding", Value: r.QueuedHold / (1 << 20), Unit: "MiB"},
+				{Figure: "others' broadcast p99, hostile clients holding", Value: r.WithHostile.Lat.P99, Unit: "ms", Reference: "without them", RefValue: r.Baseline.Lat.P99,
+					Target: fmt.Sprintf("< %.2f×", targetHostileP99), Met: report.Below(r.Ratio, targetHostileP99)},
+				{Figure: "others' broadcast p50, hostile clients holding", Value: r.WithHostile.Lat.P50, Unit: "ms", Reference: "without them", RefValue: r.Baseline.Lat.P50},
+				{Figure: "server RSS after the hostile clients were dropped", Value: r.RSSAfterKiB / 1024, Unit: "MiB"},
+			},
+			Notes: []string{
+				fmt.Sprintf("%s of %s hostile clients connected; %s dropped as slow in the end (%s already while the others were holding); bytes still queued afterwards: %.0f.",
+					report.Thousands(int64(r.Connected)), report.Thousands(int64(r.Hostile)), report.Thousands(int64(r.Dropped)), report.Thousands(int64(r.DroppedEarly)), r.QueuedAfter),
+				fmt.Sprintf("Server RSS: %.0f MiB with the hostile clients idle, %.0f MiB holding, %.0f MiB at the peak, %.0f MiB after they were dropped. %s frames sent in %d rounds over %.1f s.",
+					r.RSSBeforeKiB/1024, r.RSSHoldKiB/1024, r.RSSPeakKiB/1024, r.RSSAfterKiB/1024, report.Thousands(int64(r.FillSends)), r.FillRounds, r.FillSeconds),
+				"The peak includes the garbage collector's headroom (GOGC=100 lets the heap reach about twice what is live before a collection) and the REST requests' own buffers; the holding figure is what the queued frames cost once collected.",
+				fmt.Sprintf("Deliveries to the others: %s of %s without, %s of %s with the hostile clients. Connections of the others closed by the server: %d.",
+					report.Thousands(int64(r.Baseline.Received)), report.Thousands(int64(r.Baseline.Expected)),
+					report.Thousands(int64(r.WithHostile.Received)), report.Thousands(int64(r.WithHostile.Expected)), r.OthersClosed),
+			},
+		}
+		chart(&s, "hostile-latency", func(p string) error {
+			return report.CDFChart(p, "Broadcast delivery to the other clients", []report.Series{
+				{Name: "without hostile clients", MS: r.Baseline.Samples}, {Name: "hostile clients holding their budget", MS: r.WithHostile.Samples}})
+		})
+		rep.Sections = append(rep.Sections, s)
+		rep.Targets = append(rep.Targets,
+			report.Target{Goal: fmt.Sprintf("hostile clients: RSS growth ≤ %.1f × hostile × queue_bytes", targetHostileRSS),
+				Measured: fmt.Sprintf("%.0f MiB for %s: %s (peak %s)", (r.RSSHoldKiB-r.RSSBeforeKiB)/1024, budget, report.FormatRatio(r.HoldRatio), report.FormatRatio(r.PeakRatio)),
+				Met:      report.AtMost(r.HoldRatio, targetHostileRSS)},
+			report.Target{Goal: "hostile clients raise the others' broadcast p99 by less than 10 %",
+				Measured: fmt.Sprintf("%s → %s: %s", report.FormatValue(r.Baseline.Lat.P99, "ms"), report.FormatValue(r.WithHostile.Lat.P99, "ms"), report.FormatRatio(r.Ratio)),
+				Met:      report.Below(r.Ratio, targetHostileP99)})
+	}
 	if r := res.Inbox; r != nil {
 		rep.Sections = append(rep.Sections, inboxSection(cfg, r, rep))
 	}
@@ -297,7 +437,7 @@ func diskOf(path string) string {
 	return "unknown storage"
 }
 
-// closedText is "none" or "12 (1008: 12)".
+// closedText is "none" or "12 (close code 3008: 12)".
 func closedText(n int, codes map[int]int) string {
 	if n == 0 {
 		return "none"
@@ -393,4 +533,79 @@ the ingest rate from the removal's start to 1 s after its end is compared with t
 	s.Notes = append(s.Notes, fmt.Sprintf("Loading the day partitions (COPY, indexes, VACUUM ANALYZE) took %.0f s; the table is %.1f GiB with its indexes.",
 		r.LoadSeconds, float64(r.TableBytes)/(1<<30)))
 	return s
+}
+
+// bigOrgSection reports the big-org scenario, and adds its targets (on the
+// largest organizer) to rep.
+func bigOrgSection(cfg *config, r *bigOrgResult, chart func(*report.Section, string, func(string) error), rep *report.Report) report.Section {
+	s := report.Section{
+		Title: "Big organizations",
+		Method: fmt.Sprintf(`Events with recipientScope org, to organizers of %s members (memberships loaded into
+the database first). Throughput: a backlog of %d events per organizer is drained by `+"`signalctl serve`"+`
+with its defaults (ingest.max_rows_per_tx 8,192, the first of several transactions 2,048 rows), timed like
+the ingest scenario, against one pgx CopyFrom of the identical rows into an empty table; no client is
+connected. Latency: every member is connected (one WebSocket client each), then %d events are produced
+one at a time, each carrying the time it was handed to the Kafka client; for each event the first and
+the last member's receive time − that time (so the Kafka hop, the member lookup and the first chunk's
+commit are inside the first push). Peak memory is serve's VmHWM at the end of each phase. "one transaction"
+repeats the latency phase with ingest.max_rows_per_tx 1,048,576 (the behaviour before batches were
+bounded by rows).`, sizesText(r), cfg.bigOrgEvents, cfg.bigOrgLatencyEvents),
+	}
+	var series []report.Series
+	for _, z := range r.Sizes {
+		m := report.Thousands(int64(z.Members))
+		ratio := report.Ratio(z.SignalRate, z.CopyRate)
+		rate := report.Row{Figure: m + " members: rows/s", Value: z.SignalRate, Unit: "rows/s", Reference: "raw COPY", RefValue: z.CopyRate,
+			Target: fmt.Sprintf("≥ %.1f× COPY", targetCopyRatio), Met: report.AtLeast(ratio, targetCopyRatio)}
+		s.Rows = append(s.Rows, rate)
+		s.Notes = append(s.Notes, fmt.Sprintf("%s members: %s rows in %d transactions, %.2f s (COPY %.2f s); serve's peak RSS %s; busy cores %s.",
+			m, report.Thousands(int64(z.Rows)), z.Transactions, z.SignalSeconds, z.CopySeconds, report.FormatValue(z.DrainPeakKiB/1024, "MiB"), coresText(z.DrainCores)))
+		var first *bool
+		if l := z.Latency; l != nil {
+			ref := func(get func(*bigOrgLatency) float64) (string, float64) {
+				if z.Unbounded == nil {
+					return "", 0
+				}
+				return "one transaction", get(z.Unbounded)
+			}
+			row := func(fig string, v float64, unit string, get func(*bigOrgLatency) float64) report.Row {
+				rn, rv := ref(get)
+				return report.Row{Figure: m + " members: " + fig, Value: v, Unit: unit, Reference: rn, RefValue: rv}
+			}
+			first = report.AtMost(l.First.P50, targetFirstPushMs)
+			fr := row("first push, median", l.First.P50, "ms", func(u *bigOrgLatency) float64 { return u.First.P50 })
+			fr.Target, fr.Met = fmt.Sprintf("≤ %.0f ms", targetFirstPushMs), first
+			s.Rows = append(s.Rows, fr,
+				row("first push, max", l.First.Max, "ms", func(u *bigOrgLatency) float64 { return u.First.Max }),
+				row("last push, median", l.Last.P50, "ms", func(u *bigOrgLatency) float64 { return u.Last.P50 }),
+				row("last push, max", l.Last.Max, "ms", func(u *bigOrgLatency) float64 { return u.Last.Max }),
+				row("peak RSS, members connected", l.PeakRSSKiB/1024, "MiB", func(u *bigOrgLatency) float64 { return u.PeakRSSKiB / 1024 }))
+			s.Notes = append(s.Notes, fmt.Sprintf("%s members: %s of %s frames received.", m, report.Thousands(int64(l.Received)), report.Thousands(int64(l.Expected))))
+			series = append(series, report.Series{Name: m + " members, first push", MS: l.FirstMs}, report.Series{Name: m + " members, last push", MS: l.LastMs})
+		}
+		if z.Members == r.Sizes[len(r.Sizes)-1].Members {
+			rep.Targets = append(rep.Targets,
+				report.Target{Goal: fmt.Sprintf("an event to %s members is stored at ≥ %.1f × the raw COPY rate", m, targetCopyRatio),
+					Measured: fmt.Sprintf("%s vs %s: %s", report.FormatValue(z.SignalRate, "rows/s"), report.FormatValue(z.CopyRate, "rows/s"), report.FormatRatio(ratio)),
+					Met:      rate.Met})
+			if z.Latency != nil {
+				rep.Targets = append(rep.Targets, report.Target{Goal: fmt.Sprintf("its first push ≤ %.0f ms after the event (median)", targetFirstPushMs),
+					Measured: report.FormatValue(z.Latency.First.P50, "ms"), Met: first})
+			}
+		}
+	}
+	if len(series) > 0 {
+		chart(&s, "bigorg-latency", func(p string) error {
+			return report.CDFChart(p, "Event to a big organizer: produce → first and last member", series)
+		})
+	}
+	return s
+}
+
+func sizesText(r *bigOrgResult) string {
+	var parts []string
+	for _, z := range r.Sizes {
+		parts = append(parts, report.Thousands(int64(z.Members)))
+	}
+	return strings.Join(parts, " and ")
 }

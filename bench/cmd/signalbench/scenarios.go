@@ -399,34 +399,60 @@ func post(ctx context.Context, u string, body []byte) error {
 	return nil
 }
 
+// clusterRun is one rate of the cluster scenario.
+type clusterRun struct {
+	Rate  float64    `json:"rate"`
+	Local latencyRun `json:"local"` // clients on A, the consuming instance
+	Cross latencyRun `json:"cross"` // clients on B: relayed through PostgreSQL
+}
+
 type clusterResult struct {
-	Clients int        `json:"clients"` // per instance
-	Rate    float64    `json:"rate"`
-	Local   latencyRun `json:"local"` // clients on A, the consuming instance
-	Cross   latencyRun `json:"cross"` // clients on B: relayed through PostgreSQL
+	Clients int          `json:"clients"` // per instance
+	Runs    []clusterRun `json:"runs"`
+	// Baseline: the same with -baseline-bin, in the same run.
+	BaselineBin string       `json:"baselineBin,omitempty"`
+	Baseline    []clusterRun `json:"baseline,omitempty"`
 }
 
 // runCluster: two serve processes on one database. A consumes the topic;
 // B consumes another, empty topic (as internal/e2e/cluster_test.go does),
 // so every notification its clients get was consumed by A and relayed.
 // Every recipient has a client on each instance: both are measured in the
-// same run.
+// same run, at each rate of -cluster-rates (where the cross-instance p99
+// bends is the relay's ceiling). With -baseline-bin the whole scenario runs
+// again with that binary.
 func runCluster(ctx context.Context, e *env) (*clusterResult, error) {
+	res := &clusterResult{Clients: e.cfg.clusterClients}
+	var err error
+	if res.Runs, err = runClusterWith(ctx, e, e.bin, "cluster"); err != nil {
+		return res, err
+	}
+	if b := e.cfg.baselineBin; b != "" {
+		res.BaselineBin = b
+		if res.Baseline, err = runClusterWith(ctx, e, b, "cluster_baseline"); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func runClusterWith(ctx context.Context, e *env, bin, name string) ([]clusterRun, error) {
 	const unused = "bench-unused"
 	broker, err := startBroker(e, topic, unused)
 	if err != nil {
 		return nil, err
 	}
-	dbURL, err := e.database(ctx, "bench_cluster")
+	dbURL, err := e.database(ctx, "bench_"+name)
 	if err != nil {
 		return nil, err
 	}
-	a, err := e.serve(ctx, serveOpts{name: "cluster-a", dbURL: dbURL, broker: broker, extra: []string{"APP_ENV_KAFKA_GROUP_ID=bench-cluster"}})
+	defer e.dropDatabase("bench_" + name)
+	a, err := e.serve(ctx, serveOpts{name: name + "-a", bin: bin, dbURL: dbURL, broker: broker, extra: []string{"APP_ENV_KAFKA_GROUP_ID=bench-cluster"}})
 	if err != nil {
 		return nil, err
 	}
 	defer a.stop()
-	bs, err := e.serve(ctx, serveOpts{name: "cluster-b", dbURL: dbURL, broker: broker,
+	bs, err := e.serve(ctx, serveOpts{name: name + "-b", bin: bin, dbURL: dbURL, broker: broker,
 		extra: []string{"APP_ENV_KAFKA_GROUP_ID=bench-cluster-b", "SIGNAL_KAFKA_TOPIC=" + unused}})
 	if err != nil {
 		return nil, err
@@ -454,11 +480,17 @@ func runCluster(ctx context.Context, e *env) (*clusterResult, error) {
 		return nil, err
 	}
 	defer prod.close()
-	runs, err := measureRate(ctx, e, prod, e.cfg.clusterRate, recipientsOf("c", n), pa, pb)
-	if err != nil {
-		return nil, err
+	var out []clusterRun
+	for _, rate := range e.cfg.clusterRates {
+		logf("%s (%s) at %.0f msg/s", name, bin, rate)
+		runs, err := measureRate(ctx, e, prod, rate, recipientsOf("c", n), pa, pb)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, clusterRun{Rate: rate, Local: runs[0], Cross: runs[1]})
+		_ = sleepCtx(ctx, 2*time.Second)
 	}
-	return &clusterResult{Clients: n, Rate: e.cfg.clusterRate, Local: runs[0], Cross: runs[1]}, nil
+	return out, nil
 }
 
 // coresText prints a cpuMeter result, largest first.

@@ -7,7 +7,8 @@
 (() => {
   const LOG_LIMIT = 500; // frames kept in the log
   const SEEN_LIMIT = 5000; // notification ids kept to drop repeats
-  const STATUS_EVERY = 5000; // ms between GET /status
+  const STATUS_EVERY = 5000; // ms between GET /status (and the client list)
+  const CLIENTS_PAGE = 20; // clients per page
   const BACKOFF_MIN = 500; // ms before the first reconnect
   const BACKOFF_MAX = 30000;
   const WELCOME = 'signal/system/welcome';
@@ -51,6 +52,7 @@
   const conn = {
     socket: null,
     token: '',
+    pendingToken: '', // sent with refresh, in use once the server confirms
     wanted: false, // the operator wants a connection
     attempt: 0, // reconnects since the last welcome
     timer: 0,
@@ -65,6 +67,7 @@
     s.textContent = text || state;
     const live = state === 'connected';
     $('join').disabled = !live;
+    $('refresh-token').disabled = !live;
     $('disconnect').disabled = !conn.wanted;
     for (const b of document.querySelectorAll('#rooms button')) b.disabled = !live;
   }
@@ -130,12 +133,34 @@
       renderRooms();
       $('client-id').textContent = '–';
       if (!conn.wanted) { setState('disconnected'); return; }
+      if (ev.code === 4001) { // the token expired without a refresh: a reconnect would be refused
+        conn.wanted = false;
+        setState('disconnected', 'token expired (4001): paste a new token');
+        return;
+      }
       const why = opened ? 'closed (' + ev.code + ')' : 'refused (bad or expired token?)';
       const delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** conn.attempt) * (0.5 + Math.random() / 2);
       conn.attempt++;
       setState('reconnecting', why + ', retrying in ' + Math.ceil(delay / 1000) + ' s');
       conn.timer = setTimeout(open, delay);
     };
+  }
+
+  // tokenExpiry reads a JWT's exp (display only: the server checks it).
+  function tokenExpiry(token) {
+    try {
+      const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+      return claims.exp ? new Date(claims.exp * 1000).toISOString() : 'never';
+    } catch {
+      return '?';
+    }
+  }
+
+  // refreshToken hands the open connection a new token (same subject) before
+  // the current one expires; the server answers signal/system/refreshed.
+  function refreshToken(token) {
+    conn.pendingToken = token;
+    send({ action: 'refresh', token });
   }
 
   function send(msg) {
@@ -155,6 +180,7 @@
       case WELCOME: {
         conn.attempt = 0;
         $('client-id').textContent = (data && data.clientId) || '?';
+        $('token-expires').textContent = tokenExpiry(conn.token);
         conn.rooms = new Set((data && data.rooms) || []);
         renderRooms();
         setState('connected');
@@ -171,6 +197,15 @@
           conn.keep.add(data.room);
           renderRooms();
         }
+        break;
+      case 'signal/system/refreshed':
+        // The connection now runs on the token sent with refresh.
+        if (conn.pendingToken) {
+          conn.token = conn.pendingToken;
+          conn.pendingToken = '';
+          store.set(TOKEN_STORE, conn.token);
+        }
+        $('token-expires').textContent = (data && data.expiresAt) || 'never';
         break;
       case 'signal/system/left':
         if (data && data.room) {
@@ -321,15 +356,98 @@
     $('broadcast-send').disabled = !key;
     $('apikey-forget').disabled = !key;
     clearInterval(statusTimer);
+    clients.cursors = [''];
     if (!key) {
       $('status').dataset.ready = 'unknown';
       $('status-body').hidden = true;
       $('status-message').textContent = 'Paste an API key to see GET /status, refreshed every 5 s.';
+      $('clients-table').hidden = true;
+      $('clients-range').textContent = '';
+      $('clients-message').textContent = 'Paste an API key to list the connected clients of every instance.';
+      renderPager(null);
       return;
     }
     $('status-message').textContent = 'Loading…';
+    refresh();
+    statusTimer = setInterval(refresh, STATUS_EVERY);
+  }
+
+  function refresh() {
     refreshStatus();
-    statusTimer = setInterval(refreshStatus, STATUS_EVERY);
+    refreshClients();
+  }
+
+  // --- client list: GET /socket/websocket/clients, a page at a time ---
+
+  const clients = {
+    cursors: [''], // cursor of each page up to the one shown ('' = the first)
+    next: null, // cursor of the page after the one shown
+    busy: false,
+    again: false, // asked for while busy: fetch once more after
+  };
+
+  async function refreshClients() {
+    if (!apiKey) return;
+    if (clients.busy) { clients.again = true; return; }
+    clients.busy = true;
+    const key = apiKey;
+    const cursor = clients.cursors[clients.cursors.length - 1];
+    let path = 'socket/websocket/clients?limit=' + CLIENTS_PAGE;
+    if (cursor) path += '&cursor=' + encodeURIComponent(cursor);
+    try {
+      const { resp, json } = await call('GET', path);
+      if (key !== apiKey) return;
+      if (!resp.ok) {
+        $('clients-message').textContent = apiError(resp, json);
+        $('clients-message').className = 'error';
+        return;
+      }
+      const page = json || {};
+      if ((page.clients || []).length === 0 && clients.cursors.length > 1) {
+        clients.cursors.pop(); // the page emptied: show the one before
+        clients.again = true;
+        return;
+      }
+      renderClients(page);
+    } catch (err) {
+      $('clients-message').textContent = 'cannot reach the server: ' + err.message;
+      $('clients-message').className = 'error';
+    } finally {
+      clients.busy = false;
+      if (clients.again) {
+        clients.again = false;
+        refreshClients();
+      }
+    }
+  }
+
+  function renderClients(page) {
+    const list = page.clients || [];
+    const first = (clients.cursors.length - 1) * CLIENTS_PAGE;
+    const m = $('clients-message');
+    m.className = 'muted';
+    m.textContent = list.length ? '' : 'No client is connected.';
+    $('clients-range').textContent = list.length ? (first + 1) + '–' + (first + list.length) + ' of ' + page.total : '0';
+    $('clients-range').dataset.total = String(page.total);
+    const table = $('clients-table');
+    table.hidden = list.length === 0;
+    const rows = table.tBodies[0];
+    rows.replaceChildren();
+    for (const c of list) {
+      const tr = el('tr');
+      tr.dataset.client = String(c.id);
+      for (const v of [c.id, c.subject, (c.rooms || []).join(' '), c.instance || '', c.connectedSince]) tr.append(el('td', '', v));
+      rows.append(tr);
+    }
+    clients.next = page.nextCursor || null;
+    renderPager(page);
+  }
+
+  function renderPager(page) {
+    const more = clients.cursors.length > 1;
+    $('clients-first').disabled = !page || !more;
+    $('clients-prev').disabled = !page || !more;
+    $('clients-next').disabled = !page || !clients.next;
   }
 
   async function call(method, path, body) {
@@ -408,8 +526,19 @@
     rows.replaceChildren();
     for (const p of k.lag || []) {
       const tr = el('tr');
-      for (const v of [p.partition, p.committed < 0 ? 'none' : p.committed, p.end, p.lag, p.member || '']) tr.append(el('td', '', v));
+      const owner = p.instance || (p.member ? p.member + ' (instance not known yet)' : 'unassigned');
+      for (const v of [p.partition, p.committed < 0 ? 'none' : p.committed, p.end, p.lag, owner]) tr.append(el('td', '', v));
       rows.append(tr);
+    }
+    const cluster = $('status-cluster');
+    cluster.replaceChildren();
+    for (const i of s.cluster || []) {
+      const li = el('li', i.stale ? 'stale' : '');
+      li.dataset.instance = String(i.id);
+      const parts = (i.partitions || []).length ? 'partitions ' + i.partitions.join(', ') : 'no partition';
+      li.textContent = i.id + (i.self ? ' (this one)' : '') + ': ' + i.clients + ' client(s), ' + parts;
+      if (i.stale && i.note) li.append(el('div', '', i.note));
+      cluster.append(li);
     }
 
     const dl = s.deadLetters;
@@ -470,6 +599,10 @@
       connect(token);
     });
     $('disconnect').addEventListener('click', disconnect);
+    $('refresh-token').addEventListener('click', () => {
+      const token = $('token').value.trim();
+      if (token) refreshToken(token);
+    });
 
     $('join-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -492,6 +625,20 @@
       broadcast();
     });
     $('broadcast-data').addEventListener('input', () => $('broadcast-data').removeAttribute('aria-invalid'));
+
+    $('clients-next').addEventListener('click', () => {
+      if (!clients.next) return;
+      clients.cursors.push(clients.next);
+      refreshClients();
+    });
+    $('clients-prev').addEventListener('click', () => {
+      if (clients.cursors.length > 1) clients.cursors.pop();
+      refreshClients();
+    });
+    $('clients-first').addEventListener('click', () => {
+      clients.cursors = [''];
+      refreshClients();
+    });
 
     $('log-clear').addEventListener('click', () => {
       $('log').replaceChildren();

@@ -164,7 +164,7 @@ func genCompletions(dir string) error {
 		file string
 		gen  func(io.Writer) error
 	}{
-		{"signalctl.bash", func(w io.Writer) error { return root.GenBashCompletionV2(w, true) }},
+		{"signalctl.bash", func(w io.Writer) error { return cli.GenBashCompletion(root, w) }},
 		{"signalctl.zsh", root.GenZshCompletion},
 		{"signalctl.fish", func(w io.Writer) error { return root.GenFishCompletion(w, true) }},
 		{"signalctl.ps1", root.GenPowerShellCompletionWithDesc},

@@ -1,0 +1,141 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/signal-notify/signal/internal/config"
+	"github.com/signal-notify/signal/internal/hub"
+	"github.com/signal-notify/signal/internal/store"
+)
+
+// Steps of the graceful stop, in order (Options.OnShutdown).
+const (
+	StepDraining        = "draining"         // /readyz answers 503
+	StepConsumerStopped = "consumer stopped" // the batch in hand is stored and committed, the group left
+	StepHTTPStopped     = "http stopped"     // no new request or connection; REST requests in flight answered
+	StepClientsClosed   = "clients closed"   // WebSocket clients closed with 1001 over websocket.close_window
+	StepRelayStopped    = "relay stopped"    // this instance unregistered for the others
+	StepPoolClosed      = "pool closed"      // database connections closed
+)
+
+// newHTTPServer applies the http.* limits: what one connection may cost
+// before and between requests (docs/security.md).
+func newHTTPServer(c config.HTTP, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout, // the WebSocket handler lifts it before the upgrade
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+func serveHTTP(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}
+
+// shutdown is the graceful stop: each step in turn, all of them within
+// shutdown.timeout; past it, what is left is closed at once.
+type shutdown struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	run  *routines
+	step func(string)
+
+	draining      *atomic.Bool
+	stopConsuming context.CancelFunc
+	consumerDone  <-chan struct{}
+	servers       []*http.Server // nil entries are skipped
+	hub           *hub.Hub
+	stopRelay     context.CancelFunc
+	relayDone     <-chan struct{}
+	store         *store.Store
+	stopPprof     func() // last: a stuck stop can still be profiled
+}
+
+func (s shutdown) do() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
+	defer cancel()
+	var late []string
+	wait := func(what string, done <-chan struct{}) {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			late = append(late, what)
+			s.log.Error("shutdown.timeout passed: going on without it", "waiting for", what, "timeout", s.cfg.Shutdown.Timeout)
+		}
+	}
+	reached := func(step string) {
+		s.log.Info("shutdown", "step", step)
+		if s.step != nil {
+			s.step(step)
+		}
+	}
+
+	// Load balancers stop sending clients; the consumer finishes the batch
+	// in hand, commits it and leaves the group while clients still get its
+	// pushes.
+	s.draining.Store(true)
+	reached(StepDraining)
+	s.stopConsuming()
+	wait("the consumer (its last batch is redelivered)", s.consumerDone)
+	reached(StepConsumerStopped)
+
+	// HTTP requests in flight may take what the clients' close window leaves.
+	httpCtx, cancelHTTP := context.WithDeadline(ctx, deadline(ctx).Add(-s.cfg.WebSocket.CloseWindow))
+	for _, srv := range s.servers {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(httpCtx); err != nil {
+			s.log.Warn("http shutdown: closing the connections left", "err", err)
+			_ = srv.Close()
+		}
+	}
+	cancelHTTP()
+	reached(StepHTTPStopped)
+
+	s.hub.Shutdown(ctx, s.cfg.WebSocket.CloseWindow)
+	reached(StepClientsClosed)
+
+	s.stopRelay() // after the clients: it unregisters this instance last
+	wait("the relay", s.relayDone)
+	reached(StepRelayStopped)
+
+	poolClosed := make(chan struct{})
+	s.run.Go("pool close", func() error { defer close(poolClosed); s.store.Close(); return nil })
+	wait("the database pool", poolClosed)
+	reached(StepPoolClosed)
+
+	s.stopPprof()
+	err := s.run.Wait(ctx)
+	if len(late) > 0 && err == nil {
+		err = fmt.Errorf("shutdown.timeout (%s) passed while waiting for %v", s.cfg.Shutdown.Timeout, late)
+	}
+	if runErr := s.run.Err(); runErr != nil {
+		err = errors.Join(runErr, err)
+	}
+	if err != nil {
+		s.log.Error("signal stopped", "err", err)
+		return err
+	}
+	s.log.Info("signal stopped")
+	return nil
+}
+
+func deadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}

@@ -1,0 +1,108 @@
+package deadletter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/signal-notify/signal/internal/deadletter"
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/ingest"
+	"github.com/signal-notify/signal/internal/pgtest"
+	"github.com/signal-notify/signal/internal/store"
+	"github.com/signal-notify/signal/internal/testkit"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// addDeadLetters stores n dead letters at offsets from..from+n-1: valid
+// users messages when good (they become notifications on replay), values
+// that are not JSON otherwise.
+func addDeadLetters(t *testing.T, st *store.Store, from, n int, good bool) {
+	t.Helper()
+	var dls []*event.DeadLetter
+	for i := from; i < from+n; i++ {
+		value := []byte("not json")
+		if good {
+			value = testkit.Message("users", []string{fmt.Sprintf("u%d", i)}, nil)
+		}
+		dls = append(dls, &event.DeadLetter{Source: event.Source{Topic: testkit.Topic, Partition: 0, Offset: int64(i), Timestamp: time.Unix(1_800_000_000, 0)},
+			Value: value, Reason: event.ReasonNoRecipients, Detail: "test"})
+	}
+	if err := st.InTx(context.Background(), func(tx *store.Tx) error { return tx.InsertDeadLetters(context.Background(), dls) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func replayer(t *testing.T, st *store.Store, pageSize int) *deadletter.Replayer {
+	t.Helper()
+	r, err := event.NewRenderer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &deadletter.Replayer{Store: st, PageSize: pageSize, Ingestor: ingest.New(ingest.Options{Store: st, Renderer: r})}
+}
+
+func TestReplayWalksPagesAndStopsBetweenThemWhenInterrupted(t *testing.T) {
+	st, _ := pgtest.Open(t)
+	addDeadLetters(t, st, 0, 23, true)
+	addDeadLetters(t, st, 100, 4, false)
+
+	t.Run("an interrupt stops after the page in hand", func(t *testing.T) {
+		rp := replayer(t, st, 5)
+		ctx, cancel := context.WithCancelCause(context.Background())
+		pages := 0
+		rp.Progress = func(r *deadletter.Result) {
+			pages++
+			if pages == 2 {
+				cancel(errors.New("ctrl-c"))
+			}
+		}
+		res, err := rp.Replay(ctx, deadletter.Selection{})
+		if err == nil || err.Error() != "stopped after 10 of 27 dead letters: ctrl-c" {
+			t.Fatalf("err = %v, want a stop after two pages", err)
+		}
+		if len(res.Replayed) != 10 || res.Notifications != 10 || res.Selected != 27 {
+			t.Errorf("result %+v", res)
+		}
+	})
+	t.Run("a rerun goes on where it stopped, and handles only what was waiting", func(t *testing.T) {
+		rp := replayer(t, st, 5)
+		pages := 0
+		rp.Progress = func(*deadletter.Result) {
+			pages++
+			if pages == 1 {
+				addDeadLetters(t, st, 200, 3, true) // arrives during the replay
+			}
+		}
+		res, err := rp.Replay(context.Background(), deadletter.Selection{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Selected != 17 || len(res.Replayed) != 13 || len(res.StillDead) != 4 || res.Reasons[event.ReasonMalformedJSON] != 4 || pages != 4 {
+			t.Errorf("result %+v after %d pages", res, pages)
+		}
+		if n := testkit.Count(t, st, `SELECT count(*) FROM notifications`); n != 23 {
+			t.Errorf("%d notifications, want 23: one per good dead letter, none twice", n)
+		}
+		if n := testkit.Count(t, st, `SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL`); n != 7 {
+			t.Errorf("%d waiting, want the 4 still failing and the 3 that arrived meanwhile", n)
+		}
+	})
+	t.Run("ids that are not waiting are named", func(t *testing.T) {
+		_, err := replayer(t, st, 5).Replay(context.Background(), deadletter.Selection{IDs: []int64{1, 999999}})
+		var nw *deadletter.NotWaitingError
+		if !errors.As(err, &nw) || len(nw.IDs) != 2 {
+			t.Errorf("err = %v, want ids 1 (replayed) and 999999 (unknown) named", err)
+		}
+	})
+	t.Run("a reason selects its dead letters", func(t *testing.T) {
+		res, err := replayer(t, st, 5).Replay(context.Background(), deadletter.Selection{Reason: event.ReasonNoRecipients})
+		if err != nil || res.Selected != 3 || len(res.Replayed) != 3 {
+			t.Errorf("%+v %v: want the 3 no_recipients ones", res, err)
+		}
+	})
+}

@@ -277,7 +277,8 @@ func inboxMigration(ctx context.Context, e *env, s *inboxShape, broker string) (
 	}
 	defer e.dropDatabase(name)
 	m := &migrationResult{}
-	if _, err := e.signalctl(ctx, "migrate", "down", "2", "--yes", "--database-url", dbURL); err != nil {
+	// Version 5: before the inbox's 0006 and 0007 (and 0008, which follows them).
+	if _, err := e.signalctl(ctx, "migrate", "down", "3", "--yes", "--database-url", dbURL); err != nil {
 		return nil, nil, err
 	}
 	start := time.Now()
@@ -343,7 +344,8 @@ func inboxMigration(ctx context.Context, e *env, s *inboxShape, broker string) (
 		return nil, nil, err
 	}
 	start = time.Now()
-	for _, v := range []uint{5, 6} {
+	for _, v := range []uint{6, 7, 8} { // 8 (preferences: a new table) so that serve runs on it
+
 		t0 := time.Now()
 		if err = mig.UpTo(v); err != nil {
 			err = fmt.Errorf("migrate up to %d: %w", v, err)
@@ -369,12 +371,12 @@ func inboxMigration(ctx context.Context, e *env, s *inboxShape, broker string) (
 	}
 
 	e.checkpoint(ctx)
-	took, err = e.signalctl(ctx, "migrate", "down", "2", "--yes", "--database-url", dbURL)
+	took, err = e.signalctl(ctx, "migrate", "down", "3", "--yes", "--database-url", dbURL)
 	if err != nil {
 		return nil, nil, err
 	}
 	m.DownSeconds = took.Seconds()
-	logf("inbox: migrate down 2 in %.1fs", m.DownSeconds)
+	logf("inbox: migrate down 3 (to version 5) in %.1fs", m.DownSeconds)
 	return m, del, nil
 }
 

@@ -523,9 +523,9 @@ the ingest rate from the removal's start to 1 s after its end is compared with t
 		s.Rows = append(s.Rows,
 			report.Row{Figure: "migrate up (0006, 0007) of the table of " + report.Thousands(int64(r.Rows)), Value: m.UpSeconds, Unit: "s"},
 			report.Row{Figure: "longest single-row insert during migrate up", Value: m.WriterMaxMs, Unit: "ms"},
-			report.Row{Figure: "migrate down 2", Value: m.DownSeconds, Unit: "s"})
+			report.Row{Figure: "migrate down 3 (to version 5)", Value: m.DownSeconds, Unit: "s"})
 		for i, sec := range m.StepSeconds {
-			s.Rows = append(s.Rows, report.Row{Figure: fmt.Sprintf("migration %04d", 5+i), Value: sec, Unit: "s"})
+			s.Rows = append(s.Rows, report.Row{Figure: fmt.Sprintf("migration %04d", 6+i), Value: sec, Unit: "s"})
 		}
 		s.Notes = append(s.Notes, fmt.Sprintf("During migrate up a writer inserted %d rows one at a time, %d of them took over 100 ms. Loading the table of the version before took %.0f s.",
 			m.WriterInserts, m.WriterSlow, m.LoadSeconds))

@@ -40,9 +40,13 @@ type envelope struct {
 	Frame  json.RawMessage `json:"f,omitempty"`
 	Items  []item          `json:"d,omitempty"`
 	Ref    int64           `json:"ref,omitempty"`
-	// Ticks: the horizon, and the tick transaction's own id.
-	Horizon int64 `json:"h,omitempty"`
-	TickXid int64 `json:"x,omitempty"`
+	// Ticks: the horizon, and the tick transaction's own id. A writer's
+	// commit marker also names the top and the writers in flight its
+	// horizon was computed from (store/order.go).
+	Horizon int64   `json:"h,omitempty"`
+	TickXid int64   `json:"x,omitempty"`
+	Top     int64   `json:"tp,omitempty"`
+	Writers []int64 `json:"w,omitempty"`
 }
 
 type item struct {
@@ -258,7 +262,11 @@ func (r *Relay) receive(ctx context.Context, payload []byte) {
 		return
 	}
 	if env.Kind == kindTick { // our own ticks too
-		r.seq.advance(env.Horizon)
+		if env.Top > 0 {
+			r.seq.marker(env.TickXid, env.Horizon, env.Top, env.Writers)
+		} else {
+			r.seq.advance(env.Horizon)
+		}
 		return
 	}
 	if env.Origin == r.o.InstanceID {

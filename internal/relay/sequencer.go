@@ -30,13 +30,29 @@ type sequencer struct {
 	pending  []hub.Delivery // by seq
 	expected map[int64]int  // own transactions staged, not yet settled
 	horizon  int64          // from the latest tick
-	bound    int64          // every notification below this seq is delivered
-	advanced chan struct{}  // closed (and replaced) when bound moves
-	moved    time.Time      // when bound last moved or the first item waited
+	// Writers' commit markers whose horizon was held by other writers
+	// then in flight, and the writers known to have committed since (their
+	// own markers): when every writer holding a marker back has committed,
+	// the horizon moves to the marker's top without waiting for a tick.
+	markers   []marker
+	committed map[int64]bool
+	bound     int64         // every notification below this seq is delivered
+	advanced  chan struct{} // closed (and replaced) when bound moves
+	moved     time.Time     // when bound last moved or the first item waited
 }
 
+type marker struct {
+	top     int64
+	writers []int64
+}
+
+// maxMarkers bounds the markers kept: enough for the writers of a few
+// instances overlapping; past it the oldest is dropped (a tick then moves
+// the horizon instead).
+const maxMarkers = 32
+
 func newSequencer(deliver func([]hub.Delivery, int64)) *sequencer {
-	return &sequencer{deliver: deliver, expected: map[int64]int{}, advanced: make(chan struct{}), moved: time.Now()}
+	return &sequencer{deliver: deliver, expected: map[int64]int{}, committed: map[int64]bool{}, advanced: make(chan struct{}), moved: time.Now()}
 }
 
 // expect holds back everything from transaction xid on until settle.
@@ -70,10 +86,59 @@ func (s *sequencer) add(items []hub.Delivery) {
 func (s *sequencer) advance(h int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.raiseLocked(h)
+	s.releaseLocked()
+}
+
+// marker takes a writer's commit marker: writer xid has committed (its
+// notifications came before this), and when the marker was made every
+// writer below top had ended but those listed (h is the smallest of them,
+// or top). A listed writer below the horizon, or whose own marker came
+// since, has ended too: each kept marker holds the horizon up to its oldest
+// writer still in flight, or to its top once they all have ended.
+func (s *sequencer) marker(xid, h, top int64, writers []int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.committed[xid] = true
+	s.raiseLocked(h)
+	if len(writers) > 0 && top > s.horizon {
+		s.markers = append(s.markers, marker{top: top, writers: writers})
+		if len(s.markers) > maxMarkers {
+			s.markers = slices.Delete(s.markers, 0, 1)
+		}
+	}
+	for moved := true; moved; {
+		moved = false
+		kept := s.markers[:0]
+		for _, m := range s.markers {
+			hm := m.top
+			for _, w := range m.writers {
+				if w >= s.horizon && !s.committed[w] {
+					hm = min(hm, w)
+				}
+			}
+			if hm > s.horizon {
+				s.horizon, moved = hm, true
+			}
+			if hm < m.top {
+				kept = append(kept, m)
+			}
+		}
+		clear(s.markers[len(kept):])
+		s.markers = kept
+	}
+	for x := range s.committed {
+		if x < s.horizon {
+			delete(s.committed, x)
+		}
+	}
+	s.releaseLocked()
+}
+
+func (s *sequencer) raiseLocked(h int64) {
 	if h > s.horizon {
 		s.horizon = h
 	}
-	s.releaseLocked()
 }
 
 func (s *sequencer) addLocked(items []hub.Delivery) {

@@ -49,10 +49,14 @@ func seq(xid, i int64) int64 { return store.SeqOf(xid, i) }
 
 func TestSequencer(t *testing.T) {
 	type step struct {
-		op   string // expect, settle, drop, add, tick
+		op   string // expect, settle, drop, add, tick, marker
 		xid  int64
 		seqs []int64
 		want []int64 // delivered by this step, in order
+		// marker: writer xid committed; its horizon h was computed from
+		// top and the writers then in flight.
+		h, top  int64
+		writers []int64
 	}
 	cases := []struct {
 		name  string
@@ -85,6 +89,38 @@ func TestSequencer(t *testing.T) {
 			{op: "tick", xid: 15},
 			{op: "add", seqs: []int64{seq(18, 0)}, want: []int64{seq(18, 0)}},
 		}},
+		// Two instances' writers overlap: B (11) commits while A (10) is in
+		// flight, so B's marker stops at 10; A's marker was made while B was
+		// in flight, so it stops at 11 — but B's marker came first: B has
+		// committed, and A's marker moves the horizon to its top at once.
+		{"a marker whose writers have committed moves the horizon to its top", []step{
+			{op: "add", seqs: []int64{seq(11, 0)}},
+			{op: "marker", xid: 11, h: 10, top: 12, writers: []int64{10}},
+			{op: "add", seqs: []int64{seq(10, 0)}},
+			{op: "marker", xid: 10, h: 11, top: 12, writers: []int64{11}, want: []int64{seq(10, 0), seq(11, 0)}},
+		}},
+		// Commits in the order 11, 12, 10: 10's marker was made while 11
+		// was in flight, but 11's marker (made while 10 and 12 were) is
+		// resolved once 10 and 12 have committed.
+		{"an earlier marker is resolved when the writers it waited for commit", []step{
+			{op: "add", seqs: []int64{seq(11, 0)}},
+			{op: "marker", xid: 11, h: 10, top: 13, writers: []int64{10, 12}},
+			{op: "add", seqs: []int64{seq(12, 0)}},
+			{op: "marker", xid: 12, h: 10, top: 13, writers: []int64{10}},
+			{op: "add", seqs: []int64{seq(10, 0)}},
+			{op: "marker", xid: 10, h: 11, top: 12, writers: []int64{11}, want: []int64{seq(10, 0), seq(11, 0), seq(12, 0)}},
+		}},
+		{"a marker moves the horizon up to its oldest writer still in flight", []step{
+			{op: "add", seqs: []int64{seq(11, 0), seq(12, 0)}},
+			{op: "marker", xid: 11, h: 10, top: 14, writers: []int64{10, 12}},
+			{op: "marker", xid: 10, h: 11, top: 12, writers: []int64{11}, want: []int64{seq(11, 0)}},
+		}},
+		{"a listed writer that never commits holds the horizon until a tick", []step{
+			{op: "add", seqs: []int64{seq(11, 0)}},
+			{op: "marker", xid: 11, h: 10, top: 12, writers: []int64{10}},
+			{op: "tick", xid: 10},
+			{op: "tick", xid: 12, want: []int64{seq(11, 0)}},
+		}},
 		{"an old row pushed again (a redelivery) goes out at once", []step{
 			{op: "tick", xid: 20},
 			{op: "expect", xid: 21},
@@ -108,6 +144,8 @@ func TestSequencer(t *testing.T) {
 					s.add(items(st.seqs...))
 				case "tick":
 					s.advance(st.xid)
+				case "marker":
+					s.marker(st.xid, st.h, st.top, st.writers)
 				}
 				if got := o.take(); !slices.Equal(got, st.want) {
 					t.Fatalf("step %d (%s %d %v): delivered %v, want %v", i, st.op, st.xid, st.seqs, got, st.want)

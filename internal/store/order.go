@@ -71,12 +71,18 @@ func beginWrite(ctx context.Context, tx pgx.Tx) (xid int64, now time.Time, err e
 // assigned before pg_stat_activity is read, so a writer with a smaller id is
 // always listed. $1 is the lock key.
 func horizonSQL(top string, excludeSelf bool) string {
+	return `(WITH ` + writersCTE(top, excludeSelf) + `
+	SELECT coalesce((SELECT min(xid) FROM v), s.top) FROM s)`
+}
+
+// writersCTE defines s (one row: top) and v (the ids of the writers in
+// flight below top), as horizonSQL describes.
+func writersCTE(top string, excludeSelf bool) string {
 	self := ""
 	if excludeSelf {
 		self = "AND l.pid <> pg_backend_pid()"
 	}
-	return `(
-	WITH s AS MATERIALIZED (
+	return `s AS MATERIALIZED (
 		SELECT greatest(` + top + `, pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS top
 	),
 	w AS (
@@ -87,19 +93,24 @@ func horizonSQL(top string, excludeSelf bool) string {
 		  AND l.classid::bigint = ($1::bigint >> 32)
 		  AND l.objid::bigint = ($1::bigint & 4294967295)
 		  AND a.backend_xid IS NOT NULL
-	)
-	SELECT coalesce((SELECT min(s.top - w.back) FROM w WHERE w.back > 0 AND w.back < 2147483648), s.top) FROM s
-)`
+	),
+	v AS (SELECT s.top - w.back AS xid FROM s, w WHERE w.back > 0 AND w.back < 2147483648)`
 }
+
+// commitMarkerSQL is a writer's marker (NotifyHorizon): its horizon h, and
+// the top and the writers in flight (other than itself) h was computed
+// from. A listener that hears, later, that those writers have committed
+// (their own markers) can move the horizon up to top without a tick — the
+// common case with several instances, whose writers overlap.
+var commitMarkerSQL = `SELECT pg_notify($2, $3 || '"h":' || m.h || ',"tp":' || m.top || ',"w":[' || m.ws || '],"x":' || pg_current_xact_id()::text || '}')
+	FROM (WITH ` + writersCTE(`pg_current_xact_id()::text::bigint + 1`, true) + `
+		SELECT s.top, coalesce((SELECT min(xid) FROM v), s.top) AS h,
+		       coalesce((SELECT string_agg(xid::text, ',' ORDER BY xid) FROM v), '') AS ws FROM s) m`
 
 var (
 	// tickHorizon is bounded by the tick's own id (assigned by an earlier
 	// statement of its transaction).
 	tickHorizon = horizonSQL(`pg_current_xact_id()::text::bigint`, false)
-	// commitHorizon is a writer's own: everything below it but other
-	// writers in flight, itself included (it holds once the writer commits,
-	// which is when listeners hear of it).
-	commitHorizon = horizonSQL(`pg_current_xact_id()::text::bigint + 1`, true)
 )
 
 // Horizon returns the current horizon: every notification with a seq below
@@ -143,8 +154,10 @@ func (s *Store) horizon(ctx context.Context, channel, prefix string) (h, x int64
 // transaction's other notifications, so its own rows can be delivered
 // without waiting for a tick.
 func (t *Tx) NotifyHorizon(ctx context.Context, channel, prefix string) error {
-	if _, err := t.tx.Exec(ctx, `SELECT pg_notify($2, $3 || '"h":' || `+commitHorizon+` || ',"x":' || pg_current_xact_id()::text || '}')`,
-		writerLockKey, channel, prefix); err != nil {
+	// Its horizon is everything below it but other writers in flight,
+	// itself included: it holds once the writer commits, which is when
+	// listeners hear of it.
+	if _, err := t.tx.Exec(ctx, commitMarkerSQL, writerLockKey, channel, prefix); err != nil {
 		return fmt.Errorf("notify horizon: %w", err)
 	}
 	return nil

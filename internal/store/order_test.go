@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -238,7 +239,11 @@ func TestTicksAndCommitHorizonsReachListeners(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	next := func() map[string]int64 {
+	type marker struct {
+		H, X, K, TP int64
+		W           []int64
+	}
+	next := func() marker {
 		t.Helper()
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -246,7 +251,7 @@ func TestTicksAndCommitHorizonsReachListeners(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m map[string]int64
+		var m marker
 		if err := json.Unmarshal([]byte(n.Payload), &m); err != nil {
 			t.Fatalf("payload %q: %v", n.Payload, err)
 		}
@@ -257,7 +262,7 @@ func TestTicksAndCommitHorizonsReachListeners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := next(); got["h"] != h || got["x"] != x || h > x || got["k"] != 1 {
+	if got := next(); got.H != h || got.X != x || h > x || got.K != 1 {
 		t.Fatalf("tick sent %v, returned h=%d x=%d", got, h, x)
 	}
 
@@ -278,12 +283,14 @@ func TestTicksAndCommitHorizonsReachListeners(t *testing.T) {
 		}
 	}
 	commitWith(2)
-	if got := next(); got["h"] != older || got["x"] != mine {
-		t.Fatalf("with writer %d in flight, writer %d sent %v: want h=%d", older, mine, got, older)
+	// The marker names the writers it waited for, so that a listener that
+	// hears them commit can pass them without a tick.
+	if got := next(); got.H != older || got.X != mine || got.TP <= mine || !slices.Equal(got.W, []int64{older}) {
+		t.Fatalf("with writer %d in flight, writer %d sent %+v: want h=%d, w=[%d], tp past itself", older, mine, got, older, older)
 	}
 	commitOlder()
 	commitWith(3)
-	if got := next(); got["h"] != mine+1 {
-		t.Fatalf("alone, writer %d sent %v: want h=%d", mine, got, mine+1)
+	if got := next(); got.H != mine+1 || got.TP != got.H || len(got.W) != 0 {
+		t.Fatalf("alone, writer %d sent %+v: want h=%d, no writers", mine, got, mine+1)
 	}
 }

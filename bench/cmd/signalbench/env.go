@@ -120,6 +120,12 @@ func (e *env) onClose(fn func()) {
 // database creates a database and applies Signal's migrations with the
 // binary under test (so the schema is exactly the one it expects).
 func (e *env) database(ctx context.Context, name string) (string, error) {
+	return e.databaseFor(ctx, name, e.bin)
+}
+
+// databaseFor is database migrated by bin (a baseline binary has its own
+// schema version).
+func (e *env) databaseFor(ctx context.Context, name, bin string) (string, error) {
 	conn, err := pgx.Connect(ctx, e.pg.URL)
 	if err != nil {
 		return "", err
@@ -135,7 +141,7 @@ func (e *env) database(ctx context.Context, name string) (string, error) {
 	// runs during the next one.
 	e.onClose(func() { e.dropDatabase(name) })
 	url := e.pg.DatabaseURL(name)
-	cmd := exec.CommandContext(ctx, e.bin, "migrate", "up", "--database-url", url)
+	cmd := exec.CommandContext(ctx, bin, "migrate", "up", "--database-url", url)
 	cmd.Env = append(os.Environ(), "SIGNAL_CONFIG=", "NO_COLOR=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("migrate %s: %w\n%s", name, err, out)

@@ -442,7 +442,7 @@ func runClusterWith(ctx context.Context, e *env, bin, name string) ([]clusterRun
 	if err != nil {
 		return nil, err
 	}
-	dbURL, err := e.database(ctx, "bench_"+name)
+	dbURL, err := e.databaseFor(ctx, "bench_"+name, bin)
 	if err != nil {
 		return nil, err
 	}

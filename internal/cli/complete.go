@@ -27,7 +27,7 @@ func withStore(g *globals, fn func(context.Context, *store.Store) []string) []st
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 	defer cancel()
-	st, err := store.Open(ctx, cfg.Database.URL, 1)
+	st, err := store.Open(ctx, databaseURL(cfg), 1)
 	if err != nil {
 		return nil
 	}

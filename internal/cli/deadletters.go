@@ -120,7 +120,7 @@ func (o *DeadLettersOptions) open(ctx context.Context) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, cfg.Database.URL, 4)
+	return store.Open(ctx, databaseURL(cfg), 4)
 }
 
 // deadLetterView is a dead letter for people and scripts: the value as text
@@ -203,7 +203,7 @@ func deadLettersReplay(ctx context.Context, o *DeadLettersOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.Database.URL, 4)
+	st, err := store.Open(ctx, databaseURL(cfg), 4)
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func dedupeRun(ctx context.Context, o *DedupeOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.Database.URL, 2)
+	st, err := store.Open(ctx, databaseURL(cfg), 2)
 	if err != nil {
 		return err
 	}

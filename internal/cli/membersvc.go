@@ -42,7 +42,7 @@ func openMembers(ctx context.Context, g *globals, flags map[string]*pflag.Flag) 
 		}
 		return apiMembers{c}, nil
 	}
-	st, err := store.Open(ctx, cfg.Database.URL, 2)
+	st, err := store.Open(ctx, databaseURL(cfg), 2)
 	if err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ func migrateRun(o *MigrateOptions) error {
 	if err != nil {
 		return err
 	}
-	m, err := store.NewMigrator(cfg.Database.URL)
+	m, err := store.NewMigrator(databaseURL(cfg))
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func migrateRun(o *MigrateOptions) error {
 			if !io.InTTY {
 				return usageErrorf("refusing to %s without --yes (no terminal to confirm on)", what)
 			}
-			if !confirm(io, fmt.Sprintf("This will %s on %s. Continue?", what, store.Redact(cfg.Database.URL))) {
+			if !confirm(io, fmt.Sprintf("This will %s on %s. Continue?", what, store.Redact(databaseURL(cfg)))) {
 				return fmt.Errorf("cancelled")
 			}
 		}

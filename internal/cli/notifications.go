@@ -126,7 +126,7 @@ func (o *NotificationsOptions) open(ctx context.Context) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.Database.URL, 2)
+	st, err := store.Open(ctx, databaseURL(cfg), 2)
 	if err != nil {
 		return nil, err
 	}

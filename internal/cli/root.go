@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/signal-notify/signal/internal/config"
+	"github.com/signal-notify/signal/internal/devstate"
 )
 
 // ErrInterrupted is the cause of a command's context after Ctrl-C
@@ -213,6 +214,13 @@ func markRunning(c *cobra.Command, g *globals) {
 	for _, sub := range c.Commands() {
 		markRunning(sub, g)
 	}
+}
+
+// databaseURL is the database the commands that read it use: database.url,
+// or, while it is left at its default, the one the last `serve --dev` on
+// this machine used (make run's local cluster has a password).
+func databaseURL(cfg *config.Config) string {
+	return devstate.DatabaseURL(cfg.Database.URL, config.DefaultDatabaseURL)
 }
 
 // load reads the configuration with the given command flags bound to

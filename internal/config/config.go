@@ -157,3 +157,7 @@ type Client struct {
 	Server string `mapstructure:"server" env:"SIGNAL_SERVER" default:"http://127.0.0.1:8080" desc:"base URL of a serve instance (send, broadcast, clients, tail, status)"`
 	APIKey string `mapstructure:"api_key" env:"SIGNAL_API_KEY" desc:"API key the CLI sends to the REST API" secret:"true"`
 }
+
+// DefaultDatabaseURL is database.url's default (the struct tag above; a test
+// keeps them equal).
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/signal?sslmode=disable"

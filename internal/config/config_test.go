@@ -39,7 +39,7 @@ func TestPrecedenceIsFlagThenEnvThenFileThenDefault(t *testing.T) {
 		{"env beats file (flag not set)", c.Kafka.Topic, "from-env"},
 		{"file beats default", c.Log.Level, "warn"},
 		{"default when nothing is set", c.Kafka.ClientID, "SIGNAL_NOTIF_CONSUMER"},
-		{"database default", c.Database.URL, "postgres://postgres@127.0.0.1:5432/signal?sslmode=disable"},
+		{"database default", c.Database.URL, DefaultDatabaseURL},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {

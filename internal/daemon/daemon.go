@@ -310,6 +310,11 @@ func prepareDev(ctx context.Context, cfg *config.Config, info *Info, log *slog.L
 	if created {
 		log.Info("database created", "url", store.Redact(cfg.Database.URL))
 	}
+	// The other commands on this machine (notifications, dedupe, …) find
+	// this database, password included, without SIGNAL_DATABASE_URL.
+	if err := devstate.SaveDatabaseURL(cfg.Database.URL); err != nil {
+		log.Warn("could not record the development database for the other commands", "err", err)
+	}
 	mig, err := store.NewMigrator(cfg.Database.URL)
 	if err != nil {
 		return err

@@ -1,6 +1,8 @@
 // Package devstate keeps the secrets `signalctl serve --dev` generates, so
 // the next --dev run reuses them and the other commands on the same machine
-// (token, send, broadcast, tail) find them without copy-pasting.
+// (token, send, broadcast, tail) find them without copy-pasting — and the
+// database it used, for the commands that read it (notifications, dedupe,
+// deadletters, migrate, completion).
 //
 // Only development uses it: serve without --dev never reads it.
 package devstate
@@ -23,6 +25,10 @@ const EnvPath = "SIGNAL_DEV_STATE"
 type State struct {
 	JWTSecret string `json:"jwtSecret"`
 	APIKey    string `json:"apiKey"`
+	// DatabaseURL is the database the last `serve --dev` used, password
+	// included (make run's local cluster has one): the commands that read
+	// the database use it when database.url is left at its default.
+	DatabaseURL string `json:"databaseUrl,omitempty"`
 }
 
 // Path is $SIGNAL_DEV_STATE, else $XDG_STATE_HOME/signal/dev.json, else
@@ -76,15 +82,48 @@ func LoadOrCreate() (*State, error) {
 	if s.APIKey == "" {
 		s.APIKey = "dev_" + random(24)
 	}
+	if err := save(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SaveDatabaseURL records the database `serve --dev` uses.
+func SaveDatabaseURL(url string) error {
+	s, err := LoadOrCreate()
+	if err != nil {
+		return err
+	}
+	if s.DatabaseURL == url {
+		return nil
+	}
+	s.DatabaseURL = url
+	return save(s)
+}
+
+// DatabaseURL is url, or the database of the last `serve --dev` when url is
+// database.url's default and there was one.
+func DatabaseURL(url, def string) string {
+	if url != def {
+		return url
+	}
+	if s, _ := Load(); s != nil && s.DatabaseURL != "" {
+		return s.DatabaseURL
+	}
+	return url
+}
+
+// save writes s, readable by this account only (it holds secrets).
+func save(s *State) error {
 	b, _ := json.MarshalIndent(s, "", "  ")
 	p := Path()
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return nil, fmt.Errorf("save dev state: %w", err)
+		return fmt.Errorf("save dev state: %w", err)
 	}
 	if err := os.WriteFile(p, b, 0o600); err != nil {
-		return nil, fmt.Errorf("save dev state: %w", err)
+		return fmt.Errorf("save dev state: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 func random(n int) string {

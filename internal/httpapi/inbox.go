@@ -303,14 +303,8 @@ func (a *api) markAll(op event.Op) inboxHandler {
 // decodeBody reads one JSON object with no unknown fields; shape names it
 // in the error.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, shape string) bool {
-	body, err := readBody(w, r)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxBody))
-		} else {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, "cannot read the body: "+err.Error())
-		}
+	body, ok := readBodyOrAnswer(w, r)
+	if !ok {
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -354,14 +354,8 @@ func (a *api) getPreferences(w http.ResponseWriter, r *http.Request, recipient s
 }
 
 func (a *api) putPreferences(w http.ResponseWriter, r *http.Request, recipient string) {
-	body, err := readBody(w, r)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxBody))
-		} else {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, "cannot read the body: "+err.Error())
-		}
+	body, ok := readBodyOrAnswer(w, r)
+	if !ok {
 		return
 	}
 	var p event.Preferences

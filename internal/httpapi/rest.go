@@ -172,9 +172,9 @@ func readSend(w http.ResponseWriter, r *http.Request) (sendBody, bool) {
 	return b, true
 }
 
-// decodeJSON reads one JSON object with no unknown fields from a body of at
-// most MaxBody bytes.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+// readBodyOrAnswer reads the body (at most MaxBody bytes), or answers 413
+// or 400 and returns false.
+func readBodyOrAnswer(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := readBody(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -183,6 +183,16 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		} else {
 			writeError(w, http.StatusBadRequest, CodeBadRequest, "cannot read the body: "+err.Error())
 		}
+		return nil, false
+	}
+	return body, true
+}
+
+// decodeJSON reads one JSON object with no unknown fields from a body of at
+// most MaxBody bytes.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, ok := readBodyOrAnswer(w, r)
+	if !ok {
 		return false
 	}
 	// encoding/json passes invalid UTF-8 through into raw values: it would

@@ -380,6 +380,9 @@ func (h *Hub) open(c *Client, since string) {
 		}
 	}
 	h.register(c)
+	if h.closing.Load() { // Shutdown began after its upgrade: its list may miss c
+		c.closeWith(CloseGoingAway, "server shutting down")
+	}
 	if since != "" {
 		c.replayRoom(c.ownRoom, c.subject(), sinceID)
 	}

@@ -111,7 +111,10 @@ type Hub struct {
 	// lock, so a reader knows which deliveries its client was part of.
 	horizon atomic.Int64
 
-	closing   atomic.Bool
+	closing atomic.Bool
+	// admitMu orders a connection's wg.Add before Shutdown's wg.Wait: after
+	// closing is set, upgrades are refused.
+	admitMu   sync.Mutex
 	poll      *poller // idle connections, on platforms that have one
 	stopPing  chan struct{}
 	closeOnce sync.Once
@@ -185,26 +188,34 @@ func (h *Hub) SetPresence(p Presence) { h.opts.Presence = p }
 // Past the connection limits it returns a *Refusal before the upgrade,
 // for the caller to answer.
 func (h *Hub) Upgrade(w http.ResponseWriter, r *http.Request, claims *auth.Claims) error {
+	// Counted before anything else, under admitMu: Shutdown's wait then
+	// covers every connection it did not refuse.
+	h.admitMu.Lock()
 	if h.closing.Load() {
+		h.admitMu.Unlock()
 		return &Refusal{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "server is shutting down", RetryAfter: time.Second}
 	}
+	h.wg.Add(1) // done by OnClose once the client exists, or here if the upgrade fails
+	h.admitMu.Unlock()
 	if ref := h.admitConn(claims.Subject); ref != nil {
+		h.wg.Done()
 		return ref
 	}
 	sc, raw, err := hijack(w)
 	if err != nil {
 		h.release(claims.Subject)
+		h.wg.Done()
 		return err
 	}
 	socket, err := h.upgrader.UpgradeFromConn(sc, newReader(sc), r)
 	if err != nil {
 		h.release(claims.Subject)
+		h.wg.Done()
 		return err // gws answered 400 and closed
 	}
 	c := newClient(h, claims, socket, sc, raw)
 	sc.c = c // from now on gws writes through the client's queue
 	socket.Session().Store(sessionKey, c)
-	h.wg.Add(1)                              // done by OnClose, when gws's ReadLoop for it ends
 	go h.open(c, r.URL.Query().Get("since")) // which then starts reading it
 	return nil
 }
@@ -581,7 +592,9 @@ func (h *Hub) Reconnect(code uint16, reason string, window time.Duration) {
 // to the next instance at the same instant. It returns when all are gone
 // or ctx ends.
 func (h *Hub) Shutdown(ctx context.Context, window time.Duration) {
+	h.admitMu.Lock() // no wg.Add after this (Upgrade)
 	h.closing.Store(true)
+	h.admitMu.Unlock()
 	h.cancel() // replays in progress stop
 	h.Close()
 	list := h.snapshot()

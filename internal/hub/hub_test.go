@@ -504,3 +504,51 @@ type blockingHistory struct{}
 func (blockingHistory) ReplayAfter(context.Context, string, uuid.UUID, int, int64) (Replay, error) {
 	return Replay{}, errors.New("database away")
 }
+
+// Shutdown while connections are being upgraded: a connection admitted
+// before Shutdown is waited for, one that finishes its upgrade after it is
+// closed, and nothing races (wg.Add against wg.Wait: run with -race; the
+// full suite once caught it in the test server's cleanup).
+func TestShutdownDuringUpgradesWaitsForOrClosesEachConnection(t *testing.T) {
+	for round := range 10 {
+		shutdownDuringUpgrades(t, round)
+	}
+}
+
+func shutdownDuringUpgrades(t *testing.T, round int) {
+	s := newTestServer(t, Options{})
+	tok := s.token("u1", time.Minute)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if c, _, err := s.tryDialRaw(tok, dialOpts{}); err == nil {
+					c.conn.Close()
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { s.h.Shutdown(ctx, 0); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(6 * time.Second):
+		t.Fatalf("round %d: Shutdown did not return", round)
+	}
+	close(stop)
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Errorf("round %d: Shutdown waited for its deadline: a connection admitted during it was neither waited for nor closed", round)
+	}
+}

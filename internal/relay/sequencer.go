@@ -51,6 +51,10 @@ type marker struct {
 // the horizon instead).
 const maxMarkers = 32
 
+// maxCommitted bounds the writers remembered as committed above the
+// horizon (one per transaction while a long one holds the horizon back).
+const maxCommitted = 1 << 14
+
 func newSequencer(deliver func([]hub.Delivery, int64)) *sequencer {
 	return &sequencer{deliver: deliver, expected: map[int64]int{}, committed: map[int64]bool{}, advanced: make(chan struct{}), moved: time.Now()}
 }
@@ -131,6 +135,12 @@ func (s *sequencer) marker(xid, h, top int64, writers []int64) {
 		if x < s.horizon {
 			delete(s.committed, x)
 		}
+	}
+	if len(s.committed) > maxCommitted {
+		// The horizon is held (a long writer in flight): forget what only
+		// speeds things up; the ticks pass it when it ends.
+		clear(s.committed)
+		s.markers = s.markers[:0]
 	}
 	s.releaseLocked()
 }

@@ -255,3 +255,26 @@ func TestWaitBoundReturnsOnceTheBoundIsPassed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// While a writer holds the horizon back, the commits heard above it are
+// remembered only up to a bound; past it the sequencer falls back on ticks
+// and still delivers everything once the horizon passes.
+func TestCommitsHeardAboveAHeldHorizonAreBounded(t *testing.T) {
+	var o out
+	s := newSequencer(o.deliver)
+	s.advance(10)
+	for x := int64(11); x < 11+maxCommitted+10; x++ {
+		s.add(items(seq(x, 0)))
+		s.marker(x, 10, x+1, []int64{10}) // 10 is still in flight
+		if len(s.committed) > maxCommitted || len(s.markers) > maxMarkers {
+			t.Fatalf("after writer %d: %d commits and %d markers remembered", x, len(s.committed), len(s.markers))
+		}
+	}
+	if got := o.take(); len(got) != 0 {
+		t.Fatalf("delivered %d items while writer 10 held the horizon", len(got))
+	}
+	s.advance(11 + maxCommitted + 10)
+	if got := o.take(); len(got) != maxCommitted+10 {
+		t.Fatalf("delivered %d items after the tick, want %d", len(got), maxCommitted+10)
+	}
+}

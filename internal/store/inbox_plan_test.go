@@ -19,20 +19,7 @@ import (
 // possible, whatever the statistics say. A generic plan expects each
 // recipient to have the average number of rows (here 2, u1 has 20,000).
 func TestListingsByMarksNeverWalkTheRecipientsRows(t *testing.T) {
-	s, url := pgtest.Open(t)
-	ctx := context.Background()
-	today := store.DayBound(time.Now()).String()[:13]
-	if err := s.EnsurePartitions(ctx, []time.Time{time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Pool.Exec(ctx, `
-		INSERT INTO notifications (id, seq, recipient_id, type, actor_id, actor, content, data, occurred_at, event_key)
-		SELECT overlay(gen_random_uuid()::text placing $1 from 1 for 13)::uuid, i,
-		       CASE WHEN i % 2 = 0 THEN 'u1' ELSE 'x' || i END, 'T', 'a', '{}', 'c', '{}', now(), '\x00'
-		FROM generate_series(1, 40000) i`, today); err != nil {
-		t.Fatal(err)
-	}
-	s.Pool.Exec(ctx, `VACUUM ANALYZE`)
+	url := skewedInbox(t, `'x' || i`)
 	for _, f := range []event.InboxFilter{{Archived: event.ArchivedOnly}, {Unread: true}} {
 		sqls := store.ListSQL(store.SelectRecipientRows, f)
 		marks := sqls[len(sqls)-1]
@@ -51,6 +38,19 @@ func TestListingsByMarksNeverWalkTheRecipientsRows(t *testing.T) {
 // how much of the heap VACUUM could mark all-visible, which a snapshot held
 // by a concurrent test prevents.)
 func TestCountsReadTheIndexAlone(t *testing.T) {
+	url := skewedInbox(t, `'x' || (i % 100)`)
+	plan := genericPlan(t, url, `SET enable_bitmapscan = off; PREPARE q(text, bigint) AS `+store.CountsSQL, `EXECUTE q('u1', 9223372036854775807)`)
+	part := store.DayPartition(time.Now())
+	if !strings.Contains(plan, "Index Only Scan using "+part+"_recipient_id_seq") {
+		t.Errorf("the count does not read the index alone:\n%s", plan)
+	}
+}
+
+// skewedInbox stores 40,000 notifications of today: every other one is
+// u1's, the rest go to the recipients named by others (an SQL expression of
+// i), then analyzes them. It returns the database URL.
+func skewedInbox(t *testing.T, others string) string {
+	t.Helper()
 	s, url := pgtest.Open(t)
 	ctx := context.Background()
 	today := store.DayBound(time.Now()).String()[:13]
@@ -60,16 +60,14 @@ func TestCountsReadTheIndexAlone(t *testing.T) {
 	if _, err := s.Pool.Exec(ctx, `
 		INSERT INTO notifications (id, seq, recipient_id, type, actor_id, actor, content, data, occurred_at, event_key)
 		SELECT overlay(gen_random_uuid()::text placing $1 from 1 for 13)::uuid, i,
-		       CASE WHEN i % 2 = 0 THEN 'u1' ELSE 'x' || (i % 100) END, 'T', 'a', '{}', 'c', '{}', now(), '\x00'
+		       CASE WHEN i % 2 = 0 THEN 'u1' ELSE `+others+` END, 'T', 'a', '{}', 'c', '{}', now(), '\x00'
 		FROM generate_series(1, 40000) i`, today); err != nil {
 		t.Fatal(err)
 	}
-	s.Pool.Exec(ctx, `VACUUM ANALYZE`)
-	plan := genericPlan(t, url, `SET enable_bitmapscan = off; PREPARE q(text, bigint) AS `+store.CountsSQL, `EXECUTE q('u1', 9223372036854775807)`)
-	part := store.DayPartition(time.Now())
-	if !strings.Contains(plan, "Index Only Scan using "+part+"_recipient_id_seq") {
-		t.Errorf("the count does not read the index alone:\n%s", plan)
+	if _, err := s.Pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+		t.Fatal(err)
 	}
+	return url
 }
 
 // genericPlan returns the generic plan of a prepared statement.

@@ -150,9 +150,9 @@ func (c *Client) startStream(room, since string, replyJoined bool) {
 		}
 		if reason != "" {
 			h.m.StreamResets.WithLabelValues(reason).Inc()
-			c.write(stream.ResetFrame(room, head, reason))
+			c.write(textFrame(stream.ResetFrame(room, head, reason)))
 		} else {
-			c.write(stream.SyncedFrame(room, head))
+			c.write(textFrame(stream.SyncedFrame(room, head)))
 		}
 		c.mu.Unlock()
 		if catchUp { // a live frame came while the head was read

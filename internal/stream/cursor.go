@@ -131,9 +131,10 @@ func (c *Cursor) reset(head, floor int64) {
 }
 
 // Pend makes a live or pending cursor wait for a new start (a client
-// joining a room it is in again); false while a catch-up owns it.
+// joining a room it is in again); false while a catch-up owns it, or once
+// stopped.
 func (c *Cursor) Pend() bool {
-	if c.state == catching {
+	if c.state == catching || c.state == stopped {
 		return false
 	}
 	c.state = pending

@@ -161,6 +161,29 @@ func TestDedupeKeepsReadWhenARemovedCopyWasRead(t *testing.T) {
 	checkDense(t, s, "u1")
 }
 
+// An apply cut between a recipient's two changes (its delete and the
+// kept copy's read mark) is finished by running it again: the kept copy
+// ends read.
+func TestDedupeRerunAfterAnInterruptionKeepsTheReadState(t *testing.T) {
+	s, _ := pgtest.Open(t)
+	ctx := context.Background()
+	rows := sameEvent(t, s, "a", []int64{1, 2}, "u1")
+	mustMark(t, s, "u1", event.OpRead, rows[1].ID)
+	// The second change fails, as if the process stopped there.
+	if _, err := s.RemoveDuplicates(ctx, allGroups(t, s, store.DedupeFilter{}), (&stager{failAt: 2}).stage); err == nil {
+		t.Fatal("no error")
+	}
+	if _, err := s.RemoveDuplicates(ctx, allGroups(t, s, store.DedupeFilter{}), nil); err != nil {
+		t.Fatal(err)
+	}
+	if kept := keptOf(t, s, "u1"); kept.ID != rows[0].ID || !kept.IsRead {
+		t.Errorf("kept %s (read: %v), want the oldest (%s), read: a copy of it was read", kept.ID, kept.IsRead, rows[0].ID)
+	}
+	if c := counts(t, s, "u1"); c != (event.Counts{Total: 1}) {
+		t.Errorf("counts %+v", c)
+	}
+}
+
 func TestDedupeSearchWalksTheIndexOnALargeTable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 300,000-row table; run without -short")

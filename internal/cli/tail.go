@@ -310,6 +310,15 @@ func (t *tailer) print(b []byte) bool {
 			return false // the answer to tail's own housekeeping
 		}
 	}
+	if f.Topic == event.TopicSynced {
+		var d struct {
+			Room string `json:"room"`
+		}
+		_ = json.Unmarshal(f.Data, &d)
+		if t.o.Output != FormatJSON || d.Room == t.ownRoom {
+			return false // the stream's bookkeeping (-o json shows it for the rooms watched)
+		}
+	}
 	if f.Topic == event.TopicWelcome && t.o.Output != FormatJSON {
 		var d struct {
 			ClientID string `json:"clientId"`

@@ -121,8 +121,8 @@ func TestTailPrintsFramesOfItsRooms(t *testing.T) {
 		topics = append(topics, f.Topic)
 	}
 	got := strings.Join(topics, " ")
-	if !strings.HasPrefix(got, "signal/system/welcome signal/system/joined ") ||
-		!strings.Contains(got, "observation/signal/notification/created") || !strings.Contains(got, "hello") || len(topics) != 4 {
+	if !strings.HasPrefix(got, "signal/system/welcome signal/system/joined signal/system/synced ") ||
+		!strings.Contains(got, "observation/signal/notification/created") || !strings.Contains(got, "hello") || len(topics) != 5 {
 		t.Errorf("tail printed topics %v", topics)
 	}
 }

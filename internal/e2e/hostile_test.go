@@ -40,6 +40,10 @@ func TestHostileFramesGetAnErrorAndTheClientStays(t *testing.T) {
 	} {
 		c.Send(tt.frame)
 		c.ExpectError(tt.code)
+		if tt.code == "invalid_since" { // the stream then starts over at its head
+			c.Expect("signal/system/joined")
+			c.Expect("signal/system/reset")
+		}
 	}
 	c.SendBinary([]byte{0, 1, 2})
 	c.ExpectError("bad_request")

@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,7 +105,7 @@ func TestConnectionLimitsAnswerBeforeTheUpgradeWithAJSONError(t *testing.T) {
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, func(c *config.Config) {
 		c.WebSocket.MaxConnectionsPerSubject = 3
-		c.WebSocket.UpgradeRate = 1
+		c.WebSocket.UpgradeRate = 0.01 // no refill during the test, however slow the machine
 		c.WebSocket.UpgradeBurst = 5
 	})
 	refused := func(tok string) (int, string, string) {
@@ -195,5 +197,56 @@ func TestJoinsWithSinceAreRateLimited(t *testing.T) {
 	burst := in.Config.WebSocket.ActionBurst
 	if replays > burst/10+1 || limited < joins-burst/10-1 {
 		t.Errorf("%d replays ran and %d were refused, want at most %d replays", replays, limited, burst/10+1)
+	}
+}
+
+// The changes catch-ups send are budgeted per token subject, across all its
+// connections: 16 connections of one token resuming 2,000 changes each
+// (32,000 in all) get no more than the subject's rate allows (issue 20: 32
+// connections of one token sustained 22,425 replayed frames a second).
+func TestOneSubjectsConnectionsShareOneReplayRate(t *testing.T) {
+	env := testkit.NewEnv(t)
+	const rate = 1000
+	in := env.Serve(t, func(c *config.Config) { c.WebSocket.ReplayRate = rate })
+	p := testkit.Producer(t, env.Broker)
+	var values [][]byte
+	for i := range 2000 {
+		values = append(values, testkit.Message("users", []string{"u1"}, paid(fmt.Sprintf("n%d", i))))
+	}
+	testkit.Produce(t, p, values...)
+	waitCaughtUp(t, env.Broker, 30*time.Second)
+
+	tok := testkit.Token(t, "u1")
+	var received atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 16 {
+		c := testkit.Dial(t, in.WSURL()+"?since=0", tok)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deadline := time.After(3 * time.Second)
+			for {
+				select {
+				case f := <-c.Frames():
+					if f.Pos > 0 {
+						received.Add(1)
+					}
+				case <-deadline:
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start).Seconds()
+	// The budget's burst (2,000) plus the rate over the time the 16 spent.
+	bound := int64(2000 + rate*took*1.2)
+	t.Logf("16 connections of one subject received %d changes in %.1fs (bound %d; without a shared budget: up to 32,000)", received.Load(), took, bound)
+	if n := received.Load(); n > bound {
+		t.Errorf("one subject's connections received %d changes in %.1fs, more than its budget (%d)", n, took, bound)
+	}
+	if n := received.Load(); n < 2000 {
+		t.Errorf("only %d changes in %.1fs: the budget should let the burst through at once", n, took)
 	}
 }

@@ -250,7 +250,6 @@ func (e *handler) OnOpen(*gws.Conn) {}
 func (h *Hub) open(c *Client, since string) {
 	// The welcome promises the client id works from every instance.
 	c.waitPresence(func(p Presence) <-chan struct{} { return p.Connected(c.Info()) })
-	c.send(event.TopicWelcome, welcomeData{ClientID: c.id, Rooms: []string{c.ownRoom}})
 	h.register(c)
 	if h.closing.Load() { // Shutdown began after its upgrade: its list may miss c
 		c.closeWith(CloseGoingAway, "server shutting down")
@@ -259,10 +258,16 @@ func (h *Hub) open(c *Client, since string) {
 		h.unregister(c)
 		return
 	}
+	// Its own room's stream starts at a head read after its registration
+	// (in this hub and everywhere), and before the welcome: a notification
+	// committed after the welcome is beyond that head, so it is pushed.
+	var st streamStart
 	if h.opts.Streams != nil {
-		// Its own room's stream, from the head or from since: registered
-		// (in this hub and everywhere) before the head is read.
-		c.startStream(c.ownRoom, since, since != "")
+		st = c.prepareStart(c.ownRoom, since)
+	}
+	c.send(event.TopicWelcome, welcomeData{ClientID: c.id, Rooms: []string{c.ownRoom}})
+	if h.opts.Streams != nil {
+		c.finishStart(st, since != "")
 	}
 	// Only now read what the client sent: the welcome (and its stream's
 	// start) come first, whatever it sent before, and no join can race

@@ -126,65 +126,104 @@ const startWait = 5 * time.Second
 // once the database answers (the stream's frames are dropped meanwhile:
 // nothing can commit without the database).
 func (c *Client) startStream(room, since string, replyJoined bool) {
+	c.finishStart(c.prepareStart(room, since), replyJoined)
+}
+
+// streamStart is a stream's start read from the database, to be applied.
+type streamStart struct {
+	room, since string
+	head        event.StreamHead
+	from        int64
+	reason      string       // a reset's, or ""
+	invalid     *ActionError // since was not a resume point (sent before the reset)
+	ok          bool         // read; false: the database did not answer in time
+}
+
+// prepareStart reads what a start needs — the head, the resume point —
+// waiting at most startWait.
+func (c *Client) prepareStart(room, since string) streamStart {
+	ctx, cancel := context.WithTimeout(c.hub.ctx, startWait)
+	defer cancel()
+	st := streamStart{room: room, since: since}
+	st.ok = c.readStart(ctx, &st)
+	return st
+}
+
+// finishStart applies a prepared start, or, when it could not be read,
+// answers unavailable and starts the stream in the background.
+func (c *Client) finishStart(st streamStart, replyJoined bool) {
 	h := c.hub
-	ctx, cancel := context.WithTimeout(h.ctx, startWait)
-	started := c.tryStart(ctx, room, since, replyJoined)
-	cancel()
-	if started || h.ctx.Err() != nil || c.closed.Load() {
+	if st.ok {
+		c.applyStart(st, replyJoined)
+		return
+	}
+	if h.ctx.Err() != nil || c.closed.Load() {
 		return
 	}
 	if replyJoined {
-		c.send(event.TopicJoined, roomData{Room: room})
+		c.send(event.TopicJoined, roomData{Room: st.room})
 	}
-	c.sendError(actionErr(CodeUnavailable, room, "stored notifications cannot be read now: the stream starts when they can"))
+	c.sendError(actionErr(CodeUnavailable, st.room, "stored notifications cannot be read now: the stream starts when they can"))
 	if !h.startTask() {
 		return
 	}
 	go func() {
 		defer h.tasks.Done()
-		c.tryStart(h.ctx, room, since, false)
+		if c.readStart(h.ctx, &st) {
+			c.applyStart(st, false)
+		}
 	}()
 }
 
-// tryStart reads the stream's head (and resolves since), trying again
-// while the database does not answer, and starts the cursor; false when
-// ctx ended first.
-func (c *Client) tryStart(ctx context.Context, room, since string, replyJoined bool) bool {
+// readStart reads the stream's head and resolves since, trying again while
+// the database does not answer; false when ctx ended first.
+func (c *Client) readStart(ctx context.Context, st *streamStart) bool {
 	h := c.hub
-	recipient, _ := event.RecipientOfRoom(room)
+	recipient, _ := event.RecipientOfRoom(st.room)
 	head, err := retry(ctx, c, func(ctx context.Context) (event.StreamHead, error) { return h.opts.Streams.Heads.Get(ctx, recipient) })
 	if err != nil {
 		return false
 	}
-	var from int64
-	reason := ""
-	if since != "" {
-		if from, reason, err = c.resumePoint(ctx, recipient, since); err != nil {
-			return false
-		}
-		if reason == "" {
-			switch limit := h.opts.Streams.Catchups.MaxBehind; {
-			case from > head.Pos:
-				reason = event.ResetAhead
-			case from >= head.Floor && head.Pos-from > limit:
-				reason = event.ResetExpired
-			}
+	st.head, st.from, st.reason = head, 0, ""
+	if st.since == "" {
+		return true
+	}
+	if st.from, st.reason, st.invalid, err = c.resumePoint(ctx, recipient, st.since); err != nil {
+		return false
+	}
+	if st.reason == "" {
+		switch limit := h.opts.Streams.Catchups.MaxBehind; {
+		case st.from > head.Pos:
+			st.reason = event.ResetAhead
+		case st.from >= head.Floor && head.Pos-st.from > limit:
+			st.reason = event.ResetExpired
 		}
 	}
+	return true
+}
+
+// applyStart starts the cursor of a read start: live from the head (or a
+// reset), or catching up from the resume point.
+func (c *Client) applyStart(st streamStart, replyJoined bool) {
+	h := c.hub
+	room, head := st.room, st.head
 	c.mu.Lock()
 	cur := c.cursorLocked(room)
 	if cur == nil || cur.Live() || cur.Catching() {
 		c.mu.Unlock()
-		return true // left meanwhile, or started already
+		return // left meanwhile, or started already
 	}
-	if since == "" || reason != "" {
+	if st.since == "" || st.reason != "" {
 		catchUp := cur.Start(head.Pos, head.Floor, false)
+		if st.invalid != nil {
+			c.sendError(st.invalid)
+		}
 		if replyJoined {
 			c.send(event.TopicJoined, roomData{Room: room})
 		}
-		if reason != "" {
-			h.m.StreamResets.WithLabelValues(reason).Inc()
-			c.write(textFrame(stream.ResetFrame(room, head, reason)))
+		if st.reason != "" {
+			h.m.StreamResets.WithLabelValues(st.reason).Inc()
+			c.write(textFrame(stream.ResetFrame(room, head, st.reason)))
 		} else {
 			c.write(textFrame(stream.SyncedFrame(room, head)))
 		}
@@ -192,19 +231,18 @@ func (c *Client) tryStart(ctx context.Context, room, since string, replyJoined b
 		if catchUp { // a live frame came while the head was read
 			h.catchUp(c, room, cur, false, false)
 		}
-		return true
+		return
 	}
-	cur.Start(from, head.Floor, true)
+	cur.Start(st.from, head.Floor, true)
 	jd := roomData{Room: room}
-	if from >= head.Floor && from <= head.Pos {
-		n := int(head.Pos - from)
+	if st.from >= head.Floor && st.from <= head.Pos {
+		n := int(head.Pos - st.from)
 		jd.Replayed = &n
 	}
 	c.send(event.TopicJoined, jd)
 	c.mu.Unlock()
 	h.m.StreamCatchups.Inc()
 	h.catchUp(c, room, cur, true, true)
-	return true
 }
 
 // retry calls f until it succeeds, ctx ends or the client is gone, waiting
@@ -231,26 +269,25 @@ func retry[T any](ctx context.Context, c *Client, f func(context.Context) (T, er
 }
 
 // resumePoint turns since (a position, or a notification id) into a
-// position, or says why the stream cannot resume from it (an invalid since
-// is also answered with an error frame). An error: ctx ended first.
-func (c *Client) resumePoint(ctx context.Context, recipient, since string) (int64, string, error) {
+// position, or says why the stream cannot resume from it (with, for a since
+// that is neither, the error to answer). An error: ctx ended first.
+func (c *Client) resumePoint(ctx context.Context, recipient, since string) (int64, string, *ActionError, error) {
 	if pos, err := strconv.ParseInt(since, 10, 64); err == nil && pos >= 0 {
-		return pos, "", nil
+		return pos, "", nil, nil
 	}
 	id, err := uuid.Parse(since)
 	if err != nil {
-		c.sendError(actionErr(CodeInvalidSince, event.NotificationRoom(recipient),
-			"since must be a position or a notification id, got %q: reset to the current position", truncate(since, 64)))
-		return 0, event.ResetUnknown, nil
+		return 0, event.ResetUnknown, actionErr(CodeInvalidSince, event.NotificationRoom(recipient),
+			"since must be a position or a notification id, got %q: reset to the current position", truncate(since, 64)), nil
 	}
 	pos, err := retry(ctx, c, func(ctx context.Context) (int64, error) { return c.hub.opts.Streams.PositionOf(ctx, recipient, id) })
 	switch {
 	case errors.Is(err, event.ErrNotFound):
-		return 0, event.ResetUnknown, nil
+		return 0, event.ResetUnknown, nil, nil
 	case err != nil:
-		return 0, "", err
+		return 0, "", nil, err
 	}
-	return pos, "", nil
+	return pos, "", nil, nil
 }
 
 // streamConn is a client as a catch-up sees it.

@@ -96,7 +96,9 @@ func (w *world) ownCluster(replica bool) *testkit.Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if w.primary, err = pgcluster.Start(ctx, pgcluster.Options{Dir: dir + "/primary"}); err != nil {
+	// With a synchronous replica, commits must wait for it (as in
+	// production): a failover to it then loses no committed change.
+	if w.primary, err = pgcluster.Start(ctx, pgcluster.Options{Dir: dir + "/primary", SyncCommit: replica}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.primary.Kill() })

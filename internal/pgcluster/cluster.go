@@ -31,6 +31,10 @@ type Options struct {
 	// Durable keeps fsync on. Tests turn it off: a crash of a throwaway
 	// cluster loses nothing of value, and it is several times faster.
 	Durable bool
+	// SyncCommit keeps synchronous_commit on when not Durable: a primary
+	// with a synchronous replica (StartReplica) then waits for it at each
+	// commit, as in production.
+	SyncCommit bool
 }
 
 // Cluster is a running PostgreSQL server.
@@ -145,7 +149,10 @@ func startServer(ctx context.Context, owner *user.User, dir string, o Options) (
 	}
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c unix_socket_permissions=0700 -c max_connections=300", port, dir)
 	if !o.Durable {
-		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		opts += " -c fsync=off -c full_page_writes=off"
+		if !o.SyncCommit {
+			opts += " -c synchronous_commit=off"
+		}
 	}
 	logFile := filepath.Join(dir, "postgres.log")
 	out, err := run(ctx, owner, "pg_ctl", "-D", filepath.Join(dir, "data"), "-l", logFile, "-o", opts, "-w", "-t", "60", "start")

@@ -312,10 +312,3 @@ func logOrderState(t *testing.T, env *testkit.Env, instances ...*testkit.Instanc
 		t.Logf("instance %s: checks %v", in.Info.InstanceID, st["checks"])
 	}
 }
-
-func deref(s *string) string {
-	if s == nil {
-		return "<nil>"
-	}
-	return *s
-}

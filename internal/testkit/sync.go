@@ -39,17 +39,16 @@ type SyncClient struct {
 	started bool // a first synced (or reset) gave the cursor
 	// reload: a reset (or the first start) came; the session ends and the
 	// inbox is loaded from REST before the next one resumes from cursor.
-	reload  bool
-	items   map[string]*SyncItem
-	counts  *event.Counts
-	stats   SyncStats
-	conn    *gws.Conn
-	synced  chan struct{} // closed at the synced (or reset) of the current session
+	reload bool
+	items  map[string]*SyncItem
+	counts *event.Counts
+	stats  SyncStats
+	synced chan struct{} // closed at the synced (or reset) of the current session
 }
 
 // SyncItem is one notification as the device shows it.
 type SyncItem struct {
-	Pos                            int64
+	Pos                           int64
 	Read, Seen, Archived, Deleted bool
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/signal-notify/signal/internal/auth"
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
@@ -220,7 +221,7 @@ func startNode(t *testing.T) *nodeClient {
 		}
 		t.Skip(msg)
 	}
-	cmd := exec.Command("node", "wsclient.js")
+	cmd := launch.Command("node", "wsclient.js")
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()

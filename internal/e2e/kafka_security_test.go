@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/pgtest"
 	"github.com/signal-notify/signal/internal/testkit"
 )
@@ -80,7 +80,7 @@ func TestServeAndProduceWorkWithSASLAndTLS(t *testing.T) {
 			c := testkit.Dial(t, p.wsURL(), testkit.Token(t, "u1"))
 			c.Welcome()
 
-			cmd := exec.Command(signalctl(t), "produce", "--scope", "users", "--recipients", "u1", "--data", `{"case":"`+tc.name+`"}`)
+			cmd := launch.Command(signalctl(t), "produce", "--scope", "users", "--recipients", "u1", "--data", `{"case":"`+tc.name+`"}`)
 			cmd.Env = append(os.Environ(), "SIGNAL_CONFIG=", "SIGNAL_KAFKA_BROKERS="+env.Broker)
 			cmd.Env = append(cmd.Env, tc.env...)
 			if out, err := cmd.CombinedOutput(); err != nil {

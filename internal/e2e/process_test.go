@@ -5,18 +5,16 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
@@ -36,7 +34,7 @@ func signalctl(t *testing.T) string {
 			return
 		}
 		binary = filepath.Join(dir, "signalctl")
-		out, err := exec.Command("go", "build", "-o", binary, "github.com/signal-notify/signal/cmd/signalctl").CombinedOutput()
+		out, err := launch.Command("go", "build", "-o", binary, "github.com/signal-notify/signal/cmd/signalctl").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -50,10 +48,9 @@ func signalctl(t *testing.T) string {
 // proc is a `signalctl serve` process.
 type proc struct {
 	t    *testing.T
-	cmd  *exec.Cmd
+	p    *launch.Process
 	addr string
 	logs *syncBuffer
-	done chan error
 }
 
 type syncBuffer struct {
@@ -91,24 +88,23 @@ func startServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 }
 
 // launchServe runs serve on env in a child process (extra environment
-// entries win over the defaults) and returns at once.
+// entries win over the defaults) and returns at once. The child dies with
+// the test binary (launch: Pdeathsig).
 func launchServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
-	p := &proc{t: t, addr: addr, logs: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(signalctl(t), "serve", "--log-format", "json")
-	p.cmd.Env = append(os.Environ(),
-		"SIGNAL_CONFIG=", "SIGNAL_DEV_STATE="+filepath.Join(t.TempDir(), "dev.json"),
-		"SIGNAL_DATABASE_URL="+env.DBURL, "SIGNAL_KAFKA_BROKERS="+env.Broker,
-		"SIGNAL_KAFKA_RESET_OFFSET=earliest", "SIGNAL_KAFKA_SESSION_TIMEOUT=1500ms",
-		"SIGNAL_AUTH_JWT_SECRET="+testkit.JWTSecret, "SIGNAL_API_KEYS="+testkit.APIKey,
-		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms")
-	p.cmd.Env = append(p.cmd.Env, extra...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
+	p := &proc{t: t, addr: addr, logs: &syncBuffer{}}
+	cmd := launch.Command(signalctl(t), "serve", "--log-format", "json")
+	cmd.Env = launch.Serve{
+		DatabaseURL: env.DBURL, Broker: env.Broker, Addr: addr,
+		JWTSecret: testkit.JWTSecret, APIKey: testkit.APIKey,
+		DevState: filepath.Join(t.TempDir(), "dev.json"),
+	}.Env(append([]string{"SIGNAL_KAFKA_SESSION_TIMEOUT=1500ms", "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms"}, extra...)...)
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	var err error
+	if p.p, err = launch.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() { p.kill() })
 	return p
 }
@@ -116,59 +112,28 @@ func launchServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 // waitReady waits until /readyz answers 200 and returns how long it took.
 func (p *proc) waitReady(timeout time.Duration) time.Duration {
 	p.t.Helper()
-	start := time.Now()
-	for time.Since(start) < timeout {
-		if p.exited() {
-			p.t.Fatalf("serve exited early:\n%s", p.logs.String())
-		}
-		resp, err := http.Get("http://" + p.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return time.Since(start)
-			}
-		}
-		time.Sleep(25 * time.Millisecond)
+	took, err := p.p.WaitReady(context.Background(), "http://"+p.addr+"/readyz", timeout)
+	if err != nil {
+		p.t.Fatalf("serve: %v:\n%s", err, p.logs.String())
 	}
-	p.t.Fatalf("serve not ready in %s:\n%s", timeout, p.logs.String())
-	return 0
+	return took
 }
 
 // exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) exited() bool { return p.p.Exited() }
 
 func (p *proc) wsURL() string { return "ws://" + p.addr + "/socket/websocket" }
 
 // kill ends the process with SIGKILL: no cleanup of any kind.
-func (p *proc) kill() {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-	p.done <- nil
-}
+func (p *proc) kill() { p.p.Kill() }
 
 // term sends SIGTERM and returns how long it took and the exit error.
 func (p *proc) term(timeout time.Duration) (time.Duration, error) {
-	start := time.Now()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return time.Since(start), err
-	case <-time.After(timeout):
+	st := p.p.Term(timeout)
+	if st.Killed {
 		p.t.Fatalf("serve did not stop within %s after SIGTERM:\n%s", timeout, p.logs.String())
-		return 0, nil
 	}
+	return st.Took, st.Err
 }
 
 // waitCaughtUp waits until the group has committed every partition's end.

@@ -8,6 +8,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).date=$(DATE)
 DB_URL  ?= $(or $(SIGNAL_DATABASE_URL),postgres://postgres@127.0.0.1:5432/signal?sslmode=disable)
+include tools.mk
 include release.mk
 include bench/bench.mk
 
@@ -44,8 +45,8 @@ interop:
 test-short: build
 	$(BIN) dev-db exec -- $(GO) test -short -count=1 ./...
 
-## check: gofmt, go vet and staticcheck (its default checks: no config to keep)
-check: $(STATICCHECK)
+## check: gofmt, go.mod tidy, go vet, staticcheck, errcheck and govulncheck (both modules where it applies)
+check: $(STATICCHECK) tidy-check errcheck vulncheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

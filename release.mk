@@ -12,14 +12,8 @@
 _release_mk_default_goal := $(.DEFAULT_GOAL)
 
 GORELEASER_VERSION := v2.15.1
-# Tools live outside the clone, in the user's cache, keyed by version: a fresh
-# clone (CI, a new worktree) finds the binary built by an earlier run instead
-# of building goreleaser from source again. Changing the pin installs the new
-# one beside the old.
-TOOLS_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/signal/tools
+# In the tools cache of tools.mk (TOOLS_DIR), like the other tools.
 GORELEASER := $(TOOLS_DIR)/goreleaser-$(GORELEASER_VERSION)/goreleaser
-STATICCHECK_VERSION := v0.8.2
-STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
 COMPLETIONS_DIR := completions
 MAN_DIR         ?= .dev/man
@@ -57,17 +51,7 @@ man:
 # build cache makes this the slow step (minutes, ~2 GB of modules); later runs
 # find the binary here and skip it.
 $(GORELEASER):
-	@echo "Installing goreleaser $(GORELEASER_VERSION) into $(@D) (first run only)" >&2
-	@rm -rf $(@D).tmp
-	GOBIN=$(@D).tmp $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
-	@mkdir -p $(@D) && mv $(@D).tmp/goreleaser $@ && rm -rf $(@D).tmp
-
-# staticcheck for `make check`, installed the same way.
-$(STATICCHECK):
-	@echo "Installing staticcheck $(STATICCHECK_VERSION) into $(@D) (first run only)" >&2
-	@rm -rf $(@D).tmp
-	GOBIN=$(@D).tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	@mkdir -p $(@D) && mv $(@D).tmp/staticcheck $@ && rm -rf $(@D).tmp
+	$(call go-install,github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION))
 
 ## goreleaser-check: validate .goreleaser.yaml
 goreleaser-check: $(GORELEASER)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,19 +25,34 @@ var (
 	buildErr  error
 )
 
-// signalctl builds the binary once per test run.
-func signalctl(t *testing.T) string {
+// envSignalctl names a signalctl already built for this run: a helper
+// process of a test (TestNoSignalctlOutlivesAKilledTestBinary) uses the
+// parent's instead of building its own.
+const envSignalctl = "SIGNAL_E2E_SIGNALCTL"
+
+// signalctl builds the binary once per test run: with the race detector
+// when the tests have it, and with the test hooks (internal/testhooks:
+// faults from the environment, death with the parent).
+func signalctl(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if b := os.Getenv(envSignalctl); b != "" {
+			binary = b
+			return
+		}
 		dir, err := os.MkdirTemp("", "signalctl-e2e-")
 		if err != nil {
 			buildErr = err
 			return
 		}
 		binary = filepath.Join(dir, "signalctl")
-		out, err := launch.Command("go", "build", "-o", binary, "github.com/signal-notify/signal/cmd/signalctl").CombinedOutput()
+		args := []string{"build", "-tags", "signal_testhooks", "-o", binary}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := launch.Command("go", append(args, "github.com/signal-notify/signal/cmd/signalctl")...).CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	})
 	if buildErr != nil {
@@ -47,10 +63,13 @@ func signalctl(t *testing.T) string {
 
 // proc is a `signalctl serve` process.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	p    *launch.Process
 	addr string
 	logs *syncBuffer
+	// stopped: the test ended the process itself (kill, term) and looked
+	// at how; the end of the test leaves it alone.
+	stopped atomic.Bool
 }
 
 type syncBuffer struct {
@@ -70,7 +89,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +99,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServe runs serve on env in a child process and waits until ready.
-func startServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
+func startServe(t testing.TB, env *testkit.Env, extra ...string) *proc {
 	t.Helper()
 	p := launchServe(t, env, extra...)
 	p.waitReady(30 * time.Second)
@@ -89,8 +108,10 @@ func startServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 
 // launchServe runs serve on env in a child process (extra environment
 // entries win over the defaults) and returns at once. The child dies with
-// the test binary (launch: Pdeathsig).
-func launchServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
+// the test binary (launch: Pdeathsig). At the end of the test, one that
+// the test did not stop itself must still run and must stop cleanly on
+// SIGTERM (exit status 0 within its shutdown.timeout), else the test fails.
+func launchServe(t testing.TB, env *testkit.Env, extra ...string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
 	p := &proc{t: t, addr: addr, logs: &syncBuffer{}}
@@ -105,8 +126,40 @@ func launchServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 	if p.p, err = launch.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(p.stopAtEnd)
 	return p
+}
+
+// stopGrace bounds the stop at the end of a test: longer than serve's
+// default shutdown.timeout, which reports an overrun itself.
+const stopGrace = 60 * time.Second
+
+// stopAtEnd is the end of the test for a process it left running.
+func (p *proc) stopAtEnd() {
+	if p.stopped.Load() {
+		return
+	}
+	p.stopped.Store(true)
+	if p.p.Exited() {
+		p.t.Errorf("serve ended before the end of the test: %v\n%s", p.p.Err(), tail(p.logs.String(), 30))
+		return
+	}
+	st := p.p.Term(stopGrace)
+	switch {
+	case st.Killed:
+		p.t.Errorf("serve did not stop within %s of SIGTERM at the end of the test: killed\n%s", stopGrace, tail(p.logs.String(), 30))
+	case st.Err != nil:
+		p.t.Errorf("serve, stopped at the end of the test: %v after %s\n%s", st.Err, st.Took.Round(time.Millisecond), tail(p.logs.String(), 30))
+	}
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // waitReady waits until /readyz answers 200 and returns how long it took.
@@ -125,10 +178,14 @@ func (p *proc) exited() bool { return p.p.Exited() }
 func (p *proc) wsURL() string { return "ws://" + p.addr + "/socket/websocket" }
 
 // kill ends the process with SIGKILL: no cleanup of any kind.
-func (p *proc) kill() { p.p.Kill() }
+func (p *proc) kill() {
+	p.stopped.Store(true)
+	p.p.Kill()
+}
 
 // term sends SIGTERM and returns how long it took and the exit error.
 func (p *proc) term(timeout time.Duration) (time.Duration, error) {
+	p.stopped.Store(true)
 	st := p.p.Term(timeout)
 	if st.Killed {
 		p.t.Fatalf("serve did not stop within %s after SIGTERM:\n%s", timeout, p.logs.String())

@@ -3,6 +3,8 @@ package testkit
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -67,6 +69,8 @@ type Instance struct {
 	Store  *store.Store
 	cancel context.CancelFunc
 	done   chan error
+	// stopLimit bounds Stop: the instance's shutdown.timeout and a margin.
+	stopLimit time.Duration
 }
 
 // URL is the instance's base HTTP URL.
@@ -100,12 +104,17 @@ func (e *Env) Serve(t testing.TB, edit func(*config.Config)) *Instance {
 	return Start(t, cfg)
 }
 
-// Start runs daemon.Run with cfg until the test ends (or Stop).
+// Start runs daemon.Run with cfg until the test ends (or Stop). At the
+// end of the test it stops the instance, and the test fails when the run
+// ended with an error (a component that failed, a shutdown past its
+// shutdown.timeout) or did not end in time; a test that expects an error
+// calls Stop itself.
 func Start(t testing.TB, cfg *config.Config) *Instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan daemon.Info, 1)
-	in := &Instance{t: t, Config: cfg, cancel: cancel, done: make(chan error, 1)}
+	in := &Instance{t: t, Config: cfg, cancel: cancel, done: make(chan error, 1),
+		stopLimit: cfg.Shutdown.Timeout + 30*time.Second}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: logLevel()}))
 	go func() {
 		in.done <- daemon.Run(ctx, daemon.Options{Config: cfg, Logger: logger, OnReady: func(i daemon.Info) { ready <- i }})
@@ -119,7 +128,11 @@ func Start(t testing.TB, cfg *config.Config) *Instance {
 		cancel()
 		t.Fatal("serve did not start within 30s")
 	}
-	t.Cleanup(func() { in.Stop() })
+	t.Cleanup(func() {
+		if err := in.Stop(); err != nil {
+			t.Errorf("serve, stopped at the end of the test: %v", err)
+		}
+	})
 	in.WaitReady()
 	return in
 }
@@ -144,19 +157,25 @@ func (in *Instance) WaitReady() {
 	in.t.Fatalf("instance not ready after 30s: %s", last)
 }
 
-// Stop shuts the instance down gracefully and returns Run's error.
+// ErrStopOverrun is Stop's error when the run has not ended within the
+// instance's shutdown.timeout and a margin of 30 s.
+var ErrStopOverrun = errors.New("serve's run did not end within shutdown.timeout + 30s")
+
+// Stop shuts the instance down gracefully and returns Run's error, or
+// ErrStopOverrun. Later calls return nil.
 func (in *Instance) Stop() error {
 	if in.cancel == nil {
 		return nil
 	}
 	in.cancel()
 	in.cancel = nil
+	t := time.NewTimer(in.stopLimit)
+	defer t.Stop()
 	select {
 	case err := <-in.done:
 		return err
-	case <-time.After(60 * time.Second):
-		in.t.Error("serve did not stop within 60s")
-		return nil
+	case <-t.C:
+		return fmt.Errorf("%w (%s)", ErrStopOverrun, in.stopLimit)
 	}
 }
 

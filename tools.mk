@@ -1,7 +1,7 @@
 # tools.mk: the pinned development tools and the checks that use them.
 # Included by the Makefile (before release.mk, which uses TOOLS_DIR).
 #
-#   make tidy-check   go.mod and go.sum of both modules are what go mod tidy makes
+#   make tidy-check   go.mod and go.sum of every module are what go mod tidy makes
 #   make errcheck     no unchecked error outside the tests (scripts/errcheck-exclude)
 #   make vulncheck    no known vulnerability called by the code (scripts/vulncheck-accept)
 #
@@ -40,10 +40,11 @@ $(GOVULNCHECK):
 
 .PHONY: tidy-check errcheck vulncheck
 
-## tidy-check: go.mod and go.sum of the product and of bench/ are tidy
+## tidy-check: go.mod and go.sum of the product, bench/ and scripts/releasecheck/ are tidy
 tidy-check:
 	$(GO) mod tidy -diff
 	$(GO) -C bench mod tidy -diff
+	$(GO) -C scripts/releasecheck mod tidy -diff
 
 ## errcheck: every error of the product's code is looked at (tests aside)
 errcheck: $(ERRCHECK)

@@ -58,6 +58,7 @@ func get(url string) int {
 // HTTP stops, then clients are closed, then the instance unregisters, then
 // the pool closes.
 func TestShutdownGoesStepByStepInOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
 	broker := testkit.Broker(t)

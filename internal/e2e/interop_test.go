@@ -145,6 +145,7 @@ func kafkajsProduce(t *testing.T, dir, broker, codec string, recs []interopRecor
 // that is not UTF-8, become exactly the right rows, frames and dead
 // letters.
 func TestKcatAndKafkajsProduceWithEveryCodec(t *testing.T) {
+	t.Parallel()
 	dir := requireInterop(t)
 	st, url := pgtest.Open(t)
 	port := freePort(t)
@@ -320,6 +321,7 @@ func checkCodecs(t *testing.T, broker string, want int) {
 // The tour's dead-letter step (issue 15, item 1): `produce --file -
 // --no-validate <<< 'not json'` makes a dead letter, listed by deadletters.
 func TestProduceNoValidateMakesADeadLetter(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	p := startServe(t, env)
 	cmd := launch.Command(signalctl(t), "produce", "--brokers", env.Broker, "--file", "-", "--no-validate")

@@ -71,9 +71,11 @@ func securityCases(t *testing.T) (good, bad []securityCase) {
 // serve consumes, and `signalctl produce` produces, through a broker that
 // requires SASL, TLS or both: the notification is stored and pushed.
 func TestServeAndProduceWorkWithSASLAndTLS(t *testing.T) {
+	t.Parallel()
 	good, _ := securityCases(t)
 	for _, tc := range good {
 		t.Run("with "+tc.name, func(t *testing.T) {
+			t.Parallel()
 			st, url := pgtest.Open(t)
 			env := &testkit.Env{Broker: secureBroker(t, tc.broker...), DBURL: url, Store: st}
 			p := startServe(t, env, tc.env...)
@@ -101,6 +103,7 @@ func TestServeAndProduceWorkWithSASLAndTLS(t *testing.T) {
 // loop), /readyz answers 503, /status (behind the API key) names the
 // setting to fix, and the log says it once, not at every retry.
 func TestRefusedCredentialsGiveOneClearErrorAndANotReadyInstance(t *testing.T) {
+	t.Parallel()
 	_, bad := securityCases(t)
 	want := map[string]string{
 		"a wrong SCRAM password":                      "(kafka.sasl.mechanism, kafka.sasl.username, kafka.sasl.password)",
@@ -111,6 +114,7 @@ func TestRefusedCredentialsGiveOneClearErrorAndANotReadyInstance(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run("with "+tc.name, func(t *testing.T) {
+			t.Parallel()
 			st, url := pgtest.Open(t)
 			env := &testkit.Env{Broker: secureBroker(t, tc.broker...), DBURL: url, Store: st}
 			p := launchServe(t, env, tc.env...)

@@ -37,6 +37,7 @@ func paid(s string) func(map[string]any) {
 }
 
 func TestReplayOnReconnectSendsExactlyWhatWasMissedThenLive(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	p := testkit.Producer(t, env.Broker)
@@ -77,6 +78,7 @@ func TestReplayOnReconnectSendsExactlyWhatWasMissedThenLive(t *testing.T) {
 }
 
 func TestReplayUnderLiveTrafficHasNoGapAndNoDuplicate(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	p := testkit.Producer(t, env.Broker)
@@ -126,6 +128,7 @@ func TestReplayUnderLiveTrafficHasNoGapAndNoDuplicate(t *testing.T) {
 }
 
 func TestReplayRefusals(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	c := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1", "ops/*"))
@@ -144,6 +147,7 @@ func TestReplayRefusals(t *testing.T) {
 // nothing comes twice; the order is then the client's to restore (by
 // createdAt), which is why reconnecting clients pass ?since= instead.
 func TestJoinWithSinceAfterConnectingMissesNothingAndRepeatsNothing(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	p := testkit.Producer(t, env.Broker)

@@ -83,6 +83,7 @@ func seqs(t *testing.T, st *store.Store) (rows, txs int) {
 }
 
 func TestABatchOfMoreRowsThanTheBoundIsStoredInSeveralTransactionsInOrder(t *testing.T) {
+	t.Parallel()
 	in, st, pushed, _ := newChunkedIngestor(t, 3)
 	ctx := context.Background()
 	addMembers(t, st, "org", "big", "m1", "m2", "m3", "m4", "m5", "m6", "m7")
@@ -121,6 +122,7 @@ func TestABatchOfMoreRowsThanTheBoundIsStoredInSeveralTransactionsInOrder(t *tes
 }
 
 func TestARetryResumesAtTheChunkThatFailed(t *testing.T) {
+	t.Parallel()
 	in, st, pushed, _ := newChunkedIngestor(t, 4)
 	ctx := context.Background()
 	var members []string
@@ -158,6 +160,7 @@ func TestARetryResumesAtTheChunkThatFailed(t *testing.T) {
 }
 
 func TestARedeliveredBigEventAddsNoRow(t *testing.T) {
+	t.Parallel()
 	in, st, pushed, _ := newChunkedIngestor(t, 100)
 	ctx := context.Background()
 	var members []string
@@ -180,6 +183,7 @@ func TestARedeliveredBigEventAddsNoRow(t *testing.T) {
 }
 
 func TestMutedNotificationsAreNeitherStoredNorPushed(t *testing.T) {
+	t.Parallel()
 	in, st, pushed, m := newChunkedIngestor(t, 1000)
 	ctx := context.Background()
 	addMembers(t, st, "org", "org-1", "m1", "m2", "m3")

@@ -219,6 +219,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 func TestOffsetsAreCommittedOnlyAfterTheBatchIsPersisted(t *testing.T) {
+	t.Parallel() // its own broker
 	addr := broker(t)
 	h := newRecorder()
 	release := h.holdPersist()
@@ -239,6 +240,7 @@ func TestOffsetsAreCommittedOnlyAfterTheBatchIsPersisted(t *testing.T) {
 }
 
 func TestATransientFailureIsRetriedAndNothingIsCommittedMeanwhile(t *testing.T) {
+	t.Parallel() // its own broker
 	addr := broker(t)
 	h := newRecorder()
 	h.failures = 5
@@ -261,6 +263,7 @@ func TestATransientFailureIsRetriedAndNothingIsCommittedMeanwhile(t *testing.T) 
 // A shutdown while a batch keeps failing gives up on it after
 // DrainTimeout, commits nothing for it, and the next consumer gets it.
 func TestAShutdownAbandonsAFailingBatchUncommitted(t *testing.T) {
+	t.Parallel() // its own broker
 	addr := broker(t)
 	h := newRecorder()
 	h.failures = 1 << 30
@@ -283,6 +286,7 @@ func TestAShutdownAbandonsAFailingBatchUncommitted(t *testing.T) {
 // the member joining never gets a record the first one handled, so each
 // record is persisted exactly once.
 func TestARebalanceWaitsForTheBatchInHand(t *testing.T) {
+	t.Parallel() // its own broker
 	addr := broker(t)
 	shared := newRecorder()
 	release := shared.holdPersist()
@@ -314,6 +318,7 @@ func TestARebalanceWaitsForTheBatchInHand(t *testing.T) {
 
 // Per partition, records are persisted in offset order.
 func TestRecordsOfAPartitionArePersistedInOrder(t *testing.T) {
+	t.Parallel() // its own broker
 	addr := broker(t)
 	h := newRecorder()
 	start(t, addr, h, func(o *ConsumerOptions) { o.BatchSize = 7 })
@@ -336,6 +341,7 @@ func TestRecordsOfAPartitionArePersistedInOrder(t *testing.T) {
 // batch in hand cannot be persisted (the database is down), and falls to
 // zero once it is.
 func TestTheLagGaugeRisesWhileConsumptionIsStalled(t *testing.T) {
+	t.Parallel() // its own broker
 	addr := broker(t)
 	h := newRecorder()
 	release := h.holdPersist()

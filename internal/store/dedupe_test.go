@@ -47,6 +47,7 @@ func allGroups(t *testing.T, s *store.Store, f store.DedupeFilter) []store.Dupli
 }
 
 func TestDedupeFindsAProducerThatSentTwiceAndKeepsTheOldest(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	rows := sameEvent(t, s, "a", []int64{1, 2, 3}, "u1", "u2") // one event, sent three times
@@ -91,6 +92,7 @@ func TestDedupeFindsAProducerThatSentTwiceAndKeepsTheOldest(t *testing.T) {
 }
 
 func TestDedupeKeepsReadWhenARemovedCopyWasRead(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	rows := sameEvent(t, s, "a", []int64{1, 2}, "u1")
@@ -111,6 +113,7 @@ func TestDedupeKeepsReadWhenARemovedCopyWasRead(t *testing.T) {
 }
 
 func TestDedupeSearchWalksTheIndexOnALargeTable(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a 300,000-row table; run without -short")
 	}

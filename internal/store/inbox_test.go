@@ -89,6 +89,7 @@ func recount(t *testing.T, s *store.Store, recipient string) event.Counts {
 }
 
 func TestEachStateChangeMovesItsStatesAndTheCounts(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, 3, nil)
 	inboxOf(t, s, "u2", 100, 1, nil) // someone else's, never touched
@@ -148,6 +149,7 @@ func TestEachStateChangeMovesItsStatesAndTheCounts(t *testing.T) {
 }
 
 func TestAnAllOperationWinsOverEarlierMarksAndLaterMarksWinOverIt(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, 5, nil)
 	mustMark(t, s, "u1", event.OpRead, rows[0].ID)
@@ -196,6 +198,7 @@ func TestAnAllOperationWinsOverEarlierMarksAndLaterMarksWinOverIt(t *testing.T) 
 // A notification that commits after read-all ran was not there to be read:
 // it must stay unread, whatever its seq.
 func TestReadAllLeavesANotificationThatCommitsLaterUnread(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	inboxOf(t, s, "u1", 0, 2, nil)
 	late := rowsFor(event.Source{Topic: "t", Offset: 50, Timestamp: time.Now()}, "u1")
@@ -228,6 +231,7 @@ func TestReadAllLeavesANotificationThatCommitsLaterUnread(t *testing.T) {
 // The cached counts must equal a recount after any sequence of changes,
 // new rows (folded into the cache or not) and epochs.
 func TestCountsEqualARecountThroughRandomChanges(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -278,6 +282,7 @@ func TestCountsEqualARecountThroughRandomChanges(t *testing.T) {
 }
 
 func TestListFiltersCombineAndPageByCursor(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, 8, func(i int, r *event.Row) {
 		if i%2 == 1 {
@@ -352,6 +357,7 @@ func TestListFiltersCombineAndPageByCursor(t *testing.T) {
 }
 
 func TestReplaySkipsDeletedNotifications(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, 4, nil)
 	mustMark(t, s, "u1", event.OpDelete, rows[2].ID)
@@ -377,6 +383,7 @@ func ids(rows []*event.Row) []uuid.UUID {
 }
 
 func TestAnAllOperationOverTheBoundCountsAllAndListsTheNewest(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, event.MaxChangeIDs+200, nil)
 	mustMark(t, s, "u1", event.OpArchive, rows[0].ID) // archived ones are read too

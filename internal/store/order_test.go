@@ -61,6 +61,7 @@ func horizon(t *testing.T, s *store.Store) int64 {
 }
 
 func TestHorizonStopsAtTheOldestWriterStillInFlight(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ts := time.Now().UTC()
 	src := func(off int64) event.Source { return event.Source{Topic: "t", Offset: off, Timestamp: ts} }
@@ -84,6 +85,7 @@ func TestHorizonStopsAtTheOldestWriterStillInFlight(t *testing.T) {
 }
 
 func TestHorizonIgnoresTransactionsThatWriteNoNotifications(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	other, _ := pgtest.Open(t) // another database on the same server
 	ctx := context.Background()
@@ -111,6 +113,7 @@ func TestHorizonIgnoresTransactionsThatWriteNoNotifications(t *testing.T) {
 // once. (Reading without the horizon bound skips rows here within a few
 // runs: checked by hand with below = math.MaxInt64.)
 func TestAReaderBelowTheHorizonNeverSkipsARowCommittedLate(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	const writers, batches = 4, 25
@@ -185,6 +188,7 @@ func TestAReaderBelowTheHorizonNeverSkipsARowCommittedLate(t *testing.T) {
 }
 
 func TestSeqIsTheTransactionIdThenTheRank(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	ts := time.Now().UTC()
@@ -232,6 +236,7 @@ func testCount(t *testing.T, s *store.Store) int {
 // writer's own horizon, sent with its commit, passes itself but no older
 // writer still in flight.
 func TestTicksAndCommitHorizonsReachListeners(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	conn, err := s.Listen(ctx, "test_ticks")

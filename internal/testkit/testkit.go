@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,8 +46,13 @@ func Broker(t testing.TB) string {
 // any free port, test secrets, fast retries.
 func Config(t testing.TB, broker, dbURL string) *config.Config {
 	t.Helper()
-	t.Setenv(config.EnvConfigFile, "")
-	cfg, err := config.Load("", nil)
+	// An empty file of its own, not $SIGNAL_CONFIG (a developer's), and no
+	// Setenv: parallel tests may call it.
+	empty := filepath.Join(t.TempDir(), "signal.yaml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(empty, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func TestNoSignalctlOutlivesAKilledTestBinary(t *testing.T) {
 	defer func() { _ = helper.Process.Kill(); _ = helper.Wait() }()
 	var pids []int
 	sc := bufio.NewScanner(out)
-	for sc.Scan() && pids == nil {
+	for pids == nil && sc.Scan() {
 		if f, ok := strings.CutPrefix(sc.Text(), "helper pids "); ok {
 			for _, s := range strings.Fields(f) {
 				pid, _ := strconv.Atoi(s)
@@ -120,7 +120,12 @@ func TestNoSignalctlOutlivesAKilledTestBinary(t *testing.T) {
 		}
 	}
 	if len(pids) != 2 || !alive(pids[0]) || !alive(pids[1]) {
-		t.Fatalf("helper: pids %v (%v)", pids, sc.Err())
+		var state []string
+		for _, pid := range pids {
+			b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+			state = append(state, fmt.Sprintf("%d alive %v: %.60s", pid, alive(pid), b))
+		}
+		t.Fatalf("helper: pids %v (%v): %s", pids, sc.Err(), strings.Join(state, "; "))
 	}
 	defer func() {
 		for _, pid := range pids {
@@ -172,6 +177,13 @@ func TestHelperServesUntilKilled(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+	if direct.exited() {
+		t.Fatalf("the direct serve ended: %v\n%s", direct.p.Err(), tail(direct.logs.String(), 20))
+	}
+	time.Sleep(time.Second)
+	if direct.exited() {
+		fmt.Fprintf(os.Stderr, "the direct serve ended: %v\n%s", direct.p.Err(), tail(direct.logs.String(), 40))
+	}
 	fmt.Printf("helper pids %d %s\n", direct.p.Pid(), strings.TrimSpace(line))
 	time.Sleep(2 * time.Minute) // until killed
 }

@@ -63,6 +63,7 @@ func fillUntilSlow(t *testing.T, in *testkit.Instance, room string, before float
 }
 
 func TestNodeWsClientConformance(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	n := startNode(t)

@@ -51,6 +51,7 @@ func (r *recorder) end() string {
 // fails the test when one overran its shutdown (injected here through the
 // test build's SIGNAL_TEST_SHUTDOWN_STALL) or had ended on its own.
 func TestTheEndOfATestFailsItWhenServeOverranItsShutdownOrEndedEarly(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 
 	t.Run("a shutdown past shutdown.timeout", func(t *testing.T) {
@@ -96,6 +97,7 @@ func alive(pid int) bool {
 // (the test build's own Pdeathsig). The test binary is run again as the
 // helper below, which starts both and is then killed with SIGKILL.
 func TestNoSignalctlOutlivesAKilledTestBinary(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	helper := exec.Command(os.Args[0], "-test.run=^TestHelperServesUntilKilled$", "-test.timeout=5m")
 	helper.Env = append(os.Environ(), "SIGNAL_E2E_HELPER=1", envSignalctl+"="+signalctl(t),

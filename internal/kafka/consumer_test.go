@@ -219,7 +219,6 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 func TestOffsetsAreCommittedOnlyAfterTheBatchIsPersisted(t *testing.T) {
-	t.Parallel() // its own broker
 	addr := broker(t)
 	h := newRecorder()
 	release := h.holdPersist()
@@ -240,7 +239,6 @@ func TestOffsetsAreCommittedOnlyAfterTheBatchIsPersisted(t *testing.T) {
 }
 
 func TestATransientFailureIsRetriedAndNothingIsCommittedMeanwhile(t *testing.T) {
-	t.Parallel() // its own broker
 	addr := broker(t)
 	h := newRecorder()
 	h.failures = 5
@@ -263,7 +261,6 @@ func TestATransientFailureIsRetriedAndNothingIsCommittedMeanwhile(t *testing.T) 
 // A shutdown while a batch keeps failing gives up on it after
 // DrainTimeout, commits nothing for it, and the next consumer gets it.
 func TestAShutdownAbandonsAFailingBatchUncommitted(t *testing.T) {
-	t.Parallel() // its own broker
 	addr := broker(t)
 	h := newRecorder()
 	h.failures = 1 << 30
@@ -286,7 +283,6 @@ func TestAShutdownAbandonsAFailingBatchUncommitted(t *testing.T) {
 // the member joining never gets a record the first one handled, so each
 // record is persisted exactly once.
 func TestARebalanceWaitsForTheBatchInHand(t *testing.T) {
-	t.Parallel() // its own broker
 	addr := broker(t)
 	shared := newRecorder()
 	release := shared.holdPersist()
@@ -318,7 +314,6 @@ func TestARebalanceWaitsForTheBatchInHand(t *testing.T) {
 
 // Per partition, records are persisted in offset order.
 func TestRecordsOfAPartitionArePersistedInOrder(t *testing.T) {
-	t.Parallel() // its own broker
 	addr := broker(t)
 	h := newRecorder()
 	start(t, addr, h, func(o *ConsumerOptions) { o.BatchSize = 7 })
@@ -341,7 +336,6 @@ func TestRecordsOfAPartitionArePersistedInOrder(t *testing.T) {
 // batch in hand cannot be persisted (the database is down), and falls to
 // zero once it is.
 func TestTheLagGaugeRisesWhileConsumptionIsStalled(t *testing.T) {
-	t.Parallel() // its own broker
 	addr := broker(t)
 	h := newRecorder()
 	release := h.holdPersist()

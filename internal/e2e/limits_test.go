@@ -102,7 +102,6 @@ func TestRESTSendsToAClientThatDoesNotReadStopAtItsBudget(t *testing.T) {
 }
 
 func TestConnectionLimitsAnswerBeforeTheUpgradeWithAJSONError(t *testing.T) {
-	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, func(c *config.Config) {
 		c.WebSocket.MaxConnectionsPerSubject = 3

@@ -8,6 +8,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).date=$(DATE)
 DB_URL  ?= $(or $(SIGNAL_DATABASE_URL),postgres://postgres@127.0.0.1:5432/signal?sslmode=disable)
+include tools.mk
 include release.mk
 include bench/bench.mk
 
@@ -29,6 +30,7 @@ db-stop: build
 ## test: formatting, vet, release files, and every test (race detector on) against a throwaway PostgreSQL
 test: build check release-check chromium interop
 	SIGNAL_INTEROP=required $(BIN) dev-db exec -- $(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) -C bench test -race -count=1 ./...
 
 # The console's end-to-end test drives Debian's Chromium; install it when missing.
 chromium:
@@ -43,12 +45,14 @@ interop:
 test-short: build
 	$(BIN) dev-db exec -- $(GO) test -short -count=1 ./...
 
-## check: gofmt, go vet and staticcheck (its default checks: no config to keep)
-check: $(STATICCHECK)
+## check: gofmt, go.mod tidy, go vet, staticcheck, errcheck and govulncheck (both modules where it applies)
+check: $(STATICCHECK) tidy-check errcheck vulncheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) -C bench vet ./...
 	$(STATICCHECK) ./...
+	cd bench && $(STATICCHECK) ./...
 
 ## fuzz: run every fuzzer of the repository for FUZZTIME each (default 30s; CI: 3s)
 FUZZTIME ?= 30s

@@ -136,12 +136,20 @@ func devDBExec(ctx context.Context, o *DevDBOptions, args []string) error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		defer func() {
+			if err := os.RemoveAll(dir); err != nil {
+				fmt.Fprintln(o.g.io.ErrOut, "remove the throwaway PostgreSQL's folder:", err)
+			}
+		}()
 		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir})
 		if err != nil {
 			return err
 		}
-		defer c.Stop() //nolint:errcheck
+		defer func() { // a cluster left running would outlive the command
+			if err := c.Stop(); err != nil {
+				fmt.Fprintln(o.g.io.ErrOut, "stop the throwaway PostgreSQL:", err)
+			}
+		}()
 		fmt.Fprintf(o.g.io.ErrOut, "Throwaway PostgreSQL on 127.0.0.1:%d for: %v\n", c.Port, args)
 		env = append(env, "SIGNAL_TEST_DATABASE_URL="+c.URL)
 	}

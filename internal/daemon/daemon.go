@@ -29,6 +29,7 @@ import (
 	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/stream"
+	"github.com/signal-notify/signal/internal/testhooks"
 )
 
 // Options configure a serve run.
@@ -260,6 +261,13 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	})
 	run.Go("http", func() error { return serveHTTP(srv, ln) })
+	if d := testhooks.ShutdownStall(); d > 0 { // tests only: an overrun to notice
+		run.Go("test shutdown stall", func() error {
+			<-ctx.Done()
+			time.Sleep(d)
+			return nil
+		})
+	}
 	if metricsSrv != nil {
 		run.Go("metrics http", func() error { return serveHTTP(metricsSrv, metricsLn) })
 		info.MetricsAddr = metricsLn.Addr().String()

@@ -18,11 +18,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/signal-notify/signal/internal/daemon"
+	"github.com/signal-notify/signal/internal/leakcheck"
 	"github.com/signal-notify/signal/internal/pgtest"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(leakcheck.After(pgtest.Main(m))) }
 
 // logBuffer collects a daemon's log.
 type logBuffer struct {
@@ -57,6 +58,7 @@ func get(url string) int {
 // HTTP stops, then clients are closed, then the instance unregisters, then
 // the pool closes.
 func TestShutdownGoesStepByStepInOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
 	broker := testkit.Broker(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -12,14 +13,17 @@ import (
 // routines starts the daemon's long-lived goroutines and waits for them, as
 // nats-server's startGoRoutine does: every one is started here, under a
 // name, so the first to fail ends the run and a shutdown that overruns its
-// deadline says which ones are still running.
+// deadline says which ones are still running. Once Wait has begun it
+// refuses new ones (nothing would wait for them), and each carries its name
+// as the pprof label "routine", so a goroutine profile says whose it is.
 type routines struct {
 	log *slog.Logger
 	wg  sync.WaitGroup
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards running, err, closed, and wg.Add against wg.Wait
 	running map[string]int
 	err     error
+	closed  bool
 
 	failed   chan struct{} // closed when the first one returns an error
 	failOnce sync.Once
@@ -29,13 +33,19 @@ func newRoutines(log *slog.Logger) *routines {
 	return &routines{log: log, running: map[string]int{}, failed: make(chan struct{})}
 }
 
-// Go runs f in a tracked goroutine called name.
-func (r *routines) Go(name string, f func() error) {
+// Go runs f in a tracked goroutine called name. It returns false, and runs
+// nothing, once Wait has begun.
+func (r *routines) Go(name string, f func() error) bool {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.log.Warn("not started: the routines are being waited for", "routine", name)
+		return false
+	}
 	r.running[name]++
-	r.mu.Unlock()
 	r.wg.Add(1)
-	go func() {
+	r.mu.Unlock()
+	go pprof.Do(context.Background(), pprof.Labels("routine", name), func(context.Context) {
 		defer r.wg.Done()
 		err := f()
 		r.mu.Lock()
@@ -50,7 +60,8 @@ func (r *routines) Go(name string, f func() error) {
 			r.log.Error("stopped with an error", "routine", name, "err", err)
 			r.failOnce.Do(func() { close(r.failed) })
 		}
-	}()
+	})
+	return true
 }
 
 // Failed is closed once a routine returned an error.
@@ -75,9 +86,13 @@ func (r *routines) Running() []string {
 	return names
 }
 
-// Wait waits for every routine until ctx ends; then it returns an error
-// naming those still running (they are left behind: the process exits).
+// Wait refuses new routines, then waits for every one until ctx ends; then
+// it returns an error naming those still running (they are left behind:
+// the process exits).
 func (r *routines) Wait(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
 	select {

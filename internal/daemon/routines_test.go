@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +62,41 @@ func TestRoutinesWaitForEveryOneAndNameTheStuck(t *testing.T) {
 		err := r.Wait(ctx)
 		if err == nil || !strings.Contains(err.Error(), "pool close") || strings.Contains(err.Error(), "http") {
 			t.Errorf("Wait = %v, want an error naming only the stuck routine", err)
+		}
+	})
+	t.Run("none starts once Wait has begun", func(t *testing.T) {
+		r := newRoutines(log)
+		if err := r.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ran := make(chan struct{}, 1)
+		if r.Go("late", func() error { ran <- struct{}{}; return nil }) {
+			t.Error("Go accepted a routine after Wait")
+		}
+		select {
+		case <-ran:
+			t.Error("the refused routine ran")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if len(r.Running()) != 0 {
+			t.Errorf("Running = %v", r.Running())
+		}
+	})
+
+	t.Run("each carries its name as a pprof label", func(t *testing.T) {
+		r := newRoutines(log)
+		release := make(chan struct{})
+		started := make(chan struct{})
+		r.Go("labelled one", func() error { close(started); <-release; return nil })
+		<-started
+		var prof bytes.Buffer
+		if err := pprof.Lookup("goroutine").WriteTo(&prof, 1); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		_ = r.Wait(context.Background())
+		if !strings.Contains(prof.String(), `labels: {"routine":"labelled one"}`) {
+			t.Errorf("no goroutine labelled routine=labelled one in the profile:\n%s", prof.String())
 		}
 	})
 }

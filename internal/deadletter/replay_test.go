@@ -49,6 +49,7 @@ func replayer(t *testing.T, st *store.Store, pageSize int) *deadletter.Replayer 
 }
 
 func TestReplayWalksPagesAndStopsBetweenThemWhenInterrupted(t *testing.T) {
+	t.Parallel()
 	st, _ := pgtest.Open(t)
 	addDeadLetters(t, st, 0, 23, true)
 	addDeadLetters(t, st, 100, 4, false)

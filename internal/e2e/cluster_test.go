@@ -15,6 +15,7 @@ import (
 )
 
 func TestTwoInstancesActAsOne(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	fast := func(c *config.Config) {
 		c.Cluster.Heartbeat = 100 * time.Millisecond
@@ -107,6 +108,7 @@ func TestTwoInstancesActAsOne(t *testing.T) {
 }
 
 func TestADeadInstancesClientsAreSweptSoon(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	a := env.Serve(t, func(c *config.Config) {
 		c.Cluster.Heartbeat = 100 * time.Millisecond

@@ -2,12 +2,12 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
@@ -87,7 +87,7 @@ func TestBashCompletionWorksWithoutTheBashCompletionPackage(t *testing.T) {
 COMP_WORDS=(signalctl deadl); COMP_CWORD=1; COMP_LINE="signalctl deadl"; COMP_POINT=${#COMP_LINE}
 __start_signalctl
 printf '%s\n' "${COMPREPLY[@]}"`
-	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", script)
+	cmd := launch.Command("bash", "--norc", "--noprofile", "-c", script)
 	cmd.Env = append(os.Environ(), "SIGNALCTL="+bin, "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	// (compopt complains outside a real Tab: this is a simulation.)

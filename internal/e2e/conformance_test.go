@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/signal-notify/signal/internal/auth"
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
@@ -62,6 +63,7 @@ func fillUntilSlow(t *testing.T, in *testkit.Instance, room string, before float
 }
 
 func TestNodeWsClientConformance(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	n := startNode(t)
@@ -220,7 +222,7 @@ func startNode(t *testing.T) *nodeClient {
 		}
 		t.Skip(msg)
 	}
-	cmd := exec.Command("node", "wsclient.js")
+	cmd := launch.Command("node", "wsclient.js")
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()

@@ -19,6 +19,7 @@ import (
 // never how (no host, port, user or error text); /status, behind an API
 // key, has the details.
 func TestReadyzNamesTheFailingCheckWithoutInternals(t *testing.T) {
+	t.Parallel()
 	broker, err := kafka.StartEmbedded(0, testkit.Topic)
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +59,7 @@ func TestReadyzNamesTheFailingCheckWithoutInternals(t *testing.T) {
 }
 
 func TestMetricsOnTheirOwnListener(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, func(c *config.Config) { c.HTTP.MetricsAddr = "127.0.0.1:0" })
 	if in.Info.MetricsAddr == "" || in.Info.MetricsAddr == in.Info.HTTPAddr {

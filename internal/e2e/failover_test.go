@@ -230,6 +230,7 @@ func TestARestartedInstanceIsConsumingWithin10sOfASIGKILL(t *testing.T) {
 // other instance holds it) is ready: its WebSocket clients get every
 // notification through the relay.
 func TestAnInstanceWithNoPartitionIsReadyAndItsClientsGetNotifications(t *testing.T) {
+	t.Parallel()
 	st, url := pgtest.Open(t)
 	env := &testkit.Env{Broker: secureBroker(t, kfake.SeedTopics(1, testkit.Topic)), DBURL: url, Store: st}
 	a := env.Serve(t, nil)

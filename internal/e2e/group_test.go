@@ -14,6 +14,7 @@ import (
 // partitions within seconds, and a message reaches its recipient wherever
 // it was consumed.
 func TestTwoInstancesShareTheConsumerGroup(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	a := env.Serve(t, nil)
 	time.Sleep(time.Second) // B joins a group that is already stable

@@ -19,6 +19,7 @@ import (
 )
 
 func TestHostileFramesGetAnErrorAndTheClientStays(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, func(c *config.Config) { c.WebSocket.MaxRooms = 3; c.WebSocket.MaxMessageBytes = 1024 })
 	c := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1", "*"))
@@ -69,6 +70,7 @@ func TestHostileFramesGetAnErrorAndTheClientStays(t *testing.T) {
 }
 
 func TestForgedTokensAreRefusedBeforeTheUpgrade(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	claims := auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "u1", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}}
@@ -142,6 +144,7 @@ func TestASlowClientIsDroppedWithoutSlowingTheOthers(t *testing.T) {
 }
 
 func TestNamesThatLookLikeSQLAreJustNames(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	evil := `x'); DROP TABLE notifications; --`

@@ -39,6 +39,7 @@ func closedWithin(c net.Conn, limit time.Duration) (took time.Duration, got stri
 }
 
 func TestHTTPLimitsCutSlowAndIdleConnectionsButNotWebSockets(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	// Distinct values, so that each cut is told apart (the server falls back
 	// on the read timeout when no idle timeout is set).
@@ -158,6 +159,7 @@ func TestHTTPLimitsCutSlowAndIdleConnectionsButNotWebSockets(t *testing.T) {
 // of waiting for the rest of the body (with the default read timeout of
 // 30 s, the client would otherwise wait that long for its 401).
 func TestAnErrorBeforeTheBodyIsReadIsAnsweredAtOnce(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	tests := []struct {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestInboxPaginationReadStateAndOwnership(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	p := testkit.Producer(t, env.Broker)

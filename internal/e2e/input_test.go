@@ -14,6 +14,7 @@ import (
 // 400 before anything reaches the database or a client — never a 503 (which
 // pages someone) and never a text frame browsers close the connection on.
 func TestBadBytesInRESTCallsAreA400(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	browser := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1", "ops/*"))

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/pgtest"
 	"github.com/signal-notify/signal/internal/testkit"
 )
@@ -101,7 +102,7 @@ func kcatProduce(t *testing.T, broker, codec string, recs []interopRecord) {
 		for _, h := range headers {
 			args = append(args, "-H", h[0]+"="+h[1])
 		}
-		cmd := exec.Command("kcat", args...)
+		cmd := launch.Command("kcat", args...)
 		cmd.Stdin = &in
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("kcat %v: %v\n%s", args, err, out)
@@ -132,7 +133,7 @@ func kafkajsProduce(t *testing.T, dir, broker, codec string, recs []interopRecor
 		in = append(in, j)
 	}
 	b, _ := json.Marshal(in)
-	cmd := exec.Command("node", filepath.Join(dir, "produce.js"), broker, testkit.Topic, codec)
+	cmd := launch.Command("node", filepath.Join(dir, "produce.js"), broker, testkit.Topic, codec)
 	cmd.Stdin = bytes.NewReader(b)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kafkajs %s: %v\n%s", codec, err, out)
@@ -144,6 +145,7 @@ func kafkajsProduce(t *testing.T, dir, broker, codec string, recs []interopRecor
 // that is not UTF-8, become exactly the right rows, frames and dead
 // letters.
 func TestKcatAndKafkajsProduceWithEveryCodec(t *testing.T) {
+	t.Parallel()
 	dir := requireInterop(t)
 	st, url := pgtest.Open(t)
 	port := freePort(t)
@@ -319,9 +321,10 @@ func checkCodecs(t *testing.T, broker string, want int) {
 // The tour's dead-letter step (issue 15, item 1): `produce --file -
 // --no-validate <<< 'not json'` makes a dead letter, listed by deadletters.
 func TestProduceNoValidateMakesADeadLetter(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	p := startServe(t, env)
-	cmd := exec.Command(signalctl(t), "produce", "--brokers", env.Broker, "--file", "-", "--no-validate")
+	cmd := launch.Command(signalctl(t), "produce", "--brokers", env.Broker, "--file", "-", "--no-validate")
 	cmd.Env = append(os.Environ(), "SIGNAL_CONFIG=")
 	cmd.Stdin = strings.NewReader("not json\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -330,7 +333,7 @@ func TestProduceNoValidateMakesADeadLetter(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "the dead letter", func() bool {
 		return testkit.Count(t, env.Store, `SELECT count(*) FROM dead_letters WHERE value = 'not json' AND reason = 'malformed_json'`) == 1
 	})
-	list := exec.Command(signalctl(t), "deadletters", "list", "--database-url", env.DBURL)
+	list := launch.Command(signalctl(t), "deadletters", "list", "--database-url", env.DBURL)
 	list.Env = append(os.Environ(), "SIGNAL_CONFIG=")
 	out, err := list.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "malformed_json") {

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/pgtest"
 	"github.com/signal-notify/signal/internal/testkit"
 )
@@ -71,16 +71,18 @@ func securityCases(t *testing.T) (good, bad []securityCase) {
 // serve consumes, and `signalctl produce` produces, through a broker that
 // requires SASL, TLS or both: the notification is stored and pushed.
 func TestServeAndProduceWorkWithSASLAndTLS(t *testing.T) {
+	t.Parallel()
 	good, _ := securityCases(t)
 	for _, tc := range good {
 		t.Run("with "+tc.name, func(t *testing.T) {
+			t.Parallel()
 			st, url := pgtest.Open(t)
 			env := &testkit.Env{Broker: secureBroker(t, tc.broker...), DBURL: url, Store: st}
 			p := startServe(t, env, tc.env...)
 			c := testkit.Dial(t, p.wsURL(), testkit.Token(t, "u1"))
 			c.Welcome()
 
-			cmd := exec.Command(signalctl(t), "produce", "--scope", "users", "--recipients", "u1", "--data", `{"case":"`+tc.name+`"}`)
+			cmd := launch.Command(signalctl(t), "produce", "--scope", "users", "--recipients", "u1", "--data", `{"case":"`+tc.name+`"}`)
 			cmd.Env = append(os.Environ(), "SIGNAL_CONFIG=", "SIGNAL_KAFKA_BROKERS="+env.Broker)
 			cmd.Env = append(cmd.Env, tc.env...)
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -101,6 +103,7 @@ func TestServeAndProduceWorkWithSASLAndTLS(t *testing.T) {
 // loop), /readyz answers 503, /status (behind the API key) names the
 // setting to fix, and the log says it once, not at every retry.
 func TestRefusedCredentialsGiveOneClearErrorAndANotReadyInstance(t *testing.T) {
+	t.Parallel()
 	_, bad := securityCases(t)
 	want := map[string]string{
 		"a wrong SCRAM password":                      "(kafka.sasl.mechanism, kafka.sasl.username, kafka.sasl.password)",
@@ -111,6 +114,7 @@ func TestRefusedCredentialsGiveOneClearErrorAndANotReadyInstance(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run("with "+tc.name, func(t *testing.T) {
+			t.Parallel()
 			st, url := pgtest.Open(t)
 			env := &testkit.Env{Broker: secureBroker(t, tc.broker...), DBURL: url, Store: st}
 			p := launchServe(t, env, tc.env...)

@@ -22,6 +22,7 @@ import (
 // buffer then holds thousands of them), what waits for them stays within
 // their budgets, and the flood is cut by the action rate limit.
 func TestAnUnreadErrorFloodIsBoundedAndDisconnected(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	// A low action rate: even a slow machine (the race detector) decodes
 	// these frames faster than 2 per second.
@@ -80,6 +81,7 @@ func TestAnUnreadErrorFloodIsBoundedAndDisconnected(t *testing.T) {
 // The same through REST: large sends to a client that does not read
 // close it with 3008 once its budget is passed.
 func TestRESTSendsToAClientThatDoesNotReadStopAtItsBudget(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, func(c *config.Config) { c.WebSocket.QueueBytes = 256 << 10 })
 	c := testkit.DialNoRead(t, in.WSURL(), testkit.Token(t, "slow"))
@@ -145,6 +147,7 @@ func TestConnectionLimitsAnswerBeforeTheUpgradeWithAJSONError(t *testing.T) {
 }
 
 func TestATokenThatExpiresEndsItsConnectionWith4001UnlessRefreshed(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	sign := func(sub string, ttl time.Duration, rooms ...string) string {
@@ -176,6 +179,7 @@ func TestATokenThatExpiresEndsItsConnectionWith4001UnlessRefreshed(t *testing.T)
 
 // Issue 9, item 7: joins with since are database queries, rate limited.
 func TestJoinsWithSinceAreRateLimited(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	c := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1"))

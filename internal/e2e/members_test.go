@@ -204,6 +204,7 @@ func TestMembershipAPIReplacesAddsRemovesAndPages(t *testing.T) {
 }
 
 func TestAHundredThousandMemberReplaceStreams(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	p := startServe(t, env)
 	group := "http://" + p.addr + "/memberships/org/huge"
@@ -260,6 +261,7 @@ func TestAHundredThousandMemberReplaceStreams(t *testing.T) {
 }
 
 func TestAnEventGoesToTheMembersPresentWhenItIsIngested(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	p := startServe(t, env)
 	group := "http://" + p.addr + "/memberships/org/org-1"
@@ -361,6 +363,7 @@ func TestTheMembersTopicIsAppliedInOrderAndBadRecordsBecomeDeadLetters(t *testin
 }
 
 func TestMutedTypesAndOrganizersProduceNoRowAndNoFrame(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	p := startServe(t, env)
 	base := "http://" + p.addr
@@ -417,6 +420,7 @@ func TestMutedTypesAndOrganizersProduceNoRowAndNoFrame(t *testing.T) {
 }
 
 func TestATenThousandMemberEventRedeliveredAfterARewindAddsNoRow(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	p := startServe(t, env)
 	var members []string

@@ -5,18 +5,17 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
@@ -26,19 +25,34 @@ var (
 	buildErr  error
 )
 
-// signalctl builds the binary once per test run.
-func signalctl(t *testing.T) string {
+// envSignalctl names a signalctl already built for this run: a helper
+// process of a test (TestNoSignalctlOutlivesAKilledTestBinary) uses the
+// parent's instead of building its own.
+const envSignalctl = "SIGNAL_E2E_SIGNALCTL"
+
+// signalctl builds the binary once per test run: with the race detector
+// when the tests have it, and with the test hooks (internal/testhooks:
+// faults from the environment, death with the parent).
+func signalctl(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if b := os.Getenv(envSignalctl); b != "" {
+			binary = b
+			return
+		}
 		dir, err := os.MkdirTemp("", "signalctl-e2e-")
 		if err != nil {
 			buildErr = err
 			return
 		}
 		binary = filepath.Join(dir, "signalctl")
-		out, err := exec.Command("go", "build", "-o", binary, "github.com/signal-notify/signal/cmd/signalctl").CombinedOutput()
+		args := []string{"build", "-tags", "signal_testhooks", "-o", binary}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := launch.Command("go", append(args, "github.com/signal-notify/signal/cmd/signalctl")...).CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	})
 	if buildErr != nil {
@@ -49,11 +63,13 @@ func signalctl(t *testing.T) string {
 
 // proc is a `signalctl serve` process.
 type proc struct {
-	t    *testing.T
-	cmd  *exec.Cmd
+	t    testing.TB
+	p    *launch.Process
 	addr string
 	logs *syncBuffer
-	done chan error
+	// stopped: the test ended the process itself (kill, term) and looked
+	// at how; the end of the test leaves it alone.
+	stopped atomic.Bool
 }
 
 type syncBuffer struct {
@@ -73,7 +89,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +99,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServe runs serve on env in a child process and waits until ready.
-func startServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
+func startServe(t testing.TB, env *testkit.Env, extra ...string) *proc {
 	t.Helper()
 	p := launchServe(t, env, extra...)
 	p.waitReady(30 * time.Second)
@@ -91,84 +107,90 @@ func startServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 }
 
 // launchServe runs serve on env in a child process (extra environment
-// entries win over the defaults) and returns at once.
-func launchServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
+// entries win over the defaults) and returns at once. The child dies with
+// the test binary (launch: Pdeathsig). At the end of the test, one that
+// the test did not stop itself must still run and must stop cleanly on
+// SIGTERM (exit status 0 within its shutdown.timeout), else the test fails.
+func launchServe(t testing.TB, env *testkit.Env, extra ...string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
-	p := &proc{t: t, addr: addr, logs: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(signalctl(t), "serve", "--log-format", "json")
-	p.cmd.Env = append(os.Environ(),
-		"SIGNAL_CONFIG=", "SIGNAL_DEV_STATE="+filepath.Join(t.TempDir(), "dev.json"),
-		"SIGNAL_DATABASE_URL="+env.DBURL, "SIGNAL_KAFKA_BROKERS="+env.Broker,
-		"SIGNAL_KAFKA_RESET_OFFSET=earliest", "SIGNAL_KAFKA_SESSION_TIMEOUT=1500ms",
-		"SIGNAL_AUTH_JWT_SECRET="+testkit.JWTSecret, "SIGNAL_API_KEYS="+testkit.APIKey,
-		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms")
-	p.cmd.Env = append(p.cmd.Env, extra...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
+	p := &proc{t: t, addr: addr, logs: &syncBuffer{}}
+	cmd := launch.Command(signalctl(t), "serve", "--log-format", "json")
+	cmd.Env = launch.Serve{
+		DatabaseURL: env.DBURL, Broker: env.Broker, Addr: addr,
+		JWTSecret: testkit.JWTSecret, APIKey: testkit.APIKey,
+		DevState: filepath.Join(t.TempDir(), "dev.json"),
+	}.Env(append([]string{"SIGNAL_KAFKA_SESSION_TIMEOUT=1500ms", "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms"}, extra...)...)
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	var err error
+	if p.p, err = launch.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(p.stopAtEnd)
 	return p
+}
+
+// stopGrace bounds the stop at the end of a test: longer than serve's
+// default shutdown.timeout, which reports an overrun itself.
+const stopGrace = 60 * time.Second
+
+// stopAtEnd is the end of the test for a process it left running.
+func (p *proc) stopAtEnd() {
+	if p.stopped.Load() {
+		return
+	}
+	p.stopped.Store(true)
+	if p.p.Exited() {
+		p.t.Errorf("serve ended before the end of the test: %v\n%s", p.p.Err(), tail(p.logs.String(), 30))
+		return
+	}
+	st := p.p.Term(stopGrace)
+	switch {
+	case st.Killed:
+		p.t.Errorf("serve did not stop within %s of SIGTERM at the end of the test: killed\n%s", stopGrace, tail(p.logs.String(), 30))
+	case st.Err != nil:
+		p.t.Errorf("serve, stopped at the end of the test: %v after %s\n%s", st.Err, st.Took.Round(time.Millisecond), tail(p.logs.String(), 30))
+	}
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // waitReady waits until /readyz answers 200 and returns how long it took.
 func (p *proc) waitReady(timeout time.Duration) time.Duration {
 	p.t.Helper()
-	start := time.Now()
-	for time.Since(start) < timeout {
-		if p.exited() {
-			p.t.Fatalf("serve exited early:\n%s", p.logs.String())
-		}
-		resp, err := http.Get("http://" + p.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return time.Since(start)
-			}
-		}
-		time.Sleep(25 * time.Millisecond)
+	took, err := p.p.WaitReady(context.Background(), "http://"+p.addr+"/readyz", timeout)
+	if err != nil {
+		p.t.Fatalf("serve: %v:\n%s", err, p.logs.String())
 	}
-	p.t.Fatalf("serve not ready in %s:\n%s", timeout, p.logs.String())
-	return 0
+	return took
 }
 
 // exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) exited() bool { return p.p.Exited() }
 
 func (p *proc) wsURL() string { return "ws://" + p.addr + "/socket/websocket" }
 
 // kill ends the process with SIGKILL: no cleanup of any kind.
 func (p *proc) kill() {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-	p.done <- nil
+	p.stopped.Store(true)
+	p.p.Kill()
 }
 
 // term sends SIGTERM and returns how long it took and the exit error.
 func (p *proc) term(timeout time.Duration) (time.Duration, error) {
-	start := time.Now()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return time.Since(start), err
-	case <-time.After(timeout):
+	p.stopped.Store(true)
+	st := p.p.Term(timeout)
+	if st.Killed {
 		p.t.Fatalf("serve did not stop within %s after SIGTERM:\n%s", timeout, p.logs.String())
-		return 0, nil
 	}
+	return st.Took, st.Err
 }
 
 // waitCaughtUp waits until the group has committed every partition's end.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/signal-notify/signal/internal/devstate"
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/pgtest"
 	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/testkit"
@@ -109,13 +109,13 @@ func TestTheREADMETourRunsAsWritten(t *testing.T) {
 	// Ctrl-C in every other shell: each stops cleanly with exit 130.
 	for i := len(tr.procs) - 1; i >= 0; i-- {
 		p := tr.procs[i]
-		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		_ = p.p.Cmd.Process.Signal(syscall.SIGINT)
 		select {
-		case <-p.done:
+		case <-p.p.Done():
 		case <-time.After(40 * time.Second):
 			t.Fatalf("%s did not stop within 40s of Ctrl-C", p.cmdline)
 		}
-		if code := p.cmd.ProcessState.ExitCode(); code != 130 {
+		if code := p.p.Cmd.ProcessState.ExitCode(); code != 130 {
 			t.Errorf("%s exited %d after Ctrl-C, want 130\n%s", p.cmdline, code, p.stderr.String())
 		}
 	}
@@ -221,9 +221,8 @@ type tour struct {
 
 type tourProc struct {
 	cmdline        string
-	cmd            *exec.Cmd
+	p              *launch.Process
 	stdout, stderr *syncBuffer
-	done           chan struct{}
 }
 
 func (tr *tour) expectLine(doc, output, what string) {
@@ -236,22 +235,15 @@ func (tr *tour) expectLine(doc, output, what string) {
 // background starts a command that runs until Ctrl-C, as in another shell.
 func (tr *tour) background(cmdline string) *tourProc {
 	tr.t.Helper()
-	p := &tourProc{cmdline: cmdline, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command("bash", "-c", "exec "+cmdline)
-	p.cmd.Env = tr.env
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
+	p := &tourProc{cmdline: cmdline, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	cmd := launch.Command("bash", "-c", "exec "+cmdline)
+	cmd.Env = tr.env
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	var err error
+	if p.p, err = launch.Start(cmd); err != nil {
 		tr.t.Fatal(err)
 	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	tr.t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	tr.t.Cleanup(p.p.Kill)
 	tr.procs = append(tr.procs, p)
 	return p
 }
@@ -260,7 +252,7 @@ func (tr *tour) waitReady(addr string, p *tourProc) {
 	tr.t.Helper()
 	testkit.Eventually(tr.t, 60*time.Second, "serve on "+addr+" to be ready", func() bool {
 		select {
-		case <-p.done:
+		case <-p.p.Done():
 			tr.t.Fatalf("%s ended: %s\n%s", p.cmdline, p.stdout.String(), p.stderr.String())
 		default:
 		}
@@ -336,7 +328,7 @@ func (tr *tour) run(c tourCommand) {
 	tr.caughtUp()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-c", line)
+	cmd := launch.CommandContext(ctx, "bash", "-c", line)
 	cmd.Env = tr.env
 	out, err := cmd.CombinedOutput()
 	t.Logf("$ %s\n%s", line, out)

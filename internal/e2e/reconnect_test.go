@@ -20,6 +20,7 @@ import (
 // one instance must never reach the client after a newer one it could
 // already have used as its cursor (issue 16).
 func TestReconnectingWithSinceAcrossTwoInstancesMissesNothing(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	// A slow machine can let more than the default replay limit (500) pile
 	// up between two connections; truncation is another mechanism, with
@@ -164,6 +165,7 @@ func partitionsOwned(t *testing.T, in *testkit.Instance) int {
 // for it: once it listens again, it reads every stream's head and sends
 // its clients, in order and on the same connection, what they missed.
 func TestARelayListenerCutIsRepairedFromTheDatabase(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	fast := func(c *config.Config) {
 		c.Cluster.Heartbeat = 100 * time.Millisecond
@@ -242,6 +244,7 @@ func nextOrClose(c *testkit.Client, timeout time.Duration) (testkit.Frame, bool)
 // asks its clients to reconnect (notifications were not relayed to it
 // meanwhile).
 func TestASweptInstanceStatesItsClientsAgain(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	fast := func(c *config.Config) {
 		c.Cluster.Heartbeat = 100 * time.Millisecond

@@ -38,6 +38,7 @@ func paid(s string) func(map[string]any) {
 }
 
 func TestReplayOnReconnectSendsExactlyWhatWasMissedThenLive(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	p := testkit.Producer(t, env.Broker)
@@ -78,6 +79,7 @@ func TestReplayOnReconnectSendsExactlyWhatWasMissedThenLive(t *testing.T) {
 }
 
 func TestReplayUnderLiveTrafficHasNoGapAndNoDuplicate(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	p := testkit.Producer(t, env.Broker)
@@ -127,6 +129,7 @@ func TestReplayUnderLiveTrafficHasNoGapAndNoDuplicate(t *testing.T) {
 }
 
 func TestReplayRefusals(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	c := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1", "ops/*"))
@@ -155,6 +158,7 @@ func TestReplayRefusals(t *testing.T) {
 // from since at its joined reply: a client applies what follows from there
 // (dropping what it has by position), and nothing is missed.
 func TestJoinWithSinceAfterConnectingMissesNothing(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	p := testkit.Producer(t, env.Broker)

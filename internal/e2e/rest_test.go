@@ -67,6 +67,7 @@ func errCode(m map[string]any) string {
 }
 
 func TestRESTSendsReachTheirClients(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	rooms := []string{"ops/alerts", "team space/é☃", "a%2Fb"}
@@ -157,6 +158,7 @@ func TestRESTSendsReachTheirClients(t *testing.T) {
 }
 
 func TestRESTErrors(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	base := in.URL() + "/socket/websocket/clients"

@@ -16,6 +16,7 @@ import (
 )
 
 func TestUsersMessageReachesBothRecipientsOnceWithTheContractPayload(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	u1 := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1"))
@@ -69,6 +70,7 @@ func TestUsersMessageReachesBothRecipientsOnceWithTheContractPayload(t *testing.
 }
 
 func TestOrgAndMerchantMessagesReachTheirMembers(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	if _, errOut, code := run(t, "members", "add", "--org", "org-1", "u1", "u2", "--database-url", env.DBURL); code != 0 {
 		t.Fatalf("members add --org: %d %s", code, errOut)
@@ -100,6 +102,7 @@ func TestOrgAndMerchantMessagesReachTheirMembers(t *testing.T) {
 }
 
 func TestMalformedMessagesBecomeDeadLettersAndConsumptionGoesOn(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	u1 := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1"))
@@ -142,6 +145,7 @@ func TestMalformedMessagesBecomeDeadLettersAndConsumptionGoesOn(t *testing.T) {
 }
 
 func TestRedeliveryAfterAnOffsetResetCreatesNoNewRows(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	p := testkit.Producer(t, env.Broker)
@@ -203,6 +207,7 @@ func TestRedeliveryAfterAnOffsetResetCreatesNoNewRows(t *testing.T) {
 }
 
 func TestWebSocketAuthAndActions(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 

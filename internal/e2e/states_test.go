@@ -34,6 +34,7 @@ func itemIDs(body map[string]any) []string {
 // after it commits, with the fields that changed: a second tab or phone on
 // another instance updates its badge without polling.
 func TestEveryStateChangeReachesTheRecipientsDevicesOnEveryInstance(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	a := env.Serve(t, nil)
 	if _, err := kadm.NewClient(testkit.Producer(t, env.Broker)).CreateTopic(context.Background(), 1, 1, nil, "unused-topic"); err != nil {
@@ -246,6 +247,7 @@ func TestEveryStateChangeReachesTheRecipientsDevicesOnEveryInstance(t *testing.T
 }
 
 func TestInboxStateRoutesRefuseBadInput(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	u1 := testkit.Token(t, "u1")
@@ -294,6 +296,7 @@ func TestInboxStateRoutesRefuseBadInput(t *testing.T) {
 // A serve instance with a retention removes the days past it (at start,
 // then hourly), skips records older than it, and keeps everything else.
 func TestRetentionInAServer(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	ctx := context.Background()
 	now := time.Now().UTC()

@@ -47,6 +47,7 @@ func signedHS256(t *testing.T, c auth.Claims) string {
 // A signed sub that breaks the identifier rule (a NUL made every presence
 // write of the instance fail) is refused like any invalid token.
 func TestSignedSubjectsThatBreakTheIdentifierRuleAre401(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	now := time.Now()
@@ -70,6 +71,7 @@ func TestSignedSubjectsThatBreakTheIdentifierRuleAre401(t *testing.T) {
 // Room patterns match whole path segments: "signal/notification/u1*" no
 // longer opens u10's room (and its replay).
 func TestTokenRoomPatternsMatchWholeSegmentsOnly(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	c := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1", "signal/notification/u1*", "team/*"))
@@ -157,6 +159,7 @@ func (s testSigner) sign(t *testing.T, edit func(c *auth.Claims)) string {
 // RS256, ES256 and EdDSA tokens verified with a JWKS, with the audience,
 // the issuer and the longest lifetime checked.
 func TestAsymmetricTokensFromAJWKS(t *testing.T) {
+	t.Parallel()
 	signers := newSigners(t)
 	var keys []map[string]string
 	for _, s := range signers {

@@ -15,6 +15,7 @@ import (
 // transaction commits: an aborted transaction (a payment rolled back)
 // never notifies anyone, and an open one waits (read_committed).
 func TestOnlyCommittedTransactionsBecomeNotifications(t *testing.T) {
+	t.Parallel()
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	c := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1"))

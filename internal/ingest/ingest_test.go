@@ -68,6 +68,7 @@ func records(values ...[]byte) []ingest.Record {
 }
 
 func TestARedeliveredBatchIsPushedAgainWithTheSameIDs(t *testing.T) {
+	t.Parallel()
 	in, _, rec := newIngestor(t, time.Minute)
 	ctx := context.Background()
 	batch := records(testkit.Message("users", []string{"u1", "u2"}, nil), testkit.Message("users", []string{"u3"}, nil))
@@ -92,6 +93,7 @@ func TestARedeliveredBatchIsPushedAgainWithTheSameIDs(t *testing.T) {
 }
 
 func TestRowsOlderThanTheRepushWindowAreNotPushedAgain(t *testing.T) {
+	t.Parallel()
 	in, st, rec := newIngestor(t, time.Minute)
 	ctx := context.Background()
 	batch := records(testkit.Message("users", []string{"u1"}, nil))
@@ -110,6 +112,7 @@ func TestRowsOlderThanTheRepushWindowAreNotPushedAgain(t *testing.T) {
 }
 
 func TestABatchKeepsOrderAndMixesRowsWithDeadLetters(t *testing.T) {
+	t.Parallel()
 	in, st, rec := newIngestor(t, time.Minute)
 	ctx := context.Background()
 	if _, err := st.ChangeMembers(ctx, event.ScopeKey{Scope: "org", ID: "org-1"}, event.OpAdd, store.SliceIDs([]string{"m2", "m1"})); err != nil {
@@ -140,6 +143,7 @@ func TestABatchKeepsOrderAndMixesRowsWithDeadLetters(t *testing.T) {
 }
 
 func TestARecordTheDatabaseRejectsIsIsolatedAsADeadLetter(t *testing.T) {
+	t.Parallel()
 	in, st, rec := newIngestor(t, time.Minute)
 	ctx := context.Background()
 	// Validation cannot foresee every rule of the database: a check
@@ -171,6 +175,7 @@ func TestARecordTheDatabaseRejectsIsIsolatedAsADeadLetter(t *testing.T) {
 }
 
 func TestATransientFailureIsReturnedForRetry(t *testing.T) {
+	t.Parallel()
 	in, st, _ := newIngestor(t, time.Minute)
 	st.Close() // the pool is gone: every query fails like an unreachable server
 	_, err := in.Handle(context.Background(), records(testkit.Message("users", []string{"u1"}, nil)))
@@ -188,6 +193,7 @@ func stampedRecords(at time.Time, first int, values ...[]byte) []ingest.Record {
 }
 
 func TestARecordOlderThanTheRetentionIsSkippedAndCounted(t *testing.T) {
+	t.Parallel()
 	st, _ := pgtest.Open(t)
 	renderer, _ := event.NewRenderer(nil)
 	m := metrics.New()
@@ -219,6 +225,7 @@ func TestARecordOlderThanTheRetentionIsSkippedAndCounted(t *testing.T) {
 }
 
 func TestARecordRedeliveredAfterItsDayEndedAddsNoRow(t *testing.T) {
+	t.Parallel()
 	in, st, _ := newIngestor(t, time.Minute)
 	ctx := context.Background()
 	// The last millisecond of yesterday: the row lands in yesterday's
@@ -240,6 +247,7 @@ func TestARecordRedeliveredAfterItsDayEndedAddsNoRow(t *testing.T) {
 }
 
 func TestARecordOfADayWithoutAPartitionGetsOneFirst(t *testing.T) {
+	t.Parallel()
 	in, st, rec := newIngestor(t, time.Minute)
 	ctx := context.Background()
 	past, future := time.Now().Add(-40*store.Day), time.Now().Add(30*store.Day)

@@ -101,6 +101,7 @@ func positionsOf(t *testing.T, st *store.Store) map[string][]int64 {
 }
 
 func TestABatchOfMoreRowsThanTheBoundIsStoredInSeveralTransactionsInOrder(t *testing.T) {
+	t.Parallel()
 	in, st, pushed, _ := newChunkedIngestor(t, 3)
 	ctx := context.Background()
 	addMembers(t, st, "org", "big", "m1", "m2", "m3", "m4", "m5", "m6", "m7")
@@ -133,6 +134,7 @@ func TestABatchOfMoreRowsThanTheBoundIsStoredInSeveralTransactionsInOrder(t *tes
 }
 
 func TestARetryResumesAtTheChunkThatFailed(t *testing.T) {
+	t.Parallel()
 	in, st, pushed, _ := newChunkedIngestor(t, 4)
 	ctx := context.Background()
 	var members []string
@@ -170,6 +172,7 @@ func TestARetryResumesAtTheChunkThatFailed(t *testing.T) {
 }
 
 func TestARedeliveredBigEventAddsNoRow(t *testing.T) {
+	t.Parallel()
 	in, st, pushed, _ := newChunkedIngestor(t, 100)
 	ctx := context.Background()
 	var members []string
@@ -265,6 +268,7 @@ func TestPositionsFollowRecordOrderAcrossChunks(t *testing.T) {
 }
 
 func TestMutedNotificationsAreNeitherStoredNorPushed(t *testing.T) {
+	t.Parallel()
 	in, st, pushed, m := newChunkedIngestor(t, 1000)
 	ctx := context.Background()
 	addMembers(t, st, "org", "org-1", "m1", "m2", "m3")

@@ -38,7 +38,9 @@ func Main(m *testing.M) int {
 		if err := started.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)
 		}
-		os.RemoveAll(started.Dir)
+		if err := os.RemoveAll(started.Dir); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest:", err)
+		}
 	}
 	return code
 }
@@ -93,7 +95,9 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(7301)`); err != nil {
 		return "", err
 	}
-	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock(7301)`) //nolint:errcheck
+	defer func() { // the lock also ends with the connection, closed next
+		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock(7301)`)
+	}()
 
 	var ready bool
 	err = conn.QueryRow(ctx, `SELECT coalesce(shobj_description(oid, 'pg_database') = 'ready', false)

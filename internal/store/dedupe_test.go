@@ -48,6 +48,7 @@ func allGroups(t *testing.T, s *store.Store, f store.DedupeFilter) []store.Dupli
 }
 
 func TestDedupeFindsAProducerThatSentTwiceAndKeepsTheOldest(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	rows := sameEvent(t, s, "a", []int64{1, 2, 3}, "u1", "u2") // one event, sent three times
@@ -137,6 +138,7 @@ func keptOf(t *testing.T, s *store.Store, recipient string) *event.Row {
 }
 
 func TestDedupeKeepsReadWhenARemovedCopyWasRead(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	rows := sameEvent(t, s, "a", []int64{1, 2}, "u1")
@@ -185,6 +187,7 @@ func TestDedupeRerunAfterAnInterruptionKeepsTheReadState(t *testing.T) {
 }
 
 func TestDedupeSearchWalksTheIndexOnALargeTable(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a 300,000-row table; run without -short")
 	}

@@ -19,6 +19,7 @@ import (
 // possible, whatever the statistics say. A generic plan expects each
 // recipient to have the average number of rows (here 2, u1 has 20,000).
 func TestListingsByMarksNeverWalkTheRecipientsRows(t *testing.T) {
+	t.Parallel()
 	url := skewedInbox(t, `'x' || i`)
 	for _, f := range []event.InboxFilter{{Archived: event.ArchivedOnly}, {Unread: true}} {
 		sqls := store.ListSQL(store.SelectRecipientRows, f)
@@ -38,6 +39,7 @@ func TestListingsByMarksNeverWalkTheRecipientsRows(t *testing.T) {
 // how much of the heap VACUUM could mark all-visible, which a snapshot held
 // by a concurrent test prevents.)
 func TestCountsReadTheIndexAlone(t *testing.T) {
+	t.Parallel()
 	url := skewedInbox(t, `'x' || (i % 100)`)
 	plan := genericPlan(t, url, `SET enable_bitmapscan = off; PREPARE q(text) AS `+store.RecountSQL, `EXECUTE q('u1')`)
 	part := store.DayPartition(time.Now())

@@ -94,6 +94,7 @@ func recount(t *testing.T, s *store.Store, recipient string) event.Counts {
 }
 
 func TestEachStateChangeMovesItsStatesAndTheCounts(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, 3, nil)
 	inboxOf(t, s, "u2", 100, 1, nil) // someone else's, never touched
@@ -156,6 +157,7 @@ func TestEachStateChangeMovesItsStatesAndTheCounts(t *testing.T) {
 }
 
 func TestAnAllOperationWinsOverEarlierMarksAndLaterMarksWinOverIt(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, 5, nil)
 	mustMark(t, s, "u1", event.OpRead, rows[0].ID)
@@ -205,6 +207,7 @@ func TestAnAllOperationWinsOverEarlierMarksAndLaterMarksWinOverIt(t *testing.T) 
 // lock: it waits for a writer in flight, whose rows come before it in the
 // stream and are read; a notification that commits after it stays unread.
 func TestReadAllCoversAWriterInFlightAndNoLaterNotification(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	inboxOf(t, s, "u1", 0, 2, nil)
 	flight := rowsFor(event.Source{Topic: "t", Offset: 50, Timestamp: time.Now()}, "u1")
@@ -244,6 +247,7 @@ func TestReadAllCoversAWriterInFlightAndNoLaterNotification(t *testing.T) {
 // new rows, state changes and epochs (retention), and every change must
 // answer the counts GET /notifications/counts gives after it.
 func TestCountsEqualARecountThroughRandomChanges(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -304,6 +308,7 @@ func TestCountsEqualARecountThroughRandomChanges(t *testing.T) {
 }
 
 func TestListFiltersCombineAndPageByCursor(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, 8, func(i int, r *event.Row) {
 		if i%2 == 1 {
@@ -386,6 +391,7 @@ func ids(rows []*event.Row) []uuid.UUID {
 }
 
 func TestAnAllOperationOverTheBoundCountsAllAndListsTheNewest(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, event.MaxChangeIDs+200, nil)
 	mustMark(t, s, "u1", event.OpArchive, rows[0].ID) // archived ones are read too

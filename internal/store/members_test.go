@@ -31,6 +31,7 @@ func listAll(t *testing.T, s *store.Store, key event.ScopeKey) []string {
 }
 
 func TestChangeMembersReplacesAddsAndRemovesAGroup(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	org := event.ScopeKey{Scope: "org", ID: "org-1"}
@@ -69,6 +70,7 @@ func TestChangeMembersReplacesAddsAndRemovesAGroup(t *testing.T) {
 }
 
 func TestAFailingSourceRollsTheWholeChangeBack(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	org := event.ScopeKey{Scope: "org", ID: "org-1"}
@@ -99,6 +101,7 @@ func TestAFailingSourceRollsTheWholeChangeBack(t *testing.T) {
 // Two replaces of one group at once must leave one of the two sets, never
 // a mix: each locks the group for its transaction.
 func TestConcurrentReplacesOfAGroupDoNotMix(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	org := event.ScopeKey{Scope: "org", ID: "org-1"}
@@ -140,6 +143,7 @@ func TestConcurrentReplacesOfAGroupDoNotMix(t *testing.T) {
 }
 
 func TestApplyMemberChangesKeepsTheirOrder(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	c := func(scope, id, op string, ids ...string) *event.MemberChange {
@@ -176,6 +180,7 @@ func TestApplyMemberChangesKeepsTheirOrder(t *testing.T) {
 }
 
 func TestScopeIDsPagesThroughGroupsWithMembers(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	for i := 0; i < 7; i++ {
@@ -205,6 +210,7 @@ func TestScopeIDsPagesThroughGroupsWithMembers(t *testing.T) {
 }
 
 func TestPreferencesAreReadForABatchsRecipientsInOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	if p, err := s.Preferences(ctx, "u1"); err != nil || !p.Empty() || p.MutedTypes == nil {

@@ -70,6 +70,7 @@ func TestDayBoundsFollowTheRecordTime(t *testing.T) {
 }
 
 func TestMaintainRemovesWholeDaysPastTheRetentionAndNothingElseWhileRowsArrive(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -154,6 +155,7 @@ func TestMaintainRemovesWholeDaysPastTheRetentionAndNothingElseWhileRowsArrive(t
 }
 
 func TestOnlyOneInstanceMaintainsAtATime(t *testing.T) {
+	t.Parallel()
 	s, url := pgtest.Open(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -187,6 +189,7 @@ func TestOnlyOneInstanceMaintainsAtATime(t *testing.T) {
 }
 
 func TestADetachThatWasInterruptedIsFinished(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -246,6 +249,7 @@ func TestADetachThatWasInterruptedIsFinished(t *testing.T) {
 // deleted in batches), and going down brings back one plain table with the
 // read states folded into is_read and deleted notifications deleted.
 func TestMigrationsUpAndDownOnADatabaseHoldingRows(t *testing.T) {
+	t.Parallel()
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
 	m, err := store.NewMigrator(url)

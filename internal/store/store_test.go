@@ -51,6 +51,7 @@ func insert(t *testing.T, s *store.Store, rows []*event.Row) int {
 }
 
 func TestInsertNotificationsIsIdempotentPerRecordAndRecipient(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ts := time.Now().UTC().Truncate(time.Millisecond)
 	a := rowsFor(event.Source{Topic: "t", Partition: 0, Offset: 1, Timestamp: ts}, "u1", "u2")
@@ -84,6 +85,7 @@ func TestInsertNotificationsIsIdempotentPerRecordAndRecipient(t *testing.T) {
 }
 
 func TestExistingReturnsStoredRowsCreatedSince(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	src := event.Source{Topic: "t", Offset: 9, Timestamp: time.Now()}
 	rows := rowsFor(src, "u1")
@@ -113,6 +115,7 @@ func TestExistingReturnsStoredRowsCreatedSince(t *testing.T) {
 }
 
 func TestDataTheDatabaseRejectsIsNotTransient(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := rowsFor(event.Source{Topic: "t", Timestamp: time.Now()}, "u1")
 	rows[0].Data = json.RawMessage(`{"a":"\u0000"}`)
@@ -130,6 +133,7 @@ func TestDataTheDatabaseRejectsIsNotTransient(t *testing.T) {
 }
 
 func TestDeadLettersAreStoredOncePerRecord(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	dl := &event.DeadLetter{
@@ -154,6 +158,7 @@ func TestDeadLettersAreStoredOncePerRecord(t *testing.T) {
 }
 
 func TestMembersAddRemoveList(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	org1, m1 := event.ScopeKey{Scope: "org", ID: "org-1"}, event.ScopeKey{Scope: "merchant", ID: "m-1"}
@@ -193,6 +198,7 @@ func TestMembersAddRemoveList(t *testing.T) {
 }
 
 func TestMigrateDownAndUpAgain(t *testing.T) {
+	t.Parallel()
 	url := pgtest.NewDatabase(t)
 	m, err := store.NewMigrator(url)
 	if err != nil {
@@ -232,6 +238,7 @@ func TestMigrateDownAndUpAgain(t *testing.T) {
 }
 
 func TestEnsureDatabaseCreatesAMissingDatabase(t *testing.T) {
+	t.Parallel()
 	url := pgtest.NewDatabase(t)
 	other := strings.Replace(url, "/signal_t_", "/signal_e_", 1)
 	ctx := context.Background()

@@ -165,6 +165,7 @@ func streamPos(t *testing.T, s *store.Store, recipient string) int64 {
 }
 
 func TestPositionsAreDensePerRecipientAcrossChunksAndTransactions(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	ts := time.Now().UTC()
@@ -230,6 +231,7 @@ func TestPositionsAreDensePerRecipientAcrossChunksAndTransactions(t *testing.T) 
 // (Positions taken from an unlocked read of the head fail this within a
 // run: checked by hand.)
 func TestConcurrentWritersTakeDensePositionsInCommitOrder(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	if _, err := s.Pool.Exec(ctx, `CREATE TABLE test_commits (n bigint NOT NULL); INSERT INTO test_commits VALUES (0)`); err != nil {
@@ -381,6 +383,7 @@ func TestConcurrentWritersTakeDensePositionsInCommitOrder(t *testing.T) {
 // redelivered in part positions only its new rows: the savepoint gives the
 // positions taken for the failed COPY back.
 func TestARedeliveredChunkTakesNoPosition(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ts := time.Now().UTC()
 	src := func(off int64) event.Source { return event.Source{Topic: "t", Offset: off, Timestamp: ts} }
@@ -428,6 +431,7 @@ func TestARedeliveredChunkTakesNoPosition(t *testing.T) {
 // only what is new. Neither leaves a hole, whether the first commits or
 // rolls back.
 func TestTwoTransactionsInsertingTheSameRowsLeaveNoHole(t *testing.T) {
+	t.Parallel()
 	for _, commit := range []bool{true, false} {
 		t.Run(fmt.Sprintf("the first commits: %v", commit), func(t *testing.T) {
 			s, _ := pgtest.Open(t)
@@ -485,6 +489,7 @@ func TestTwoTransactionsInsertingTheSameRowsLeaveNoHole(t *testing.T) {
 // on the recipient and returns a head that covers that writer's rows —
 // also when the writer creates the recipient's state row.
 func TestHeadsWaitsForAWriterInFlightAndCoversItsRows(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		commit bool
@@ -539,6 +544,7 @@ func TestHeadsWaitsForAWriterInFlightAndCoversItsRows(t *testing.T) {
 // a row created by Heads holds no notification), so that later changes
 // count from them; counts that retention made stale come back as unknown.
 func TestHeadsCreatesMissingStateRowsWithValidZeroCounts(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	inboxOf(t, s, "u1", 0, 2, nil)
@@ -585,6 +591,7 @@ func TestHeadsCreatesMissingStateRowsWithValidZeroCounts(t *testing.T) {
 // PeekHeads reads without locking or creating anything: a writer in
 // flight does not hold it up.
 func TestPeekHeadsDoesNotLock(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	inboxOf(t, s, "u1", 0, 2, nil)
 	end := openWriter(t, s, rowsFor(event.Source{Topic: "t", Offset: 50, Timestamp: time.Now()}, "u1", "u8"))
@@ -664,6 +671,7 @@ func streamAfter(t *testing.T, s *store.Store, recipient string, pos int64, limi
 }
 
 func TestStreamAfterMergesCreatedAndStateChangesInPositionOrder(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	st := &stager{}
@@ -764,6 +772,7 @@ func TestStreamAfterMergesCreatedAndStateChangesInPositionOrder(t *testing.T) {
 // once committed, and answers the counts GET /notifications/counts gives
 // afterwards.
 func TestEveryStateChangeTakesOnePositionAndIsStagedInItsTransaction(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	rows := inboxOf(t, s, "u1", 0, 5, nil)
@@ -871,6 +880,7 @@ func TestEveryStateChangeTakesOnePositionAndIsStagedInItsTransaction(t *testing.
 // after staging, changes nothing and takes no position; settle says it did
 // not commit.
 func TestAStateChangeThatDoesNotCommitLeavesNoTrace(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, 3, nil)
 	mustMark(t, s, "u1", event.OpRead, rows[0].ID)
@@ -925,6 +935,7 @@ func TestAStateChangeThatDoesNotCommitLeavesNoTrace(t *testing.T) {
 // them. When retention moves the epoch they are stale, and every reader
 // that needs them recounts under the row's lock.
 func TestStaleCountsAreRecountedUnderTheLock(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	rows := inboxOf(t, s, "u1", 0, 5, nil)
@@ -1003,6 +1014,7 @@ func TestStaleCountsAreRecountedUnderTheLock(t *testing.T) {
 // Retention removes the stream changes older than the notifications it
 // keeps, in batches.
 func TestMaintainRemovesOldStreamChanges(t *testing.T) {
+	t.Parallel()
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	rows := inboxOf(t, s, "u1", 0, 3, nil)

@@ -3,10 +3,13 @@ package testkit
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +46,13 @@ func Broker(t testing.TB) string {
 // any free port, test secrets, fast retries.
 func Config(t testing.TB, broker, dbURL string) *config.Config {
 	t.Helper()
-	t.Setenv(config.EnvConfigFile, "")
-	cfg, err := config.Load("", nil)
+	// An empty file of its own, not $SIGNAL_CONFIG (a developer's), and no
+	// Setenv: parallel tests may call it.
+	empty := filepath.Join(t.TempDir(), "signal.yaml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(empty, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +75,8 @@ type Instance struct {
 	Store  *store.Store
 	cancel context.CancelFunc
 	done   chan error
+	// stopLimit bounds Stop: the instance's shutdown.timeout and a margin.
+	stopLimit time.Duration
 }
 
 // URL is the instance's base HTTP URL.
@@ -100,12 +110,17 @@ func (e *Env) Serve(t testing.TB, edit func(*config.Config)) *Instance {
 	return Start(t, cfg)
 }
 
-// Start runs daemon.Run with cfg until the test ends (or Stop).
+// Start runs daemon.Run with cfg until the test ends (or Stop). At the
+// end of the test it stops the instance, and the test fails when the run
+// ended with an error (a component that failed, a shutdown past its
+// shutdown.timeout) or did not end in time; a test that expects an error
+// calls Stop itself.
 func Start(t testing.TB, cfg *config.Config) *Instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan daemon.Info, 1)
-	in := &Instance{t: t, Config: cfg, cancel: cancel, done: make(chan error, 1)}
+	in := &Instance{t: t, Config: cfg, cancel: cancel, done: make(chan error, 1),
+		stopLimit: cfg.Shutdown.Timeout + 30*time.Second}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: logLevel()}))
 	go func() {
 		in.done <- daemon.Run(ctx, daemon.Options{Config: cfg, Logger: logger, OnReady: func(i daemon.Info) { ready <- i }})
@@ -119,7 +134,11 @@ func Start(t testing.TB, cfg *config.Config) *Instance {
 		cancel()
 		t.Fatal("serve did not start within 30s")
 	}
-	t.Cleanup(func() { in.Stop() })
+	t.Cleanup(func() {
+		if err := in.Stop(); err != nil {
+			t.Errorf("serve, stopped at the end of the test: %v", err)
+		}
+	})
 	in.WaitReady()
 	return in
 }
@@ -144,19 +163,25 @@ func (in *Instance) WaitReady() {
 	in.t.Fatalf("instance not ready after 30s: %s", last)
 }
 
-// Stop shuts the instance down gracefully and returns Run's error.
+// ErrStopOverrun is Stop's error when the run has not ended within the
+// instance's shutdown.timeout and a margin of 30 s.
+var ErrStopOverrun = errors.New("serve's run did not end within shutdown.timeout + 30s")
+
+// Stop shuts the instance down gracefully and returns Run's error, or
+// ErrStopOverrun. Later calls return nil.
 func (in *Instance) Stop() error {
 	if in.cancel == nil {
 		return nil
 	}
 	in.cancel()
 	in.cancel = nil
+	t := time.NewTimer(in.stopLimit)
+	defer t.Stop()
 	select {
 	case err := <-in.done:
 		return err
-	case <-time.After(60 * time.Second):
-		in.t.Error("serve did not stop within 60s")
-		return nil
+	case <-t.C:
+		return fmt.Errorf("%w (%s)", ErrStopOverrun, in.stopLimit)
 	}
 }
 

@@ -11,8 +11,9 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/signal-notify/signal/internal/launch"
 )
 
 // poolOpts say how many WebSocket clients to start and how.
@@ -99,10 +100,9 @@ func startPool(ctx context.Context, e *env, o poolOpts) (*pool, connectStats, er
 		cp := &clientProc{first: first, n: n, src: "127.0.0." + strconv.Itoa(o.srcBase+k),
 			connected: make(chan connectReport, 1), done: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
 		first += n
-		cp.cmd = exec.Command(self, "client", "-url", o.url, "-src", cp.src, "-n", strconv.Itoa(n),
+		cp.cmd = launch.Command(self, "client", "-url", o.url, "-src", cp.src, "-n", strconv.Itoa(n),
 			"-first", strconv.Itoa(cp.first), "-prefix", o.prefix, "-slow-every", strconv.Itoa(o.slowEvery),
 			"-noread="+strconv.FormatBool(o.noRead))
-		cp.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 		cp.cmd.Stderr = cp.stderr
 		stdout, err := cp.cmd.StdoutPipe()
 		if err != nil {

@@ -11,16 +11,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/pgcluster"
 )
 
@@ -111,6 +110,26 @@ func (e *env) close() {
 	}
 }
 
+// scoped runs one scenario on an env of its own (the same folder, cluster
+// and binary): what it starts is stopped, in reverse order, when it returns.
+func (e *env) scoped(ctx context.Context, name string, fn func(context.Context, *env) error) error {
+	se := &env{cfg: e.cfg, dir: e.dir, pg: e.pg, bin: e.bin}
+	defer func() {
+		se.mu.Lock()
+		fns := se.cleanup
+		se.cleanup = nil
+		se.mu.Unlock()
+		for i := len(fns) - 1; i >= 0; i-- {
+			fns[i]()
+		}
+	}()
+	logf("=== %s", name)
+	// Start each scenario from clean buffers: the one before may have
+	// left gigabytes of WAL that a checkpoint would write meanwhile.
+	se.checkpoint(ctx)
+	return fn(ctx, se)
+}
+
 func (e *env) onClose(fn func()) {
 	e.mu.Lock()
 	e.cleanup = append(e.cleanup, fn)
@@ -141,7 +160,7 @@ func (e *env) databaseFor(ctx context.Context, name, bin string) (string, error)
 	// runs during the next one.
 	e.onClose(func() { e.dropDatabase(name) })
 	url := e.pg.DatabaseURL(name)
-	cmd := exec.CommandContext(ctx, bin, "migrate", "up", "--database-url", url)
+	cmd := launch.CommandContext(ctx, bin, "migrate", "up", "--database-url", url)
 	cmd.Env = append(os.Environ(), "SIGNAL_CONFIG=", "NO_COLOR=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("migrate %s: %w\n%s", name, err, out)
@@ -181,12 +200,10 @@ func (e *env) checkpoint(ctx context.Context) {
 // server is a `signalctl serve` child process.
 type server struct {
 	name    string
-	cmd     *exec.Cmd
+	proc    *launch.Process
 	addr    string
 	pprof   string
 	logPath string
-	done    chan struct{}
-	waitErr error
 	start   time.Time
 }
 
@@ -205,22 +222,21 @@ func (e *env) serve(ctx context.Context, o serveOpts) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{name: o.name, addr: addr, logPath: filepath.Join(e.dir, o.name+".log"), done: make(chan struct{})}
+	s := &server{name: o.name, addr: addr, logPath: filepath.Join(e.dir, o.name+".log")}
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		return nil, err
 	}
+	defer logFile.Close() // the child has its own descriptor
 	bin := e.bin
 	if o.bin != "" {
 		bin = o.bin
 	}
-	s.cmd = exec.Command(bin, "serve", "--log-format", "json")
-	s.cmd.Env = append(os.Environ(),
-		"SIGNAL_CONFIG=", "NO_COLOR=1", "SIGNAL_DEV_STATE="+filepath.Join(e.dir, "dev.json"),
-		"SIGNAL_DATABASE_URL="+o.dbURL, "SIGNAL_KAFKA_BROKERS="+o.broker,
-		"SIGNAL_KAFKA_RESET_OFFSET=earliest", "SIGNAL_KAFKA_SESSION_TIMEOUT=6s",
-		"SIGNAL_AUTH_JWT_SECRET="+jwtSecret, "SIGNAL_API_KEYS="+apiKey,
-		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms",
+	cmd := launch.Command(bin, "serve", "--log-format", "json")
+	cmd.Env = launch.Serve{
+		DatabaseURL: o.dbURL, Broker: o.broker, Addr: addr, JWTSecret: jwtSecret, APIKey: apiKey,
+		DevState: filepath.Join(e.dir, "dev.json"),
+	}.Env("SIGNAL_KAFKA_SESSION_TIMEOUT=6s", "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms",
 		// Thousands of clients come from each loopback address, as from a
 		// load balancer: the per-address upgrade rate is off.
 		"SIGNAL_WEBSOCKET_UPGRADE_RATE=0")
@@ -228,62 +244,31 @@ func (e *env) serve(ctx context.Context, o serveOpts) (*server, error) {
 		if s.pprof, err = freeAddr(); err != nil {
 			return nil, err
 		}
-		s.cmd.Env = append(s.cmd.Env, "SIGNAL_DEBUG_PPROF_ADDR="+s.pprof)
+		cmd.Env = append(cmd.Env, "SIGNAL_DEBUG_PPROF_ADDR="+s.pprof)
 	}
-	s.cmd.Env = append(s.cmd.Env, o.extra...)
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	// The child dies with the harness, whatever way the harness ends.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.Env = append(cmd.Env, o.extra...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	s.start = time.Now()
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
+	// The child dies with the harness, whatever way the harness ends.
+	if s.proc, err = launch.Start(cmd); err != nil {
 		return nil, err
 	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		logFile.Close()
-		close(s.done)
-	}()
 	e.onClose(func() { s.stop() })
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("serve %s exited early: %v\n%s", o.name, s.waitErr, s.logTail(20))
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		default:
-		}
-		if code, _ := httpGet(s.url()+"/readyz", time.Second); code == 200 {
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("serve %s not ready within 60s:\n%s", o.name, s.logTail(20))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := s.proc.WaitReady(ctx, s.url()+"/readyz", 60*time.Second); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("serve %s: %w\n%s", o.name, err, s.logTail(20))
 	}
+	return s, nil
 }
 
 func (s *server) url() string   { return "http://" + s.addr }
 func (s *server) wsURL() string { return "ws://" + s.addr + "/socket/websocket" }
-func (s *server) pid() int      { return s.cmd.Process.Pid }
+func (s *server) pid() int      { return s.proc.Pid() }
 
 // stop sends SIGTERM and waits up to 20 s, then kills.
 func (s *server) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		logf("serve %s did not stop within 20s after SIGTERM: killing it", s.name)
-		_ = s.cmd.Process.Kill()
-		<-s.done
+	if st := s.proc.Term(20 * time.Second); st.Killed {
+		logf("serve %s did not stop within 20s after SIGTERM: killed it", s.name)
 	}
 }
 

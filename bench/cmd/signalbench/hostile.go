@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,6 +15,98 @@ import (
 
 	"github.com/signal-notify/signal/bench/report"
 )
+
+func init() {
+	register(&scenario{name: "hostile", order: 80,
+		summary: "1,000 clients that never read, sent frames past their byte budget, beside 10,000 taking broadcasts",
+		setup: func(fs *flag.FlagSet) run {
+			x := &hostileRun{}
+			fs.IntVar(&x.n, "hostile", 1000, "hostile: clients that never read")
+			fs.IntVar(&x.others, "hostile-others", 10000, "hostile: clients taking broadcasts meanwhile")
+			fs.IntVar(&x.queueBytes, "queue-bytes", 1<<20, "hostile: websocket.queue_bytes of the server")
+			return x
+		}})
+}
+
+// Targets of the issue, on this 2-core machine.
+const (
+	targetHostileRSS = 1.2
+	targetHostileP99 = 1.10
+)
+
+type hostileRun struct {
+	n, others, queueBytes int
+	res                   *hostileResult
+}
+
+func (x *hostileRun) check() error {
+	if x.n < 1 || x.others < 1 || x.queueBytes < 64<<10 {
+		return errors.New("-hostile and -hostile-others must be positive, -queue-bytes at least 65536")
+	}
+	return nil
+}
+
+func (x *hostileRun) measure(ctx context.Context, e *env) (err error) {
+	x.res, err = x.run(ctx, e)
+	return err
+}
+
+func (x *hostileRun) results() map[string]any { return map[string]any{"hostile": x.res} }
+
+func (x *hostileRun) report(rp *reporter) {
+	r := x.res
+	if r == nil {
+		return
+	}
+	budget := fmt.Sprintf("%s × queue_bytes (%s MiB)", report.Thousands(int64(r.Connected)), strconv.FormatFloat(float64(r.QueueBytes)/(1<<20), 'g', 4, 64))
+	s := report.Section{
+		Title: "Hostile clients",
+		Method: fmt.Sprintf(`%s clients take broadcasts (2 client processes). Phase A: %d measured broadcasts after a
+warm-up. Then %s hostile clients connect from 127.0.0.20: raw sockets with a 4 KiB receive buffer that
+complete the handshake and never read again. The harness sends each its own frames (%d KiB of data, to
+its notification room, 16 REST calls at a time, round after round) until the bytes waiting for them
+(signal_websocket_queued_bytes) reach their budget, websocket.queue_bytes = %s, less three frames; the
+server's RSS settles (smallest reading over 3 s after 3 s of rest) and phase B repeats the broadcasts
+to the others while the hostile clients hold their budgets. Then the rounds go on until every hostile
+client was dropped (close 3008). RSS growth is measured from the moment the hostile clients were
+connected and idle; the kernel's socket buffers (up to ~3 MB per socket here) are not in it.`,
+			report.Thousands(int64(r.Others)), rp.cfg.broadcasts, report.Thousands(int64(r.Hostile)), r.FrameBytes>>10, report.Thousands(int64(r.QueueBytes))),
+		Rows: []report.Row{
+			{Figure: "RSS growth, hostile clients holding their budget", Value: (r.RSSHoldKiB - r.RSSBeforeKiB) / 1024, Unit: "MiB",
+				Reference: budget, RefValue: float64(r.Connected) * float64(r.QueueBytes) / (1 << 20),
+				Target: fmt.Sprintf("≤ %.1f×", targetHostileRSS), Met: report.AtMost(r.HoldRatio, targetHostileRSS)},
+			{Figure: "RSS growth at the peak (filling, then past the budget)", Value: (r.RSSPeakKiB - r.RSSBeforeKiB) / 1024, Unit: "MiB",
+				Reference: budget, RefValue: float64(r.Connected) * float64(r.QueueBytes) / (1 << 20)},
+			{Figure: "bytes queued while holding", Value: r.QueuedHold / (1 << 20), Unit: "MiB"},
+			{Figure: "others' broadcast p99, hostile clients holding", Value: r.WithHostile.Lat.P99, Unit: "ms", Reference: "without them", RefValue: r.Baseline.Lat.P99,
+				Target: fmt.Sprintf("< %.2f×", targetHostileP99), Met: report.Below(r.Ratio, targetHostileP99)},
+			{Figure: "others' broadcast p50, hostile clients holding", Value: r.WithHostile.Lat.P50, Unit: "ms", Reference: "without them", RefValue: r.Baseline.Lat.P50},
+			{Figure: "server RSS after the hostile clients were dropped", Value: r.RSSAfterKiB / 1024, Unit: "MiB"},
+		},
+		Notes: []string{
+			fmt.Sprintf("%s of %s hostile clients connected; %s dropped as slow in the end (%s already while the others were holding); bytes still queued afterwards: %.0f.",
+				report.Thousands(int64(r.Connected)), report.Thousands(int64(r.Hostile)), report.Thousands(int64(r.Dropped)), report.Thousands(int64(r.DroppedEarly)), r.QueuedAfter),
+			fmt.Sprintf("Server RSS: %.0f MiB with the hostile clients idle, %.0f MiB holding, %.0f MiB at the peak, %.0f MiB after they were dropped. %s frames sent in %d rounds over %.1f s.",
+				r.RSSBeforeKiB/1024, r.RSSHoldKiB/1024, r.RSSPeakKiB/1024, r.RSSAfterKiB/1024, report.Thousands(int64(r.FillSends)), r.FillRounds, r.FillSeconds),
+			"The peak includes the garbage collector's headroom (GOGC=100 lets the heap reach about twice what is live before a collection) and the REST requests' own buffers; the holding figure is what the queued frames cost once collected.",
+			fmt.Sprintf("Deliveries to the others: %s of %s without, %s of %s with the hostile clients. Connections of the others closed by the server: %d.",
+				report.Thousands(int64(r.Baseline.Received)), report.Thousands(int64(r.Baseline.Expected)),
+				report.Thousands(int64(r.WithHostile.Received)), report.Thousands(int64(r.WithHostile.Expected)), r.OthersClosed),
+		},
+	}
+	rp.chart(&s, "hostile-latency", func(p string) error {
+		return report.CDFChart(p, "Broadcast delivery to the other clients", []report.Series{
+			{Name: "without hostile clients", MS: r.Baseline.Samples}, {Name: "hostile clients holding their budget", MS: r.WithHostile.Samples}})
+	})
+	rp.rep.Sections = append(rp.rep.Sections, s)
+	rp.rep.Targets = append(rp.rep.Targets,
+		report.Target{Goal: fmt.Sprintf("hostile clients: RSS growth ≤ %.1f × hostile × queue_bytes", targetHostileRSS),
+			Measured: fmt.Sprintf("%.0f MiB for %s: %s (peak %s)", (r.RSSHoldKiB-r.RSSBeforeKiB)/1024, budget, report.FormatRatio(r.HoldRatio), report.FormatRatio(r.PeakRatio)),
+			Met:      report.AtMost(r.HoldRatio, targetHostileRSS)},
+		report.Target{Goal: "hostile clients raise the others' broadcast p99 by less than 10 %",
+			Measured: fmt.Sprintf("%s → %s: %s", report.FormatValue(r.Baseline.Lat.P99, "ms"), report.FormatValue(r.WithHostile.Lat.P99, "ms"), report.FormatRatio(r.Ratio)),
+			Met:      report.Below(r.Ratio, targetHostileP99)})
+}
 
 // The hostile scenario (issue 9): clients that never read, each sent its
 // own frames until its byte budget (websocket.queue_bytes) is passed,
@@ -53,7 +147,7 @@ type hostileResult struct {
 	OthersClosed int            `json:"othersClosed"`
 }
 
-func runHostile(ctx context.Context, e *env) (*hostileResult, error) {
+func (x *hostileRun) run(ctx context.Context, e *env) (*hostileResult, error) {
 	cfg := e.cfg
 	broker, err := startBroker(e, topic)
 	if err != nil {
@@ -64,14 +158,14 @@ func runHostile(ctx context.Context, e *env) (*hostileResult, error) {
 		return nil, err
 	}
 	s, err := e.serve(ctx, serveOpts{name: "hostile", dbURL: dbURL, broker: broker, extra: []string{
-		"APP_ENV_KAFKA_GROUP_ID=bench-hostile", "SIGNAL_WEBSOCKET_QUEUE_BYTES=" + strconv.Itoa(cfg.queueBytes)}})
+		"APP_ENV_KAFKA_GROUP_ID=bench-hostile", "SIGNAL_WEBSOCKET_QUEUE_BYTES=" + strconv.Itoa(x.queueBytes)}})
 	if err != nil {
 		return nil, err
 	}
 	defer s.stop()
-	r := &hostileResult{Others: cfg.hostileOthers, Hostile: cfg.hostile, QueueBytes: cfg.queueBytes, FrameBytes: hostileFrame}
+	r := &hostileResult{Others: x.others, Hostile: x.n, QueueBytes: x.queueBytes, FrameBytes: hostileFrame}
 
-	others, st, err := startPool(ctx, e, poolOpts{name: "others", url: s.wsURL(), n: cfg.hostileOthers, perProc: cfg.perProc, minProcs: 2, prefix: "o"})
+	others, st, err := startPool(ctx, e, poolOpts{name: "others", url: s.wsURL(), n: x.others, perProc: cfg.perProc, minProcs: 2, prefix: "o"})
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +179,7 @@ func runHostile(ctx context.Context, e *env) (*hostileResult, error) {
 		return r, err
 	}
 
-	hostile, hst, err := startPool(ctx, e, poolOpts{name: "hostile", url: s.wsURL(), n: cfg.hostile, perProc: cfg.perProc, prefix: "h", noRead: true, srcBase: 20})
+	hostile, hst, err := startPool(ctx, e, poolOpts{name: "hostile", url: s.wsURL(), n: x.n, perProc: cfg.perProc, prefix: "h", noRead: true, srcBase: 20})
 	if err != nil {
 		return r, err
 	}
@@ -101,7 +195,7 @@ func runHostile(ctx context.Context, e *env) (*hostileResult, error) {
 	// Fill: rounds of one frame to each hostile client's own room (frames
 	// of their own, as notifications or replies are), until they hold
 	// (nearly) their whole budget.
-	f := newFiller(s, cfg.hostile, 16)
+	f := newFiller(s, x.n, 16)
 	peak := newPeakSampler(s)
 	start := time.Now()
 	for r.FillRounds < 400 {
@@ -110,8 +204,8 @@ func runHostile(ctx context.Context, e *env) (*hostileResult, error) {
 		}
 		r.FillRounds++
 		m := scrape(s)
-		alive := float64(cfg.hostile) - m["signal_websocket_slow_clients_dropped_total"]
-		if alive <= 0 || m["signal_websocket_queued_bytes"]/alive >= float64(cfg.queueBytes-3*(hostileFrame+256)) {
+		alive := float64(x.n) - m["signal_websocket_slow_clients_dropped_total"]
+		if alive <= 0 || m["signal_websocket_queued_bytes"]/alive >= float64(x.queueBytes-3*(hostileFrame+256)) {
 			break
 		}
 	}
@@ -148,7 +242,7 @@ func runHostile(ctx context.Context, e *env) (*hostileResult, error) {
 	if r.RSSAfterKiB, err = s.settledRSS(ctx, 3*time.Second); err != nil {
 		return r, err
 	}
-	budgetKiB := float64(r.Connected) * float64(cfg.queueBytes) / 1024
+	budgetKiB := float64(r.Connected) * float64(x.queueBytes) / 1024
 	r.HoldRatio = report.Ratio(r.RSSHoldKiB-r.RSSBeforeKiB, budgetKiB)
 	r.PeakRatio = report.Ratio(r.RSSPeakKiB-r.RSSBeforeKiB, budgetKiB)
 	r.Ratio = report.Ratio(r.WithHostile.Lat.P99, r.Baseline.Lat.P99)

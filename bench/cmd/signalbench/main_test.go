@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -44,20 +47,73 @@ func TestRecipientsAreTwoDistinctOfTheConnected(t *testing.T) {
 }
 
 func TestParseChecksFlags(t *testing.T) {
-	cfg, err := parse("all", []string{"-rates", "1000, 2000", "-clients", "300"})
-	if err != nil || len(cfg.rates) != 2 || cfg.rates[1] != 2000 || cfg.clients != 300 || !cfg.has("ingest") {
-		t.Fatalf("%+v %v", cfg, err)
+	cfg, err := parse("all", []string{"-rates", "1000, 2000", "-clients", "300", "-per-proc", "100"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if c, _ := parse("e2e", nil); c.has("ingest") || !c.has("e2e") {
+	e2e, _ := cfg.lookup("e2e").(*e2eRun)
+	fan, _ := cfg.lookup("slow").(*fanoutRun)
+	if e2e == nil || fan == nil || len(e2e.rates) != 2 || e2e.rates[1] != 2000 || fan.clients != 300 || cfg.perProc != 100 || !cfg.has("ingest") {
+		t.Fatalf("%+v %+v %+v", cfg, e2e, fan)
+	}
+	if len(cfg.runs) != len(scenarios()) {
+		t.Errorf("all selected %d of %d scenarios", len(cfg.runs), len(scenarios()))
+	}
+	if c, _ := parse("e2e", nil); c.has("ingest") || !c.has("e2e") || len(c.runs) != 1 {
 		t.Error("a single scenario runs alone")
 	}
-	for _, bad := range [][]string{{"-rates", "x"}, {"-per-proc", "7000"}, {"-slow-pct", "0"}, {"extra"}} {
+	if c, _ := parse("slow", nil); c == nil || c.lookup("fanout") == nil || c.has("fanout") {
+		t.Error("slow runs the fanout scenario's slow part alone")
+	}
+	for _, bad := range [][]string{{"-rates", "x"}, {"-per-proc", "7000"}, {"-slow-pct", "0"}, {"-scale-max", "5"}, {"-bigorg-sizes", "-1"}, {"extra"}} {
 		if _, err := parse("all", bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}
+	// A scenario takes the shared flags and its own, not another's.
+	if _, err := parse("e2e", []string{"-n", "5"}); err == nil {
+		t.Error("e2e accepted ingest's -n")
+	}
 	if _, err := parse("nope", nil); err == nil {
 		t.Error("unknown scenario accepted")
+	}
+}
+
+// Every scenario is one registration: its names are the make targets of
+// bench.mk and appear in bench/README.md.
+func TestEveryScenarioHasItsMakeTargetAndItsReadmeLine(t *testing.T) {
+	mk, err := os.ReadFile("../../bench.mk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^BENCH_SCENARIOS\s*:=(.*)$`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("bench.mk has no BENCH_SCENARIOS line")
+	}
+	listed := strings.Fields(string(m[1]))
+	if got, want := strings.Join(listed, " "), strings.Join(names(), " "); got != want {
+		t.Errorf("bench.mk's BENCH_SCENARIOS = %q, want the registry's names in order: %q", got, want)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names() {
+		if !strings.Contains(string(readme), "bench-"+n+"`") {
+			t.Errorf("bench/README.md does not mention make bench-%s", n)
+		}
+	}
+	for _, s := range scenarios() {
+		if s.summary == "" || s.setup == nil {
+			t.Errorf("scenario %s: no summary or setup", s.name)
+		}
+		r := s.setup(flag.NewFlagSet(s.name, flag.ContinueOnError))
+		if err := r.check(); err != nil {
+			t.Errorf("scenario %s: its defaults do not pass its check: %v", s.name, err)
+		}
+		if len(r.results()) == 0 {
+			t.Errorf("scenario %s: no result key", s.name)
+		}
 	}
 }
 

@@ -3,18 +3,83 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/signal-notify/signal/bench/report"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// scaleRun is one drain of the same backlog by k instances in one group.
+// The scale scenario: the same backlog drained by 1, 2, … instances
+// sharing a consumer group and a database.
+func init() {
+	register(&scenario{name: "scale", order: 50,
+		summary: "the same backlog drained by 1, 2 and 3 instances sharing a consumer group and a database",
+		setup: func(fs *flag.FlagSet) run {
+			x := &scaleRun{}
+			fs.IntVar(&x.n, "scale-n", 200000, "scale: messages in the backlog (2 recipients each)")
+			fs.IntVar(&x.max, "scale-max", 3, "scale: most instances (runs 1…max)")
+			return x
+		}})
+}
+
 type scaleRun struct {
+	n, max int
+	res    *scaleResult
+}
+
+func (x *scaleRun) check() error {
+	if x.n < 1 || x.max < 1 || x.max > 4 {
+		return errors.New("-scale-n must be positive and -scale-max in [1, 4] (the topic has 4 partitions)")
+	}
+	return nil
+}
+
+func (x *scaleRun) measure(ctx context.Context, e *env) (err error) {
+	x.res, err = x.run(ctx, e)
+	return err
+}
+
+func (x *scaleRun) results() map[string]any { return map[string]any{"scale": x.res} }
+
+func (x *scaleRun) report(rp *reporter) {
+	r := x.res
+	if r == nil || len(r.Runs) == 0 {
+		return
+	}
+	s := report.Section{
+		Title: "Scale: instances draining one backlog",
+		Method: fmt.Sprintf(`1 to %d `+"`signalctl serve`"+` processes in one consumer group on one database (4 partitions).
+The instances start and share the partitions first; then %s messages (2 recipients each) are produced as
+fast as the in-process broker takes them. The time runs from the first row's transaction (smallest
+created_at) to every offset committed. The reference is one instance in the same run. Busy cores are
+the averages over the drain, by process group: on this 2-core machine they say what bounds the figure.`,
+			x.max, report.Thousands(int64(r.Messages))),
+	}
+	one := r.Runs[0].Rate
+	for _, run := range r.Runs {
+		row := report.Row{Figure: fmt.Sprintf("%d instance(s)", run.Instances), Value: run.Rate, Unit: "msg/s", Reference: "1 instance", RefValue: one}
+		if run.Instances == 2 {
+			row.Target = "≥ 1.0× one instance"
+			row.Met = report.AtLeast(report.Ratio(run.Rate, one), 1.0)
+			rp.rep.Targets = append(rp.rep.Targets, report.Target{Goal: "2 instances drain a backlog at ≥ 1.0× one instance",
+				Measured: fmt.Sprintf("%s vs %s: %s", report.FormatValue(run.Rate, "msg/s"), report.FormatValue(one, "msg/s"), report.FormatRatio(report.Ratio(run.Rate, one))),
+				Met:      row.Met})
+		}
+		s.Rows = append(s.Rows, row)
+		s.Notes = append(s.Notes, fmt.Sprintf("%d instance(s): partitions %v, %.2f s, busy cores %s.", run.Instances, run.Partitions, run.Seconds, coresText(run.Cores)))
+	}
+	rp.rep.Sections = append(rp.rep.Sections, s)
+}
+
+// scaleDrain is one drain of the same backlog by k instances in one group.
+type scaleDrain struct {
 	Instances int     `json:"instances"`
 	Seconds   float64 `json:"seconds"`
 	Rate      float64 `json:"rate"` // messages/s
@@ -26,8 +91,8 @@ type scaleRun struct {
 }
 
 type scaleResult struct {
-	Messages int        `json:"messages"`
-	Runs     []scaleRun `json:"runs"`
+	Messages int          `json:"messages"`
+	Runs     []scaleDrain `json:"runs"`
 }
 
 // runScale drains the same backlog with 1, 2, … instances sharing one
@@ -36,10 +101,10 @@ type scaleResult struct {
 // in the harness), so a group's rebalance is not in the figure; the time
 // runs from the first row's transaction (smallest created_at) to every
 // offset committed.
-func runScale(ctx context.Context, e *env) (*scaleResult, error) {
-	res := &scaleResult{Messages: e.cfg.scaleN}
-	for k := 1; k <= e.cfg.scaleMax; k++ {
-		r, err := runScaleOnce(ctx, e, k)
+func (x *scaleRun) run(ctx context.Context, e *env) (*scaleResult, error) {
+	res := &scaleResult{Messages: x.n}
+	for k := 1; k <= x.max; k++ {
+		r, err := x.once(ctx, e, k)
 		if err != nil {
 			return res, err
 		}
@@ -49,8 +114,8 @@ func runScale(ctx context.Context, e *env) (*scaleResult, error) {
 	return res, nil
 }
 
-func runScaleOnce(ctx context.Context, e *env, k int) (scaleRun, error) {
-	r := scaleRun{Instances: k}
+func (x *scaleRun) once(ctx context.Context, e *env, k int) (scaleDrain, error) {
+	r := scaleDrain{Instances: k}
 	t := fmt.Sprintf("bench-scale-%d", k)
 	broker, err := startBroker(e, t)
 	if err != nil {
@@ -107,7 +172,7 @@ func runScaleOnce(ctx context.Context, e *env, k int) (scaleRun, error) {
 		"PostgreSQL":                 e.postgresPIDs,
 		"harness (broker, producer)": func() []int { return []int{os.Getpid()} },
 	})
-	n := e.cfg.scaleN
+	n := x.n
 	if _, err := preProduceTopic(ctx, broker, t, n, 20000); err != nil {
 		return r, err
 	}

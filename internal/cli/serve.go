@@ -63,9 +63,13 @@ prints how to connect.`,
 }
 
 func serveRun(ctx context.Context, o *ServeOptions) error {
-	cfg, err := o.g.load(o.flags)
+	cfg, err := o.g.loadQuiet(o.flags)
 	if err != nil {
 		return err
 	}
-	return daemon.Run(ctx, daemon.Options{Config: cfg, Dev: o.Dev, Logger: o.g.logger(cfg), Out: o.g.io.Out, Version: version})
+	log := o.g.logger(cfg)
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	return daemon.Run(ctx, daemon.Options{Config: cfg, Dev: o.Dev, Logger: log, Out: o.g.io.Out, Version: version})
 }

@@ -27,6 +27,10 @@ type Config struct {
 	Log           Log                           `mapstructure:"log"`
 	Client        Client                        `mapstructure:"client"`
 	Templates     map[string]event.TemplateText `mapstructure:"templates" desc:"per-eventType templates: templates.<TYPE>.content and templates.<TYPE>.action_url (Go text/template over the message; keys are case-insensitive). Built in: PAYMENT_SUCCESS and a generic fallback." noenv:"true"`
+
+	// Warnings are what Load noticed without refusing: SIGNAL_ variables
+	// that name no key. The commands print them (serve logs them).
+	Warnings []string `mapstructure:"-"`
 }
 
 // Database is the PostgreSQL connection.

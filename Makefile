@@ -11,7 +11,7 @@ DB_URL  ?= $(or $(SIGNAL_DATABASE_URL),postgres://postgres@127.0.0.1:5432/signal
 include release.mk
 include bench/bench.mk
 
-.PHONY: build run db db-stop test test-short check chromium interop fuzz clean
+.PHONY: build run db db-stop test test-short check specs chromium interop fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/signalctl
@@ -26,9 +26,13 @@ db: build
 db-stop: build
 	$(BIN) dev-db down --dir .dev/postgres
 
-## test: formatting, vet, release files, and every test (race detector on) against a throwaway PostgreSQL
-test: build check release-check chromium interop
+## test: formatting, vet, the API specs, release files, and every test (race detector on) against a throwaway PostgreSQL
+test: build check specs release-check chromium interop
 	SIGNAL_INTEROP=required $(BIN) dev-db exec -- $(GO) test -race -count=1 -timeout 20m ./...
+
+## specs: api/openapi.yaml and api/asyncapi.yaml: strict YAML 1.2, the OpenAPI 3.1 / AsyncAPI 3.0 validators, Redocly's recommended rules (npm ci into api/check/node_modules when missing)
+specs:
+	@scripts/check-specs.sh
 
 # The console's end-to-end test drives Debian's Chromium; install it when missing.
 chromium:

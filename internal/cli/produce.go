@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -199,7 +198,7 @@ func produceRun(ctx context.Context, o *ProduceOptions) error {
 	}
 	brokers := cfg.Kafka.Brokers
 	if len(brokers) == 0 || cfg.UsesEmbeddedBroker() {
-		brokers = []string{"127.0.0.1:" + strconv.Itoa(cfg.Kafka.EmbeddedPort)}
+		brokers = []string{devBroker(cfg)}
 	}
 	opts, err := kafka.ClientOpts(cfg.Kafka, brokers)
 	if err != nil {

@@ -162,6 +162,12 @@ type Client struct {
 	APIKey string `mapstructure:"api_key" env:"SIGNAL_API_KEY" desc:"API key the CLI sends to the REST API" secret:"true"`
 }
 
+// DefaultEmbeddedPort is kafka.embedded_port's default.
+const DefaultEmbeddedPort = 9092
+
+// DefaultServer is client.server's default (a test keeps them equal).
+const DefaultServer = "http://127.0.0.1:8080"
+
 // DefaultDatabaseURL is database.url's default (the struct tag above; a test
 // keeps them equal).
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/signal?sslmode=disable"

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,8 @@ func TestPrecedenceIsFlagThenEnvThenFileThenDefault(t *testing.T) {
 		{"file beats default", c.Log.Level, "warn"},
 		{"default when nothing is set", c.Kafka.ClientID, "SIGNAL_NOTIF_CONSUMER"},
 		{"database default", c.Database.URL, DefaultDatabaseURL},
+		{"server default", c.Client.Server, DefaultServer},
+		{"embedded port default", fmt.Sprint(c.Kafka.EmbeddedPort), fmt.Sprint(DefaultEmbeddedPort)},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {

@@ -37,7 +37,7 @@ group kafka.group_id + "-members" (docs/operations.md).
 
 --dev starts an in-process Kafka-protocol broker on 127.0.0.1:9092, creates
 and migrates the database, generates a JWT secret and an API key (kept in
-the dev state file for the next run and for token/send/broadcast) and
+the clone's .dev/state.json for the next run and for the other commands) and
 prints how to connect.`,
 		Example: `  signalctl serve --dev
   signalctl serve --config /etc/signal/signal.yaml

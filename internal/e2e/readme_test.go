@@ -65,25 +65,40 @@ func TestTheREADMETourRunsAsWritten(t *testing.T) {
 	ports := strings.NewReplacer("127.0.0.1:8080", httpA, "127.0.0.1:8081", httpB, "127.0.0.1:9092", broker,
 		"postgres://postgres@127.0.0.1:5432/signal?sslmode=disable", dbURL,
 		"postgres://postgres:xxxxx@127.0.0.1:5432/signal?sslmode=disable", store.Redact(dbURL))
-	state := filepath.Join(t.TempDir(), "dev.json")
-	t.Setenv(devstate.EnvPath, state)
-	tr := &tour{t: t, ports: ports, base: "http://" + httpA}
-	tr.env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "NO_COLOR=1",
-		"SIGNAL_CONFIG=", devstate.EnvPath+"="+state, "SIGNAL_DATABASE_URL="+dbURL,
-		"SIGNAL_HTTP_ADDR="+httpA, "SIGNAL_SERVER=http://"+httpA, "SIGNAL_KAFKA_EMBEDDED_PORT="+brokerPort,
-		"SIGNAL_KAFKA_BROKERS=", "SIGNAL_API_KEY=", "SIGNAL_AUTH_JWT_SECRET=", "SIGNAL_KAFKA_SESSION_TIMEOUT=2s")
 
-	// `make run`: serve --dev, then its banner as the README shows it.
-	serve := tr.background("signalctl serve --dev")
+	// A fresh clone (its go.mod is what marks one) where the reader works,
+	// with only the environment a reader has: no SIGNAL_ variable at all,
+	// and the README's own `export PATH=$PWD/bin:$PATH`. The commands find
+	// the server, the broker, the database and the secrets in the clone's
+	// .dev/state.json, as they do after make run (issue 27, item 1).
+	clone := t.TempDir()
+	if err := os.WriteFile(filepath.Join(clone, "go.mod"), []byte("module "+devstate.Module+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr := &tour{t: t, ports: ports, base: "http://" + httpA, dir: clone}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "SIGNAL_") || strings.HasPrefix(k, "APP_ENV_") || k == "PATH" || k == "NO_COLOR" {
+			continue
+		}
+		tr.env = append(tr.env, kv)
+	}
+	tr.env = append(tr.env, "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+
+	// `make run`: dev-db up's URL in SIGNAL_DATABASE_URL, then serve --dev
+	// (the Makefile's recipe), on the test's ports instead of 8080 and 9092.
+	makeRun := append(append([]string(nil), tr.env...), "SIGNAL_DATABASE_URL="+dbURL,
+		"SIGNAL_HTTP_ADDR="+httpA, "SIGNAL_KAFKA_EMBEDDED_PORT="+brokerPort)
+	serve := tr.backgroundEnv("signalctl serve --dev", makeRun)
 	tr.waitReady(httpA, serve)
 	for _, line := range banner[0].lines {
 		if strings.TrimSpace(line) != "" {
 			tr.expectLine(ports.Replace(line), serve.stdout.String(), "serve --dev's banner")
 		}
 	}
-	ds, err := devstate.Load()
+	ds, err := devstate.LoadFile(filepath.Join(clone, ".dev", devstate.File))
 	if err != nil || ds == nil {
-		t.Fatalf("serve --dev left no dev state: %v", err)
+		t.Fatalf("serve --dev left no dev state in the clone: %v", err)
 	}
 	tr.apiKey = ds.APIKey
 
@@ -212,6 +227,7 @@ func matchesALine(doc, output string) bool {
 // tour runs the README's commands and keeps its background processes.
 type tour struct {
 	t      *testing.T
+	dir    string // the clone the reader works in
 	env    []string
 	ports  *strings.Replacer
 	base   string // the first instance's URL
@@ -236,9 +252,14 @@ func (tr *tour) expectLine(doc, output, what string) {
 // background starts a command that runs until Ctrl-C, as in another shell.
 func (tr *tour) background(cmdline string) *tourProc {
 	tr.t.Helper()
+	return tr.backgroundEnv(cmdline, tr.env)
+}
+
+func (tr *tour) backgroundEnv(cmdline string, env []string) *tourProc {
+	tr.t.Helper()
 	p := &tourProc{cmdline: cmdline, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command("bash", "-c", "exec "+cmdline)
-	p.cmd.Env = tr.env
+	p.cmd.Env, p.cmd.Dir = env, tr.dir
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		tr.t.Fatal(err)
@@ -337,7 +358,7 @@ func (tr *tour) run(c tourCommand) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", line)
-	cmd.Env = tr.env
+	cmd.Env, cmd.Dir = tr.env, tr.dir
 	out, err := cmd.CombinedOutput()
 	t.Logf("$ %s\n%s", line, out)
 	if err != nil {

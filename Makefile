@@ -17,8 +17,12 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/signalctl
 
 ## run: a local PostgreSQL (the one at $(DB_URL) if it answers, else one in .dev/postgres that only this account may use), then serve --dev
+# Ctrl-C reaches serve, which drains and exits 130 as every command does:
+# that is this target's normal end, not a failure for make to report.
 run: build
-	@url=$$($(BIN) dev-db up --dir .dev/postgres --url "$(DB_URL)") && SIGNAL_DATABASE_URL="$$url" exec $(BIN) serve --dev
+	@url=$$($(BIN) dev-db up --dir .dev/postgres --url "$(DB_URL)") || exit 1; \
+	  trap : INT; SIGNAL_DATABASE_URL="$$url" $(BIN) serve --dev; code=$$?; \
+	  if [ $$code -eq 130 ]; then exit 0; fi; exit $$code
 
 db: build
 	@$(BIN) dev-db up --dir .dev/postgres --url "$(DB_URL)" >/dev/null

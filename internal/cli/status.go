@@ -31,7 +31,8 @@ clients on it and on all instances, every registered instance with its
 clients and partitions, the consumer group's lag per partition and the
 instance that owns it (all instances together), and the dead letters
 waiting, by reason. COMMITTED "none" is a partition nothing was consumed
-from yet.
+from yet: its lag counts from where the group will start (none with
+kafka.reset_offset latest, the whole partition with earliest).
 
 An instance that stopped without a clean stop (killed, frozen, cut off) is
 shown with how long it has been silent: its clients are still counted until

@@ -60,6 +60,8 @@ func IsNotFound(err error) bool {
 
 // ClientInfo is a connected WebSocket client.
 type ClientInfo struct {
+	ClientID string `json:"clientId"`
+	// ID is ClientID under its older name (servers before clientId).
 	ID             string    `json:"id"`
 	Subject        string    `json:"subject"`
 	Rooms          []string  `json:"rooms"`

@@ -330,7 +330,7 @@ func (tr *tour) run(c tourCommand) {
 	if strings.Contains(line, "<id from clients>") {
 		var page struct {
 			Clients []struct {
-				ID string `json:"id"`
+				ID string `json:"clientId"`
 			} `json:"clients"`
 		}
 		if err := tr.get("/socket/websocket/clients", &page); err != nil || len(page.Clients) == 0 {

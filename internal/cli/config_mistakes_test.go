@@ -1,8 +1,11 @@
 package cli_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/signal-notify/signal/internal/pgtest"
 )
 
 // Mistakes in the configuration are named before anything is connected to
@@ -47,4 +50,25 @@ func TestConfigMistakesAreNamedBeforeConnecting(t *testing.T) {
 	r := run(t, "token", "--sub", "u1")
 	r.wantCode(t, 0)
 	r.wantStderr(t, "Warning: SIGNAL_SERVR is set but is not a configuration variable: it changes nothing (did you mean SIGNAL_SERVER?)")
+}
+
+// serve --dev's hint fits the failure (issue 27, item 2): a server that
+// runs and refuses the password is not told to start PostgreSQL, and an
+// address where nothing listens is.
+func TestServeDevSaysWhyTheDatabaseFailed(t *testing.T) {
+	isolate(t)
+	db := pgtest.NewDatabase(t)
+	u, _ := url.Parse(db)
+	u.User = url.UserPassword(u.User.Username(), "not-the-password")
+	r := run(t, "serve", "--dev", "--http-addr", "127.0.0.1:0", "--brokers", "127.0.0.1:1", "--database-url", u.String())
+	r.wantCode(t, 1)
+	r.wantStderr(t, "password authentication failed", "PostgreSQL at "+u.Host+" is running but refused user", "bin/signalctl dev-db up prints its URL")
+	if strings.Contains(r.Stderr, "Is PostgreSQL running") || strings.Contains(r.Stderr, "is PostgreSQL running") {
+		t.Errorf("a running server that refused the password is told to start PostgreSQL:\n%s", r.Stderr)
+	}
+
+	isolate(t)
+	r = run(t, "serve", "--dev", "--http-addr", "127.0.0.1:0", "--brokers", "127.0.0.1:1", "--database-url", "postgres://postgres@127.0.0.1:1/signal?sslmode=disable")
+	r.wantCode(t, 1)
+	r.wantStderr(t, "Nothing answers at 127.0.0.1:1: is PostgreSQL running? `make run` (or `make db`) starts a local one")
 }

@@ -218,8 +218,8 @@ func markRunning(c *cobra.Command, g *globals) {
 }
 
 // databaseURL is the database the commands that read it use: database.url,
-// or, while it is left at its default, the one the last `serve --dev` on
-// this machine used (make run's local cluster has a password).
+// or, while it is left at its default, the one the last `serve --dev` of
+// this clone used (make run's local cluster has a password).
 func databaseURL(cfg *config.Config) string {
 	return devstate.DatabaseURL(cfg.Database.URL, config.DefaultDatabaseURL)
 }

@@ -98,7 +98,7 @@ func Load(path string, flags map[string]*pflag.Flag) (*Config, error) {
 			}
 			return nil, fmt.Errorf("read config file %s: %w", path, err)
 		}
-		body, err := readConfigFile(path)
+		body, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read config file %s: %w", path, err)
 		}

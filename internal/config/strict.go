@@ -3,8 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -123,7 +123,7 @@ func (k *knownKeys) walk(n *yaml.Node, path string, unknown func(line int, key, 
 				}
 				for m := 0; m+1 < len(body.Content); m += 2 {
 					name := strings.ToLower(body.Content[m].Value)
-					if contains(k.maps[full], name) {
+					if slices.Contains(k.maps[full], name) {
 						continue
 					}
 					hint := ""
@@ -137,15 +137,6 @@ func (k *knownKeys) walk(n *yaml.Node, path string, unknown func(line int, key, 
 			unknown(keyNode.Line, full, suggest.Closest(full, k.all))
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // UnknownEnv returns a warning for each SIGNAL_ variable of environ that
@@ -180,5 +171,3 @@ func UnknownEnv(environ []string) []string {
 	sort.Strings(out)
 	return out
 }
-
-func readConfigFile(path string) ([]byte, error) { return os.ReadFile(path) }

@@ -12,14 +12,18 @@ include tools.mk
 include release.mk
 include bench/bench.mk
 
-.PHONY: build run db db-stop test test-short check chromium interop fuzz clean
+.PHONY: build run db db-stop test test-short check specs chromium interop fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/signalctl
 
 ## run: a local PostgreSQL (the one at $(DB_URL) if it answers, else one in .dev/postgres that only this account may use), then serve --dev
+# Ctrl-C reaches serve, which drains and exits 130 as every command does:
+# that is this target's normal end, not a failure for make to report.
 run: build
-	@url=$$($(BIN) dev-db up --dir .dev/postgres --url "$(DB_URL)") && SIGNAL_DATABASE_URL="$$url" exec $(BIN) serve --dev
+	@url=$$($(BIN) dev-db up --dir .dev/postgres --url "$(DB_URL)") || exit 1; \
+	  trap : INT; SIGNAL_DATABASE_URL="$$url" $(BIN) serve --dev; code=$$?; \
+	  if [ $$code -eq 130 ]; then exit 0; fi; exit $$code
 
 db: build
 	@$(BIN) dev-db up --dir .dev/postgres --url "$(DB_URL)" >/dev/null
@@ -27,10 +31,14 @@ db: build
 db-stop: build
 	$(BIN) dev-db down --dir .dev/postgres
 
-## test: formatting, vet, release files, and every test (race detector on) against a throwaway PostgreSQL
-test: build check release-check chromium interop
+## test: formatting, vet, the API specs, release files, and every test (race detector on) against a throwaway PostgreSQL
+test: build check specs release-check chromium interop
 	SIGNAL_INTEROP=required $(BIN) dev-db exec -- $(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) -C bench test -race -count=1 ./...
+
+## specs: api/openapi.yaml and api/asyncapi.yaml: strict YAML 1.2, the OpenAPI 3.1 / AsyncAPI 3.0 validators, Redocly's recommended rules (npm ci into api/check/node_modules when missing)
+specs:
+	@scripts/check-specs.sh
 
 # The console's end-to-end test drives Debian's Chromium; install it when missing.
 chromium:

@@ -71,15 +71,32 @@ func TestEveryReferenceResolves(t *testing.T) {
 }
 
 // The stored notification is the same object in both documents: the data of
-// the created frame and an item of GET /notifications.
+// the created frame is an item of GET /notifications without the inbox
+// states — the same properties, each the same schema, the same required.
 func TestTheNotificationIsTheSameInBothDocuments(t *testing.T) {
 	o, _ := apispec.OpenAPI()
 	a, _ := apispec.AsyncAPI()
-	rest, _ := pointer(o, "#/components/schemas/Notification")
+	rest, _ := pointer(o, "#/components/schemas/InboxItem")
 	ws, _ := pointer(a, "#/components/schemas/NotificationCreatedPayload")
-	for _, k := range []string{"type", "required", "additionalProperties", "properties"} {
+	restProps := rest.(map[string]any)["properties"].(map[string]any)
+	wsProps := ws.(map[string]any)["properties"].(map[string]any)
+	if len(wsProps) < 8 {
+		t.Fatalf("NotificationCreatedPayload has %d properties", len(wsProps))
+	}
+	for name, schema := range wsProps {
+		if !reflect.DeepEqual(restProps[name], schema) {
+			t.Errorf("property %s: openapi InboxItem has %v, asyncapi NotificationCreatedPayload %v", name, restProps[name], schema)
+		}
+	}
+	restRequired := rest.(map[string]any)["required"].([]any)
+	for _, r := range ws.(map[string]any)["required"].([]any) {
+		if !slices.Contains(restRequired, r) {
+			t.Errorf("%v is required in the frame's data but not in an inbox item", r)
+		}
+	}
+	for _, k := range []string{"type", "additionalProperties"} {
 		if !reflect.DeepEqual(rest.(map[string]any)[k], ws.(map[string]any)[k]) {
-			t.Errorf("%s differs between openapi Notification and asyncapi NotificationCreatedPayload", k)
+			t.Errorf("%s differs between openapi InboxItem and asyncapi NotificationCreatedPayload", k)
 		}
 	}
 }

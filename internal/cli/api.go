@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -16,8 +18,8 @@ import (
 // client.api_key, and returns the bindings.
 func addServerFlags(cmd *cobra.Command) map[string]*pflag.Flag {
 	f := cmd.Flags()
-	f.String("server", "", "base URL of a serve instance (client.server, $SIGNAL_SERVER; default http://127.0.0.1:8080)")
-	f.String("api-key", "", "REST API key (client.api_key, $SIGNAL_API_KEY; default: the serve --dev key of this machine)")
+	f.String("server", "", "base URL of a serve instance (client.server, $SIGNAL_SERVER; default http://127.0.0.1:8080, or where this clone's serve --dev listens)")
+	f.String("api-key", "", "REST API key (client.api_key, $SIGNAL_API_KEY; default: the key of this clone's serve --dev, sent to it only)")
 	_ = cmd.RegisterFlagCompletionFunc("server", fixedValues("http://127.0.0.1:8080"))
 	_ = cmd.RegisterFlagCompletionFunc("api-key", cobra.NoFileCompletions)
 	return map[string]*pflag.Flag{"client.server": f.Lookup("server"), "client.api_key": f.Lookup("api-key")}
@@ -33,23 +35,55 @@ func (g *globals) api(flags map[string]*pflag.Flag) (*client.Client, error) {
 	return g.apiClient(cfg, true)
 }
 
-// apiClient returns a REST client of cfg's server. Without a configured
-// key it uses the one serve --dev generated on this machine.
+// apiClient returns a REST client of cfg's server (serverURL). Without a
+// configured key it uses the one serve --dev generated, but only for a
+// serve --dev of this clone: the development key is not sent elsewhere.
 func (g *globals) apiClient(cfg *config.Config, needKey bool) (*client.Client, error) {
-	key := cfg.Client.APIKey
+	server := serverURL(cfg)
+	key, from := cfg.Client.APIKey, ""
 	if key == "" {
-		if ds, _ := devstate.Load(); ds != nil {
-			key = ds.APIKey
+		ds, _ := devstate.Load()
+		switch {
+		case ds.Known(server):
+			key, from = ds.APIKey, "the development API key of serve --dev (in "+devstate.Path()+")"
+		case needKey && ds != nil && len(ds.Servers) > 0:
+			return nil, fmt.Errorf("no API key for %s: set SIGNAL_API_KEY or --api-key (the development key goes only to this clone's serve --dev: %s)",
+				server, strings.Join(ds.Servers, ", "))
 		}
 	}
 	if key == "" && needKey {
-		return nil, errors.New("no API key: set SIGNAL_API_KEY or --api-key (or run serve --dev on this machine once)")
+		return nil, errors.New("no API key: set SIGNAL_API_KEY or --api-key (or run serve --dev in this clone once)")
 	}
-	c, err := client.New(cfg.Client.Server, key)
+	c, err := client.New(server, key)
 	if err != nil {
 		return nil, fmt.Errorf("client.server: %w", err)
 	}
+	c.KeyFrom = from
 	return c, nil
+}
+
+// serverURL is client.server, or, while it is left at its default, the
+// serve --dev of this clone that runs the embedded broker (make run's),
+// wherever it listens.
+func serverURL(cfg *config.Config) string {
+	if cfg.Client.Server == config.DefaultServer {
+		if ds, _ := devstate.Load(); ds != nil && ds.Server != "" {
+			return ds.Server
+		}
+	}
+	return cfg.Client.Server
+}
+
+// devSecret is the JWT secret to mint tokens for server with: auth.jwt_secret,
+// or the development one for a serve --dev of this clone.
+func devSecret(cfg *config.Config, server string) string {
+	if cfg.Auth.JWTSecret != "" {
+		return cfg.Auth.JWTSecret
+	}
+	if ds, _ := devstate.Load(); ds.Known(server) {
+		return ds.JWTSecret
+	}
+	return ""
 }
 
 func merge(maps ...map[string]*pflag.Flag) map[string]*pflag.Flag {
@@ -60,4 +94,16 @@ func merge(maps ...map[string]*pflag.Flag) map[string]*pflag.Flag {
 		}
 	}
 	return out
+}
+
+// devBroker is the embedded broker produce uses without kafka.brokers: the
+// one this clone's serve --dev runs, or 127.0.0.1 at kafka.embedded_port.
+func devBroker(cfg *config.Config) string {
+	def := "127.0.0.1:" + strconv.Itoa(cfg.Kafka.EmbeddedPort)
+	if cfg.Kafka.EmbeddedPort == config.DefaultEmbeddedPort {
+		if ds, _ := devstate.Load(); ds != nil && ds.Brokers != "" {
+			return ds.Brokers
+		}
+	}
+	return def
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/signal-notify/signal/internal/event"
 )
 
 // ClientsOptions are the inputs of clients.
@@ -45,18 +47,39 @@ func clientsRun(ctx context.Context, o *ClientsOptions) error {
 		return fmt.Errorf("list clients: %w", err)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ConnectedSince.Before(list[j].ConnectedSince) })
+	for i := range list {
+		if list[i].ClientID == "" { // a server of an earlier release
+			list[i].ClientID = list[i].ID
+		}
+	}
 	if o.Output == FormatJSON {
-		return writeJSON(o.g.io.Out, list)
+		views := make([]clientView, len(list))
+		for i, cl := range list {
+			views[i] = clientView{ClientID: cl.ClientID, ID: cl.ClientID, Subject: cl.Subject, Rooms: cl.Rooms,
+				ConnectedSince: event.FormatTime(cl.ConnectedSince), Instance: cl.Instance}
+		}
+		return writeJSON(o.g.io.Out, views)
 	}
 	rows := make([][]string, 0, len(list))
 	now := time.Now()
 	for _, cl := range list {
-		rows = append(rows, []string{cl.ID, cl.Subject, strings.Join(cl.Rooms, " "), cl.Instance,
+		rows = append(rows, []string{cl.ClientID, cl.Subject, strings.Join(cl.Rooms, " "), cl.Instance,
 			shortTime(cl.ConnectedSince, now), now.Sub(cl.ConnectedSince).Round(time.Second).String()})
 	}
 	printTable(o.g.io, []string{"CLIENT", "SUBJECT", "ROOMS", "INSTANCE", "SINCE", "FOR"}, rows, 0)
 	fmt.Fprintf(o.g.io.ErrOut, "%d client(s).\n", len(list))
 	return nil
+}
+
+// clientView is a client in -o json, as the REST API lists it: clientId
+// (id, its older name, kept for scripts: deprecated), times in milliseconds.
+type clientView struct {
+	ClientID       string   `json:"clientId"`
+	ID             string   `json:"id"`
+	Subject        string   `json:"subject"`
+	Rooms          []string `json:"rooms"`
+	ConnectedSince string   `json:"connectedSince"`
+	Instance       string   `json:"instance,omitempty"`
 }
 
 // shortTime is t in local time: the clock alone today, the date too before.

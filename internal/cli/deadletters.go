@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -124,21 +125,23 @@ func (o *DeadLettersOptions) open(ctx context.Context) (*store.Store, error) {
 }
 
 // deadLetterView is a dead letter for people and scripts: the value as text
-// when it is text, base64 otherwise.
+// when it is text, base64 otherwise, and the value itself as JSON when it is
+// JSON (so jq reads into it: .[0].valueJson.eventType).
 type deadLetterView struct {
-	ID         int64          `json:"id"`
-	Topic      string         `json:"topic"`
-	Partition  int32          `json:"partition"`
-	Offset     int64          `json:"offset"`
-	Timestamp  time.Time      `json:"timestamp"`
-	Reason     string         `json:"reason"`
-	Detail     string         `json:"detail"`
-	Key        *string        `json:"key"`
-	Value      string         `json:"value"`
-	ValueBytes []byte         `json:"valueBase64,omitempty"`
-	Headers    []event.Header `json:"headers"`
-	CreatedAt  time.Time      `json:"createdAt"`
-	ReplayedAt *time.Time     `json:"replayedAt"`
+	ID         int64           `json:"id"`
+	Topic      string          `json:"topic"`
+	Partition  int32           `json:"partition"`
+	Offset     int64           `json:"offset"`
+	Timestamp  time.Time       `json:"timestamp"`
+	Reason     string          `json:"reason"`
+	Detail     string          `json:"detail"`
+	Key        *string         `json:"key"`
+	Value      string          `json:"value"`
+	ValueBytes []byte          `json:"valueBase64,omitempty"`
+	ValueJSON  json.RawMessage `json:"valueJson,omitempty"`
+	Headers    []event.Header  `json:"headers"`
+	CreatedAt  time.Time       `json:"createdAt"`
+	ReplayedAt *time.Time      `json:"replayedAt"`
 }
 
 func viewOf(d *event.DeadLetter) deadLetterView {
@@ -154,6 +157,9 @@ func viewOf(d *event.DeadLetter) deadLetterView {
 	}
 	if utf8.Valid(d.Value) {
 		v.Value = string(d.Value)
+		if json.Valid(d.Value) {
+			v.ValueJSON = json.RawMessage(d.Value)
+		}
 	} else {
 		v.ValueBytes = d.Value
 	}
@@ -187,8 +193,8 @@ func deadLettersList(ctx context.Context, o *DeadLettersOptions) error {
 		if v.ValueBytes != nil {
 			value = fmt.Sprintf("(%d bytes, not text)", len(v.ValueBytes))
 		}
-		rows = append(rows, []string{strconv.FormatInt(v.ID, 10), v.Reason, truncateText(v.Detail, 60), where,
-			event.FormatTime(v.CreatedAt), truncateText(strings.Join(strings.Fields(value), " "), 40)})
+		rows = append(rows, []string{strconv.FormatInt(v.ID, 10), v.Reason, fitText(o.g.io, v.Detail, 60), where,
+			event.FormatTime(v.CreatedAt), fitText(o.g.io, strings.Join(strings.Fields(value), " "), 40)})
 	}
 	printTable(o.g.io, []string{"ID", "REASON", "DETAIL", "RECORD", "CREATED", "VALUE"}, rows)
 	fmt.Fprintf(o.g.io.ErrOut, "%d dead letter(s).\n", len(views))

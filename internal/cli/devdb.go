@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/signal-notify/signal/internal/devstate"
 	"github.com/signal-notify/signal/internal/pgcluster"
 )
 
@@ -50,7 +51,15 @@ func newCmdDevDB(g *globals) *cobra.Command {
 				fmt.Fprintln(g.io.ErrOut, "No cluster is running in", o.Dir)
 				return nil
 			}
-			return (&pgcluster.Cluster{Dir: o.Dir, Port: port}).Stop()
+			if err := (&pgcluster.Cluster{Dir: o.Dir, Port: port}).Stop(); err != nil {
+				return err
+			}
+			// This clone's commands stop using the stopped cluster's URL
+			// (make run saves it again on its next start).
+			if err := devstate.ForgetDatabase(port); err != nil {
+				fmt.Fprintln(g.io.ErrOut, "Warning:", err)
+			}
+			return nil
 		},
 	}
 	down.Flags().StringVar(&o.Dir, "dir", ".dev/postgres", "cluster folder")

@@ -64,7 +64,7 @@ delivers it.`,
 	pf := cmd.PersistentFlags()
 	pf.String("database-url", "", "PostgreSQL URL (database.url): work on the database directly")
 	pf.String("server", "", "base URL of a serve instance (client.server, $SIGNAL_SERVER): go through its REST API")
-	pf.String("api-key", "", "REST API key (client.api_key, $SIGNAL_API_KEY; default: the serve --dev key of this machine)")
+	pf.String("api-key", "", "REST API key (client.api_key, $SIGNAL_API_KEY; default: the key of this clone's serve --dev, sent to it only)")
 	_ = cmd.RegisterFlagCompletionFunc("server", fixedValues("http://127.0.0.1:8080"))
 	_ = cmd.RegisterFlagCompletionFunc("api-key", cobra.NoFileCompletions)
 	o.flags = map[string]*pflag.Flag{"database.url": pf.Lookup("database-url"),

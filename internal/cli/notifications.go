@@ -186,7 +186,7 @@ func notificationsList(ctx context.Context, o *NotificationsOptions) error {
 	}
 	table := make([][]string, 0, len(rows))
 	for _, r := range rows {
-		table = append(table, []string{r.ID.String(), event.FormatTime(r.CreatedAt), r.Type, statesText(r), truncateText(r.Content, 50)})
+		table = append(table, []string{r.ID.String(), event.FormatTime(r.CreatedAt), r.Type, statesText(r), fitText(o.g.io, r.Content, 50)})
 	}
 	printTable(o.g.io, []string{"ID", "CREATED", "TYPE", "STATE", "CONTENT"}, table)
 	c, _, err := st.Counts(ctx, o.Recipient)

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -199,7 +199,7 @@ func produceRun(ctx context.Context, o *ProduceOptions) error {
 	}
 	brokers := cfg.Kafka.Brokers
 	if len(brokers) == 0 || cfg.UsesEmbeddedBroker() {
-		brokers = []string{"127.0.0.1:" + strconv.Itoa(cfg.Kafka.EmbeddedPort)}
+		brokers = []string{devBroker(cfg)}
 	}
 	opts, err := kafka.ClientOpts(cfg.Kafka, brokers)
 	if err != nil {
@@ -444,8 +444,19 @@ func readDataArg(arg string, stdin io.Reader) (json.RawMessage, error) {
 }
 
 func truncateText(s string, n int) string {
-	if len(s) <= n {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}
+
+// fitText shortens a long table cell on a terminal only, where the table is
+// fitted to the screen; a pipe or a file gets it whole (README: fitting
+// happens only on a terminal).
+func fitText(io *IOStreams, s string, n int) string {
+	if !io.OutTTY {
+		return s
+	}
+	return truncateText(s, n)
 }

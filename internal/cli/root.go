@@ -16,6 +16,7 @@ import (
 
 	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/devstate"
+	"github.com/signal-notify/signal/internal/suggest"
 )
 
 // ErrInterrupted is the cause of a command's context after Ctrl-C
@@ -158,7 +159,7 @@ recipient's room. A REST API sends to every client, a room or one client.`,
 	root.SetUsageTemplate(root.UsageTemplate() + exitCodesHelp)
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{withFlagHint(cmd, err)} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configFile, "config", "", "config file (YAML); default $"+config.EnvConfigFile)
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
@@ -217,15 +218,28 @@ func markRunning(c *cobra.Command, g *globals) {
 }
 
 // databaseURL is the database the commands that read it use: database.url,
-// or, while it is left at its default, the one the last `serve --dev` on
-// this machine used (make run's local cluster has a password).
+// or, while it is left at its default, the one the last `serve --dev` of
+// this clone used (make run's local cluster has a password).
 func databaseURL(cfg *config.Config) string {
 	return devstate.DatabaseURL(cfg.Database.URL, config.DefaultDatabaseURL)
 }
 
 // load reads the configuration with the given command flags bound to
-// their keys (only flags set on the command line override).
+// their keys (only flags set on the command line override), and prints
+// what it warns about (SIGNAL_ variables that name no key) on stderr.
 func (g *globals) load(cmdFlags map[string]*pflag.Flag) (*config.Config, error) {
+	cfg, err := g.loadQuiet(cmdFlags)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(g.io.ErrOut, styled(g.io, "11", "Warning:"), w)
+	}
+	return cfg, nil
+}
+
+// loadQuiet is load without printing the warnings (serve logs them).
+func (g *globals) loadQuiet(cmdFlags map[string]*pflag.Flag) (*config.Config, error) {
 	all := map[string]*pflag.Flag{}
 	for k, f := range g.flags {
 		all[k] = f
@@ -234,6 +248,27 @@ func (g *globals) load(cmdFlags map[string]*pflag.Flag) (*config.Config, error) 
 		all[k] = f
 	}
 	return config.Load(g.configFile, all)
+}
+
+// withFlagHint adds the closest flag of cmd to pflag's "unknown flag:
+// --recipient", as cobra does for commands: "did you mean --recipients?".
+func withFlagHint(cmd *cobra.Command, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return err
+	}
+	var names []string
+	add := func(f *pflag.Flag) {
+		if !f.Hidden {
+			names = append(names, f.Name)
+		}
+	}
+	cmd.Flags().VisitAll(add)
+	cmd.InheritedFlags().VisitAll(add)
+	if hint := suggest.Closest(name, names); hint != "" && hint != name {
+		return fmt.Errorf("%w (did you mean --%s?)", err, hint)
+	}
+	return err
 }
 
 // logger builds the structured logger of cfg on stderr.

@@ -22,7 +22,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, "signalctl", `unknown command "frobnicate" for "signalctl"`},
 		{[]string{"--no-such-flag", "version"}, "signalctl", "unknown flag: --no-such-flag"},
-		{[]string{"produce", "--bogus"}, "signalctl produce", "unknown flag: --bogus"},
+		{[]string{"produce", "--bogus"}, "signalctl produce", "unknown flag: --bogus\n"},
+		{[]string{"produce", "--recipient", "u1"}, "signalctl produce", "unknown flag: --recipient (did you mean --recipients?)"},
+		{[]string{"tail", "--servr", "http://x"}, "signalctl tail", "unknown flag: --servr (did you mean --server?)"},
+		{[]string{"status", "--confg", "x.yaml"}, "signalctl status", "unknown flag: --confg (did you mean --config?)"},
 		{[]string{"produce", "extra"}, "signalctl produce", `unknown command "extra" for "signalctl produce"`},
 		{[]string{"produce", "-o", "yaml"}, "signalctl produce", `--output must be table or json, got "yaml"`},
 		{[]string{"produce", "--count", "0"}, "signalctl produce", "--count must be at least 1"},

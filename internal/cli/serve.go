@@ -37,7 +37,7 @@ group kafka.group_id + "-members" (docs/operations.md).
 
 --dev starts an in-process Kafka-protocol broker on 127.0.0.1:9092, creates
 and migrates the database, generates a JWT secret and an API key (kept in
-the dev state file for the next run and for token/send/broadcast) and
+the clone's .dev/state.json for the next run and for the other commands) and
 prints how to connect.`,
 		Example: `  signalctl serve --dev
   signalctl serve --config /etc/signal/signal.yaml
@@ -63,9 +63,13 @@ prints how to connect.`,
 }
 
 func serveRun(ctx context.Context, o *ServeOptions) error {
-	cfg, err := o.g.load(o.flags)
+	cfg, err := o.g.loadQuiet(o.flags)
 	if err != nil {
 		return err
 	}
-	return daemon.Run(ctx, daemon.Options{Config: cfg, Dev: o.Dev, Logger: o.g.logger(cfg), Out: o.g.io.Out, Version: version})
+	log := o.g.logger(cfg)
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	return daemon.Run(ctx, daemon.Options{Config: cfg, Dev: o.Dev, Logger: log, Out: o.g.io.Out, Version: version})
 }

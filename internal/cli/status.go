@@ -31,7 +31,8 @@ clients on it and on all instances, every registered instance with its
 clients and partitions, the consumer group's lag per partition and the
 instance that owns it (all instances together), and the dead letters
 waiting, by reason. COMMITTED "none" is a partition nothing was consumed
-from yet.
+from yet: its lag counts from where the group will start (none with
+kafka.reset_offset latest, the whole partition with earliest).
 
 An instance that stopped without a clean stop (killed, frozen, cut off) is
 shown with how long it has been silent: its clients are still counted until
@@ -88,7 +89,7 @@ func printStatus(io *IOStreams, server string, st client.Status) {
 	}
 	fmt.Fprintf(w, "%s  %s  %s, up %s\n", styledOut(io, color, state), st.Instance, versionOr(st.Version),
 		time.Since(st.StartedAt).Round(time.Second))
-	fmt.Fprintf(w, "server     %s\n", server)
+	fmt.Fprintf(w, "%-12s%s\n", "server", server)
 	names := make([]string, 0, len(st.Checks))
 	for n := range st.Checks {
 		names = append(names, n)
@@ -103,15 +104,15 @@ func printStatus(io *IOStreams, server string, st client.Status) {
 			checks = append(checks, n+" "+styledOut(io, "9", v))
 		}
 	}
-	fmt.Fprintf(w, "checks     %s\n", strings.Join(checks, ", "))
-	fmt.Fprintf(w, "clients    %d here, %d on %d instance(s)\n", st.Connections.Local, st.Connections.Total, st.Instances)
+	fmt.Fprintf(w, "%-12s%s\n", "checks", strings.Join(checks, ", "))
+	fmt.Fprintf(w, "%-12s%d here, %d on %d instance(s)\n", "clients", st.Connections.Local, st.Connections.Total, st.Instances)
 	lag := fmt.Sprintf("%d", st.Consumer.TotalLag)
 	if st.Consumer.TotalLag > 0 {
 		lag = styledOut(io, "11", lag)
 	}
-	fmt.Fprintf(w, "consumer   %s → group %s, lag %s, %d partition(s) owned here\n", st.Consumer.Topic, st.Consumer.Group, lag, st.Consumer.PartitionsOwned)
+	fmt.Fprintf(w, "%-12s%s → group %s, lag %s, %d partition(s) owned here\n", "consumer", st.Consumer.Topic, st.Consumer.Group, lag, st.Consumer.PartitionsOwned)
 	if st.Consumer.Error != "" {
-		fmt.Fprintf(w, "           %s\n", styledOut(io, "9", st.Consumer.Error))
+		fmt.Fprintf(w, "%-12s%s\n", "", styledOut(io, "9", st.Consumer.Error))
 	}
 	dl := fmt.Sprintf("%d waiting", st.DeadLetters.Pending)
 	if st.DeadLetters.Pending > 0 {
@@ -125,7 +126,7 @@ func printStatus(io *IOStreams, server string, st client.Status) {
 			dl += ", oldest " + time.Since(*st.DeadLetters.Oldest).Round(time.Second).String() + " ago: signalctl deadletters list"
 		}
 	}
-	fmt.Fprintf(w, "deadletters %s\n", dl)
+	fmt.Fprintf(w, "%-12s%s\n", "deadletters", dl)
 	for _, in := range st.Cluster {
 		name := in.ID
 		if in.Self {
@@ -139,9 +140,9 @@ func printStatus(io *IOStreams, server string, st client.Status) {
 		if len(parts) > 0 {
 			owns = "partitions " + strings.Join(parts, ",")
 		}
-		fmt.Fprintf(w, "instance   %s  %s  %d client(s), %s\n", name, in.HTTPAddr, in.Clients, owns)
+		fmt.Fprintf(w, "%-12s%s  %s  %d client(s), %s\n", "instance", name, in.HTTPAddr, in.Clients, owns)
 		if in.Stale {
-			fmt.Fprintf(w, "           %s\n", styledOut(io, "11", in.Note))
+			fmt.Fprintf(w, "%-12s%s\n", "", styledOut(io, "11", in.Note))
 		}
 	}
 	if len(st.Consumer.Lag) > 0 {

@@ -22,7 +22,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/signal-notify/signal/internal/auth"
-	"github.com/signal-notify/signal/internal/devstate"
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/hub"
 )
@@ -92,13 +91,14 @@ func tailRun(ctx context.Context, o *TailOptions) error {
 	if err != nil {
 		return err
 	}
+	server := serverURL(cfg)
 	token := o.Token
 	if token == "" {
-		secret := cfg.Auth.JWTSecret
+		// The development secret signs tokens for this clone's serve --dev
+		// only: another server would refuse them anyway.
+		secret := devSecret(cfg, server)
 		if secret == "" {
-			if ds, _ := devstate.Load(); ds != nil {
-				secret = ds.JWTSecret
-			}
+			return fmt.Errorf("no token for %s: pass --token, or set auth.jwt_secret (SIGNAL_AUTH_JWT_SECRET) to mint one", server)
 		}
 		ttl := 24 * time.Hour
 		if m := cfg.Auth.MaxTokenTTL; m > 0 && m < ttl {
@@ -117,9 +117,9 @@ func tailRun(ctx context.Context, o *TailOptions) error {
 			ownRoom = "" // watched on purpose: stay
 		}
 	}
-	base, err := url.Parse(cfg.Client.Server)
+	base, err := url.Parse(server)
 	if err != nil || base.Host == "" {
-		return fmt.Errorf("client.server %q is not a URL", cfg.Client.Server)
+		return fmt.Errorf("client.server %q is not a URL", server)
 	}
 	scheme := "ws"
 	if base.Scheme == "https" {

@@ -27,7 +27,7 @@ func newCmdToken(g *globals) *cobra.Command {
 		Short: "Mint a WebSocket JWT with the configured secret",
 		Long: `Mint an HS256 JWT for the WebSocket endpoint and the inbox API, signed
 with auth.jwt_secret (SIGNAL_AUTH_JWT_SECRET). Without a configured secret it
-uses the one "serve --dev" generated on this machine (and says so when the
+uses the one "serve --dev" generated in this clone (and says so when the
 token is printed on a terminal; $(signalctl token …) stays quiet).
 
 The holder is joined to signal/notification/<sub> and may join the rooms of

@@ -21,6 +21,9 @@ type Client struct {
 	base   *url.URL
 	apiKey string
 	http   *http.Client
+	// KeyFrom says where the API key came from when the user did not give
+	// it (the development state): a 401 then names it.
+	KeyFrom string
 }
 
 // New returns a client of the server at base (http://host:port).
@@ -57,6 +60,8 @@ func IsNotFound(err error) bool {
 
 // ClientInfo is a connected WebSocket client.
 type ClientInfo struct {
+	ClientID string `json:"clientId"`
+	// ID is ClientID under its older name (servers before clientId).
 	ID             string    `json:"id"`
 	Subject        string    `json:"subject"`
 	Rooms          []string  `json:"rooms"`
@@ -222,6 +227,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 			} `json:"error"`
 		}
 		_ = json.Unmarshal(b, &e)
+		if resp.StatusCode == http.StatusUnauthorized && c.KeyFrom != "" {
+			// A key the user never typed: say where it came from.
+			e.Error.Message += " — it was " + c.KeyFrom + ": pass this server's key with --api-key or SIGNAL_API_KEY"
+		}
 		return &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
 	return nil

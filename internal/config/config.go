@@ -27,6 +27,10 @@ type Config struct {
 	Log           Log                           `mapstructure:"log"`
 	Client        Client                        `mapstructure:"client"`
 	Templates     map[string]event.TemplateText `mapstructure:"templates" desc:"per-eventType templates: templates.<TYPE>.content and templates.<TYPE>.action_url (Go text/template over the message; keys are case-insensitive). Built in: PAYMENT_SUCCESS and a generic fallback." noenv:"true"`
+
+	// Warnings are what Load noticed without refusing: SIGNAL_ variables
+	// that name no key. The commands print them (serve logs them).
+	Warnings []string `mapstructure:"-"`
 }
 
 // Database is the PostgreSQL connection.
@@ -160,6 +164,12 @@ type Client struct {
 	Server string `mapstructure:"server" env:"SIGNAL_SERVER" default:"http://127.0.0.1:8080" desc:"base URL of a serve instance (send, broadcast, clients, tail, status)"`
 	APIKey string `mapstructure:"api_key" env:"SIGNAL_API_KEY" desc:"API key the CLI sends to the REST API" secret:"true"`
 }
+
+// DefaultEmbeddedPort is kafka.embedded_port's default.
+const DefaultEmbeddedPort = 9092
+
+// DefaultServer is client.server's default (a test keeps them equal).
+const DefaultServer = "http://127.0.0.1:8080"
 
 // DefaultDatabaseURL is database.url's default (the struct tag above; a test
 // keeps them equal).

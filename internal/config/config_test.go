@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,8 @@ func TestPrecedenceIsFlagThenEnvThenFileThenDefault(t *testing.T) {
 		{"file beats default", c.Log.Level, "warn"},
 		{"default when nothing is set", c.Kafka.ClientID, "SIGNAL_NOTIF_CONSUMER"},
 		{"database default", c.Database.URL, DefaultDatabaseURL},
+		{"server default", c.Client.Server, DefaultServer},
+		{"embedded port default", fmt.Sprint(c.Kafka.EmbeddedPort), fmt.Sprint(DefaultEmbeddedPort)},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -191,5 +194,66 @@ func TestLoadRefusesUnsafeLimits(t *testing.T) {
 				t.Errorf("err = %v, want one naming %s", err, want)
 			}
 		})
+	}
+}
+
+// A key the configuration does not have is refused, named with its line
+// and the closest known key, instead of silently leaving the default in
+// place (issue 27, item 4).
+func TestUnknownKeysInTheFileAreRefusedWithTheClosestKnownOne(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"a typo in a section", "http:\n  adr: 127.0.0.1:9999\n", []string{"line 2: unknown key http.adr (did you mean http.addr?)"}},
+		{"a section typo", "kafak:\n  topic: t\n", []string{"line 1: unknown key kafak (did you mean kafka?)"}},
+		{"a key at the wrong level", "addr: 127.0.0.1:9999\n", []string{"line 1: unknown key addr"}},
+		{"a template field", "templates:\n  REFUND_ISSUED:\n    contnet: \"x\"\n", []string{"line 3: unknown key templates.REFUND_ISSUED.contnet (did you mean templates.REFUND_ISSUED.content?)"}},
+		{"two at once", "http:\n  addr: 127.0.0.1:1\n  read_timeot: 5s\nlog:\n  levle: debug\n", []string{
+			"line 3: unknown key http.read_timeot (did you mean http.read_timeout?)", "line 5: unknown key log.levle (did you mean log.level?)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, tc.body), nil)
+			if err == nil {
+				t.Fatalf("loaded %q", tc.body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+	// Known keys in any case, nested or dotted, and any template name load.
+	for _, body := range []string{
+		"HTTP:\n  Addr: 127.0.0.1:9999\n",
+		"templates:\n  refund_issued:\n    content: \"{{.Actor.Name}}\"\n    action_url: \"/r\"\n",
+		"kafka:\n  sasl:\n    mechanism: PLAIN\n  tls:\n    enabled: false\n",
+	} {
+		if _, err := Load(writeFile(t, body), nil); err != nil {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+}
+
+// A SIGNAL_ variable that names no key draws a warning with the closest
+// one; the variables that are not keys but are read (SIGNAL_CONFIG, …) do not.
+func TestUnknownSignalVariablesAreWarnedAbout(t *testing.T) {
+	got := UnknownEnv([]string{"SIGNAL_HTTP_ADRR=x", "SIGNAL_HTTP_ADDR=y", "SIGNAL_CONFIG=", "SIGNAL_TEST_DATABASE_URL=z",
+		"SIGNAL_DEV_STATE=s", "SIGNAL_NONSENSE_THING=1", "PATH=/bin", "APP_ENV_KAFKA_GROUP_ID=g"})
+	want := []string{
+		"SIGNAL_HTTP_ADRR is set but is not a configuration variable: it changes nothing (did you mean SIGNAL_HTTP_ADDR?)",
+		"SIGNAL_NONSENSE_THING is set but is not a configuration variable: it changes nothing",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	t.Setenv("SIGNAL_KAFKA_BROKER", "k:9092")
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "did you mean SIGNAL_KAFKA_BROKERS?") {
+		t.Errorf("Load's warnings: %q", c.Warnings)
 	}
 }

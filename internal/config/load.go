@@ -12,6 +12,8 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/signal-notify/signal/internal/event"
 )
 
 // EnvConfigFile names the config file when --config is not given.
@@ -37,6 +39,9 @@ func Fields() []Field {
 func walk(t reflect.Type, prefix string, out *[]Field) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
+		if f.Tag.Get("mapstructure") == "-" {
+			continue
+		}
 		key := prefix + f.Tag.Get("mapstructure")
 		if f.Type.Kind() == reflect.Struct && f.Type.String() != "time.Duration" {
 			walk(f.Type, key+".", out)
@@ -93,6 +98,13 @@ func Load(path string, flags map[string]*pflag.Flag) (*Config, error) {
 			}
 			return nil, fmt.Errorf("read config file %s: %w", path, err)
 		}
+		body, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config file %s: %w", path, err)
+		}
+		if err := checkFileKeys(path, body); err != nil {
+			return nil, err
+		}
 	}
 	for key, fl := range flags {
 		if fl == nil {
@@ -114,6 +126,7 @@ func Load(path string, flags map[string]*pflag.Flag) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	c.Warnings = UnknownEnv(os.Environ())
 	c.Kafka.Brokers = cleanList(c.Kafka.Brokers)
 	c.Auth.APIKeys = cleanList(c.Auth.APIKeys)
 	if err := c.validate(); err != nil {
@@ -194,6 +207,11 @@ func (c *Config) validate() error {
 	}
 	if c.Shutdown.Timeout <= c.WebSocket.CloseWindow {
 		errs = append(errs, fmt.Errorf("shutdown.timeout (%s) must be longer than websocket.close_window (%s)", c.Shutdown.Timeout, c.WebSocket.CloseWindow))
+	}
+	// Templates are compiled here, so a broken one is reported before any
+	// command connects to anything (serve, deadletters replay).
+	if _, err := event.NewRenderer(c.Templates); err != nil {
+		errs = append(errs, fmt.Errorf("templates: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -275,6 +275,11 @@ func Run(ctx context.Context, o Options) error {
 
 	log.Info("signal serving", "instance", instanceID, "http", info.HTTPAddr, "brokers", brokers, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.GroupID, "database", info.DatabaseURL)
 	if o.Dev {
+		// The CLI of this clone finds this instance (and its broker, when it
+		// runs one) and sends the development key to it alone.
+		if err := devstate.SaveServer("http://"+info.HTTPAddr, strings.Join(brokers, ","), cfg.UsesEmbeddedBroker()); err != nil {
+			log.Warn("could not record this instance for the other commands", "err", err)
+		}
 		printBanner(o.Out, &cfg, info)
 	}
 	if o.OnReady != nil {
@@ -324,9 +329,14 @@ func prepareDev(ctx context.Context, cfg *config.Config, info *Info, log *slog.L
 		return err
 	}
 	info.DevToken = tok
+	// database.url left at its default: the database of this clone's
+	// serve --dev (make run's cluster, password included), as the other
+	// commands find it: a second instance shares it.
+	cfg.Database.URL = devstate.DatabaseURL(cfg.Database.URL, config.DefaultDatabaseURL)
+	info.DatabaseURL = store.Redact(cfg.Database.URL)
 	created, err := store.EnsureDatabase(ctx, cfg.Database.URL)
 	if err != nil {
-		return fmt.Errorf("%w\nIs PostgreSQL running? `make run` starts a local one", err)
+		return explainDatabase(err, cfg.Database.URL)
 	}
 	if created {
 		log.Info("database created", "url", store.Redact(cfg.Database.URL))
@@ -366,10 +376,11 @@ Try, in another shell:
 }
 
 // serverFlag is the --server the CLI needs to reach this instance: none
-// when it listens where the CLI looks by default (client.server).
+// when it listens where the CLI looks by default (client.server, or the
+// instance of this clone that runs the embedded broker).
 func serverFlag(cfg *config.Config, info Info) string {
 	url := "http://" + info.HTTPAddr
-	if url == strings.TrimRight(cfg.Client.Server, "/") {
+	if url == strings.TrimRight(cfg.Client.Server, "/") || cfg.UsesEmbeddedBroker() {
 		return ""
 	}
 	return " --server " + url
@@ -377,10 +388,14 @@ func serverFlag(cfg *config.Config, info Info) string {
 
 // brokersFlag is the --brokers produce needs to reach this instance's
 // broker: none when it is where produce looks without one, the development
-// broker's address (127.0.0.1 and kafka.embedded_port).
+// broker's address (127.0.0.1 and kafka.embedded_port, or the embedded
+// broker of this clone's serve --dev, which this one may be).
 func brokersFlag(cfg *config.Config, info Info) string {
 	b := strings.Join(info.Brokers, ",")
-	if b == "127.0.0.1:"+strconv.Itoa(cfg.Kafka.EmbeddedPort) {
+	if b == "127.0.0.1:"+strconv.Itoa(cfg.Kafka.EmbeddedPort) || cfg.UsesEmbeddedBroker() {
+		return ""
+	}
+	if ds, _ := devstate.Load(); ds != nil && ds.Brokers == b {
 		return ""
 	}
 	return " --brokers " + b

@@ -37,6 +37,12 @@ func statusSource(instance, version string, cfg *config.Config, started time.Tim
 						continue
 					}
 					pl := httpapi.PartitionLag{Partition: m.Partition, Committed: m.Commit.At, End: m.End.Offset, Lag: m.Lag}
+					if m.Commit.At < 0 && cfg.Kafka.ResetOffset == "latest" {
+						// Nothing committed yet: the group starts at the end,
+						// so what is there is not behind it (kadm counts from
+						// the start). The lag gauge counts the same way.
+						pl.Lag = 0
+					}
 					if m.Member != nil {
 						pl.Member = m.Member.ClientID + " " + m.Member.ClientHost
 						pl.Instance = members[m.Member.MemberID]

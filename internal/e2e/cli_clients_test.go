@@ -53,6 +53,9 @@ func TestSendBroadcastAndClientsCommands(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0]["id"] != id {
 		t.Fatalf("clients -o json: %d %s", code, out)
 	}
+	if since, _ := list[0]["connectedSince"].(string); list[0]["clientId"] != id || !millis.MatchString(since) {
+		t.Errorf("clients -o json: want clientId %s and connectedSince in milliseconds: %s", id, out)
+	}
 	out, _, code = run(t, "clients")
 	if code != 0 || !strings.Contains(out, "CLIENT") || !strings.Contains(out, id) || !strings.Contains(out, "ops/night shift é") {
 		t.Errorf("clients table: %s", out)

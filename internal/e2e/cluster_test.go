@@ -161,7 +161,7 @@ func TestStatusShowsASilentInstanceUntilItIsSwept(t *testing.T) {
 		out, _, _ = run(t, "status")
 		return owner.MatchString(out)
 	})
-	for _, want := range []string{"instance   ghost  10.0.0.9:8080  1 client(s), no partition", "its clients are counted until it has been silent for 1m0s (cluster.dead_after)", a.Info.InstanceID + " (this one)"} {
+	for _, want := range []string{"instance    ghost  10.0.0.9:8080  1 client(s), no partition", "its clients are counted until it has been silent for 1m0s (cluster.dead_after)", a.Info.InstanceID + " (this one)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

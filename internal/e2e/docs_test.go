@@ -84,3 +84,27 @@ func checkEveryRowCitesATest(t *testing.T, doc, heading string) {
 		t.Errorf("only %d threat rows found under %q: the table changed shape", rows, heading)
 	}
 }
+
+// A runbook is pasted into scripts and non-interactive shells, where a
+// command that asks for confirmation refuses to run: every command of the
+// docs that deletes (dedupe --apply, deadletters purge) says --yes, as the
+// commands' --help examples do (issue 27, item 7).
+func TestTheDocsDeletingCommandsRunWithoutATerminal(t *testing.T) {
+	deleting := regexp.MustCompile(`signalctl (dedupe [^\n` + "`" + `]*--apply|deadletters purge)[^\n` + "`" + `]*`)
+	n := 0
+	for _, path := range []string{"../../README.md", "../../docs/operations.md", "../../docs/reliability.md", "../../docs/security.md", "../../docs/design.md"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range deleting.FindAllString(string(b), -1) {
+			n++
+			if line, _, _ := strings.Cut(cmd, "#"); !regexp.MustCompile(`(^|\s)(--yes|-y)(\s|$)`).MatchString(line) {
+				t.Errorf("%s: %q asks for confirmation and fails outside a terminal: add --yes", path, strings.TrimSpace(cmd))
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("only %d deleting commands found in the docs: the pattern or the docs changed", n)
+	}
+}

@@ -32,9 +32,21 @@ func TestDeadLettersListReplayAfterAMembershipFixAndPurge(t *testing.T) {
 	if list[1]["value"] != "garbage" || list[1]["reason"] != "malformed_json" || list[0]["reason"] != "no_recipients" || list[0]["topic"] != testkit.Topic {
 		t.Errorf("list %s", out)
 	}
+	// The value as JSON too, when it is JSON, for jq (issue 27, item 10).
+	if vj, ok := list[0]["valueJson"].(map[string]any); !ok || vj["organizerId"] != "org-9" {
+		t.Errorf("valueJson of a JSON value: %v", list[0]["valueJson"])
+	}
+	if _, ok := list[1]["valueJson"]; ok {
+		t.Errorf("valueJson of a value that is not JSON: %v", list[1]["valueJson"])
+	}
+	whole := strings.Join(strings.Fields(list[0]["value"].(string)), " ")
 	out, _, _ = run(t, "deadletters", "list")
 	if !strings.Contains(out, "no_recipients") || !strings.Contains(out, "REASON") {
 		t.Errorf("table %q", out)
+	}
+	// Off a terminal nothing is cut: the table has every value whole.
+	if strings.Contains(out, "…") || !strings.Contains(out, whole) || len(whole) < 100 {
+		t.Errorf("the table off a terminal does not hold the whole value %q:\n%s", whole, out)
 	}
 
 	// Fix the cause, replay: the notification is stored and pushed live.

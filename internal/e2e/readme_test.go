@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -65,25 +66,40 @@ func TestTheREADMETourRunsAsWritten(t *testing.T) {
 	ports := strings.NewReplacer("127.0.0.1:8080", httpA, "127.0.0.1:8081", httpB, "127.0.0.1:9092", broker,
 		"postgres://postgres@127.0.0.1:5432/signal?sslmode=disable", dbURL,
 		"postgres://postgres:xxxxx@127.0.0.1:5432/signal?sslmode=disable", store.Redact(dbURL))
-	state := filepath.Join(t.TempDir(), "dev.json")
-	t.Setenv(devstate.EnvPath, state)
-	tr := &tour{t: t, ports: ports, base: "http://" + httpA}
-	tr.env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "NO_COLOR=1",
-		"SIGNAL_CONFIG=", devstate.EnvPath+"="+state, "SIGNAL_DATABASE_URL="+dbURL,
-		"SIGNAL_HTTP_ADDR="+httpA, "SIGNAL_SERVER=http://"+httpA, "SIGNAL_KAFKA_EMBEDDED_PORT="+brokerPort,
-		"SIGNAL_KAFKA_BROKERS=", "SIGNAL_API_KEY=", "SIGNAL_AUTH_JWT_SECRET=", "SIGNAL_KAFKA_SESSION_TIMEOUT=2s")
 
-	// `make run`: serve --dev, then its banner as the README shows it.
-	serve := tr.background("signalctl serve --dev")
+	// A fresh clone (its go.mod is what marks one) where the reader works,
+	// with only the environment a reader has: no SIGNAL_ variable at all,
+	// and the README's own `export PATH=$PWD/bin:$PATH`. The commands find
+	// the server, the broker, the database and the secrets in the clone's
+	// .dev/state.json, as they do after make run (issue 27, item 1).
+	clone := t.TempDir()
+	if err := os.WriteFile(filepath.Join(clone, "go.mod"), []byte("module "+devstate.Module+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr := &tour{t: t, ports: ports, base: "http://" + httpA, dir: clone}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "SIGNAL_") || strings.HasPrefix(k, "APP_ENV_") || k == "PATH" || k == "NO_COLOR" {
+			continue
+		}
+		tr.env = append(tr.env, kv)
+	}
+	tr.env = append(tr.env, "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+
+	// `make run`: dev-db up's URL in SIGNAL_DATABASE_URL, then serve --dev
+	// (the Makefile's recipe), on the test's ports instead of 8080 and 9092.
+	makeRun := append(append([]string(nil), tr.env...), "SIGNAL_DATABASE_URL="+dbURL,
+		"SIGNAL_HTTP_ADDR="+httpA, "SIGNAL_KAFKA_EMBEDDED_PORT="+brokerPort)
+	serve := tr.backgroundEnv("signalctl serve --dev", makeRun)
 	tr.waitReady(httpA, serve)
 	for _, line := range banner[0].lines {
 		if strings.TrimSpace(line) != "" {
 			tr.expectLine(ports.Replace(line), serve.stdout.String(), "serve --dev's banner")
 		}
 	}
-	ds, err := devstate.Load()
+	ds, err := devstate.LoadFile(filepath.Join(clone, ".dev", devstate.File))
 	if err != nil || ds == nil {
-		t.Fatalf("serve --dev left no dev state: %v", err)
+		t.Fatalf("serve --dev left no dev state in the clone: %v", err)
 	}
 	tr.apiKey = ds.APIKey
 
@@ -109,13 +125,13 @@ func TestTheREADMETourRunsAsWritten(t *testing.T) {
 	// Ctrl-C in every other shell: each stops cleanly with exit 130.
 	for i := len(tr.procs) - 1; i >= 0; i-- {
 		p := tr.procs[i]
-		_ = p.p.Cmd.Process.Signal(syscall.SIGINT)
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
 		select {
-		case <-p.p.Done():
+		case <-p.done:
 		case <-time.After(40 * time.Second):
 			t.Fatalf("%s did not stop within 40s of Ctrl-C", p.cmdline)
 		}
-		if code := p.p.Cmd.ProcessState.ExitCode(); code != 130 {
+		if code := p.cmd.ProcessState.ExitCode(); code != 130 {
 			t.Errorf("%s exited %d after Ctrl-C, want 130\n%s", p.cmdline, code, p.stderr.String())
 		}
 	}
@@ -212,6 +228,7 @@ func matchesALine(doc, output string) bool {
 // tour runs the README's commands and keeps its background processes.
 type tour struct {
 	t      *testing.T
+	dir    string // the clone the reader works in
 	env    []string
 	ports  *strings.Replacer
 	base   string // the first instance's URL
@@ -221,8 +238,9 @@ type tour struct {
 
 type tourProc struct {
 	cmdline        string
-	p              *launch.Process
+	cmd            *exec.Cmd
 	stdout, stderr *syncBuffer
+	done           chan struct{}
 }
 
 func (tr *tour) expectLine(doc, output, what string) {
@@ -235,15 +253,27 @@ func (tr *tour) expectLine(doc, output, what string) {
 // background starts a command that runs until Ctrl-C, as in another shell.
 func (tr *tour) background(cmdline string) *tourProc {
 	tr.t.Helper()
-	p := &tourProc{cmdline: cmdline, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	cmd := launch.Command("bash", "-c", "exec "+cmdline)
-	cmd.Env = tr.env
-	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	var err error
-	if p.p, err = launch.Start(cmd); err != nil {
+	return tr.backgroundEnv(cmdline, tr.env)
+}
+
+func (tr *tour) backgroundEnv(cmdline string, env []string) *tourProc {
+	tr.t.Helper()
+	p := &tourProc{cmdline: cmdline, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = launch.Command("bash", "-c", "exec "+cmdline)
+	p.cmd.Env, p.cmd.Dir = env, tr.dir
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
 		tr.t.Fatal(err)
 	}
-	tr.t.Cleanup(p.p.Kill)
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	tr.t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
 	tr.procs = append(tr.procs, p)
 	return p
 }
@@ -252,7 +282,7 @@ func (tr *tour) waitReady(addr string, p *tourProc) {
 	tr.t.Helper()
 	testkit.Eventually(tr.t, 60*time.Second, "serve on "+addr+" to be ready", func() bool {
 		select {
-		case <-p.p.Done():
+		case <-p.done:
 			tr.t.Fatalf("%s ended: %s\n%s", p.cmdline, p.stdout.String(), p.stderr.String())
 		default:
 		}
@@ -301,7 +331,7 @@ func (tr *tour) run(c tourCommand) {
 	if strings.Contains(line, "<id from clients>") {
 		var page struct {
 			Clients []struct {
-				ID string `json:"id"`
+				ID string `json:"clientId"`
 			} `json:"clients"`
 		}
 		if err := tr.get("/socket/websocket/clients", &page); err != nil || len(page.Clients) == 0 {
@@ -329,7 +359,7 @@ func (tr *tour) run(c tourCommand) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := launch.CommandContext(ctx, "bash", "-c", line)
-	cmd.Env = tr.env
+	cmd.Env, cmd.Dir = tr.env, tr.dir
 	out, err := cmd.CombinedOutput()
 	t.Logf("$ %s\n%s", line, out)
 	if err != nil {

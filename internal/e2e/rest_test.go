@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,8 +155,20 @@ func TestRESTSendsReachTheirClients(t *testing.T) {
 				t.Errorf("clients %s lacks %s", raw, want)
 			}
 		}
+		// The welcome's name and the API's time format (issue 27, item 11):
+		// clientId, id kept beside it; milliseconds, as createdAt.
+		for _, c := range list {
+			c := c.(map[string]any)
+			since, _ := c["connectedSince"].(string)
+			if c["clientId"] == nil || c["clientId"] != c["id"] || !millis.MatchString(since) {
+				t.Errorf("client %v: want clientId (= id) and connectedSince in milliseconds", c)
+			}
+		}
 	})
 }
+
+// millis is a time as the API writes every time: RFC 3339, UTC, milliseconds.
+var millis = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
 
 func TestRESTErrors(t *testing.T) {
 	t.Parallel()

@@ -10,6 +10,12 @@ import (
 // encoding/json with SetEscapeHTML(false) does: object keys sorted, no
 // insignificant space, numbers as written.
 func appendCanonical(dst []byte, v any) ([]byte, bool) {
+	return appendJSON(dst, v, nil)
+}
+
+// appendJSON is appendCanonical with each number written by number (nil:
+// as written).
+func appendJSON(dst []byte, v any, number func(string) string) ([]byte, bool) {
 	switch v := v.(type) {
 	case nil:
 		return append(dst, "null"...), true
@@ -21,6 +27,9 @@ func appendCanonical(dst []byte, v any) ([]byte, bool) {
 		if v == "" || !json.Valid([]byte(v)) {
 			return dst, false
 		}
+		if number != nil {
+			return append(dst, number(string(v))...), true
+		}
 		return append(dst, v...), true
 	case []any:
 		dst = append(dst, '[')
@@ -29,7 +38,7 @@ func appendCanonical(dst []byte, v any) ([]byte, bool) {
 				dst = append(dst, ',')
 			}
 			var ok bool
-			if dst, ok = appendCanonical(dst, e); !ok {
+			if dst, ok = appendJSON(dst, e, number); !ok {
 				return dst, false
 			}
 		}
@@ -48,7 +57,7 @@ func appendCanonical(dst []byte, v any) ([]byte, bool) {
 			dst = appendJSONString(dst, k, false)
 			dst = append(dst, ':')
 			var ok bool
-			if dst, ok = appendCanonical(dst, v[k]); !ok {
+			if dst, ok = appendJSON(dst, v[k], number); !ok {
 				return dst, false
 			}
 		}

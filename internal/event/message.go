@@ -209,7 +209,10 @@ func Decode(value []byte) (*Decoded, error) {
 	if d.CanonicalData, err = canonicalObject(d.DataValue); err != nil {
 		return nil, err
 	}
-	d.Data = d.CanonicalData
+	// Data is what is stored and pushed: the canonical form with numbers as
+	// PostgreSQL prints them, so a repush from the row is the same bytes
+	// (CanonicalData, hashed into the id, keeps them as written).
+	d.Data = storedObject(d.DataValue, d.CanonicalData)
 
 	if w.OccurredAt == nil || *w.OccurredAt == "" {
 		return nil, invalid(ReasonMissingField, "occurredAt is required")

@@ -85,10 +85,16 @@ func compile(name string, t TemplateText) (compiled, error) {
 		return compiled{}, fmt.Errorf("template %s: content is empty", name)
 	}
 	c, err := template.New(name).Option("missingkey=zero").Parse(t.Content)
+	if err == nil {
+		err = checkFields(c.Tree)
+	}
 	if err != nil {
 		return compiled{}, fmt.Errorf("template %s content: %w", name, err)
 	}
 	a, err := template.New(name).Option("missingkey=zero").Parse(t.ActionURL)
+	if err == nil && a.Tree != nil {
+		err = checkFields(a.Tree)
+	}
 	if err != nil {
 		return compiled{}, fmt.Errorf("template %s action_url: %w", name, err)
 	}

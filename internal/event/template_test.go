@@ -67,3 +67,39 @@ func TestNewRendererRejectsBrokenTemplates(t *testing.T) {
 		})
 	}
 }
+
+// A misspelled field of the message fails on every message, so it is
+// refused when the templates load, with the field it was meant to be; what
+// only a message can tell (the keys of .Data) is not judged (issue 27).
+func TestTemplatesNamingFieldsTheMessageDoesNotHaveAreRefused(t *testing.T) {
+	for tmpl, want := range map[string]string{
+		"{{.Actor.Nmae}} paid":                          "{{.Actor.Nmae}}: Actor has no field Nmae (did you mean Name?)",
+		"{{.EventTyp}}":                                 "{{.EventTyp}}: the message has no field EventTyp (did you mean EventType?)",
+		"{{with .Actor}}{{.Nme}}{{end}}":                "{{.Nme}}: Actor has no field Nme (did you mean Name?)",
+		"{{if .OrganizerID}}{{$.Actr.Name}}{{end}}":     "{{$.Actr.Name}}: the message has no field Actr (did you mean Actor?)",
+		"{{range .RecipientIDs}}{{.}}{{end}}{{.Dta.x}}": "the message has no field Dta (did you mean Data?)",
+		"{{printf \"%s\" .Actor.Tpye}}":                 "Actor has no field Tpye (did you mean Type?)",
+		"{{(.Actor).Naem}}":                             "Actor has no field Naem",
+	} {
+		_, err := NewRenderer(map[string]TemplateText{"REFUND": {Content: tmpl}})
+		if err == nil || !strings.Contains(err.Error(), "template REFUND content: ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", tmpl, err, want)
+		}
+	}
+	_, err := NewRenderer(map[string]TemplateText{"REFUND": {Content: "ok", ActionURL: "/r/{{.Data.id}}/{{.MerchnatID}}"}})
+	if err == nil || !strings.Contains(err.Error(), "template REFUND action_url: ") || !strings.Contains(err.Error(), "did you mean MerchantID?") {
+		t.Errorf("action_url: err = %v", err)
+	}
+	for _, ok := range []string{
+		"{{.Actor.Name}} refunded {{.Data.amount}} {{.Data.a.b.c}}",
+		"{{with .Data.payment}}{{.subject}}{{end}}",
+		"{{.OccurredAt.Format \"2006-01-02\"}} {{.OccurredAt.UTC.Year}}",
+		"{{range $i, $r := .RecipientIDs}}{{$i}}{{$r}}{{end}}",
+		"{{range .Data.items}}{{.name}}{{end}}",
+		"{{len .RecipientIDs}} {{index .Data \"k\"}}",
+	} {
+		if _, err := NewRenderer(map[string]TemplateText{"X": {Content: ok}}); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}

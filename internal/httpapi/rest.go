@@ -337,10 +337,34 @@ func (a *api) listClients(w http.ResponseWriter, r *http.Request) {
 		c := encodeClientCursor(keyOf(p.Clients[limit-1]))
 		p.NextCursor = &c
 	}
-	if p.Clients == nil {
-		p.Clients = []hub.ClientInfo{}
+	writeJSON(w, http.StatusOK, clientPageView{Clients: clientViews(p.Clients), Total: p.Total, NextCursor: p.NextCursor})
+}
+
+// clientView is a client as the API lists it: clientId as in the welcome
+// frame (id, its older name, kept for scripts), times in milliseconds as
+// every time of the API.
+type clientView struct {
+	ClientID       string   `json:"clientId"`
+	ID             string   `json:"id"` // deprecated: clientId
+	Subject        string   `json:"subject"`
+	Rooms          []string `json:"rooms"`
+	ConnectedSince string   `json:"connectedSince"`
+	Instance       string   `json:"instance,omitempty"`
+}
+
+type clientPageView struct {
+	Clients    []clientView `json:"clients"`
+	Total      int          `json:"total"`
+	NextCursor *string      `json:"nextCursor"`
+}
+
+func clientViews(list []hub.ClientInfo) []clientView {
+	out := make([]clientView, len(list))
+	for i, c := range list {
+		out[i] = clientView{ClientID: c.ID, ID: c.ID, Subject: c.Subject, Rooms: c.Rooms,
+			ConnectedSince: event.FormatTime(c.ConnectedSince), Instance: c.Instance}
 	}
-	writeJSON(w, http.StatusOK, p)
+	return out
 }
 
 // MaxClientPage is the largest ?limit= of the client list.

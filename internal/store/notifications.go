@@ -195,6 +195,7 @@ func scanRows(rows pgx.Rows) ([]*event.Row, error) {
 			return nil, fmt.Errorf("read notification: %w", err)
 		}
 		_ = json.Unmarshal(actor, &r.Actor)
+		r.Data = event.StoredData(r.Data) // jsonb's key order and spaces: the bytes of the live push
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

@@ -435,8 +435,8 @@
     rows.replaceChildren();
     for (const c of list) {
       const tr = el('tr');
-      tr.dataset.client = String(c.id);
-      for (const v of [c.id, c.subject, (c.rooms || []).join(' '), c.instance || '', c.connectedSince]) tr.append(el('td', '', v));
+      tr.dataset.client = String(c.clientId || c.id);
+      for (const v of [c.clientId || c.id, c.subject, (c.rooms || []).join(' '), c.instance || '', c.connectedSince]) tr.append(el('td', '', v));
       rows.append(tr);
     }
     clients.next = page.nextCursor || null;

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/signal-notify/signal/internal/certreload"
 	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/hub"
 	"github.com/signal-notify/signal/internal/store"
@@ -37,6 +39,20 @@ func newHTTPServer(c config.HTTP, h http.Handler, log *slog.Logger) *http.Server
 		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+}
+
+// listenTLS serves HTTPS and WSS on ln when http.tls_cert_file is set
+// (certreload: a rotated pair is picked up without a restart); else ln as
+// it is.
+func listenTLS(ln net.Listener, c config.HTTP, log *slog.Logger) (net.Listener, error) {
+	if c.TLSCertFile == "" {
+		return ln, nil
+	}
+	r, err := certreload.New(c.TLSCertFile, c.TLSKeyFile, log.With("component", "tls"))
+	if err != nil {
+		return nil, err
+	}
+	return tls.NewListener(ln, r.Config()), nil
 }
 
 func serveHTTP(srv *http.Server, ln net.Listener) error {

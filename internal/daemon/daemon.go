@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/config"
@@ -28,6 +29,7 @@ import (
 	"github.com/signal-notify/signal/internal/metrics"
 	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
+	"github.com/signal-notify/signal/internal/tracing"
 )
 
 // Options configure a serve run.
@@ -68,6 +70,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	// Lines logged with a traced context carry its trace_id and span_id.
+	log = slog.New(tracing.LogHandler(log.Handler()))
 	info := Info{DatabaseURL: store.Redact(cfg.Database.URL)}
 	run := newRoutines(log)
 
@@ -145,6 +149,9 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
 	defer ln.Close()
+	if ln, err = listenTLS(ln, cfg.HTTP, log); err != nil {
+		return err
+	}
 	var metricsLn net.Listener
 	if cfg.HTTP.MetricsAddr != "" {
 		if metricsLn, err = net.Listen("tcp", cfg.HTTP.MetricsAddr); err != nil {
@@ -153,6 +160,15 @@ func Run(ctx context.Context, o Options) error {
 		defer metricsLn.Close()
 	}
 	instanceID := newInstanceID()
+	tr, err := tracing.Start(tracing.Options{Endpoint: cfg.OTel.Endpoint, Version: o.Version, Instance: instanceID, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := tr.Shutdown(2 * time.Second); err != nil {
+			log.Warn("tracing", "err", err)
+		}
+	}()
 	rel := relay.New(relay.Options{
 		Store: st, Hub: h, InstanceID: instanceID, HTTPAddr: ln.Addr().String(), Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter,
 		OnGap: func() {
@@ -161,7 +177,10 @@ func Run(ctx context.Context, o Options) error {
 		Metrics: m, Logger: log.With("component", "relay"),
 	})
 	h.SetPresence(rel)
-	push := &pusher{relay: rel}
+	var push ingest.Pusher = &pusher{relay: rel}
+	if tr.Enabled() {
+		push = tracedPusher{push, tr.Tracer()}
+	}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
 		Retention: cfg.Notifications.Retention.Duration(), MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Metrics: m, Logger: log.With("component", "ingest"),
@@ -176,7 +195,7 @@ func Run(ctx context.Context, o Options) error {
 		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize,
 		SessionTimeout: cfg.Kafka.SessionTimeout, InstanceID: cfg.Kafka.InstanceID,
 		RetryMin: cfg.Ingest.RetryMin, RetryMax: cfg.Ingest.RetryMax,
-		Handler: kafkaHandler{ing}, Metrics: m, Logger: log.With("component", "consumer"),
+		Handler: kafkaHandler{ing, recordTracer(tr)}, Metrics: m, Logger: log.With("component", "consumer"),
 	})
 	if err != nil {
 		return err
@@ -202,13 +221,18 @@ func Run(ctx context.Context, o Options) error {
 		}
 		checks = append(checks, httpapi.Check{Name: "auth", Check: func(context.Context) error { return verifier.Ready() }})
 	}
+	trusted, err := config.ParsePrefixes(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("http.trusted_proxies: %w", err)
+	}
 	api := httpapi.New(httpapi.Options{
 		Hub: h, Relay: rel, Inbox: st, Memberships: st, Preferences: st,
 		Verifier: verifier, APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys), MetricsElsewhere: metricsLn != nil,
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
-		Console:      console.Handler(),
-		StatusSource: statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st, rel),
-		Checks:       append(checks, membersChecks...),
+		Console:        console.Handler(),
+		StatusSource:   statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st, rel),
+		Checks:         append(checks, membersChecks...),
+		TrustedProxies: trusted, Tracer: tr.Tracer(),
 	})
 	srv := newHTTPServer(cfg.HTTP, api, log)
 	var metricsSrv *http.Server
@@ -375,26 +399,40 @@ func brokersText(cfg *config.Config, info Info) string {
 
 // kafkaHandler adapts franz-go records to ingest records.
 type kafkaHandler struct {
-	ing *ingest.Ingestor
+	ing    *ingest.Ingestor
+	tracer trace.Tracer // nil: tracing off
 }
 
 func (k kafkaHandler) Prepare(recs []*kgo.Record) kafka.Batch {
-	return kafkaBatch{k.ing, k.ing.Prepare(ingestRecords(recs))}
+	b := kafkaBatch{ing: k.ing, p: k.ing.Prepare(ingestRecords(recs)), tracer: k.tracer}
+	if k.tracer != nil {
+		b.traced = startConsume(k.tracer, recs)
+	}
+	return b
 }
 
 type kafkaBatch struct {
-	ing *ingest.Ingestor
-	p   *ingest.Prepared
+	ing    *ingest.Ingestor
+	p      *ingest.Prepared
+	tracer trace.Tracer
+	traced []tracedRecord // records with a sampled traceparent (tracing.go)
 }
 
 func (b kafkaBatch) Persist(ctx context.Context) error {
+	ctx, end := startPersist(ctx, b.tracer, b.traced)
 	_, err := b.ing.Persist(ctx, b.p)
+	end(err)
 	return err
 }
 
 // Publish has nothing left to do: the rows were handed to the relay when
-// their transaction committed, and it pushes them in seq order.
-func (b kafkaBatch) Publish(context.Context) {}
+// their transaction committed, and it pushes them in seq order. It ends
+// the consume spans: the offsets are committed next.
+func (b kafkaBatch) Publish(context.Context) {
+	for _, r := range b.traced {
+		r.consume.End()
+	}
+}
 
 // newInstanceID names this process among the instances: host and a random
 // suffix, readable in `signalctl clients` and logs.

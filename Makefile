@@ -9,6 +9,7 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).date=$(DATE)
 DB_URL  ?= $(or $(SIGNAL_DATABASE_URL),postgres://postgres@127.0.0.1:5432/signal?sslmode=disable)
 include release.mk
+include deploy.mk
 include bench/bench.mk
 
 .PHONY: build run db db-stop test test-short check chromium interop fuzz clean
@@ -27,7 +28,7 @@ db-stop: build
 	$(BIN) dev-db down --dir .dev/postgres
 
 ## test: formatting, vet, release files, and every test (race detector on) against a throwaway PostgreSQL
-test: build check release-check chromium interop
+test: build check release-check deploy-check chromium interop
 	SIGNAL_INTEROP=required $(BIN) dev-db exec -- $(GO) test -race -count=1 -timeout 20m ./...
 
 # The console's end-to-end test drives Debian's Chromium; install it when missing.

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/hub"
 	"github.com/signal-notify/signal/internal/store"
+	"github.com/signal-notify/signal/internal/tlslisten"
 )
 
 // Steps of the graceful stop, in order (Options.OnShutdown).
@@ -52,7 +52,8 @@ func listenTLS(ln net.Listener, c config.HTTP, log *slog.Logger) (net.Listener, 
 	if err != nil {
 		return nil, err
 	}
-	return tls.NewListener(ln, r.Config()), nil
+	// Not tls.NewListener: the hub needs each connection's descriptor.
+	return tlslisten.New(ln, r.Config(), c.ReadHeaderTimeout, log.With("component", "tls")), nil
 }
 
 func serveHTTP(srv *http.Server, ln net.Listener) error {

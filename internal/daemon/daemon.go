@@ -354,9 +354,9 @@ func printBanner(w io.Writer, cfg *config.Config, info Info) {
 	fmt.Fprintf(w, `
 Signal is running in development mode.
 
-  WebSocket  ws://%[1]s/socket/websocket?token=%[2]s
+  WebSocket  ws%[9]s://%[1]s/socket/websocket?token=%[2]s
              (a token for recipient u1; mint others with: signalctl token --sub ID)
-  REST API   http://%[1]s   Authorization: Bearer %[3]s
+  REST API   http%[9]s://%[1]s   Authorization: Bearer %[3]s
   Kafka      %[4]s, topic %[5]s
   Database   %[6]s
 
@@ -365,17 +365,25 @@ Try, in another shell:
   signalctl produce --scope users --recipients u1%[8]s
 
 `, info.HTTPAddr, info.DevToken, info.DevAPIKey, brokersText(cfg, info), cfg.Kafka.Topic, info.DatabaseURL,
-		serverFlag(cfg, info), brokersFlag(cfg, info))
+		serverFlag(cfg, info), brokersFlag(cfg, info), tlsSuffix(cfg))
 }
 
 // serverFlag is the --server the CLI needs to reach this instance: none
 // when it listens where the CLI looks by default (client.server).
 func serverFlag(cfg *config.Config, info Info) string {
-	url := "http://" + info.HTTPAddr
+	url := "http" + tlsSuffix(cfg) + "://" + info.HTTPAddr
 	if url == strings.TrimRight(cfg.Client.Server, "/") {
 		return ""
 	}
 	return " --server " + url
+}
+
+// tlsSuffix makes ws and http wss and https when http.addr serves TLS.
+func tlsSuffix(cfg *config.Config) string {
+	if cfg.HTTP.TLSCertFile != "" {
+		return "s"
+	}
+	return ""
 }
 
 // brokersFlag is the --brokers produce needs to reach this instance's

@@ -4,12 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
-	"io"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -169,7 +170,7 @@ func rootLayer(mtime time.Time, bin, ca []byte) (v1.Layer, error) {
 		_, err := tw.Write(body)
 		return err
 	}
-	uid := User[:len(User)-len(":65532")]
+	uid, _, _ := strings.Cut(User, ":")
 	steps := []func() error{
 		func() error { return dir("etc/", 0o755) },
 		func() error {

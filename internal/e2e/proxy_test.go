@@ -54,7 +54,8 @@ func TestTheUpgradeRateCountsTheForwardedClientOnlyFromTrustedProxies(t *testing
 		}
 	})
 	t.Run("from anyone else the headers are ignored", func(t *testing.T) {
-		in := env.Serve(t, limits)
+		// Proxies are trusted, but 127.0.0.1 is not one of them.
+		in := env.Serve(t, func(c *config.Config) { limits(c); c.HTTP.TrustedProxies = []string{"10.0.0.0/8"} })
 		for i, h := range []http.Header{xff("203.0.113.1"), xff("203.0.113.2")} {
 			if got := dial(in, h); got != 101 {
 				t.Fatalf("upgrade %d: %d, want 101", i, got)

@@ -10,6 +10,7 @@ LDFLAGS := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PK
 DB_URL  ?= $(or $(SIGNAL_DATABASE_URL),postgres://postgres@127.0.0.1:5432/signal?sslmode=disable)
 include tools.mk
 include release.mk
+include deploy.mk
 include bench/bench.mk
 
 .PHONY: build run db db-stop test test-short check specs chromium interop fuzz clean
@@ -31,8 +32,8 @@ db: build
 db-stop: build
 	$(BIN) dev-db down --dir .dev/postgres
 
-## test: formatting, vet, the API specs, release files, and every test (race detector on) against a throwaway PostgreSQL
-test: build check specs release-check chromium interop
+## test: formatting, vet, the API specs, release files, deployment files, and every test (race detector on) against a throwaway PostgreSQL
+test: build check specs release-check deploy-check chromium interop
 	SIGNAL_INTEROP=required $(BIN) dev-db exec -- $(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) -C bench test -race -count=1 ./...
 

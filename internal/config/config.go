@@ -26,6 +26,7 @@ type Config struct {
 	Debug         Debug                         `mapstructure:"debug"`
 	Log           Log                           `mapstructure:"log"`
 	Client        Client                        `mapstructure:"client"`
+	OTel          OTel                          `mapstructure:"otel"`
 	Templates     map[string]event.TemplateText `mapstructure:"templates" desc:"per-eventType templates: templates.<TYPE>.content and templates.<TYPE>.action_url (Go text/template over the message; keys are case-insensitive). Built in: PAYMENT_SUCCESS and a generic fallback." noenv:"true"`
 
 	// Warnings are what Load noticed without refusing: SIGNAL_ variables
@@ -81,6 +82,9 @@ type HTTP struct {
 	WriteTimeout      time.Duration `mapstructure:"write_timeout" default:"30s" desc:"longest time to answer a request; upgraded WebSocket connections are exempt"`
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout" default:"120s" desc:"a keep-alive connection with no new request for this long is closed (keep it above the load balancer's idle timeout)"`
 	MaxHeaderBytes    int           `mapstructure:"max_header_bytes" default:"32768" desc:"largest request line and headers, tokens included; larger is refused with 431"`
+	TLSCertFile       string        `mapstructure:"tls_cert_file" desc:"PEM certificate (chain) of http.addr: with http.tls_key_file, serve HTTPS and WSS instead of HTTP and WS. Both files are read again when they change (rotation without restart; checked at most once a second); open connections keep theirs"`
+	TLSKeyFile        string        `mapstructure:"tls_key_file" desc:"PEM private key of http.tls_cert_file"`
+	TrustedProxies    []string      `mapstructure:"trusted_proxies" desc:"CIDRs (or addresses) of the reverse proxies in front of http.addr, comma-separated: from these peers the client address is taken from X-Forwarded-For or Forwarded (the rightmost hop not in these CIDRs) for the upgrade rate limit and the logs. From any other peer those headers are ignored. Empty: the peer address is the client"`
 }
 
 // Auth holds the secrets of clients and callers.
@@ -157,6 +161,11 @@ type Debug struct {
 type Log struct {
 	Level  string `mapstructure:"level" default:"info" desc:"debug, info, warn or error"`
 	Format string `mapstructure:"format" default:"text" desc:"text or json"`
+}
+
+// OTel exports traces.
+type OTel struct {
+	Endpoint string `mapstructure:"endpoint" desc:"OTLP/HTTP base URL of a trace collector (e.g. http://127.0.0.1:4318; spans are posted to /v1/traces). A Kafka record's or a REST request's W3C traceparent header continues into the spans of its consume, persist and push; log lines of a traced record carry trace_id and span_id. Empty: no tracing"`
 }
 
 // Client is how the CLI reaches a running server.

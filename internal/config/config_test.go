@@ -110,6 +110,30 @@ func TestLoadRejectsBadValuesWithTheKeyName(t *testing.T) {
 			}
 		})
 	}
+	for _, tc := range []struct{ env, value, key string }{
+		{"SIGNAL_HTTP_TLS_CERT_FILE", "/etc/signal/tls.crt", "http.tls_key_file"}, // one of the pair
+		{"SIGNAL_HTTP_TRUSTED_PROXIES", "10.0.0.0/8,not-a-cidr", "http.trusted_proxies"},
+		{"SIGNAL_OTEL_ENDPOINT", "collector:4318", "otel.endpoint"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			if _, err := Load("", nil); err == nil || !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("%s=%s: err = %v, want one naming %s", tc.env, tc.value, err, tc.key)
+			}
+		})
+	}
+	t.Run("good section 9 values", func(t *testing.T) {
+		t.Setenv("SIGNAL_HTTP_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7 ,fd00::/8")
+		t.Setenv("SIGNAL_OTEL_ENDPOINT", "http://127.0.0.1:4318")
+		c, err := Load("", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := ParsePrefixes(c.HTTP.TrustedProxies)
+		if err != nil || len(p) != 3 || p[1].String() != "192.0.2.7/32" {
+			t.Errorf("trusted proxies %v (%v)", p, err)
+		}
+	})
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing file: %v", err)
 	}
@@ -132,6 +156,9 @@ func TestFieldsCoverTheContractKeys(t *testing.T) {
 		"auth.jwks_url": "SIGNAL_AUTH_JWKS_URL", "auth.public_key_file": "SIGNAL_AUTH_PUBLIC_KEY_FILE",
 		"auth.audience": "SIGNAL_AUTH_AUDIENCE", "auth.issuer": "SIGNAL_AUTH_ISSUER",
 		"auth.max_token_ttl": "SIGNAL_AUTH_MAX_TOKEN_TTL", "http.metrics_addr": "SIGNAL_HTTP_METRICS_ADDR",
+		// Contract section 9.
+		"http.tls_cert_file": "SIGNAL_HTTP_TLS_CERT_FILE", "http.tls_key_file": "SIGNAL_HTTP_TLS_KEY_FILE",
+		"http.trusted_proxies": "SIGNAL_HTTP_TRUSTED_PROXIES", "otel.endpoint": "SIGNAL_OTEL_ENDPOINT",
 	}
 	got := map[string]string{}
 	for _, f := range Fields() {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
+	"net/url"
 	"os"
 	"reflect"
 	"strings"
@@ -129,6 +131,7 @@ func Load(path string, flags map[string]*pflag.Flag) (*Config, error) {
 	c.Warnings = UnknownEnv(os.Environ())
 	c.Kafka.Brokers = cleanList(c.Kafka.Brokers)
 	c.Auth.APIKeys = cleanList(c.Auth.APIKeys)
+	c.HTTP.TrustedProxies = cleanList(c.HTTP.TrustedProxies)
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -202,6 +205,17 @@ func (c *Config) validate() error {
 	if c.HTTP.MaxHeaderBytes < 4096 {
 		errs = append(errs, fmt.Errorf("http.max_header_bytes must be at least 4096, got %d", c.HTTP.MaxHeaderBytes))
 	}
+	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
+		errs = append(errs, errors.New("http.tls_cert_file and http.tls_key_file must be set together"))
+	}
+	if _, err := ParsePrefixes(c.HTTP.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("http.trusted_proxies: %w", err))
+	}
+	if e := c.OTel.Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("otel.endpoint must be an http:// or https:// URL, got %q", e))
+		}
+	}
 	if c.Auth.MaxTokenTTL < 0 {
 		errs = append(errs, fmt.Errorf("auth.max_token_ttl must be 0 (no limit) or positive, got %s", c.Auth.MaxTokenTTL))
 	}
@@ -219,4 +233,22 @@ func (c *Config) validate() error {
 // UsesEmbeddedBroker reports whether kafka.brokers asks for the in-process broker.
 func (c *Config) UsesEmbeddedBroker() bool {
 	return len(c.Kafka.Brokers) == 1 && c.Kafka.Brokers[0] == Embedded
+}
+
+// ParsePrefixes reads http.trusted_proxies: CIDRs, or single addresses
+// (a /32 or /128).
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR nor an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/config"
@@ -30,6 +31,7 @@ import (
 	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/stream"
 	"github.com/signal-notify/signal/internal/testhooks"
+	"github.com/signal-notify/signal/internal/tracing"
 )
 
 // Options configure a serve run.
@@ -70,6 +72,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	// Lines logged with a traced context carry its trace_id and span_id.
+	log = slog.New(tracing.LogHandler(log.Handler()))
 	info := Info{DatabaseURL: store.Redact(cfg.Database.URL)}
 	run := newRoutines(log)
 
@@ -157,6 +161,9 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
 	defer ln.Close()
+	if ln, err = listenTLS(ln, cfg.HTTP, log); err != nil {
+		return err
+	}
 	var metricsLn net.Listener
 	if cfg.HTTP.MetricsAddr != "" {
 		if metricsLn, err = net.Listen("tcp", cfg.HTTP.MetricsAddr); err != nil {
@@ -165,6 +172,15 @@ func Run(ctx context.Context, o Options) error {
 		defer metricsLn.Close()
 	}
 	instanceID := newInstanceID()
+	tr, err := tracing.Start(tracing.Options{Endpoint: cfg.OTel.Endpoint, Version: o.Version, Instance: instanceID, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := tr.Shutdown(2 * time.Second); err != nil {
+			log.Warn("tracing", "err", err)
+		}
+	}()
 	rel := relay.New(relay.Options{
 		Store: st, Hub: h, InstanceID: instanceID, HTTPAddr: ln.Addr().String(), Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter,
 		OnGap: func(ctx context.Context) {
@@ -175,7 +191,10 @@ func Run(ctx context.Context, o Options) error {
 		Metrics: m, Logger: log.With("component", "relay"),
 	})
 	h.SetPresence(rel)
-	push := &pusher{relay: rel, hub: h, instance: instanceID}
+	var push ingest.Pusher = &pusher{relay: rel, hub: h, instance: instanceID}
+	if tr.Enabled() {
+		push = tracedPusher{push, tr.Tracer()}
+	}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
 		Retention: cfg.Notifications.Retention.Duration(), MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Metrics: m, Logger: log.With("component", "ingest"),
@@ -190,7 +209,7 @@ func Run(ctx context.Context, o Options) error {
 		ResetOffset: cfg.Kafka.ResetOffset, BatchSize: cfg.Kafka.BatchSize,
 		SessionTimeout: cfg.Kafka.SessionTimeout, InstanceID: cfg.Kafka.InstanceID,
 		RetryMin: cfg.Ingest.RetryMin, RetryMax: cfg.Ingest.RetryMax,
-		Handler: kafkaHandler{ing}, Metrics: m, Logger: log.With("component", "consumer"),
+		Handler: kafkaHandler{ing, recordTracer(tr)}, Metrics: m, Logger: log.With("component", "consumer"),
 	})
 	if err != nil {
 		return err
@@ -216,13 +235,18 @@ func Run(ctx context.Context, o Options) error {
 		}
 		checks = append(checks, httpapi.Check{Name: "auth", Check: func(context.Context) error { return verifier.Ready() }})
 	}
+	trusted, err := config.ParsePrefixes(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("http.trusted_proxies: %w", err)
+	}
 	api := httpapi.New(httpapi.Options{
 		Hub: h, Relay: rel, Inbox: inbox{st, stager(rel.Stage)}, Memberships: st, Preferences: st,
 		Verifier: verifier, APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys), MetricsElsewhere: metricsLn != nil,
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
-		Console:      console.Handler(),
-		StatusSource: statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st, rel),
-		Checks:       append(checks, membersChecks...),
+		Console:        console.Handler(),
+		StatusSource:   statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st, rel),
+		Checks:         append(checks, membersChecks...),
+		TrustedProxies: trusted, Tracer: tr.Tracer(),
 	})
 	srv := newHTTPServer(cfg.HTTP, api, log)
 	var metricsSrv *http.Server
@@ -361,9 +385,9 @@ func printBanner(w io.Writer, cfg *config.Config, info Info) {
 	fmt.Fprintf(w, `
 Signal is running in development mode.
 
-  WebSocket  ws://%[1]s/socket/websocket?token=%[2]s
+  WebSocket  ws%[9]s://%[1]s/socket/websocket?token=%[2]s
              (a token for recipient u1; mint others with: signalctl token --sub ID)
-  REST API   http://%[1]s   Authorization: Bearer %[3]s
+  REST API   http%[9]s://%[1]s   Authorization: Bearer %[3]s
   Kafka      %[4]s, topic %[5]s
   Database   %[6]s
 
@@ -372,18 +396,26 @@ Try, in another shell:
   signalctl produce --scope users --recipients u1%[8]s
 
 `, info.HTTPAddr, info.DevToken, info.DevAPIKey, brokersText(cfg, info), cfg.Kafka.Topic, info.DatabaseURL,
-		serverFlag(cfg, info), brokersFlag(cfg, info))
+		serverFlag(cfg, info), brokersFlag(cfg, info), tlsSuffix(cfg))
 }
 
 // serverFlag is the --server the CLI needs to reach this instance: none
 // when it listens where the CLI looks by default (client.server, or the
 // instance of this clone that runs the embedded broker).
 func serverFlag(cfg *config.Config, info Info) string {
-	url := "http://" + info.HTTPAddr
+	url := "http" + tlsSuffix(cfg) + "://" + info.HTTPAddr
 	if url == strings.TrimRight(cfg.Client.Server, "/") || cfg.UsesEmbeddedBroker() {
 		return ""
 	}
 	return " --server " + url
+}
+
+// tlsSuffix makes ws and http wss and https when http.addr serves TLS.
+func tlsSuffix(cfg *config.Config) string {
+	if cfg.HTTP.TLSCertFile != "" {
+		return "s"
+	}
+	return ""
 }
 
 // brokersFlag is the --brokers produce needs to reach this instance's
@@ -411,26 +443,40 @@ func brokersText(cfg *config.Config, info Info) string {
 
 // kafkaHandler adapts franz-go records to ingest records.
 type kafkaHandler struct {
-	ing *ingest.Ingestor
+	ing    *ingest.Ingestor
+	tracer trace.Tracer // nil: tracing off
 }
 
 func (k kafkaHandler) Prepare(recs []*kgo.Record) kafka.Batch {
-	return kafkaBatch{k.ing, k.ing.Prepare(ingestRecords(recs))}
+	b := kafkaBatch{ing: k.ing, p: k.ing.Prepare(ingestRecords(recs)), tracer: k.tracer}
+	if k.tracer != nil {
+		b.traced = startConsume(k.tracer, recs)
+	}
+	return b
 }
 
 type kafkaBatch struct {
-	ing *ingest.Ingestor
-	p   *ingest.Prepared
+	ing    *ingest.Ingestor
+	p      *ingest.Prepared
+	tracer trace.Tracer
+	traced []tracedRecord // records with a sampled traceparent (tracing.go)
 }
 
 func (b kafkaBatch) Persist(ctx context.Context) error {
+	ctx, end := startPersist(ctx, b.tracer, b.traced)
 	_, err := b.ing.Persist(ctx, b.p)
+	end(err)
 	return err
 }
 
 // Publish has nothing left to do: the rows were handed to the relay when
-// their transaction committed, and it pushes them in seq order.
-func (b kafkaBatch) Publish(context.Context) {}
+// their transaction committed, and it pushes them in seq order. It ends
+// the consume spans: the offsets are committed next.
+func (b kafkaBatch) Publish(context.Context) {
+	for _, r := range b.traced {
+		r.consume.End()
+	}
+}
 
 // newInstanceID names this process among the instances: host and a random
 // suffix, readable in `signalctl clients` and logs.

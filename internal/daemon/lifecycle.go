@@ -10,9 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/signal-notify/signal/internal/certreload"
 	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/hub"
 	"github.com/signal-notify/signal/internal/store"
+	"github.com/signal-notify/signal/internal/tlslisten"
 )
 
 // Steps of the graceful stop, in order (Options.OnShutdown).
@@ -37,6 +39,21 @@ func newHTTPServer(c config.HTTP, h http.Handler, log *slog.Logger) *http.Server
 		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+}
+
+// listenTLS serves HTTPS and WSS on ln when http.tls_cert_file is set
+// (certreload: a rotated pair is picked up without a restart); else ln as
+// it is.
+func listenTLS(ln net.Listener, c config.HTTP, log *slog.Logger) (net.Listener, error) {
+	if c.TLSCertFile == "" {
+		return ln, nil
+	}
+	r, err := certreload.New(c.TLSCertFile, c.TLSKeyFile, log.With("component", "tls"))
+	if err != nil {
+		return nil, err
+	}
+	// Not tls.NewListener: the hub needs each connection's descriptor.
+	return tlslisten.New(ln, r.Config(), c.ReadHeaderTimeout, log.With("component", "tls")), nil
 }
 
 func serveHTTP(srv *http.Server, ln net.Listener) error {

@@ -8,16 +8,23 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signal-notify/signal/internal/auth"
+	"github.com/signal-notify/signal/internal/clientaddr"
 	"github.com/signal-notify/signal/internal/hub"
 	"github.com/signal-notify/signal/internal/metrics"
+	"github.com/signal-notify/signal/internal/tracing"
 )
 
 // Check is one readiness condition: nil when fine.
@@ -49,6 +56,13 @@ type Options struct {
 	// MetricsElsewhere drops GET /metrics from this handler: it is served
 	// on http.metrics_addr instead (MetricsHandler).
 	MetricsElsewhere bool
+	// TrustedProxies (http.trusted_proxies): requests from these peers get
+	// the client address their X-Forwarded-For or Forwarded names as
+	// RemoteAddr (clientaddr), before anything reads it.
+	TrustedProxies []netip.Prefix
+	// Tracer continues the trace of a request with a sampled traceparent
+	// in a server span named by its route (nil: none).
+	Tracer trace.Tracer
 }
 
 type api struct {
@@ -90,7 +104,7 @@ func New(o Options) http.Handler {
 		}
 		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.Method+" "+r.URL.Path)
 	})
-	return a.recoverer(closeUnread(mux))
+	return clientaddr.New(o.TrustedProxies).Middleware(a.recoverer(closeUnread(mux)))
 }
 
 // MetricsHandler serves the Prometheus metrics.
@@ -230,10 +244,25 @@ func (a *api) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		var span trace.Span
+		if a.Tracer != nil && r.Header.Get("traceparent") != "" {
+			if ctx, sampled := tracing.Extract(r.Context(), propagation.HeaderCarrier(r.Header)); sampled {
+				ctx, span = a.Tracer.Start(ctx, route, trace.WithSpanKind(trace.SpanKindServer),
+					trace.WithAttributes(attribute.String("http.route", route), attribute.String("client.address", r.RemoteAddr)))
+				r = r.WithContext(ctx)
+			}
+		}
 		h.ServeHTTP(rec, r)
 		code := rec.status
 		if code == 0 {
 			code = http.StatusSwitchingProtocols // hijacked by the WebSocket upgrade
+		}
+		if span != nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", code))
+			if code >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(code))
+			}
+			span.End()
 		}
 		a.Metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 		a.Metrics.HTTPSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())

@@ -38,6 +38,7 @@ type Client struct {
 	socket      *gws.Conn
 	sc          *sockConn
 	raw         syscall.RawConn
+	remote      string // the client's address: the request's RemoteAddr (clientaddr, behind a trusted proxy)
 	connectedAt int64  // unix nanos
 	index       int32  // in hub.list
 	pollKey     uint32 // in the idle poller
@@ -273,7 +274,7 @@ func (h *Hub) open(c *Client, since string) {
 	// start) come first, whatever it sent before, and no join can race
 	// with the start of its own room.
 	h.watch(c)
-	h.log.Debug("websocket client connected", "client", c.id, "sub", c.subject(), "remote", c.sc.RemoteAddr().String())
+	h.log.Debug("websocket client connected", "client", c.id, "sub", c.subject(), "remote", c.remote)
 }
 
 func (e *handler) OnClose(socket *gws.Conn, err error) {

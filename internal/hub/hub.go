@@ -205,6 +205,7 @@ func (h *Hub) Upgrade(w http.ResponseWriter, r *http.Request, claims *auth.Claim
 		return err // gws answered 400 and closed
 	}
 	c := newClient(h, claims, socket, sc, raw)
+	c.remote = r.RemoteAddr
 	sc.c = c // from now on gws writes through the client's queue
 	socket.Session().Store(sessionKey, c)
 	go h.open(c, r.URL.Query().Get("since")) // which then starts reading it

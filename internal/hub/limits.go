@@ -80,9 +80,13 @@ func (h *Hub) AllowUpgrade(r *http.Request) *Refusal {
 }
 
 // addrKey is the bucket of a source address: the address itself, or its
-// /64 for IPv6 (one host usually has a whole /64).
+// /64 for IPv6 (one host usually has a whole /64). remote is host:port, or
+// a bare address (a client behind a trusted proxy: clientaddr).
 func addrKey(remote string) (netip.Prefix, bool) {
 	ap, err := netip.ParseAddrPort(remote)
+	if a, aerr := netip.ParseAddr(remote); aerr == nil {
+		ap, err = netip.AddrPortFrom(a, 0), nil
+	}
 	if err != nil {
 		host, _, err2 := net.SplitHostPort(remote)
 		if err2 != nil {

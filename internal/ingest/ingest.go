@@ -13,6 +13,7 @@ import (
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/metrics"
 	"github.com/signal-notify/signal/internal/store"
+	"github.com/signal-notify/signal/internal/tracing"
 )
 
 // Record is one input record, from Kafka or from a dead letter replay.
@@ -199,7 +200,7 @@ func (in *Ingestor) Persist(ctx context.Context, p *Prepared) (Result, error) {
 func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error) (Result, error) {
 	if len(records) == 1 {
 		r := &records[0]
-		in.log.Error("database rejected a record; keeping it as a dead letter", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", cause)
+		in.log.ErrorContext(tracing.ForRecord(ctx, r.Source), "database rejected a record; keeping it as a dead letter", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", cause)
 		dl := deadLetter(r, &event.InvalidError{Reason: event.ReasonDBRejected, Detail: cause.Error()})
 		res, err := in.persist(ctx, &Prepared{dead: []*event.DeadLetter{dl}})
 		if err != nil {
@@ -284,7 +285,7 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 	}
 	if p.plan == nil {
 		p.plan = pl
-		in.resolved(pl)
+		in.resolved(ctx, pl)
 	}
 	pl.ti, pl.ri = next, at
 	p.stored = p.stored.add(res)
@@ -326,9 +327,9 @@ func (in *Ingestor) resolve(ctx context.Context, tx *store.Tx, p *Prepared) (*pl
 }
 
 // resolved logs and counts what the batch's first transaction settled.
-func (in *Ingestor) resolved(pl *plan) {
+func (in *Ingestor) resolved(ctx context.Context, pl *plan) {
 	for _, d := range pl.dead {
-		in.log.Warn("record kept as dead letter", "reason", d.Reason, "detail", d.Detail, "topic", d.Source.Topic, "partition", d.Source.Partition, "offset", d.Source.Offset)
+		in.log.WarnContext(tracing.ForRecord(ctx, d.Source), "record kept as dead letter", "reason", d.Reason, "detail", d.Detail, "topic", d.Source.Topic, "partition", d.Source.Partition, "offset", d.Source.Offset)
 		in.o.Metrics.DeadLettered.WithLabelValues(d.Reason).Inc()
 	}
 	if pl.muted > 0 {

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,11 +80,20 @@ type Instance struct {
 	stopLimit time.Duration
 }
 
-// URL is the instance's base HTTP URL.
-func (in *Instance) URL() string { return "http://" + in.Info.HTTPAddr }
+// URL is the instance's base HTTP URL (https:// with http.tls_cert_file).
+func (in *Instance) URL() string { return in.scheme("http") + "://" + in.Info.HTTPAddr }
 
-// WSURL is the instance's WebSocket endpoint.
-func (in *Instance) WSURL() string { return "ws://" + in.Info.HTTPAddr + "/socket/websocket" }
+// WSURL is the instance's WebSocket endpoint (wss:// with http.tls_cert_file).
+func (in *Instance) WSURL() string {
+	return in.scheme("ws") + "://" + in.Info.HTTPAddr + "/socket/websocket"
+}
+
+func (in *Instance) scheme(plain string) string {
+	if in.Config.HTTP.TLSCertFile != "" {
+		return plain + "s"
+	}
+	return plain
+}
 
 // Env is a broker, a database and the config to serve them.
 type Env struct {
@@ -148,8 +158,11 @@ func (in *Instance) WaitReady() {
 	in.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var last string
+	// Readiness only: a TLS test checks the certificate with its own client.
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer cl.CloseIdleConnections()
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(in.URL() + "/readyz")
+		resp, err := cl.Get(in.URL() + "/readyz")
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"net"
@@ -90,12 +91,27 @@ func Dial(t testing.TB, url, token string) *Client {
 // TryDial connects and returns the handshake response and error as they are.
 func TryDial(t testing.TB, url, token string) (*Client, *http.Response, error) {
 	t.Helper()
+	return TryDialWith(t, url, token, DialOptions{})
+}
+
+// DialOptions are what some tests add to a dial.
+type DialOptions struct {
+	TLS    *tls.Config // for wss://: what the client trusts
+	Header http.Header // more request headers (X-Forwarded-For, traceparent)
+}
+
+// TryDialWith is TryDial with o.
+func TryDialWith(t testing.TB, url, token string, o DialOptions) (*Client, *http.Response, error) {
+	t.Helper()
 	c := &Client{t: t, frames: make(chan Frame, 100000), closed: make(chan struct{})}
-	h := http.Header{}
+	h := o.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
 	}
-	conn, resp, err := gws.NewClient(&clientHandler{c: c}, &gws.ClientOption{Addr: url, RequestHeader: h, HandshakeTimeout: 5 * time.Second})
+	conn, resp, err := gws.NewClient(&clientHandler{c: c}, &gws.ClientOption{Addr: url, RequestHeader: h, HandshakeTimeout: 5 * time.Second, TlsConfig: o.TLS})
 	if err != nil {
 		return nil, resp, err
 	}

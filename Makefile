@@ -11,7 +11,7 @@ DB_URL  ?= $(or $(SIGNAL_DATABASE_URL),postgres://postgres@127.0.0.1:5432/signal
 include release.mk
 include bench/bench.mk
 
-.PHONY: build run db db-stop test test-short check chromium interop fuzz clean
+.PHONY: build run db db-stop test test-short check chromium interop js types console-bundle test-token-soak fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/signalctl
@@ -27,7 +27,7 @@ db-stop: build
 	$(BIN) dev-db down --dir .dev/postgres
 
 ## test: formatting, vet, release files, and every test (race detector on) against a throwaway PostgreSQL
-test: build check release-check chromium interop
+test: build check release-check chromium interop js
 	SIGNAL_INTEROP=required $(BIN) dev-db exec -- $(GO) test -race -count=1 -timeout 20m ./...
 
 # The console's end-to-end test drives Debian's Chromium; install it when missing.
@@ -38,6 +38,25 @@ chromium:
 # drive Node's ws (npm, into git-ignored folders); install them when missing.
 interop:
 	@scripts/ensure-interop.sh
+
+# The JavaScript client (clients/js): npm ci from its lockfile when it
+# changed, then its dist/ (internal/e2e/jsclient_test.go runs it in Node and
+# Chromium).
+js: interop
+	@scripts/ensure-js.sh
+
+## types: regenerate the client's TypeScript types from api/*.yaml
+types:
+	$(GO) test ./internal/tsgen -run TestGeneratedTypesAreCurrent -update
+
+## console-bundle: rebuild the console's copy of the client (internal/console/static/signal-client.js)
+console-bundle: js
+	node clients/js/scripts/bundle.mjs console
+
+## test-token-soak: the client keeps one connection on 30 s tokens for 5 minutes
+test-token-soak: build chromium js
+	SIGNAL_JS_TOKEN_TTL=30s SIGNAL_JS_TOKEN_FOR=5m SIGNAL_INTEROP=required $(BIN) dev-db exec -- \
+	  $(GO) test -count=1 -timeout 10m -run TestJSClientKeepsOneConnectionOnShortTokens ./internal/e2e
 
 ## test-short: the quick subset (no crash or outage tests)
 test-short: build

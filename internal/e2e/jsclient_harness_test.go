@@ -109,6 +109,7 @@ func newAppServer(t *testing.T, backends ...string) *appServer {
 		}
 		files.ServeHTTP(w, r)
 	})
+	mux.HandleFunc("/favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.Handle("/", proxy)
 	a.srv = httptest.NewServer(mux)
 	t.Cleanup(a.srv.Close)

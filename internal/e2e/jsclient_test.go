@@ -119,3 +119,179 @@ func TestJSClientInNodeAndChromium(t *testing.T) {
 	})
 	var _ = strings.Contains
 }
+
+func TestJSClientSeesEveryNotificationAcrossCrashesAndRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: runs in make test, not with -short")
+	}
+	env, restartDB := clusterEnv(t)
+	p1, p2 := startServe(t, env), startServe(t, env)
+	app := newAppServer(t, p1.addr, p2.addr)
+	a := startAgent(t, app.URL())
+	a.do(map[string]any{"cmd": "client", "name": "node", "sub": "u1"})
+	a.do(map[string]any{"cmd": "tab", "name": "tab", "sub": "u1"})
+	a.waitState("node", "live", 20*time.Second)
+	a.waitState("tab", "live", 20*time.Second)
+
+	const messages = 600
+	produced := produceTo(t, env.Broker, []string{"u1", "u2"}, 0, messages, 40)
+	time.Sleep(2 * time.Second)
+	t.Log("SIGKILL one instance")
+	p1.kill()
+	p1 = startServe(t, env)
+	app.setBackends(p1.addr, p2.addr)
+	time.Sleep(2 * time.Second)
+	t.Log("rolling restart")
+	for i, p := range []*proc{p2, p1} {
+		if _, err := p.term(30 * time.Second); err != nil {
+			t.Errorf("instance %d exited with %v", i, err)
+		}
+		np := startServe(t, env)
+		if i == 0 {
+			p2 = np
+		} else {
+			p1 = np
+		}
+		app.setBackends(p1.addr, p2.addr)
+		time.Sleep(time.Second)
+	}
+	t.Log("PostgreSQL restart")
+	restartDB(time.Second)
+	<-produced
+	waitCaughtUp(t, env.Broker, 60*time.Second)
+	if n := len(storedIDs(t, env, "u1")); n != messages {
+		t.Fatalf("%d notifications stored for u1, want %d", n, messages)
+	}
+	waitAllSeen(t, a, env, "u1", 60*time.Second, "node", "tab")
+	want := serverCounts(t, "http://"+p1.addr, "u1")
+	testkit.Eventually(t, 20*time.Second, "counts equal to the server's", func() bool {
+		return sameCounts(a.snapshot("node"), want) && sameCounts(a.snapshot("tab"), want)
+	})
+	for _, name := range []string{"node", "tab"} {
+		s := a.snapshot(name)
+		t.Logf("%s: %d reconnects, closes %v, %d repeats dropped, %d gaps, %d resets", name, s.Stats.Reconnects, s.Stats.Closes, s.Stats.Repeats, s.Stats.Gaps, s.Stats.Resets)
+		if s.Stats.Reconnects < 3 {
+			t.Errorf("%s reconnected %d times: the kill and the restarts must have cut it", name, s.Stats.Reconnects)
+		}
+	}
+}
+
+func TestJSClientTabsShareOneSocket(t *testing.T) {
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	app := newAppServer(t, in.Info.HTTPAddr)
+	a := startAgent(t, app.URL())
+	a.do(map[string]any{"cmd": "tab", "name": "t1", "sub": "u1"})
+	a.do(map[string]any{"cmd": "tab", "name": "t2", "sub": "u1"})
+	a.waitState("t1", "live", 20*time.Second)
+	a.waitState("t2", "live", 20*time.Second)
+	sockets := func() int {
+		_, body := call(t, "GET", in.URL()+"/socket/websocket/clients", testkit.APIKey, nil)
+		n := 0
+		list, _ := body["clients"].([]any)
+		for _, c := range list {
+			if c.(map[string]any)["subject"] == "u1" {
+				n++
+			}
+		}
+		return n
+	}
+	roles := func() string { return a.snapshot("t1").Role + "," + a.snapshot("t2").Role }
+	testkit.Eventually(t, 10*time.Second, "one leader and one follower", func() bool {
+		r := roles()
+		return r == "leader,follower" || r == "follower,leader"
+	})
+	if n := sockets(); n != 1 {
+		t.Fatalf("%d sockets for u1's two tabs, want 1", n)
+	}
+
+	<-produceTo(t, env.Broker, []string{"u1"}, 0, 30, 100)
+	waitAllSeen(t, a, env, "u1", 20*time.Second, "t1", "t2")
+	// States change from both sides: the REST API and each tab's inbox.
+	ids := make([]string, 0, 5)
+	for id := range storedIDs(t, env, "u1") {
+		if len(ids) < 5 {
+			ids = append(ids, id)
+		}
+	}
+	if code, body := call(t, "POST", in.URL()+"/notifications/read?recipientId=u1", testkit.APIKey, map[string]any{"ids": ids[:3]}); code != 200 {
+		t.Fatalf("read: %d %v", code, body)
+	}
+	a.do(map[string]any{"cmd": "call", "name": "t2", "method": "archive", "args": []any{ids[3]}})
+	a.do(map[string]any{"cmd": "call", "name": "t1", "method": "markSeen", "args": []any{"all"}})
+	want := serverCounts(t, in.URL(), "u1")
+	testkit.Eventually(t, 10*time.Second, "counts equal to the server's in both tabs", func() bool {
+		return sameCounts(a.snapshot("t1"), want) && sameCounts(a.snapshot("t2"), want)
+	})
+	s1, s2 := a.snapshot("t1"), a.snapshot("t2")
+	if fmt.Sprint(s1.Items) != fmt.Sprint(s2.Items) || len(s1.Items) != 29 {
+		t.Errorf("the tabs show different items:\n%v\n%v", s1.Items, s2.Items)
+	}
+
+	// The leader's tab closes: the other takes the socket over, and loses nothing.
+	leader, other := "t1", "t2"
+	if s2.Role == "leader" {
+		leader, other = other, leader
+	}
+	a.do(map[string]any{"cmd": "closeTab", "name": leader})
+	testkit.Eventually(t, 10*time.Second, other+" leads", func() bool { return a.snapshot(other).Role == "leader" })
+	<-produceTo(t, env.Broker, []string{"u1"}, 30, 10, 100)
+	waitAllSeen(t, a, env, "u1", 20*time.Second, other)
+	testkit.Eventually(t, 10*time.Second, "one socket again", func() bool { return sockets() == 1 })
+}
+
+func TestJSClientFrozenTabResumesWithNothingLost(t *testing.T) {
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	app := newAppServer(t, in.Info.HTTPAddr)
+	a := startAgent(t, app.URL())
+
+	// One tab alone: it holds the socket, and is frozen while notifications
+	// and state changes arrive.
+	a.do(map[string]any{"cmd": "tab", "name": "solo", "sub": "u1"})
+	a.waitState("solo", "live", 20*time.Second)
+	<-produceTo(t, env.Broker, []string{"u1"}, 0, 5, 100)
+	waitAllSeen(t, a, env, "u1", 20*time.Second, "solo")
+	a.do(map[string]any{"cmd": "hide", "name": "solo"})
+	a.do(map[string]any{"cmd": "freeze", "name": "solo"})
+	<-produceTo(t, env.Broker, []string{"u1"}, 5, 20, 100)
+	testkit.Eventually(t, 20*time.Second, "25 stored", func() bool { return len(storedIDs(t, env, "u1")) == 25 })
+	if code, body := call(t, "POST", in.URL()+"/notifications/read-all?recipientId=u1", testkit.APIKey, nil); code != 200 {
+		t.Fatalf("read-all: %d %v", code, body)
+	}
+	a.do(map[string]any{"cmd": "resume", "name": "solo"})
+	a.do(map[string]any{"cmd": "show", "name": "solo"})
+	waitAllSeen(t, a, env, "u1", 20*time.Second, "solo")
+	want := serverCounts(t, in.URL(), "u1")
+	testkit.Eventually(t, 10*time.Second, "the read-all and the counts after the freeze", func() bool {
+		s := a.snapshot("solo")
+		for _, it := range s.Items {
+			if !it.IsRead {
+				return false
+			}
+		}
+		return sameCounts(s, want) && want.Unread == 0
+	})
+
+	// Two tabs: the follower is frozen, the leader goes on; on resume the
+	// follower gets what it missed from the leader.
+	a.do(map[string]any{"cmd": "tab", "name": "follower", "sub": "u1"})
+	a.waitState("follower", "live", 20*time.Second)
+	testkit.Eventually(t, 10*time.Second, "a follower", func() bool { return a.snapshot("follower").Role == "follower" })
+	a.do(map[string]any{"cmd": "hide", "name": "follower"})
+	a.do(map[string]any{"cmd": "freeze", "name": "follower"})
+	<-produceTo(t, env.Broker, []string{"u1"}, 25, 20, 100)
+	waitAllSeen(t, a, env, "u1", 20*time.Second, "solo")
+	a.do(map[string]any{"cmd": "resume", "name": "follower"})
+	a.do(map[string]any{"cmd": "show", "name": "follower"})
+	want = serverCounts(t, in.URL(), "u1")
+	testkit.Eventually(t, 20*time.Second, "the follower caught up", func() bool {
+		seen := a.seen("follower")
+		return len(seen) == 20 && sameCounts(a.snapshot("follower"), want)
+	})
+	for id, n := range a.seen("follower") {
+		if n != 1 {
+			t.Errorf("the follower saw %s %d times", id, n)
+		}
+	}
+}

@@ -7,7 +7,7 @@ import { Emitter } from "./emitter.js";
 import { Inbox } from "./inbox.js";
 import { Rest, type FetchLike } from "./rest.js";
 import { share, type Role, type Shared } from "./share.js";
-import { isChange, Sequencer } from "./stream.js";
+import { idOf, isChange, Sequencer } from "./stream.js";
 import { TokenSource, type TokenProvider } from "./token.js";
 import {
   SignalError,
@@ -102,6 +102,7 @@ export class Client extends Emitter<ClientEvents> {
   private sockets = 0;
   private loadedOnce = false;
   private ring: Frame[] = [];
+  private followed = false; // a follower that had the leader's status once
   private cleanup: (() => void)[] = [];
   private readonly fetcher: FetchLike;
 
@@ -266,7 +267,12 @@ export class Client extends Emitter<ClientEvents> {
     this.roomsValue = new Set(d?.rooms ?? []);
     if (!this.ownRoom) this.ownRoom = (d?.rooms ?? []).find((r) => r.startsWith("signal/notification/")) ?? null;
     // A server with positions says live with synced; one without is live now.
-    if (!this.seq.positioned) this.becameLive();
+    if (!this.seq.positioned) {
+      // It replays created frames only: state changes made while this
+      // client was away come from a reload.
+      if (this.loadedOnce) this.inbox.load().catch((e: SignalError) => this.emit("error", e));
+      this.becameLive();
+    }
   }
 
   private becameLive(): void {
@@ -379,10 +385,8 @@ export class Client extends Emitter<ClientEvents> {
       return;
     }
     this.applyChange(f);
-    if (typeof f.pos === "number") {
-      this.ring.push(f);
-      if (this.ring.length > RING) this.ring.shift();
-    }
+    this.ring.push(f);
+    if (this.ring.length > RING) this.ring.shift();
     this.relay({ t: "change", f });
   }
 
@@ -445,10 +449,8 @@ export class Client extends Emitter<ClientEvents> {
       // What the followers ask.
       if (m.t === "hello") {
         this.shared!.post({ t: "status", to: m.from, s: this.stateValue, pos: this.seq.pos, lastId: this.seq.lastId, positioned: this.seq.positioned, counts: this.inbox.counts, clientId: this.clientIdValue });
-      } else if (m.t === "since" && typeof m.pos === "number") {
-        const first = this.ring[0]?.pos;
-        if (first === undefined || first > m.pos + 1) this.shared!.post({ t: "catchup", to: m.from, reload: true, pos: this.seq.pos });
-        else this.shared!.post({ t: "catchup", to: m.from, frames: this.ring.filter((f) => (f.pos as number) > m.pos) });
+      } else if (m.t === "since") {
+        this.shared!.post({ t: "catchup", to: m.from, ...this.since(m.pos, m.lastId) });
       }
       return;
     }
@@ -461,7 +463,13 @@ export class Client extends Emitter<ClientEvents> {
         if (typeof m.pos === "number") {
           if (this.seq.pos === null) this.seq.at(m.pos);
           else if (m.pos > this.seq.pos) this.shared!.post({ t: "since", from: me, pos: this.seq.pos });
+        } else if (!this.followed && this.seq.lastId === null && typeof m.lastId === "string") {
+          this.seq.lastId = m.lastId; // the point this tab follows from
+        } else if (this.followed && m.lastId !== this.seq.lastId) {
+          // Without positions: ask for what came after the last notification here.
+          this.shared!.post({ t: "since", from: me, lastId: this.seq.lastId });
         }
+        this.followed = true;
         if (m.counts) this.inbox.setCounts(m.counts, false);
         this.setState(m.s);
         if (m.s === "live") this.becameLive();
@@ -493,6 +501,7 @@ export class Client extends Emitter<ClientEvents> {
         this.repairing = false;
         if (m.reload) {
           this.stats.resets++;
+          this.seq.forget();
           this.inbox.clear();
           if (typeof m.pos === "number") this.seq.at(m.pos);
           this.inbox.load().catch((e: SignalError) => this.emit("error", e));
@@ -501,6 +510,22 @@ export class Client extends Emitter<ClientEvents> {
         for (const f of m.frames ?? []) this.followChange(f);
         return;
     }
+  }
+
+  /** since answers a follower's repair: the changes after its cursor from the ring, or reload when they are gone. */
+  private since(pos: unknown, lastId: unknown): { frames: Frame[] } | { reload: true; pos: number | null } {
+    if (typeof pos === "number") {
+      const first = this.ring.find((f) => typeof f.pos === "number")?.pos;
+      if (first !== undefined && first <= pos + 1) return { frames: this.ring.filter((f) => typeof f.pos === "number" && f.pos > pos) };
+    } else if (typeof lastId === "string") {
+      // Without positions: what came after the follower's last notification.
+      const i = this.ring.findIndex((f) => f.topic === TOPIC.created && idOf(f.data) === lastId);
+      if (i >= 0) return { frames: this.ring.slice(i + 1) };
+      if (lastId === this.seq.lastId) return { frames: [] };
+    } else if (this.seq.lastId === null && this.seq.pos === null) {
+      return { frames: this.ring.slice() };
+    }
+    return { reload: true, pos: this.seq.pos };
   }
 
   private followChange(f: Frame): void {

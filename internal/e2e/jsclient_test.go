@@ -295,3 +295,69 @@ func TestJSClientFrozenTabResumesWithNothingLost(t *testing.T) {
 		}
 	}
 }
+
+// TestJSClientKeepsOneConnectionOnShortTokens: tokens of SIGNAL_JS_TOKEN_TTL
+// (default 6s) for SIGNAL_JS_TOKEN_FOR (default 60s) — ten lifetimes, the
+// ratio of the issue's 30 s tokens for 5 minutes, which `make
+// test-token-soak` runs — on one connection: refreshed before exp every
+// time, never closed with 4001 nor reconnected. It runs in parallel with the
+// other parallel tests: it mostly waits.
+func TestJSClientKeepsOneConnectionOnShortTokens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a minute long: runs in make test, not with -short")
+	}
+	t.Parallel()
+	ttl, hold := 6*time.Second, time.Minute
+	if s := os.Getenv("SIGNAL_JS_TOKEN_TTL"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ttl = d
+	}
+	if s := os.Getenv("SIGNAL_JS_TOKEN_FOR"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hold = d
+	}
+	env := testkit.NewEnv(t)
+	p := startServe(t, env) // a process: testkit's in-process serve cannot run in parallel
+	base := "http://" + p.addr
+	app := newAppServer(t, p.addr)
+	a := startAgent(t, app.URL())
+	a.do(map[string]any{"cmd": "client", "name": "node", "sub": "u1", "ttl": ttl.String()})
+	a.waitState("node", "live", 20*time.Second)
+	clientID := func() string {
+		_, body := call(t, "GET", base+"/socket/websocket/clients", testkit.APIKey, nil)
+		list, _ := body["clients"].([]any)
+		if len(list) != 1 {
+			return fmt.Sprintf("%d clients", len(list))
+		}
+		return list[0].(map[string]any)["id"].(string)
+	}
+	first := clientID()
+	start := time.Now()
+	for i := 0; time.Since(start) < hold; i++ {
+		time.Sleep(ttl / 2)
+		// A notification now and then, on the same connection.
+		<-produceTo(t, env.Broker, []string{"u1"}, i, 1, 10)
+	}
+	waitAllSeen(t, a, env, "u1", 20*time.Second, "node")
+	s := a.snapshot("node")
+	lifetimes := int(hold / ttl)
+	t.Logf("%s tokens for %s: %d refreshes, %d reconnects, closes %v", ttl, hold, s.Stats.Refreshes, s.Stats.Reconnects, s.Stats.Closes)
+	if s.Stats.Reconnects != 0 || len(s.Stats.Closes) != 0 || s.State != "live" {
+		t.Errorf("the connection was cut: %d reconnects, closes %v, state %s", s.Stats.Reconnects, s.Stats.Closes, s.State)
+	}
+	if s.Stats.Refreshes < lifetimes-1 {
+		t.Errorf("%d refreshes in %d token lifetimes", s.Stats.Refreshes, lifetimes)
+	}
+	if id := clientID(); id != first {
+		t.Errorf("the server's client is %s, it was %s: not one connection", id, first)
+	}
+	for _, e := range a.eventsOf("node", "error") {
+		t.Errorf("error: %s %s", e.Code, e.Message)
+	}
+}

@@ -49,12 +49,13 @@ func jsDir(t *testing.T) string {
 // appServer is the site: /signal-token mints a token (sub, ttl), /app/ the
 // pages and the package's dist, everything else goes to an instance.
 type appServer struct {
-	t        *testing.T
-	srv      *httptest.Server
-	mu       sync.Mutex
-	backends []string
-	next     int
-	pages    map[string]string // extra pages by path, built by the test
+	t         *testing.T
+	srv       *httptest.Server
+	mu        sync.Mutex
+	backends  []string
+	next      int
+	pages     map[string]string // extra pages by path, built by the test
+	installed string            // a folder served at /app/installed/ (an npm install)
 }
 
 func newAppServer(t *testing.T, backends ...string) *appServer {
@@ -96,7 +97,16 @@ func newAppServer(t *testing.T, backends ...string) *appServer {
 		io.WriteString(w, tok)
 	})
 	mux.Handle("/app/dist/", http.StripPrefix("/app/dist/", http.FileServer(http.Dir(filepath.Join(dir, "dist")))))
-	mux.Handle("/app/node_modules/", http.StripPrefix("/app/node_modules/", http.FileServer(http.Dir(filepath.Join(dir, "node_modules")))))
+	mux.HandleFunc("/app/installed/", func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		root := a.installed
+		a.mu.Unlock()
+		if root == "" {
+			http.NotFound(w, r)
+			return
+		}
+		http.StripPrefix("/app/installed/", http.FileServer(http.Dir(root))).ServeHTTP(w, r)
+	})
 	files := http.StripPrefix("/app/", http.FileServer(http.Dir(filepath.Join(dir, "test", "e2e"))))
 	mux.HandleFunc("/app/", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
@@ -117,6 +127,13 @@ func newAppServer(t *testing.T, backends ...string) *appServer {
 }
 
 func (a *appServer) URL() string { return a.srv.URL }
+
+// page serves html at path (below /app/).
+func (a *appServer) page(path, html string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.pages[path] = html
+}
 
 // setBackends replaces the instances (a restart moves one to a new port).
 func (a *appServer) setBackends(addrs ...string) {

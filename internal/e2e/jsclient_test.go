@@ -8,8 +8,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +121,6 @@ func TestJSClientInNodeAndChromium(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "counts equal to the server's in both", func() bool {
 		return sameCounts(a.snapshot("node"), want) && sameCounts(a.snapshot("tab"), want)
 	})
-	var _ = strings.Contains
 }
 
 func TestJSClientSeesEveryNotificationAcrossCrashesAndRestarts(t *testing.T) {
@@ -360,4 +363,130 @@ func TestJSClientKeepsOneConnectionOnShortTokens(t *testing.T) {
 	for _, e := range a.eventsOf("node", "error") {
 		t.Errorf("error: %s %s", e.Code, e.Message)
 	}
+}
+
+// readmeBlock is the fenced block of clients/js/README.md with that info string.
+func readmeBlock(t *testing.T, info string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(jsDir(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\n```"+info+"\n")
+	if !ok {
+		t.Fatalf("clients/js/README.md has no ```%s block", info)
+	}
+	block, _, ok := strings.Cut(rest, "\n```\n")
+	if !ok {
+		t.Fatalf("the ```%s block does not end", info)
+	}
+	return block + "\n"
+}
+
+func TestJSClientPackageFromTarballAndREADMEExamples(t *testing.T) {
+	dir := jsDir(t)
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	tmp := t.TempDir()
+
+	// The tarball: dist and the README, no dependency.
+	out, err := exec.Command("npm", "pack", "--json", "--pack-destination", tmp, dir).Output()
+	if err != nil {
+		t.Fatalf("npm pack: %v", err)
+	}
+	var packed []struct {
+		Filename string
+		Files    []struct{ Path string }
+	}
+	if err := json.Unmarshal(out, &packed); err != nil || len(packed) != 1 {
+		t.Fatalf("npm pack said %s (%v)", out, err)
+	}
+	var files []string
+	for _, f := range packed[0].Files {
+		files = append(files, f.Path)
+		if !strings.HasPrefix(f.Path, "dist/") && f.Path != "README.md" && f.Path != "package.json" {
+			t.Errorf("the tarball holds %s", f.Path)
+		}
+	}
+	for _, want := range []string{"dist/index.js", "dist/index.d.ts", "dist/react.js", "dist/react.d.ts", "README.md"} {
+		if !slices.Contains(files, want) {
+			t.Errorf("the tarball lacks %s: %v", want, files)
+		}
+	}
+
+	// Installed into an empty folder, with ws (from npm's cache: npm ci put it there).
+	app := filepath.Join(tmp, "app")
+	os.MkdirAll(app, 0o755)
+	os.WriteFile(filepath.Join(app, "package.json"), []byte(`{"name":"readme-example","private":true,"type":"module"}`), 0o644)
+	var pkg struct{ DevDependencies map[string]string }
+	raw, _ := os.ReadFile(filepath.Join(dir, "package.json"))
+	json.Unmarshal(raw, &pkg)
+	install := exec.Command("npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error",
+		filepath.Join(tmp, packed[0].Filename), "ws@"+pkg.DevDependencies["ws"])
+	install.Dir = app
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("npm install: %v\n%s", err, out)
+	}
+	installed := filepath.Join(app, "node_modules", "@signal-notify", "client")
+	if raw, _ := os.ReadFile(filepath.Join(installed, "package.json")); strings.Contains(string(raw), `"dependencies"`) {
+		t.Errorf("the package has runtime dependencies: %s", raw)
+	}
+	// Its types resolve for a TypeScript user.
+	os.WriteFile(filepath.Join(app, "check.ts"), []byte(`import { createClient, type Counts, type InboxItem } from "@signal-notify/client";
+const c = createClient({ url: "http://127.0.0.1:8080", token: async () => "t" });
+c.on("counts", (x: Counts) => x.unread + x.unseen);
+const items: readonly InboxItem[] = c.inbox.getSnapshot().items;
+void items;
+`), 0o644)
+	tsc := exec.Command("node", filepath.Join(dir, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "--strict",
+		"--module", "nodenext", "--moduleResolution", "nodenext", "--lib", "es2022,dom", "check.ts")
+	tsc.Dir = app
+	if out, err := tsc.CombinedOutput(); err != nil {
+		t.Errorf("tsc against the installed package: %v\n%s", err, out)
+	}
+
+	// The Node example, as written.
+	os.WriteFile(filepath.Join(app, "example.mjs"), []byte(readmeBlock(t, "js node-example")), 0o644)
+	node := exec.Command("node", "example.mjs")
+	node.Dir = app
+	node.Env = append(os.Environ(), "SIGNAL_URL="+in.URL(), "SIGNAL_TOKEN="+testkit.Token(t, "u1"))
+	lines := &syncBuffer{}
+	node.Stdout, node.Stderr = lines, lines
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Process.Kill(); node.Wait() })
+	testkit.Eventually(t, 20*time.Second, "the example connected", func() bool { return strings.Contains(lines.String(), "unread: 0") })
+	<-produceTo(t, env.Broker, []string{"u1"}, 0, 1, 10)
+	testkit.Eventually(t, 20*time.Second, "the example printed the notification", func() bool {
+		return strings.Contains(lines.String(), "new: Alice completed a payment for n0") && strings.Contains(lines.String(), "unread: 1")
+	})
+	if strings.Contains(lines.String(), "error:") {
+		t.Errorf("the example reported errors:\n%s", lines.String())
+	}
+
+	// The browser example, as written, with an import map to the installed package.
+	site := newAppServer(t, in.Info.HTTPAddr)
+	site.mu.Lock()
+	site.installed = installed
+	site.mu.Unlock()
+	site.page("/app/readme.html", `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>README example</title>
+<script type="importmap">{"imports": {"@signal-notify/client": "/app/installed/dist/index.js"}}</script></head><body>
+`+readmeBlock(t, "html browser-example")+`</body></html>`)
+	a := startAgent(t, site.URL())
+	a.do(map[string]any{"cmd": "open", "name": "readme", "path": "/app/readme.html"})
+	var got struct {
+		Badge string
+		Items []string
+	}
+	page := func() bool {
+		json.Unmarshal(a.do(map[string]any{"cmd": "eval", "name": "readme", "js": `({badge: document.getElementById("badge").textContent,
+			items: [...document.querySelectorAll("#list li")].map((li) => li.textContent)})`}), &got)
+		return true
+	}
+	testkit.Eventually(t, 20*time.Second, "the badge (connected)", func() bool { return page() && got.Badge == "1" })
+	<-produceTo(t, env.Broker, []string{"u1"}, 1, 2, 10)
+	testkit.Eventually(t, 20*time.Second, "the badge and the list", func() bool {
+		return page() && got.Badge == "3" && slices.Equal(got.Items, []string{"Alice completed a payment for n2", "Alice completed a payment for n1"})
+	})
 }

@@ -74,6 +74,15 @@ async function openTab(m) {
 }
 
 const handlers = {
+  async open(m) {
+    // A page of the app server as it is (the README's browser example).
+    const b = await launch();
+    const page = await b.newPage();
+    page.on("console", (msg) => { if (msg.type() === "error") out({ ev: "console", name: m.name, text: msg.text() }); });
+    page.on("pageerror", (err) => out({ ev: "console", name: m.name, text: String(err) }));
+    await page.goto(base + m.path, { waitUntil: "load" });
+    tabs.set(m.name, { page, cdp: await page.createCDPSession() });
+  },
   async client(m) {
     const c = createClient({
       url: base,

@@ -7,6 +7,7 @@ package e2e
 // from its tarball and its README examples run as written.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -489,4 +490,43 @@ void items;
 	testkit.Eventually(t, 20*time.Second, "the badge and the list", func() bool {
 		return page() && got.Badge == "3" && slices.Equal(got.Items, []string{"Alice completed a payment for n2", "Alice completed a payment for n1"})
 	})
+}
+
+// TestConsoleBundleIsCurrent: the console's committed copy of the client
+// (internal/console/static/signal-client.js) is what the package's sources
+// build; `make console-bundle` rebuilds it.
+func TestConsoleBundleIsCurrent(t *testing.T) {
+	dir := jsDir(t)
+	want, err := exec.Command("node", filepath.Join(dir, "scripts", "bundle.mjs"), "console", "--stdout").Output()
+	if err != nil {
+		t.Fatalf("bundle: %v", err)
+	}
+	got, err := os.ReadFile("../console/static/signal-client.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("internal/console/static/signal-client.js is not what clients/js builds: run make console-bundle and commit it")
+	}
+}
+
+// TestJSClientUnitTests runs the package's own tests (node --test) and its
+// type check, so make test covers them.
+func TestJSClientUnitTests(t *testing.T) {
+	dir := jsDir(t)
+	tsc := exec.Command("node", filepath.Join(dir, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.test.json", "--noEmit")
+	tsc.Dir = dir
+	if out, err := tsc.CombinedOutput(); err != nil {
+		t.Errorf("tsc: %v\n%s", err, out)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "test", "*.test.mjs"))
+	cmd := exec.Command("node", append([]string{"--test", "--test-reporter=tap"}, files...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "# fail 0") {
+		t.Fatalf("node --test:\n%s", out)
+	}
 }

@@ -103,6 +103,7 @@ export class Client extends Emitter<ClientEvents> {
   private loadedOnce = false;
   private ring: Frame[] = [];
   private followed = false; // a follower that had the leader's status once
+  private wanted = new Set<string>(); // rooms joined by hand, joined again after a reconnect
   private cleanup: (() => void)[] = [];
   private readonly fetcher: FetchLike;
 
@@ -111,7 +112,7 @@ export class Client extends Emitter<ClientEvents> {
     if (!o || typeof o.url !== "string") throw new TypeError("createClient: url is required");
     if (typeof o.token !== "string" && typeof o.token !== "function") throw new TypeError("createClient: token must be a string or a function");
     const base = new URL(o.url);
-    if (base.protocol !== "http:" && base.protocol !== "https:") throw new TypeError("createClient: url must be http:// or https://");
+    if (base.protocol !== "http:" && base.protocol !== "https:") throw new TypeError("createClient: url must be an http or https URL");
     if (!base.pathname.endsWith("/")) base.pathname += "/";
     base.search = "";
     base.hash = "";
@@ -192,15 +193,25 @@ export class Client extends Emitter<ClientEvents> {
     this.setState("offline");
   }
 
-  /** join a room (with the token's rooms claim); since replays a notification room from that point */
+  /**
+   * join a room the token's rooms claim allows; the client joins it again
+   * after each reconnect, until leave() or a refusal. since replays a
+   * notification room from that point.
+   */
   join(room: string, since?: string | number): boolean {
-    const msg: Record<string, unknown> = { action: "join", room };
-    if (since !== undefined) msg["since"] = String(since);
-    return this.conn?.send(msg) ?? false;
+    if (room !== this.ownRoom) this.wanted.add(room);
+    return this.sendJoin(room, since);
   }
 
   leave(room: string): boolean {
+    this.wanted.delete(room);
     return this.conn?.send({ action: "leave", room }) ?? false;
+  }
+
+  private sendJoin(room: string, since?: string | number | null): boolean {
+    const msg: Record<string, unknown> = { action: "join", room };
+    if (since !== undefined && since !== null) msg["since"] = String(since);
+    return this.conn?.send(msg) ?? false;
   }
 
   /** refreshToken asks the token provider for a new token now and hands it to the open socket. */
@@ -266,6 +277,7 @@ export class Client extends Emitter<ClientEvents> {
     this.clientIdValue = d?.clientId ?? null;
     this.roomsValue = new Set(d?.rooms ?? []);
     if (!this.ownRoom) this.ownRoom = (d?.rooms ?? []).find((r) => r.startsWith("signal/notification/")) ?? null;
+    for (const room of this.wanted) if (!this.roomsValue.has(room)) this.sendJoin(room);
     // A server with positions says live with synced; one without is live now.
     if (!this.seq.positioned) {
       // It replays created frames only: state changes made while this
@@ -362,6 +374,8 @@ export class Client extends Emitter<ClientEvents> {
     const extra: { room?: string } = {};
     if (d?.room !== undefined) extra.room = d.room;
     this.emit("error", new SignalError(code, d?.message ?? code, extra));
+    // A room refused (forbidden, too many rooms…) is not joined again.
+    if (d?.room && d.room !== this.ownRoom && code !== "rate_limited") this.wanted.delete(d.room);
     if (!own) return;
     if (code === "replay_truncated" || code === "unknown_since" || code === "invalid_since") {
       // A server without positions could not resume: what it left out comes from REST.
@@ -396,7 +410,7 @@ export class Client extends Emitter<ClientEvents> {
     if (this.repairing || !this.ownRoom) return;
     this.repairing = true;
     const since = this.seq.since();
-    if (!this.join(this.ownRoom, since ?? undefined)) this.conn?.reconnect();
+    if (!this.sendJoin(this.ownRoom, since)) this.conn?.reconnect();
   }
 
   private applyChange(f: Frame): void {

@@ -58,6 +58,7 @@ export class Connection {
   private pingTimer: ReturnType<typeof setTimeout> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
   private refreshing: string | null = null; // the token sent with refresh, until refreshed
+  private using: string | null = null; // the token the open socket runs on
   private liveSince = 0;
   private opening = false;
   /** reconnects since the stream was last live for long */
@@ -191,6 +192,7 @@ export class Connection {
     }
     this.opening = false;
     if (!this.running || this.suspended || this.socket) return;
+    this.using = token;
     const u = new URL("socket/websocket", this.o.base);
     u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
     u.searchParams.set("token", token);
@@ -245,6 +247,7 @@ export class Connection {
         break;
       case TOPIC.refreshed:
         if (this.refreshing !== null) {
+          this.using = this.refreshing;
           this.refreshing = null;
           this.scheduleRefresh();
         }
@@ -294,6 +297,12 @@ export class Connection {
       return;
     }
     if (this.socket !== s || !this.open) return; // the next socket opens with it
+    if (token === this.using) {
+      // The provider gave the token in use: nothing to send. Ask again a
+      // little later (until exp; then the server closes with 4001).
+      if (!this.o.tokens.expired()) this.refreshTimer = setTimeout(() => this.refresh(), 5000 + (this.o.random ?? Math.random)() * 5000);
+      return;
+    }
     this.refreshing = token;
     this.send({ action: "refresh", token });
   }

@@ -55,7 +55,8 @@ export class TokenSource {
     const p = (async () => {
       const raw = typeof this.provider === "function" ? await this.provider() : this.provider;
       if (typeof raw !== "string" || raw === "") throw new Error("the token provider gave no token");
-      const held = { token: raw, claims: decodeClaims(raw), at: this.now() };
+      // The same token again keeps the time it first came.
+      const held = this.current?.token === raw ? this.current : { token: raw, claims: decodeClaims(raw), at: this.now() };
       this.current = held;
       return held;
     })();

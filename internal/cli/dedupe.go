@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
 )
 
@@ -177,7 +179,13 @@ func dedupeRun(ctx context.Context, o *DedupeOptions) error {
 		}
 	}
 
-	// Pass 2: remove, one transaction per chunk of groups.
+	// Pass 2: remove (delete, as the inbox does: every device drops them),
+	// a chunk of groups at a time.
+	host, _ := os.Hostname()
+	pub := relay.Publisher{Store: st, Origin: "signalctl-dedupe-" + host}
+	stage := func(ctx context.Context, tx *store.Tx, pushes []event.Push) (func(bool), error) {
+		return pub.Stage(ctx, tx, pushes)
+	}
 	bar := newProgress(io, len(rep.Groups), "removing")
 	rep.Applied = true
 	after = store.Cursor{}
@@ -191,7 +199,7 @@ func dedupeRun(ctx context.Context, o *DedupeOptions) error {
 		if err != nil {
 			return fmt.Errorf("%w (removed %d row(s) so far; run again to continue)", err, len(rep.Removed))
 		}
-		removed, err := st.RemoveDuplicates(ctx, groups)
+		removed, err := st.RemoveDuplicates(ctx, groups, stage)
 		if err != nil {
 			return fmt.Errorf("%w (removed %d row(s) so far; run again to continue)", err, len(rep.Removed))
 		}

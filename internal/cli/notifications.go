@@ -189,7 +189,7 @@ func notificationsList(ctx context.Context, o *NotificationsOptions) error {
 		table = append(table, []string{r.ID.String(), event.FormatTime(r.CreatedAt), r.Type, statesText(r), truncateText(r.Content, 50)})
 	}
 	printTable(o.g.io, []string{"ID", "CREATED", "TYPE", "STATE", "CONTENT"}, table)
-	c, err := st.Counts(ctx, o.Recipient)
+	c, _, err := st.Counts(ctx, o.Recipient)
 	if err != nil {
 		return err
 	}
@@ -300,11 +300,18 @@ func notificationsMark(ctx context.Context, o *NotificationsOptions) error {
 		return err
 	}
 	defer st.Close()
+	// The change reaches the recipient's devices on every instance as the
+	// next change of its stream, relayed in its transaction.
+	host, _ := os.Hostname()
+	pub := relay.Publisher{Store: st, Origin: "signalctl-mark-" + host}
+	stage := func(ctx context.Context, tx *store.Tx, pushes []event.Push) (func(bool), error) {
+		return pub.Stage(ctx, tx, pushes)
+	}
 	var ch event.Change
 	if o.All {
-		ch, err = st.MarkAll(ctx, o.Recipient, op)
+		ch, err = st.MarkAll(ctx, o.Recipient, op, stage)
 	} else {
-		ch, err = st.Mark(ctx, o.Recipient, op, ids)
+		ch, err = st.Mark(ctx, o.Recipient, op, ids, stage)
 	}
 	if err != nil {
 		return err

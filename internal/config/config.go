@@ -94,7 +94,10 @@ type Auth struct {
 type WebSocket struct {
 	MaxMessageBytes int           `mapstructure:"max_message_bytes" default:"65536" desc:"largest inbound frame; larger closes the connection with 1009"`
 	MaxRooms        int           `mapstructure:"max_rooms" default:"100" desc:"rooms one client may be in at once"`
-	ReplayLimit     int           `mapstructure:"replay_limit" default:"500" desc:"most stored notifications one join with since replays"`
+	ReplayLimit     int           `mapstructure:"replay_limit" default:"50000" desc:"most changes a stream catches up when a client resumes (?since=, join with since); a client further behind gets signal/system/reset and reloads its inbox"`
+	ReplayRate      float64       `mapstructure:"replay_rate" default:"2000" desc:"changes per second the catch-ups of one token subject may send, across all its connections; 0: no limit"`
+	ReplayReads     int           `mapstructure:"replay_reads" default:"4" desc:"catch-up reads (one page of a stream each) this instance runs at once: thousands of clients resuming together wait their turn instead of loading PostgreSQL"`
+	SyncCheck       time.Duration `mapstructure:"sync_check" default:"30s" desc:"how often every live stream is compared with the database and caught up if behind (a safety net: missed pushes are repaired as soon as a later change or a relay reconnection reveals them); 0: never"`
 	CloseWindow     time.Duration `mapstructure:"close_window" default:"2s" desc:"at shutdown, clients are closed (1001) spread over this window"`
 	// 1 MiB, as Centrifugo: a full replay of ordinary notifications or a
 	// large REST frame on top of what the kernel's socket buffer holds.

@@ -165,8 +165,11 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("kafka.batch_size must be at least 1, got %d", c.Kafka.BatchSize))
 	}
 	ws := c.WebSocket
-	if ws.MaxRooms < 1 || ws.MaxMessageBytes < 128 || ws.ReplayLimit < 1 {
-		errs = append(errs, errors.New("websocket.max_rooms and websocket.replay_limit must be at least 1, websocket.max_message_bytes at least 128"))
+	if ws.MaxRooms < 1 || ws.MaxMessageBytes < 128 || ws.ReplayLimit < 1 || ws.ReplayReads < 1 {
+		errs = append(errs, errors.New("websocket.max_rooms, websocket.replay_limit and websocket.replay_reads must be at least 1, websocket.max_message_bytes at least 128"))
+	}
+	if ws.ReplayRate < 0 || ws.SyncCheck < 0 {
+		errs = append(errs, errors.New("websocket.replay_rate and websocket.sync_check must not be negative"))
 	}
 	if ws.QueueBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("websocket.queue_bytes must be at least 65536 (64 KiB), got %d", ws.QueueBytes))

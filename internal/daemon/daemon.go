@@ -28,6 +28,7 @@ import (
 	"github.com/signal-notify/signal/internal/metrics"
 	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
+	"github.com/signal-notify/signal/internal/stream"
 )
 
 // Options configure a serve run.
@@ -129,13 +130,23 @@ func Run(ctx context.Context, o Options) error {
 	}
 	m := metrics.New()
 	ws := cfg.WebSocket
+	heads := &stream.Heads{Read: st.Heads}
+	defer heads.Wait()
 	h := hub.New(hub.Options{
 		MaxMessageBytes: ws.MaxMessageBytes, MaxRooms: ws.MaxRooms, QueueBytes: ws.QueueBytes,
-		ReplayLimit: ws.ReplayLimit, PingInterval: ws.PingInterval,
+		PingInterval:   ws.PingInterval,
 		MaxConnections: ws.MaxConnections, MaxConnectionsPerSubject: ws.MaxConnectionsPerSubject,
 		UpgradeRate: ws.UpgradeRate, UpgradeBurst: ws.UpgradeBurst, ActionRate: ws.ActionRate, ActionBurst: ws.ActionBurst,
-		Verify:  verifier.Verify,
-		History: history{store: st},
+		Verify: verifier.Verify,
+		Streams: &hub.Streams{
+			Heads: heads,
+			Catchups: stream.NewCatchups(stream.Catchups{
+				Source: streamSource{st}, Budget: stream.NewBudget(ws.ReplayRate, 2000), MaxBehind: int64(ws.ReplayLimit),
+				Logger: log.With("component", "stream"),
+				OnRead: func(_ int, took time.Duration) { m.StreamPageSeconds.Observe(took.Seconds()) },
+			}, ws.ReplayReads),
+			PositionOf: st.PositionOf, Peek: st.PeekHeads, CheckEvery: ws.SyncCheck,
+		},
 		Metrics: m,
 		Logger:  log.With("component", "hub"),
 	})
@@ -155,13 +166,15 @@ func Run(ctx context.Context, o Options) error {
 	instanceID := newInstanceID()
 	rel := relay.New(relay.Options{
 		Store: st, Hub: h, InstanceID: instanceID, HTTPAddr: ln.Addr().String(), Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter,
-		OnGap: func() {
-			h.Reconnect(hub.CloseReconnect, "relay interrupted: reconnect with since", cfg.WebSocket.CloseWindow)
+		OnGap: func(ctx context.Context) {
+			if err := h.Resync(ctx, true); err != nil && ctx.Err() == nil {
+				log.Warn("streams could not be checked against the database after the relay came back; the periodic check will", "err", err)
+			}
 		},
 		Metrics: m, Logger: log.With("component", "relay"),
 	})
 	h.SetPresence(rel)
-	push := &pusher{relay: rel}
+	push := &pusher{relay: rel, hub: h, instance: instanceID}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
 		Retention: cfg.Notifications.Retention.Duration(), MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Metrics: m, Logger: log.With("component", "ingest"),
@@ -203,7 +216,7 @@ func Run(ctx context.Context, o Options) error {
 		checks = append(checks, httpapi.Check{Name: "auth", Check: func(context.Context) error { return verifier.Ready() }})
 	}
 	api := httpapi.New(httpapi.Options{
-		Hub: h, Relay: rel, Inbox: st, Memberships: st, Preferences: st,
+		Hub: h, Relay: rel, Inbox: inbox{st, stager(rel.Stage)}, Memberships: st, Preferences: st,
 		Verifier: verifier, APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys), MetricsElsewhere: metricsLn != nil,
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Console:      console.Handler(),

@@ -73,8 +73,6 @@ func statusSource(instance, version string, cfg *config.Config, started time.Tim
 			}
 		}
 		s.Instances = len(s.Cluster)
-		push := rel.OrderState()
-		s.Push = &push
 		return s
 	}
 }

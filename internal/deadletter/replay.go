@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/signal-notify/signal/internal/event"
-	"github.com/signal-notify/signal/internal/hub"
 	"github.com/signal-notify/signal/internal/ingest"
 	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
@@ -212,9 +211,5 @@ type Pusher struct {
 
 // Stage implements ingest.Pusher.
 func (p Pusher) Stage(ctx context.Context, tx *store.Tx, rows []*event.Row) (func(bool), error) {
-	items, err := hub.NotificationDeliveries(rows)
-	if err != nil {
-		return nil, fmt.Errorf("encode notification frames: %w", err)
-	}
-	return p.Publisher.Stage(ctx, tx, items)
+	return p.Publisher.StageRows(ctx, tx, rows)
 }

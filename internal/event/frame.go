@@ -32,9 +32,16 @@ func (b *FrameBuilder) Frame(r *Row) []byte {
 	}
 	b.last = r
 	room := r.Room()
-	out := make([]byte, 0, 160+len(room)+len(b.shared))
+	out := make([]byte, 0, 240+len(room)+len(b.shared))
 	out = append(out, `{"topic":"`+TopicNotificationCreated+`","room":`...)
 	out = appendString(out, room)
+	if r.Seq > 0 {
+		out = append(out, `,"pos":`...)
+		out = strconv.AppendInt(out, r.Seq, 10)
+	}
+	if c := r.Counts; c != nil {
+		out = AppendCounts(append(out, `,"counts":`...), *c)
+	}
 	out = append(out, `,"data":{"id":"`...)
 	out = append(out, r.ID.String()...)
 	out = append(out, '"')
@@ -43,6 +50,17 @@ func (b *FrameBuilder) Frame(r *Row) []byte {
 	out = append(out, `,"createdAt":"`...)
 	out = r.CreatedAt.UTC().AppendFormat(out, TimeLayout)
 	return append(out, `"}}`...)
+}
+
+// AppendCounts writes c as JSON, as encoding/json would.
+func AppendCounts(dst []byte, c Counts) []byte {
+	dst = append(dst, `{"unread":`...)
+	dst = strconv.AppendInt(dst, c.Unread, 10)
+	dst = append(dst, `,"unseen":`...)
+	dst = strconv.AppendInt(dst, c.Unseen, 10)
+	dst = append(dst, `,"total":`...)
+	dst = strconv.AppendInt(dst, c.Total, 10)
+	return append(dst, '}')
 }
 
 // SameMessage reports whether two rows carry the same message-level fields

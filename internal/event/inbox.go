@@ -151,6 +151,10 @@ type Change struct {
 	Updated int64
 	// All: the change applied to every notification of the recipient.
 	All bool
+	// Pos is the change's position in the recipient's stream and Counts
+	// the recipient's counts after it (when Updated > 0).
+	Pos    int64
+	Counts Counts
 }
 
 // StateChange is the data of a notification-updated frame: which

@@ -30,19 +30,33 @@ type InboxItem struct {
 	Notification
 	IsSeen     bool `json:"isSeen"`
 	IsArchived bool `json:"isArchived"`
+	// Pos is the position of the notification's created change in its
+	// recipient's stream (docs/sync-stream.md).
+	Pos int64 `json:"pos"`
 }
 
 // Frame is every WebSocket message the server sends.
 type Frame struct {
 	Topic string `json:"topic"`
 	Room  string `json:"room,omitempty"`
-	Data  any    `json:"data"`
+	// Pos and Counts are set on the changes of a recipient's stream: the
+	// change's position, and the recipient's counts right after it (nil:
+	// not known here).
+	Pos    int64   `json:"pos,omitempty"`
+	Counts *Counts `json:"counts,omitempty"`
+	Data   any     `json:"data"`
 }
 
 // MarshalFrame encodes a frame once; the bytes are then written to every
 // receiving connection as they are.
 func MarshalFrame(topic, room string, data any) ([]byte, error) {
 	return json.Marshal(Frame{Topic: topic, Room: room, Data: data})
+}
+
+// MarshalChange encodes the frame of a change at position pos of
+// recipient's stream, with the counts after it when known.
+func MarshalChange(topic, recipient string, pos int64, counts *Counts, data any) ([]byte, error) {
+	return json.Marshal(Frame{Topic: topic, Room: NotificationRoom(recipient), Pos: pos, Counts: counts, Data: data})
 }
 
 // StrPtr returns nil for "" and &s otherwise (nullable payload fields).

@@ -10,8 +10,10 @@ import (
 
 // Row is one stored notification: one recipient's copy of one event.
 type Row struct {
-	ID          uuid.UUID
-	Seq         int64 // set by the store; commit-ordered
+	ID uuid.UUID
+	// Seq is the row's position in its recipient's stream (the position of
+	// its created change), set by the store when it is inserted.
+	Seq         int64
 	RecipientID string
 	Type        string
 	OrganizerID string
@@ -31,6 +33,9 @@ type Row struct {
 	IsArchived bool
 	IsDeleted  bool
 	CreatedAt  time.Time // set by the store
+	// Counts are the recipient's counts right after this row was created,
+	// when the store knows them (a fresh insert); nil otherwise.
+	Counts *Counts
 }
 
 // Room is the room this row is pushed to.
@@ -53,7 +58,7 @@ func (r *Row) Payload() Notification {
 // Item is the row as the inbox lists it: the payload and the states only
 // the inbox shows.
 func (r *Row) Item() InboxItem {
-	return InboxItem{Notification: r.Payload(), IsSeen: r.IsSeen, IsArchived: r.IsArchived}
+	return InboxItem{Notification: r.Payload(), IsSeen: r.IsSeen, IsArchived: r.IsArchived, Pos: r.Seq}
 }
 
 // Header is one Kafka record header.

@@ -27,7 +27,12 @@ type Inbox interface {
 	ListNotifications(ctx context.Context, recipient string, f event.InboxFilter, limit int, before int64) ([]*event.Row, error)
 	// Notification returns event.ErrNotFound unless recipient has id.
 	Notification(ctx context.Context, recipient string, id uuid.UUID) (*event.Row, error)
-	Counts(ctx context.Context, recipient string) (event.Counts, error)
+	// Counts returns the counts and the position of the recipient's
+	// stream they are at; StreamPos that position alone.
+	Counts(ctx context.Context, recipient string) (event.Counts, int64, error)
+	StreamPos(ctx context.Context, recipient string) (int64, error)
+	// Mark and MarkAll change states; each change that changes something
+	// reaches the recipient's devices as a change of its stream.
 	Mark(ctx context.Context, recipient string, op event.Op, ids []uuid.UUID) (event.Change, error)
 	MarkAll(ctx context.Context, recipient string, op event.Op) (event.Change, error)
 }
@@ -58,6 +63,9 @@ func (a *api) inboxRoutes() []Route {
 type page struct {
 	Items      []event.InboxItem `json:"items"`
 	NextCursor *string           `json:"nextCursor"`
+	// Pos is the recipient's stream position read before the page: the
+	// page reflects at least every change up to it (docs/sync-stream.md).
+	Pos int64 `json:"pos"`
 }
 
 func (a *api) listNotifications(w http.ResponseWriter, r *http.Request, recipient string) {
@@ -102,12 +110,17 @@ func (a *api) listNotifications(w http.ResponseWriter, r *http.Request, recipien
 			return
 		}
 	}
+	pos, err := a.Inbox.StreamPos(r.Context(), recipient)
+	if err != nil {
+		a.unavailable(w, "cannot read notifications", err)
+		return
+	}
 	rows, err := a.Inbox.ListNotifications(r.Context(), recipient, f, limit+1, before)
 	if err != nil {
 		a.unavailable(w, "cannot read notifications", err)
 		return
 	}
-	p := page{Items: make([]event.InboxItem, 0, limit)}
+	p := page{Items: make([]event.InboxItem, 0, limit), Pos: pos}
 	for i, row := range rows {
 		if i == limit {
 			c := encodeCursor(rows[i-1].Seq)
@@ -161,17 +174,23 @@ func decodeCursor(c string) (int64, bool) {
 	return n, err == nil && n > 0
 }
 
+// countsAt are the counts with the stream position they are at.
+type countsAt struct {
+	event.Counts
+	Pos int64 `json:"pos"`
+}
+
 func (a *api) counts(w http.ResponseWriter, r *http.Request, recipient string) {
-	c, err := a.Inbox.Counts(r.Context(), recipient)
+	c, pos, err := a.Inbox.Counts(r.Context(), recipient)
 	if err != nil {
 		a.unavailable(w, "cannot count notifications", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, countsAt{c, pos})
 }
 
 func (a *api) unreadCount(w http.ResponseWriter, r *http.Request, recipient string) {
-	c, err := a.Inbox.Counts(r.Context(), recipient)
+	c, _, err := a.Inbox.Counts(r.Context(), recipient)
 	if err != nil {
 		a.unavailable(w, "cannot count notifications", err)
 		return
@@ -320,26 +339,19 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, shape string) boo
 	return true
 }
 
-// pushChange tells every device of the recipient, on every instance, what
-// changed (after the change committed). The read routes of before also
-// send the read frame they always sent.
+// pushChange sends, after a read route's change, the read frame those
+// routes always sent (deprecated: the updated frame, a change of the
+// recipient's stream, reached every device with the change itself).
 func (a *api) pushChange(ctx context.Context, recipient string, ch event.Change) {
-	if ch.Updated == 0 {
+	if ch.Updated == 0 || ch.Op != event.OpRead {
 		return
 	}
 	room := event.NotificationRoom(recipient)
-	frame, _ := event.MarshalFrame(event.TopicNotificationUpdated, room, ch.Frame())
-	if err := a.Relay.SendRoom(ctx, room, frame); err != nil {
-		a.Logger.Warn("state change not pushed to other instances", "err", err)
-	}
-	if ch.Op != event.OpRead {
-		return
-	}
 	legacy := readFrame{All: ch.All, Count: ch.Updated}
 	if !ch.All {
 		legacy.IDs = ch.Frame().IDs
 	}
-	frame, _ = event.MarshalFrame(event.TopicNotificationRead, room, legacy)
+	frame, _ := event.MarshalFrame(event.TopicNotificationRead, room, legacy)
 	if err := a.Relay.SendRoom(ctx, room, frame); err != nil {
 		a.Logger.Warn("read state not pushed to other instances", "err", err)
 	}

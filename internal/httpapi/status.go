@@ -17,8 +17,6 @@ type Status struct {
 	Consumer    ConsumerStatus    `json:"consumer"`
 	DeadLetters any               `json:"deadLetters"`
 	Instances   int               `json:"instances"`
-	// Push says what holds this instance's pushes back (relay.OrderState).
-	Push any `json:"push,omitempty"`
 	// Cluster lists the registered instances (with Instances of them).
 	Cluster []InstanceStatus `json:"cluster"`
 }

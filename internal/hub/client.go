@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"errors"
 	"sort"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/stream"
 )
 
 // Close codes the server uses.
@@ -48,19 +48,15 @@ type Client struct {
 	lastSeen atomic.Int64  // unix nanos of the last frame from the client
 	expires  atomic.Uint32 // unix seconds of the token's exp (0: none)
 
-	replaying atomic.Int32          // rooms with a replay in progress
-	actions   int64                 // rate limiter state of the read goroutine (limits.go)
-	mu        sync.Mutex            // guards rooms, replay and firstLive
-	rooms     []string              // few: a slice costs less than a map
-	replay    map[string][]Delivery // live frames held back while a room replays
-	// firstLive is the seq of the first stored notification pushed live to
-	// this client per room: a later join with since must not send it (or
-	// anything after it) again.
-	firstLive map[string]int64
-	// replayed is the seq of the last notification a replay sent per room:
-	// a row is visible to the replay's query a moment before its live push
-	// arrives, so live pushes up to it are dropped.
-	replayed map[string]int64
+	actions int64      // rate limiter state of the read goroutine (limits.go)
+	mu      sync.Mutex // guards rooms and the cursors, and orders the writes of stream frames
+	rooms   []string   // few: a slice costs less than a map
+	// own is the cursor of the client's own notification room (nil once
+	// it left it); streams those of other notification rooms it joined.
+	// A stream's frames are written under mu, in the order of positions
+	// (internal/stream).
+	own     *stream.Cursor
+	streams map[string]*stream.Cursor
 }
 
 func newClient(h *Hub, claims *auth.Claims, socket *gws.Conn, sc *sockConn, raw syscall.RawConn) *Client {
@@ -68,7 +64,7 @@ func newClient(h *Hub, claims *auth.Claims, socket *gws.Conn, sc *sockConn, raw 
 	c := &Client{
 		id: uuid.NewString(), hub: h, ownRoom: own,
 		socket: socket, sc: sc, raw: raw, connectedAt: time.Now().UnixNano(),
-		rooms: []string{own},
+		rooms: []string{own}, own: &stream.Cursor{},
 	}
 	c.keepClaims(claims)
 	c.lastSeen.Store(time.Now().UnixNano())
@@ -113,35 +109,13 @@ func (c *Client) roomList() []string {
 	return out
 }
 
-// deliverRoom writes a room frame (wire bytes), or holds it back while the
-// room replays.
-func (c *Client) deliverRoom(room string, seq int64, wire []byte) bool {
-	if seq == 0 && c.replaying.Load() == 0 {
-		return c.write(wire) // not a stored notification, no replay: no bookkeeping
+// deliverRoom writes a room frame (wire bytes); a frame of a stream goes
+// through the stream's cursor.
+func (c *Client) deliverRoom(room string, pos int64, wire []byte) bool {
+	if pos == 0 || c.hub.opts.Streams == nil {
+		return c.write(wire)
 	}
-	c.mu.Lock()
-	if seq > 0 && seq <= c.replayed[room] {
-		c.mu.Unlock()
-		return true // the replay sent it already
-	}
-	if held, ok := c.replay[room]; ok {
-		if !c.hold(len(wire)) { // held frames count against the budget
-			c.mu.Unlock()
-			return false
-		}
-		c.replay[room] = append(held, Delivery{Room: room, Seq: seq, Frame: wire})
-		c.mu.Unlock()
-		return true
-	}
-	if seq > 0 && c.firstLive[room] == 0 {
-		if c.firstLive == nil {
-			c.firstLive = make(map[string]int64, 1)
-		}
-		c.firstLive[room] = seq
-	}
-	ok := c.write(wire) // under mu: keeps order with a replay's flush
-	c.mu.Unlock()
-	return ok
+	return c.deliverStream(room, pos, wire)
 }
 
 func (c *Client) send(topic string, data any) {
@@ -158,28 +132,21 @@ func (c *Client) sendError(e *ActionError) {
 }
 
 // join handles {"action":"join"}; it runs on the client's read goroutine,
-// so a client's actions are handled one at a time, in order.
+// so a client's actions are handled one at a time, in order. A
+// notification room's stream starts (or, joined again, starts over from
+// since) on a goroutine of its own.
 func (c *Client) join(a Action) {
 	room := a.Room
 	if !c.claims.Load().MayJoin(room) {
 		c.sendError(actionErr(CodeForbidden, room, "this token may not join %q", room))
 		return
 	}
-	var recipient string
-	var since uuid.UUID
-	if a.Since != "" {
-		var ok bool
-		if recipient, ok = event.RecipientOfRoom(room); !ok {
-			c.sendError(actionErr(CodeBadRequest, room, "since is only for notification rooms (%s…)", event.NotificationRoomPrefix))
-			return
-		}
-		var err error
-		if since, err = uuid.Parse(a.Since); err != nil {
-			c.sendError(actionErr(CodeInvalidSince, room, "since must be a notification id (UUID), got %q", truncate(a.Since, 64)))
-			return
-		}
+	_, isStream := event.RecipientOfRoom(room)
+	if a.Since != "" && !isStream {
+		c.sendError(actionErr(CodeBadRequest, room, "since is only for notification rooms (%s…)", event.NotificationRoomPrefix))
+		return
 	}
-
+	streams := isStream && c.hub.opts.Streams != nil
 	c.mu.Lock()
 	already := c.inRoomLocked(room)
 	if !already && len(c.rooms) >= c.hub.opts.MaxRooms {
@@ -187,10 +154,13 @@ func (c *Client) join(a Action) {
 		c.sendError(actionErr(CodeTooManyRooms, room, "a client may be in at most %d rooms", c.hub.opts.MaxRooms))
 		return
 	}
-	if a.Since != "" && !c.holdLocked(room) {
-		c.mu.Unlock()
-		c.sendError(actionErr(CodeBadRequest, room, "a replay of this room is already running"))
-		return
+	if streams {
+		if cur := c.cursorLocked(room); cur != nil && !cur.Pend() {
+			c.mu.Unlock()
+			c.sendError(actionErr(CodeBadRequest, room, "a catch-up of this room is already running"))
+			return
+		}
+		c.addCursorLocked(room)
 	}
 	if !already {
 		c.rooms = append(c.rooms, room)
@@ -201,93 +171,17 @@ func (c *Client) join(a Action) {
 		// "joined" promises that pushes from every instance reach the room.
 		c.waitPresence(func(p Presence) <-chan struct{} { return p.RoomsChanged(c.Info()) })
 	}
-	if a.Since == "" {
+	if !streams {
 		c.send(event.TopicJoined, roomData{Room: room})
 		return
 	}
-	c.replayRoom(room, recipient, since)
-}
-
-// holdLocked starts holding back live frames of room for a replay; false
-// when one is already running.
-func (c *Client) holdLocked(room string) bool {
-	if _, busy := c.replay[room]; busy {
-		return false
+	if !c.hub.startTask() {
+		return
 	}
-	if c.replay == nil {
-		c.replay = make(map[string][]Delivery)
-	}
-	c.replay[room] = []Delivery{}
-	c.replaying.Add(1)
-	return true
-}
-
-// replayRoom sends the stored notifications newer than since, then the live
-// frames that arrived meanwhile, skipping those the replay already held.
-// Live frames are held from before the query, and seq is commit-ordered,
-// so nothing falls between the two and nothing is sent twice.
-func (c *Client) replayRoom(room, recipient string, since uuid.UUID) {
-	var rep Replay
-	err := errors.New("history is not available on this server")
-	if h := c.hub.opts.History; h != nil {
-		// Live frames of the room are held from before this point: what is
-		// below the bound was delivered before (the client was not in the
-		// room, or got it live), what is not comes live after the replay.
-		below := c.hub.replayBound()
-		ctx, cancel := context.WithTimeout(c.hub.ctx, 5*time.Second) // cancelled by Shutdown
-		rep, err = h.ReplayAfter(ctx, recipient, since, c.hub.opts.ReplayLimit, below)
-		cancel()
-	}
-	// Rows pushed live before this join (the client was already in the
-	// room, e.g. its own) are not sent again.
-	c.mu.Lock()
-	firstLive := c.firstLive[room]
-	c.mu.Unlock()
-	rows := rep.Rows
-	if firstLive > 0 {
-		n := 0
-		for _, r := range rows {
-			if r.Seq < firstLive {
-				rows[n] = r
-				n++
-			}
-		}
-		rows = rows[:n]
-	}
-	replayed := len(rows)
-	c.send(event.TopicJoined, roomData{Room: room, Replayed: &replayed})
-	switch {
-	case errors.Is(err, event.ErrNotFound):
-		c.sendError(actionErr(CodeUnknownSince, room, "notification %s is not in this room: joined without replay", since))
-	case err != nil:
-		c.hub.log.Warn("replay failed", "client", c.id, "room", room, "err", err)
-		c.sendError(actionErr(CodeUnavailable, room, "stored notifications cannot be read now: joined without replay"))
-	case rep.Truncated:
-		c.sendError(actionErr(CodeReplayTruncated, room, "more than %d notifications since %s: the oldest were left out, fetch them from GET /notifications", c.hub.opts.ReplayLimit, since))
-	}
-	last := max(rep.SinceSeq, firstLive)
-	for _, r := range rows {
-		var b event.FrameBuilder
-		c.write(textFrame(b.Frame(r)))
-		last = max(last, r.Seq)
-	}
-	c.mu.Lock()
-	held := c.replay[room]
-	c.unhold(held)
-	delete(c.replay, room)
-	c.replaying.Add(-1)
-	if err == nil {
-		if c.replayed == nil {
-			c.replayed = make(map[string]int64, 1)
-		}
-		c.replayed[room] = last
-	}
-	for _, d := range held {
-		if d.Seq == 0 || d.Seq > last || err != nil {
-			c.write(d.Frame)
-		}
-	}
-	c.mu.Unlock()
+	go func() {
+		defer c.hub.tasks.Done()
+		c.startStream(room, a.Since, true)
+	}()
 }
 
 func (c *Client) leave(a Action) {
@@ -300,8 +194,7 @@ func (c *Client) leave(a Action) {
 			break
 		}
 	}
-	delete(c.firstLive, a.Room)
-	delete(c.replayed, a.Room)
+	c.dropCursorLocked(a.Room)
 	c.mu.Unlock()
 	if !in {
 		c.sendError(actionErr(CodeNotJoined, a.Room, "not in room %q", a.Room))
@@ -357,9 +250,9 @@ func (c *Client) waitPresence(change func(Presence) <-chan struct{}) {
 func (e *handler) OnOpen(*gws.Conn) {}
 
 // open registers a new client and welcomes it, on a short-lived goroutine
-// (the connection's own goroutine stays shallow: see idle). With since
-// (the ?since= of a reconnecting client), the notifications of its own
-// room stored after that one are replayed before any live one, in order.
+// (the connection's own goroutine stays shallow: see idle), then starts
+// the stream of its own room: from since (the ?since= of a reconnecting
+// client), catching up first, or from the head.
 func (h *Hub) open(c *Client, since string) {
 	// The welcome promises the client id works from every instance.
 	c.waitPresence(func(p Presence) <-chan struct{} { return p.Connected(c.Info()) })
@@ -367,27 +260,18 @@ func (h *Hub) open(c *Client, since string) {
 	// Only now read what the client sent: the welcome is its first frame,
 	// whatever it sent before it.
 	h.watch(c)
-	var sinceID uuid.UUID
-	if since != "" {
-		var err error
-		if sinceID, err = uuid.Parse(since); err != nil {
-			c.sendError(actionErr(CodeInvalidSince, c.ownRoom, "since must be a notification id (UUID), got %q: connected without replay", truncate(since, 64)))
-			since = ""
-		} else {
-			c.mu.Lock()
-			c.holdLocked(c.ownRoom) // live frames wait until the replay is sent
-			c.mu.Unlock()
-		}
-	}
 	h.register(c)
 	if h.closing.Load() { // Shutdown began after its upgrade: its list may miss c
 		c.closeWith(CloseGoingAway, "server shutting down")
 	}
-	if since != "" {
-		c.replayRoom(c.ownRoom, c.subject(), sinceID)
-	}
 	if c.closed.Load() { // gone while opening: undo, so nothing is left behind
 		h.unregister(c)
+		return
+	}
+	if h.opts.Streams != nil {
+		// Its own room's stream, from the head or from since: registered
+		// (in this hub and everywhere) before the head is read.
+		c.startStream(c.ownRoom, since, since != "")
 	}
 	h.log.Debug("websocket client connected", "client", c.id, "sub", c.subject(), "remote", c.sc.RemoteAddr().String())
 }
@@ -475,8 +359,7 @@ func (c *Client) refresh(a Action) {
 			kept = append(kept, r)
 		} else {
 			left = append(left, r)
-			delete(c.firstLive, r)
-			delete(c.replayed, r)
+			c.dropCursorLocked(r)
 		}
 	}
 	c.rooms = kept

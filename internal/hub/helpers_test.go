@@ -145,7 +145,14 @@ type rawClient struct {
 }
 
 type dialOpts struct {
-	rcvbuf int // client receive buffer (0: default)
+	rcvbuf int    // client receive buffer (0: default)
+	query  string // more of the query string (since=…)
+}
+
+// dialRawQuery dials with more query parameters (since=…).
+func (s *testServer) dialRawQuery(token, query string) *rawClient {
+	s.t.Helper()
+	return s.dialRaw(token, dialOpts{query: query})
 }
 
 func (s *testServer) dialRaw(token string, o dialOpts) *rawClient {
@@ -166,8 +173,12 @@ func (s *testServer) tryDialRaw(token string, o dialOpts) (*rawClient, int, erro
 	}
 	t.Cleanup(func() { conn.Close() })
 	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
-	fmt.Fprintf(conn, "GET /ws?token=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n",
-		url.QueryEscape(token), s.addr, key)
+	q := "token=" + url.QueryEscape(token)
+	if o.query != "" {
+		q += "&" + o.query
+	}
+	fmt.Fprintf(conn, "GET /ws?%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n",
+		q, s.addr, key)
 	br := bufio.NewReader(conn)
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(br, nil)

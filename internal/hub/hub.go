@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/netip"
 	"runtime"
@@ -11,29 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/lxzan/gws"
 
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/metrics"
 )
-
-// Replay is what History returns for a join with since.
-type Replay struct {
-	Rows      []*event.Row // oldest first
-	Truncated bool         // older rows than these exist but were left out
-	SinceSeq  int64        // seq of the row named by since
-}
-
-// History reads stored notifications for replay.
-type History interface {
-	// ReplayAfter returns the recipient's rows stored after the one with id
-	// since and with a seq below below, at most limit of them (the newest).
-	// event.ErrNotFound when since is not one of the recipient's
-	// notifications.
-	ReplayAfter(ctx context.Context, recipient string, since uuid.UUID, limit int, below int64) (Replay, error)
-}
 
 // Presence is told when clients come, change rooms and go, so other
 // instances can list and address them. Calls must not block; Connected and
@@ -50,7 +32,6 @@ type Options struct {
 	MaxMessageBytes int           // inbound frame limit (close 1009 above it)
 	MaxRooms        int           // rooms per client
 	QueueBytes      int           // bytes waiting per client before it is closed (3008)
-	ReplayLimit     int           // rows one replay sends at most
 	PingInterval    time.Duration // server pings; a client silent (or taking nothing) for 3 intervals is closed
 	// MaxConnections bounds this instance's connections (503 past it); 0:
 	// the open-file limit minus fdReserve.
@@ -62,8 +43,10 @@ type Options struct {
 	ActionBurst              int
 	// Verify checks the token of a refresh action (nil: refresh answers
 	// unavailable).
-	Verify   func(token string) (*auth.Claims, error)
-	History  History  // nil: joins with since answer "unavailable"
+	Verify func(token string) (*auth.Claims, error)
+	// Streams keeps the sync stream of each notification room (nil: frames
+	// are sent as they come).
+	Streams  *Streams
 	Presence Presence // nil: this instance only
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
@@ -82,13 +65,9 @@ type ClientInfo struct {
 	Instance       string    `json:"instance,omitempty"`
 }
 
-// Delivery is one frame for one room; Seq > 0 for stored notifications
-// (used to join replay and live pushes without gap or duplicate).
-type Delivery struct {
-	Room  string
-	Seq   int64
-	Frame []byte
-}
+// Delivery is one frame for one room; Pos > 0 for a change of the room's
+// recipient's stream, at that position.
+type Delivery = event.Push
 
 // Hub holds this process's WebSocket clients and rooms.
 type Hub struct {
@@ -105,12 +84,6 @@ type Hub struct {
 	admit  admission
 	queued atomic.Int64 // bytes waiting in every client's queue (for the metric)
 
-	// horizon is the seq below which every stored notification has been
-	// delivered by DeliverOrdered (0: never called). Written under mu's
-	// read lock by the one caller of DeliverOrdered, read under its write
-	// lock, so a reader knows which deliveries its client was part of.
-	horizon atomic.Int64
-
 	closing atomic.Bool
 	// admitMu orders a connection's wg.Add before Shutdown's wg.Wait: after
 	// closing is set, upgrades are refused.
@@ -119,7 +92,11 @@ type Hub struct {
 	stopPing  chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup // connections still open
-	// ctx ends with Shutdown: replays in progress stop.
+	// tasks are the goroutines of streams (starts, catch-ups, the periodic
+	// check); none starts after Shutdown began (startTask).
+	tasks  sync.WaitGroup
+	taskMu sync.Mutex
+	// ctx ends with Shutdown: catch-ups in progress stop.
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -134,9 +111,6 @@ func New(o Options) *Hub {
 	}
 	if o.QueueBytes <= 0 {
 		o.QueueBytes = 1 << 20
-	}
-	if o.ReplayLimit <= 0 {
-		o.ReplayLimit = 500
 	}
 	if o.PingInterval <= 0 {
 		o.PingInterval = 30 * time.Second
@@ -175,8 +149,25 @@ func New(o Options) *Hub {
 		Recovery:           gws.Recovery,
 	})
 	h.poll = newPoller(h)
+	h.tasks.Add(1)
 	go h.keepAlive()
+	if o.Streams != nil && o.Streams.CheckEvery > 0 {
+		h.tasks.Add(1)
+		go h.checkLoop()
+	}
 	return h
+}
+
+// startTask counts a stream goroutine about to start; false once Shutdown
+// began (its wait must cover every task).
+func (h *Hub) startTask() bool {
+	h.taskMu.Lock()
+	defer h.taskMu.Unlock()
+	if h.ctx.Err() != nil {
+		return false
+	}
+	h.tasks.Add(1)
+	return true
 }
 
 // SetPresence connects the hub to the other instances; call it before the
@@ -366,41 +357,16 @@ func (h *Hub) deliverLocked(items []Delivery) int {
 		}
 		wire := textFrame(d.Frame)
 		if len(m.list) >= parallelFrom {
-			n += h.parallel(m.list, func(c *Client) bool { return c.deliverRoom(d.Room, d.Seq, wire) })
+			n += h.parallel(m.list, func(c *Client) bool { return c.deliverRoom(d.Room, d.Pos, wire) })
 			continue
 		}
 		for _, c := range m.list {
-			if c.deliverRoom(d.Room, d.Seq, wire) {
+			if c.deliverRoom(d.Room, d.Pos, wire) {
 				n++
 			}
 		}
 	}
 	return n
-}
-
-// DeliverOrdered is Deliver for stored notifications released in seq order
-// (relay's sequencer, one caller at a time): after it, every notification
-// with a seq below bound has been delivered.
-func (h *Hub) DeliverOrdered(items []Delivery, bound int64) int {
-	h.mu.RLock()
-	n := h.deliverLocked(items)
-	h.horizon.Store(bound)
-	h.mu.RUnlock()
-	h.m.FramesSent.Add(float64(n))
-	return n
-}
-
-// replayBound is the seq a replay reads up to: the notifications from it on
-// reach the client live (it is held back while the replay runs). Without
-// ordered deliveries (no relay) a replay reads everything.
-func (h *Hub) replayBound() int64 {
-	h.mu.Lock() // waits for a DeliverOrdered in progress
-	b := h.horizon.Load()
-	h.mu.Unlock()
-	if b == 0 {
-		return math.MaxInt64
-	}
-	return b
 }
 
 // parallelFrom is the audience from which a frame is written by several
@@ -475,6 +441,13 @@ func (h *Hub) SendClient(id string, frame []byte) bool {
 	return ok
 }
 
+// HasRoom reports whether a client of this hub is in room.
+func (h *Hub) HasRoom(room string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.rooms[room] != nil
+}
+
 // HasClient reports whether a client with id is connected here.
 func (h *Hub) HasClient(id string) bool {
 	h.mu.RLock()
@@ -527,6 +500,7 @@ func (h *Hub) stallTimeout() time.Duration { return missedPings * h.opts.PingInt
 // interval, when shorter) it closes the clients whose token expired
 // (4001), unless a refresh moved their expiry.
 func (h *Hub) keepAlive() {
+	defer h.tasks.Done()
 	tick := min(time.Second, h.opts.PingInterval)
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -569,24 +543,6 @@ func (h *Hub) expire(now time.Time) {
 	}
 }
 
-// Reconnect closes every client with code (spread over window, as at
-// shutdown) so that each reconnects — with ?since= — and replays what it may
-// have missed: the relay calls it when notifications of other instances may
-// have been lost (its listener was disconnected).
-func (h *Hub) Reconnect(code uint16, reason string, window time.Duration) {
-	list := h.snapshot()
-	go func() {
-		for i, c := range list {
-			if window > 0 && len(list) > 1 && i > 0 {
-				time.Sleep(window / time.Duration(len(list)))
-			}
-			if !h.closing.Load() {
-				c.closeWith(code, reason)
-			}
-		}
-	}()
-}
-
 // Shutdown refuses new connections and closes every client with 1001
 // ("going away"), spread evenly over window so they do not all reconnect
 // to the next instance at the same instant. It returns when all are gone
@@ -595,7 +551,9 @@ func (h *Hub) Shutdown(ctx context.Context, window time.Duration) {
 	h.admitMu.Lock() // no wg.Add after this (Upgrade)
 	h.closing.Store(true)
 	h.admitMu.Unlock()
-	h.cancel() // replays in progress stop
+	h.taskMu.Lock()
+	h.cancel() // catch-ups in progress stop; no task starts after this
+	h.taskMu.Unlock()
 	h.Close()
 	list := h.snapshot()
 	start := time.Now()
@@ -612,7 +570,7 @@ func (h *Hub) Shutdown(ctx context.Context, window time.Duration) {
 		c.closeWith(CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
+	go func() { h.wg.Wait(); h.tasks.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -629,15 +587,4 @@ func (h *Hub) Close() {
 		close(h.stopPing)
 		h.poll.close()
 	})
-}
-
-// NotificationDeliveries encodes each stored row's created frame once, for
-// its recipient's room.
-func NotificationDeliveries(rows []*event.Row) ([]Delivery, error) {
-	items := make([]Delivery, 0, len(rows))
-	var b event.FrameBuilder
-	for _, r := range rows {
-		items = append(items, Delivery{Room: r.Room(), Seq: r.Seq, Frame: b.Frame(r)})
-	}
-	return items, nil
 }

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -59,7 +58,7 @@ func TestFanOut(t *testing.T) {
 				c.expect("all") // and not the room frame before it
 			}
 			// A stored notification goes to its recipient's room only.
-			d, _ := NotificationDeliveries([]*event.Row{{ID: uuid.New(), RecipientID: "u3", Seq: 1, Type: "T", Data: json.RawMessage(`{}`)}})
+			d := event.RowPushes([]*event.Row{{ID: uuid.New(), RecipientID: "u3", Seq: 1, Type: "T", Data: json.RawMessage(`{}`)}}, nil)
 			if got := s.h.Deliver(d); got != 1 {
 				t.Errorf("Deliver reached %d", got)
 			}
@@ -398,14 +397,14 @@ func TestActionRateLimit(t *testing.T) {
 		}
 	})
 	t.Run("a join with since counts as replayCost actions", func(t *testing.T) {
-		s := newTestServer(t, Options{ActionRate: 1, ActionBurst: replayCost, History: blockingHistory{}})
+		s := newTestServer(t, Options{ActionRate: 1, ActionBurst: replayCost, Streams: newMemStreams().streams(0)})
 		c := s.dialRaw(s.token("u1", time.Hour), dialOpts{})
 		c.welcome()
-		since := uuid.NewString()
-		c.sendText(`{"action":"join","room":"signal/notification/u1","since":"` + since + `"}`)
+		c.expect(event.TopicSynced)
+		c.sendText(`{"action":"join","room":"signal/notification/u1","since":"0"}`)
 		c.expect(event.TopicJoined)
-		c.expectError(CodeUnavailable) // blockingHistory answers at once without a context deadline
-		c.sendText(`{"action":"join","room":"signal/notification/u1","since":"` + since + `"}`)
+		c.expect(event.TopicSynced)
+		c.sendText(`{"action":"join","room":"signal/notification/u1","since":"0"}`)
 		c.expectError(CodeRateLimited)
 	})
 }
@@ -466,45 +465,6 @@ func TestAddressBucketsGroupIPv6ByPrefix(t *testing.T) {
 }
 
 // Shutdown cancels the replays in progress instead of waiting for them.
-func TestShutdownCancelsReplays(t *testing.T) {
-	h := &waitingHistory{started: make(chan struct{}), ended: make(chan error, 1)}
-	s := newTestServer(t, Options{History: h})
-	c := s.dialRaw(s.token("u1", time.Hour), dialOpts{})
-	c.welcome()
-	c.sendText(`{"action":"join","room":"signal/notification/u1","since":"` + uuid.NewString() + `"}`)
-	<-h.started
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s.h.Shutdown(ctx, 0)
-	if err := <-h.ended; !errors.Is(err, context.Canceled) {
-		t.Errorf("the replay ended with %v, want context.Canceled", err)
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("Shutdown took %s", took)
-	}
-}
-
-type waitingHistory struct {
-	once    sync.Once
-	started chan struct{}
-	ended   chan error
-}
-
-func (w *waitingHistory) ReplayAfter(ctx context.Context, _ string, _ uuid.UUID, _ int, _ int64) (Replay, error) {
-	w.once.Do(func() { close(w.started) })
-	<-ctx.Done()
-	w.ended <- context.Cause(ctx)
-	return Replay{}, ctx.Err()
-}
-
-// blockingHistory fails at once: the database is away.
-type blockingHistory struct{}
-
-func (blockingHistory) ReplayAfter(context.Context, string, uuid.UUID, int, int64) (Replay, error) {
-	return Replay{}, errors.New("database away")
-}
-
 // Shutdown while connections are being upgraded: a connection admitted
 // before Shutdown is waited for, one that finishes its upgrade after it is
 // closed, and nothing races (wg.Add against wg.Wait: run with -race; the

@@ -42,11 +42,10 @@ type outbound struct {
 // wait, dropped when nothing does, so an idle connection pays 8 bytes.
 type backlog struct {
 	q [][]byte // oldest first; q[0] may be the rest of a frame partly written
-	// bytes waiting (plus frameCost per frame), and held: live frames held
-	// back during a replay. Both count against the budget.
-	bytes, held int
-	inflight    int  // frames at the head of q handed to the flusher's current write
-	midFrame    bool // q[0] is the rest of a frame whose start was written
+	// bytes waiting (plus frameCost per frame): counted against the budget.
+	bytes    int
+	inflight int  // frames at the head of q handed to the flusher's current write
+	midFrame bool // q[0] is the rest of a frame whose start was written
 }
 
 // backlogLocked returns the backlog, allocating it.
@@ -59,7 +58,7 @@ func (o *outbound) backlogLocked() *backlog {
 
 // tidyLocked drops an empty backlog.
 func (o *outbound) tidyLocked() {
-	if b := o.b; b != nil && len(b.q) == 0 && b.held == 0 && b.inflight == 0 {
+	if b := o.b; b != nil && len(b.q) == 0 && b.inflight == 0 {
 		o.b = nil
 	}
 }
@@ -69,7 +68,7 @@ func (o *outbound) waitingLocked() int {
 	if o.b == nil {
 		return 0
 	}
-	return o.b.bytes + o.b.held
+	return o.b.bytes
 }
 
 // queueLen is how many frames wait.
@@ -362,37 +361,6 @@ func (c *Client) advanceLocked(n int) {
 	c.out.tidyLocked()
 }
 
-// hold counts n bytes of a live frame held back during a replay against
-// the budget; false (and the client is closed) when they do not fit.
-func (c *Client) hold(n int) bool {
-	o := &c.out
-	o.mu.Lock()
-	if o.state != outOpen {
-		o.mu.Unlock()
-		return false
-	}
-	if !c.fitsLocked(n) {
-		return c.overBudgetLocked()
-	}
-	o.backlogLocked().held += n + frameCost
-	o.mu.Unlock()
-	return true
-}
-
-// unhold releases what hold counted, before the held frames are written.
-func (c *Client) unhold(frames []Delivery) {
-	n := 0
-	for _, d := range frames {
-		n += len(d.Frame) + frameCost
-	}
-	c.out.mu.Lock()
-	if b := c.out.b; b != nil {
-		b.held = max(0, b.held-n)
-	}
-	c.out.tidyLocked()
-	c.out.mu.Unlock()
-}
-
 // closeWith sends a close frame with code after what is queued and closes
 // the connection.
 func (c *Client) closeWith(code uint16, reason string) {
@@ -448,7 +416,7 @@ func (c *Client) readerDone() {
 // reading it.
 func (c *Client) socketClosed() { c.hub.afterClose(c) }
 
-// queuedBytes is what waits for the client, held frames included.
+// queuedBytes is what waits for the client.
 func (c *Client) queuedBytes() int {
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()

@@ -238,7 +238,7 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 		settle   func(bool)
 		next, at int
 	)
-	err := in.o.Store.InWriteTx(ctx, func(tx *store.Tx) error {
+	err := in.o.Store.InTx(ctx, func(tx *store.Tx) error {
 		res = Result{}
 		if p.plan == nil {
 			var err error

@@ -37,7 +37,11 @@ type Metrics struct {
 
 	RelayReceived *prometheus.CounterVec
 	RelayGaps     prometheus.Counter
-	PushWaiting   prometheus.Gauge
+	// The sync stream (internal/stream).
+	StreamCatchups    prometheus.Counter
+	StreamRepairs     *prometheus.CounterVec
+	StreamResets      *prometheus.CounterVec
+	StreamPageSeconds prometheus.Histogram
 }
 
 // FuncGauge is a gauge whose value its owner computes when scraped (a
@@ -108,8 +112,14 @@ func New() *Metrics {
 		RelayReceived: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_relay_messages_total",
 			Help: "Cross-instance messages received from PostgreSQL, by kind."}, []string{"kind"})).(*prometheus.CounterVec),
 		RelayGaps: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_relay_gaps_total",
-			Help: "Times the relay listener came back after a disconnection while other instances were alive (clients were asked to reconnect with since)."})).(prometheus.Counter),
-		PushWaiting: f(prometheus.NewGauge(prometheus.GaugeOpts{Name: "signal_push_waiting",
-			Help: "Stored notifications waiting for the horizon before they are pushed (a writer in flight holds them)."})).(prometheus.Gauge),
+			Help: "Times the relay listener came back after a disconnection while other instances were alive (every stream was checked against the database)."})).(prometheus.Counter),
+		StreamCatchups: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_stream_catchups_total",
+			Help: "Streams that resumed from a client's position (a connect or join with since) and caught up from the database."})).(prometheus.Counter),
+		StreamRepairs: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_stream_repairs_total",
+			Help: "Streams caught up from the database while live, by cause: gap (a live frame skipped a position), check (a head read found it behind)."}, []string{"cause"})).(*prometheus.CounterVec),
+		StreamResets: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_stream_resets_total",
+			Help: "Streams that could not resume from the client's position (signal/system/reset), by reason."}, []string{"reason"})).(*prometheus.CounterVec),
+		StreamPageSeconds: f(prometheus.NewHistogram(prometheus.HistogramOpts{Name: "signal_stream_page_seconds",
+			Help: "Time to read one page of a stream from the database.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})).(prometheus.Histogram),
 	}
 }

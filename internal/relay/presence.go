@@ -126,32 +126,13 @@ func (r *Relay) flushLoop(ctx context.Context) {
 				continue
 			}
 			wait = 50 * time.Millisecond
-			if len(waiters) > 0 {
-				prev, done := r.announced, make(chan struct{})
-				r.announced = done
-				go r.announce(ctx, waiters, prev, done)
+			for _, w := range waiters {
+				close(w)
+			}
+			if replace && r.gapAfterFlush.CompareAndSwap(true, false) {
+				r.gap(ctx)
 			}
 		}
-	}
-}
-
-// announce closes waiters once their committed presence is known to every
-// notification writer: after a barrier, so transactions that read the rooms
-// before the change have all been delivered (Barrier). Announcements keep
-// the order of the writes (a client's welcome before its first joined):
-// each waits for the previous one (prev) before closing its own (done).
-func (r *Relay) announce(ctx context.Context, waiters []chan struct{}, prev, done chan struct{}) {
-	defer close(done)
-	bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := r.Barrier(bctx); err != nil && ctx.Err() == nil {
-		r.log.Warn("presence barrier not reached; clients proceed", "err", err)
-	}
-	if prev != nil {
-		<-prev
-	}
-	for _, w := range waiters {
-		close(w)
 	}
 }
 

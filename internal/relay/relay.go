@@ -27,7 +27,6 @@ const (
 	kindClient        = "client"
 	kindHello         = "hello"
 	kindSpill         = "spill"
-	kindTick          = "h"
 )
 
 // envelope is one relay message.
@@ -40,18 +39,12 @@ type envelope struct {
 	Frame  json.RawMessage `json:"f,omitempty"`
 	Items  []item          `json:"d,omitempty"`
 	Ref    int64           `json:"ref,omitempty"`
-	// Ticks: the horizon, and the tick transaction's own id. A writer's
-	// commit marker also names the top and the writers in flight its
-	// horizon was computed from (store/order.go).
-	Horizon int64   `json:"h,omitempty"`
-	TickXid int64   `json:"x,omitempty"`
-	Top     int64   `json:"tp,omitempty"`
-	Writers []int64 `json:"w,omitempty"`
 }
 
+// item is one change of a stream: its room, position and frame.
 type item struct {
 	Room  string          `json:"r"`
-	Seq   int64           `json:"s,omitempty"`
+	Pos   int64           `json:"s,omitempty"`
 	Frame json.RawMessage `json:"f"`
 }
 
@@ -61,9 +54,11 @@ type Options struct {
 	Hub        *hub.Hub
 	InstanceID string
 	HTTPAddr   string
-	// OnGap is called when notifications relayed by other instances may
-	// have been missed (the listener was disconnected while they lived).
-	OnGap     func()
+	// OnGap is called, once this instance's presence is registered again,
+	// when changes relayed by other instances may have been missed (the
+	// listener was disconnected, or the instance was swept as dead): the
+	// hub then checks every stream against the database (Hub.Resync).
+	OnGap     func(ctx context.Context)
 	Heartbeat time.Duration // default 5s
 	DeadAfter time.Duration // an instance silent this long is removed; default 3 heartbeats
 	Metrics   *metrics.Metrics
@@ -77,8 +72,9 @@ type Relay struct {
 
 	peers     atomic.Bool // another instance is alive
 	listenErr atomic.Pointer[error]
-	seq       *sequencer
-	ticks     ticker
+	// gapAfterFlush: OnGap runs after the next presence write (which
+	// restates everything) commits.
+	gapAfterFlush atomic.Bool
 
 	mu          sync.Mutex
 	clientRooms map[string]store.ClientRow // local clients as registered
@@ -86,7 +82,6 @@ type Relay struct {
 	pending     changes
 	resync      bool
 	waiters     []chan struct{}
-	announced   chan struct{} // closed when the last presence write is announced (flushLoop only)
 	wake        chan struct{}
 }
 
@@ -122,17 +117,10 @@ func New(o Options) *Relay {
 		pending:     newChanges(),
 		wake:        make(chan struct{}, 1),
 	}
-	r.seq = newSequencer(func(items []hub.Delivery, bound int64) { o.Hub.DeliverOrdered(items, bound) })
-	r.seq.waiting = o.Metrics.PushWaiting.Set
-	r.seq.onWait = r.ticks.kickCheck
-	r.ticks.init()
 	notYet := errors.New("relay starting")
 	r.listenErr.Store(&notYet)
 	return r
 }
-
-// OrderState describes what holds this instance's pushes back.
-func (r *Relay) OrderState() OrderState { return r.seq.describe() }
 
 // Err reports why the relay cannot reach the other instances, or nil.
 func (r *Relay) Err() error { return *r.listenErr.Load() }
@@ -145,11 +133,10 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	r.heartbeat(ctx)
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(3)
 	go func() { defer wg.Done(); r.listen(ctx) }()
 	go func() { defer wg.Done(); r.flushLoop(ctx) }()
 	go func() { defer wg.Done(); r.heartbeatLoop(ctx) }()
-	go func() { defer wg.Done(); r.tickLoop(ctx) }()
 	wg.Wait()
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -191,19 +178,21 @@ func (r *Relay) heartbeat(ctx context.Context) {
 		// Swept as dead by another instance (a heartbeat came later than
 		// cluster.dead_after): its clients and rooms were removed, and
 		// notifications for them were not relayed here meanwhile.
-		r.log.Warn("this instance was removed as dead by another (its heartbeat was late): stating its clients again and asking them to reconnect", "dead_after", r.o.DeadAfter.String())
+		r.log.Warn("this instance was removed as dead by another (its heartbeat was late): stating its clients again and checking every stream", "dead_after", r.o.DeadAfter.String())
+		r.gapAfterFlush.Store(true)
 		r.requestResync()
-		r.gap()
 	}
 }
 
-// gap asks the clients to reconnect and replay when notifications relayed
-// by other instances may have been missed.
-func (r *Relay) gap() {
-	if r.peers.Load() && r.o.OnGap != nil {
-		r.o.Metrics.RelayGaps.Inc()
-		r.o.OnGap()
+// gap checks every stream against the database, once the presence write
+// that restated this instance's clients has committed: changes relayed by
+// other instances may have been missed.
+func (r *Relay) gap(ctx context.Context) {
+	if r.o.OnGap == nil {
+		return
 	}
+	r.o.Metrics.RelayGaps.Inc()
+	r.o.OnGap(ctx)
 }
 
 // listen keeps a LISTEN connection open, reconnecting with backoff. After
@@ -226,14 +215,17 @@ func (r *Relay) listen(ctx context.Context) {
 			continue
 		}
 		wait = 100 * time.Millisecond
+		if lost {
+			// Listening again: what other instances pushed meanwhile is
+			// read back from the database, once this instance's clients
+			// are registered again (the server may have been restarted
+			// and its presence tables emptied).
+			r.log.Warn("relay listener was disconnected: every stream is checked against the database")
+			r.gapAfterFlush.Store(true)
+		}
 		r.requestResync()
 		r.publish(ctx, envelope{Kind: kindHello})
 		r.setListenErr(nil)
-		r.requestTick() // the horizon, now that ticks can be heard
-		if lost && r.peers.Load() {
-			r.log.Warn("relay listener was disconnected: clients are asked to reconnect, so they replay what other instances pushed meanwhile")
-			r.gap()
-		}
 		lost = false
 		for {
 			n, err := conn.WaitForNotification(ctx)
@@ -261,14 +253,6 @@ func (r *Relay) receive(ctx context.Context, payload []byte) {
 		r.log.Warn("ignored a relay message that is not JSON", "err", err)
 		return
 	}
-	if env.Kind == kindTick { // our own ticks too
-		if env.Top > 0 {
-			r.seq.marker(env.TickXid, env.Horizon, env.Top, env.Writers)
-		} else {
-			r.seq.advance(env.Horizon)
-		}
-		return
-	}
 	if env.Origin == r.o.InstanceID {
 		return
 	}
@@ -291,9 +275,9 @@ func (r *Relay) receive(ctx context.Context, payload []byte) {
 	case kindNotifications:
 		items := make([]hub.Delivery, len(env.Items))
 		for i, it := range env.Items {
-			items[i] = hub.Delivery{Room: it.Room, Seq: it.Seq, Frame: it.Frame}
+			items[i] = hub.Delivery{Room: it.Room, Pos: it.Pos, Frame: it.Frame}
 		}
-		r.seq.add(items) // in seq order, below the horizon
+		h.Deliver(items) // each stream's cursor puts them in order
 	case kindRoom:
 		h.SendRoom(env.Room, env.Frame)
 	case kindBroadcast:
@@ -339,28 +323,29 @@ func publish(ctx context.Context, to sink, origin string, envs ...envelope) erro
 	return to.Notify(ctx, store.RelayChannel, payloads)
 }
 
-// Stage makes the notifications a transaction stored reach their rooms.
-// Inside tx, before its commit, it relays them to the instances holding
-// their rooms (they receive them if and only if tx commits, before any
-// tick that passes them), and holds this instance's deliveries from tx's id
-// on. The caller must call the returned function once the commit's outcome
-// is known.
+// Stage makes the changes a transaction commits reach their rooms: inside
+// tx, before its commit (and after the changes took their positions, see
+// store/stream.go), it relays them to the instances holding their rooms,
+// which receive them if and only if tx commits; settle delivers them here
+// once it did.
 func (r *Relay) Stage(ctx context.Context, tx *store.Tx, items []hub.Delivery) (settle func(committed bool), err error) {
-	if err := stageRemote(ctx, tx, r.o.InstanceID, items); err != nil {
+	remote, err := lookupRemote(ctx, tx, r.o.InstanceID, items)
+	if err != nil {
 		return nil, err
 	}
-	// The commit carries its own tick: listeners release these as soon as
-	// they hear of it, unless an older writer is still in flight.
-	if err := tx.NotifyHorizon(ctx, store.RelayChannel, tickPrefix(r.o.InstanceID)); err != nil {
+	return r.StageFor(ctx, tx, items, remote)
+}
+
+// StageFor is Stage when the caller looked up the remote rooms itself
+// (after the changes took their positions).
+func (r *Relay) StageFor(ctx context.Context, tx *store.Tx, items []hub.Delivery, remote []string) (settle func(committed bool), err error) {
+	if err := stageTo(ctx, tx, r.o.InstanceID, items, remote); err != nil {
 		return nil, err
 	}
-	xid := tx.Xid()
-	r.seq.expect(xid)
 	return func(committed bool) {
-		if !committed {
-			items = nil
+		if committed {
+			r.o.Hub.Deliver(items)
 		}
-		r.seq.settle(xid, items)
 	}, nil
 }
 
@@ -372,29 +357,56 @@ type Publisher struct {
 }
 
 // SendRoom sends a frame to the members of room on every instance (what
-// the REST API's room send does), for a process without clients of its own
-// (signalctl notifications mark pushes state changes this way).
+// the REST API's room send does), for a process without clients of its own.
 func (p Publisher) SendRoom(ctx context.Context, room string, frame []byte) error {
 	return publish(ctx, poolSink{p.Store}, p.Origin, envelope{Kind: kindRoom, Room: room, Frame: frame})
 }
 
-// Stage relays items inside tx, like Relay.Stage, with the commit's own
-// tick, so the instances deliver them as soon as it commits.
-func (p Publisher) Stage(ctx context.Context, tx *store.Tx, items []hub.Delivery) (func(committed bool), error) {
-	if err := stageRemote(ctx, tx, p.Origin, items); err != nil {
-		return nil, err
+// StageRows relays the created frames of rows, inside tx, to the instances
+// holding their rooms: frames are built for those rooms only.
+func (p Publisher) StageRows(ctx context.Context, tx *store.Tx, rows []*event.Row) (func(committed bool), error) {
+	rooms := make([]string, 0, len(rows))
+	for _, r := range rows {
+		rooms = append(rooms, r.Room())
 	}
-	if err := tx.NotifyHorizon(ctx, store.RelayChannel, tickPrefix(p.Origin)); err != nil {
+	remote, err := tx.RemoteRooms(ctx, p.Origin, rooms)
+	if err != nil {
+		return nil, fmt.Errorf("look up remote rooms: %w", err)
+	}
+	wanted := make(map[string]bool, len(remote))
+	for _, r := range remote {
+		wanted[r] = true
+	}
+	items := event.RowPushes(rows, func(room string) bool { return wanted[room] })
+	if err := stageTo(ctx, tx, p.Origin, items, remote); err != nil {
 		return nil, err
 	}
 	return func(bool) {}, nil
 }
 
-// stageRemote relays committed-to-be notification frames, inside tx, to the
-// instances holding members of their rooms.
+// Stage relays items inside tx, like Relay.Stage.
+func (p Publisher) Stage(ctx context.Context, tx *store.Tx, items []hub.Delivery) (func(committed bool), error) {
+	if err := stageRemote(ctx, tx, p.Origin, items); err != nil {
+		return nil, err
+	}
+	return func(bool) {}, nil
+}
+
+// stageRemote relays committed-to-be changes, inside tx, to the instances
+// holding members of their rooms.
 func stageRemote(ctx context.Context, tx *store.Tx, origin string, items []hub.Delivery) error {
+	remote, err := lookupRemote(ctx, tx, origin, items)
+	if err != nil {
+		return err
+	}
+	return stageTo(ctx, tx, origin, items, remote)
+}
+
+// lookupRemote returns the rooms of items that have members on other
+// instances.
+func lookupRemote(ctx context.Context, tx *store.Tx, origin string, items []hub.Delivery) ([]string, error) {
 	if len(items) == 0 {
-		return nil
+		return nil, nil
 	}
 	seen := map[string]bool{}
 	var rooms []string
@@ -406,8 +418,13 @@ func stageRemote(ctx context.Context, tx *store.Tx, origin string, items []hub.D
 	}
 	remote, err := tx.RemoteRooms(ctx, origin, rooms)
 	if err != nil {
-		return fmt.Errorf("look up remote rooms: %w", err)
+		return nil, fmt.Errorf("look up remote rooms: %w", err)
 	}
+	return remote, nil
+}
+
+// stageTo relays, inside tx, the items whose room is one of remote.
+func stageTo(ctx context.Context, tx *store.Tx, origin string, items []hub.Delivery, remote []string) error {
 	if len(remote) == 0 {
 		return nil
 	}
@@ -427,7 +444,7 @@ func stageRemote(ctx context.Context, tx *store.Tx, origin string, items []hub.D
 			envs = append(envs, cur)
 			cur, size = envelope{Kind: kindNotifications}, 64
 		}
-		cur.Items = append(cur.Items, item{Room: it.Room, Seq: it.Seq, Frame: it.Frame})
+		cur.Items = append(cur.Items, item{Room: it.Room, Pos: it.Pos, Frame: it.Frame})
 		size += n
 	}
 	if len(cur.Items) > 0 {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/signal-notify/signal/internal/event"
 )
 
 // DedupeFilter selects duplicate groups: a group is in when any of its
@@ -51,7 +53,7 @@ LIMIT $4`
 // describeGroups reads the copies of candidate groups and applies the
 // filters that need them (type, creation window).
 var describeGroups = func() string {
-	read, _, _, _ := stateSQL("n.recipient_id")
+	read, _, _, deleted := stateSQL("n.recipient_id")
 	return `
 SELECT n.recipient_id, n.event_key, min(n.type), count(*),
        (array_agg(n.id ORDER BY n.seq))[1] AS keep,
@@ -60,6 +62,7 @@ SELECT n.recipient_id, n.event_key, min(n.type), count(*),
 FROM notifications n
 LEFT JOIN notification_marks m ON m.id = n.id
 JOIN unnest($1::text[], $2::bytea[]) AS g(r, k) ON n.recipient_id = g.r AND n.event_key = g.k
+WHERE NOT ` + deleted + ` -- removed copies are deleted notifications: not counted again
 GROUP BY n.recipient_id, n.event_key
 HAVING count(*) > 1
    AND ($3 = '' OR bool_or(n.type = $3))
@@ -134,60 +137,50 @@ func (s *Store) ExplainDuplicates(ctx context.Context, f DedupeFilter, limit int
 	return out, err
 }
 
-// removeDuplicates deletes the copies after the first of each group ($1
-// recipients, $2 event keys), marks the kept one read when any copy was,
-// and returns the ids removed. The marks of removed rows go with them, and
-// the cached counts of their recipients are dropped.
-var removeDuplicates = func() string {
-	read, _, _, _ := stateSQL("n.recipient_id")
-	return `
-WITH g AS (SELECT * FROM unnest($1::text[], $2::bytea[]) AS g(r, k)),
-copies AS (
-	SELECT n.id, n.seq, n.recipient_id, n.event_key,
-	       row_number() OVER w AS rn, bool_or(` + read + `) OVER w AS any_read
-	FROM notifications n JOIN g ON n.recipient_id = g.r AND n.event_key = g.k
-	LEFT JOIN notification_marks m ON m.id = n.id
-	WINDOW w AS (PARTITION BY n.recipient_id, n.event_key ORDER BY n.seq
-	             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-),
-kept AS (
-	INSERT INTO notification_marks AS m (id, recipient_id, seq, is_read, is_seen)
-	SELECT id, recipient_id, seq, true, true FROM copies WHERE rn = 1 AND any_read
-	ON CONFLICT (id) DO UPDATE SET is_read = true, is_seen = true, updated_at = now()
-),
-stale AS (
-	UPDATE inbox_states s SET counts_epoch = -1
-	WHERE s.recipient_id IN (SELECT recipient_id FROM copies WHERE rn > 1)
-),
-gone AS (
-	DELETE FROM notification_marks m USING copies c WHERE m.id = c.id AND c.rn > 1
-)
-DELETE FROM notifications n USING copies c WHERE n.id = c.id AND c.rn > 1
-RETURNING n.id`
-}()
-
-// RemoveDuplicates deletes the given copies of each group and keeps its
-// oldest, marked read when any removed copy was read, in one transaction.
-// Groups are re-checked inside it, so a copy already removed (a rerun
-// after an interruption) or a group that changed is handled as it is now.
-// It returns the ids removed.
-func (s *Store) RemoveDuplicates(ctx context.Context, groups []DuplicateGroup) ([]uuid.UUID, error) {
-	if len(groups) == 0 {
-		return nil, nil
+// RemoveDuplicates deletes the given copies of each group (as the inbox's
+// delete does: a change of the recipient's stream, staged with stage, so
+// every device drops them) and keeps its oldest, marked read when a copy
+// was read. Each recipient's groups are one change (two with the read
+// mark). A copy deleted already (a rerun after an interruption) is left
+// alone. It returns the ids deleted.
+func (s *Store) RemoveDuplicates(ctx context.Context, groups []DuplicateGroup, stage Stager) ([]uuid.UUID, error) {
+	type work struct {
+		remove []uuid.UUID
+		read   []uuid.UUID
 	}
-	rcpt := make([]string, len(groups))
-	keys := make([][]byte, len(groups))
-	for i, g := range groups {
-		rcpt[i], keys[i] = g.RecipientID, g.EventKey
+	byRecipient := map[string]*work{}
+	var order []string
+	for _, g := range groups {
+		w := byRecipient[g.RecipientID]
+		if w == nil {
+			w = &work{}
+			byRecipient[g.RecipientID] = w
+			order = append(order, g.RecipientID)
+		}
+		w.remove = append(w.remove, g.Remove...)
+		if g.AnyRead {
+			w.read = append(w.read, g.Keep)
+		}
 	}
 	var removed []uuid.UUID
-	err := s.InTx(ctx, func(tx *Tx) error {
-		rows, err := tx.tx.Query(ctx, removeDuplicates, rcpt, keys)
-		if err != nil {
-			return fmt.Errorf("remove duplicates: %w", err)
+	for _, r := range order {
+		w := byRecipient[r]
+		for len(w.remove) > 0 {
+			n := min(len(w.remove), event.MaxChangeIDs)
+			ch, err := s.Mark(ctx, r, event.OpDelete, w.remove[:n], stage)
+			if err != nil {
+				return removed, fmt.Errorf("remove duplicates: %w", err)
+			}
+			removed = append(removed, ch.IDs...)
+			w.remove = w.remove[n:]
 		}
-		removed, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-		return err
-	})
-	return removed, err
+		for len(w.read) > 0 {
+			n := min(len(w.read), event.MaxChangeIDs)
+			if _, err := s.Mark(ctx, r, event.OpRead, w.read[:n], stage); err != nil {
+				return removed, fmt.Errorf("remove duplicates: %w", err)
+			}
+			w.read = w.read[n:]
+		}
+	}
+	return removed, nil
 }

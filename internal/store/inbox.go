@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -34,16 +33,19 @@ import (
 // Reading marks a notification seen (a read one is always seen), and so
 // does marking it unread (one marks unread what one has seen). An "all"
 // operation moves a watermark and clears the marks it supersedes, so the
-// latest operation wins. It takes the watermark at the horizon (order.go):
-// every row below it is committed, and rows already visible above it get
-// explicit marks, so a notification that commits later is never marked
-// read without having been seen.
+// latest operation wins. It takes the watermark at the recipient's stream
+// head, under the lock of its state row (stream.go): every row at or below
+// it is committed, and none can appear there later, so a notification that
+// commits later is never marked read without having been seen.
 //
-// Counts are answered from a per-recipient cache of the counts of the
-// notifications up to counts_seq (always below a horizon, so no row can
-// still appear under it) plus a count of the few rows after it. Every
-// state change adjusts the cache in its own transaction; ingest never
-// touches it. Removing rows (retention, dedupe) makes caches stale.
+// Counts live on the same row: ingest adds each new notification to them,
+// and every state change adjusts them, both under the row's lock, so they
+// are the counts of everything up to the head. Removing rows (retention)
+// bumps inbox_epoch, which makes every cache stale until it is recounted.
+//
+// Every state change is a change of the recipient's stream: it takes the
+// next position, is recorded in inbox_changes, and its updated frame is
+// staged in the transaction (Stager), so it reaches every device.
 
 // ErrNotFound is returned when a named row does not exist (for this recipient).
 var ErrNotFound = event.ErrNotFound
@@ -95,34 +97,6 @@ var (
 	selectRows          = `SELECT ` + rowColumns("n.recipient_id") + ` FROM notifications n LEFT JOIN notification_marks m ON m.id = n.id`
 	selectRecipientRows = `SELECT ` + rowColumns("$1") + ` FROM notifications n LEFT JOIN notification_marks m ON m.id = n.id`
 )
-
-// ReplayAfter returns the recipient's notifications after the one with id
-// since (whose seq it also returns) and below the seq bound below, oldest
-// first, deleted ones left out: the caller delivers those from below on
-// live, in order (see order.go). When more than limit exist it returns the
-// newest limit of them and truncated=true: the seam with live pushes stays
-// gap-free, and the client learns older ones were left out.
-func (s *Store) ReplayAfter(ctx context.Context, recipient string, since uuid.UUID, limit int, below int64) (rows []*event.Row, truncated bool, sinceSeq int64, err error) {
-	err = s.Pool.QueryRow(ctx, `SELECT seq FROM notifications WHERE id = $1 AND recipient_id = $2`, since, recipient).Scan(&sinceSeq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, 0, ErrNotFound
-	}
-	if err != nil {
-		return nil, false, 0, fmt.Errorf("replay: %w", err)
-	}
-	_, _, _, deleted := stateSQL("$1")
-	rows, err = queryRows(ctx, s.Pool, `SELECT * FROM (`+selectRecipientRows+`
-		WHERE n.recipient_id = $1 AND n.seq > $2 AND n.seq < $4 AND NOT `+deleted+`
-		ORDER BY n.seq DESC LIMIT $3) r ORDER BY 2`,
-		recipient, sinceSeq, limit+1, below)
-	if err != nil {
-		return nil, false, 0, fmt.Errorf("replay: %w", err)
-	}
-	if len(rows) > limit {
-		return rows[1:], true, sinceSeq, nil
-	}
-	return rows, false, sinceSeq, nil
-}
 
 // Notification returns one of the recipient's notifications with its
 // states, deleted or not; ErrNotFound when the recipient has none with id.
@@ -272,147 +246,100 @@ func mergeNewestFirst(parts [][]*event.Row, limit int) []*event.Row {
 	return out
 }
 
-// countsSQL counts the recipient's rows after its cache: $1 recipient, $2
-// a seq bound below which every row is committed (a horizon). The tail
-// starts at counts_seq when the cache is valid (its epoch is current), else
-// at deleted_wm with nothing cached; it is counted in two parts, up to $2
-// (what a fold may cache) and after. It also returns the state row's
-// version (xmin) and the epoch, for a fold. It reads only the columns of
-// the (recipient_id, seq) INCLUDE (is_read) index, and the marks by
-// (recipient_id, seq): an index-only scan, with no heap page per row.
-var countsSQL = func() string {
-	read, seen, archived, deleted := stateSQL("$1")
-	return `
-WITH st AS MATERIALIZED (
-	SELECT (SELECT epoch FROM inbox_epoch) AS epoch,
-	       (SELECT xmin::text FROM inbox_states WHERE recipient_id = $1) AS version,
-	       coalesce(bool_or(counts_epoch = (SELECT epoch FROM inbox_epoch)), false) AS valid,
-	       coalesce(max(counts_seq), 0) AS cs, coalesce(max(deleted_wm), 0) AS dw,
-	       coalesce(max(total), 0) AS t, coalesce(max(unread), 0) AS u, coalesce(max(unseen), 0) AS us
-	FROM inbox_states WHERE recipient_id = $1
-)
-SELECT st.epoch, st.version, st.valid, st.t, st.u, st.us, x.*
-FROM st, LATERAL (
-	SELECT count(*) FILTER (WHERE below) AS scanned,
-	       count(*) FILTER (WHERE below AND live) AS bt,
-	       count(*) FILTER (WHERE below AND live AND NOT rd) AS bu,
-	       count(*) FILTER (WHERE below AND live AND NOT sn) AS bus,
-	       count(*) FILTER (WHERE NOT below AND live) AS at,
-	       count(*) FILTER (WHERE NOT below AND live AND NOT rd) AS au,
-	       count(*) FILTER (WHERE NOT below AND live AND NOT sn) AS aus
-	FROM (SELECT n.seq <= $2 AS below, NOT ` + archived + ` AND NOT ` + deleted + ` AS live, ` + read + ` AS rd, ` + seen + ` AS sn
-	      FROM notifications n
-	      LEFT JOIN notification_marks m ON m.recipient_id = n.recipient_id AND m.seq = n.seq
-	      WHERE n.recipient_id = $1
-	        AND n.seq > CASE WHEN st.valid THEN greatest(st.cs, st.dw) ELSE st.dw END) r
-) x`
-}()
-
-// foldAfter is how many rows past the cache make a count fold them in.
-const foldAfter = 256
-
-// tally is what countsSQL returns.
-type tally struct {
-	epoch        int64
-	version      *string // the state row's xmin; nil: no state row
-	valid        bool
-	cached       Counts
-	below, above Counts
-	scanned      int64 // rows past the cache, up to the bound
-}
-
-func (t tally) counts() Counts {
-	c := t.below.Add(t.above)
-	if t.valid {
-		c = c.Add(t.cached)
-	}
-	return c
-}
-
-func readTally(ctx context.Context, q querier, recipient string, bound int64) (t tally, err error) {
-	err = q.QueryRow(ctx, countsSQL, recipient, bound).Scan(&t.epoch, &t.version, &t.valid,
-		&t.cached.Total, &t.cached.Unread, &t.cached.Unseen, &t.scanned,
-		&t.below.Total, &t.below.Unread, &t.below.Unseen, &t.above.Total, &t.above.Unread, &t.above.Unseen)
-	if err != nil {
-		return t, fmt.Errorf("count notifications: %w", err)
-	}
-	return t, nil
-}
-
-// Counts returns the recipient's badge figures: the cache plus the rows
-// after it. When many rows were added since the cache was made, those below
-// the horizon are folded into it for the next call — unless a state change
-// came meanwhile (the state row's version moved), which the next call
-// handles.
-func (s *Store) Counts(ctx context.Context, recipient string) (Counts, error) {
-	h, err := s.recentHorizon(ctx)
-	if err != nil {
-		return Counts{}, err
-	}
-	bound := SeqOf(h, 0) - 1
-	t, err := readTally(ctx, s.Pool, recipient, bound)
-	if err != nil || t.scanned <= foldAfter {
-		return t.counts(), err
-	}
-	cache := t.below
-	if t.valid {
-		cache = cache.Add(t.cached)
-	}
-	if t.version == nil {
-		_, err = s.Pool.Exec(ctx, `INSERT INTO inbox_states (recipient_id, counts_epoch, counts_seq, total, unread, unseen)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (recipient_id) DO NOTHING`,
-			recipient, t.epoch, bound, cache.Total, cache.Unread, cache.Unseen)
-	} else {
-		_, err = s.Pool.Exec(ctx, `UPDATE inbox_states SET counts_epoch = $2, counts_seq = greatest($3, deleted_wm),
-			total = $4, unread = $5, unseen = $6 WHERE recipient_id = $1 AND xmin::text = $7`,
-			recipient, t.epoch, bound, cache.Total, cache.Unread, cache.Unseen, *t.version)
-	}
-	if err != nil {
-		return t.counts(), fmt.Errorf("fold counts: %w", err)
-	}
-	return t.counts(), nil
-}
-
-// recentHorizon is a horizon at most a second old: an older one is still a
-// valid bound (every row below it is committed), only less far.
-func (s *Store) recentHorizon(ctx context.Context) (int64, error) {
-	if h := s.horizonCache.Load(); h != nil && time.Since(h.at) < time.Second {
-		return h.h, nil
-	}
-	h, err := s.Horizon(ctx)
-	if err != nil {
-		return 0, err
-	}
-	s.horizonCache.Store(&cachedHorizon{h: h, at: time.Now()})
-	return h, nil
-}
-
-type cachedHorizon struct {
-	h  int64
-	at time.Time
-}
-
 // stateRow is a recipient's inbox_states row.
 type stateRow struct {
 	readWM, seenWM, deletedWM int64
-	valid                     bool // the cache's epoch is current
-	countsSeq                 int64
-	total, unread, unseen     int64
+	head                      int64
+	valid                     bool // the counts' epoch is current
+	counts                    Counts
 }
 
 // lockState returns the recipient's state row, created if missing, locked
-// until the transaction ends: state changes of one recipient take turns.
+// until the transaction ends: changes of one recipient take turns, with
+// ingest too (stream.go). A row created here holds no notification yet,
+// so its counts (zero) are valid.
 func lockState(ctx context.Context, tx pgx.Tx, recipient string) (stateRow, error) {
 	var st stateRow
 	err := tx.QueryRow(ctx, `
-		INSERT INTO inbox_states AS s (recipient_id) VALUES ($1)
+		INSERT INTO inbox_states AS s (recipient_id, counts_epoch) VALUES ($1, (SELECT epoch FROM inbox_epoch))
 		ON CONFLICT (recipient_id) DO UPDATE SET updated_at = now()
-		RETURNING read_wm, seen_wm, deleted_wm, counts_epoch = (SELECT epoch FROM inbox_epoch), counts_seq, total, unread, unseen`,
-		recipient).Scan(&st.readWM, &st.seenWM, &st.deletedWM, &st.valid, &st.countsSeq, &st.total, &st.unread, &st.unseen)
+		RETURNING read_wm, seen_wm, deleted_wm, head, counts_epoch = (SELECT epoch FROM inbox_epoch), total, unread, unseen`,
+		recipient).Scan(&st.readWM, &st.seenWM, &st.deletedWM, &st.head, &st.valid, &st.counts.Total, &st.counts.Unread, &st.counts.Unseen)
 	if err != nil {
 		return st, fmt.Errorf("lock inbox state: %w", err)
 	}
 	return st, nil
+}
+
+// recountSQL counts the recipient's notifications that are neither
+// archived nor deleted: $1 recipient. It reads the columns of the
+// (recipient_id, seq) INCLUDE (is_read) index, and the marks by
+// (recipient_id, seq): an index-only scan, no heap page per row.
+var recountSQL = func() string {
+	read, seen, archived, deleted := stateSQL("$1")
+	return `
+SELECT count(*) FILTER (WHERE live), count(*) FILTER (WHERE live AND NOT rd), count(*) FILTER (WHERE live AND NOT sn)
+FROM (SELECT NOT ` + archived + ` AND NOT ` + deleted + ` AS live, ` + read + ` AS rd, ` + seen + ` AS sn
+      FROM notifications n
+      LEFT JOIN notification_marks m ON m.recipient_id = n.recipient_id AND m.seq = n.seq
+      WHERE n.recipient_id = $1 AND n.seq > ` + wm("deleted_wm", "$1") + `) r`
+}()
+
+// recount counts the recipient's notifications again and caches the
+// result; the transaction holds the state row (lockState).
+func recount(ctx context.Context, tx pgx.Tx, recipient string, st stateRow) (stateRow, error) {
+	var c Counts
+	if err := tx.QueryRow(ctx, recountSQL, recipient).Scan(&c.Total, &c.Unread, &c.Unseen); err != nil {
+		return st, fmt.Errorf("count notifications: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE inbox_states SET counts_epoch = (SELECT epoch FROM inbox_epoch), total = $2, unread = $3, unseen = $4
+		WHERE recipient_id = $1`, recipient, c.Total, c.Unread, c.Unseen); err != nil {
+		return st, fmt.Errorf("cache counts: %w", err)
+	}
+	st.counts, st.valid = c, true
+	return st, nil
+}
+
+// Counts returns the recipient's badge figures and the position of its
+// stream they are at: the cached row, recounted (under its lock) when
+// retention made it stale.
+func (s *Store) Counts(ctx context.Context, recipient string) (Counts, int64, error) {
+	var c Counts
+	var pos int64
+	var valid bool
+	err := s.Pool.QueryRow(ctx, `SELECT total, unread, unseen, head, counts_epoch = (SELECT epoch FROM inbox_epoch)
+		FROM inbox_states WHERE recipient_id = $1`, recipient).Scan(&c.Total, &c.Unread, &c.Unseen, &pos, &valid)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return Counts{}, 0, nil
+	case err != nil:
+		return c, 0, fmt.Errorf("count notifications: %w", err)
+	case valid:
+		return c, pos, nil
+	}
+	err = s.InTx(ctx, func(tx *Tx) error {
+		st, err := lockState(ctx, tx.tx, recipient)
+		if err == nil && !st.valid {
+			st, err = recount(ctx, tx.tx, recipient, st)
+		}
+		c, pos = st.counts, st.head
+		return err
+	})
+	return c, pos, err
+}
+
+// StreamPos is where the recipient's stream stands now (0: no change yet).
+// A listing read after it reflects at least every change up to it.
+func (s *Store) StreamPos(ctx context.Context, recipient string) (int64, error) {
+	var pos int64
+	err := s.Pool.QueryRow(ctx, `SELECT head FROM inbox_states WHERE recipient_id = $1`, recipient).Scan(&pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read stream position: %w", err)
+	}
+	return pos, nil
 }
 
 // ErrTooMany refuses a change of more than event.MaxChangeIDs ids.
@@ -420,8 +347,9 @@ var ErrTooMany = fmt.Errorf("at most %d ids at once", event.MaxChangeIDs)
 
 // Mark applies op to the recipient's notifications ids (at most
 // event.MaxChangeIDs). Ids the recipient does not have, or has deleted,
-// are left alone (Change.Found lists the others).
-func (s *Store) Mark(ctx context.Context, recipient string, op Op, ids []uuid.UUID) (Change, error) {
+// are left alone (Change.Found lists the others). A change that changes
+// something is a change of the recipient's stream, staged with stage.
+func (s *Store) Mark(ctx context.Context, recipient string, op Op, ids []uuid.UUID, stage Stager) (Change, error) {
 	ch := Change{Op: op}
 	if len(ids) > event.MaxChangeIDs {
 		return ch, ErrTooMany
@@ -429,29 +357,25 @@ func (s *Store) Mark(ctx context.Context, recipient string, op Op, ids []uuid.UU
 	if len(ids) == 0 {
 		return ch, nil
 	}
-	err := s.InTx(ctx, func(tx *Tx) error {
-		ch = Change{Op: op}
-		st, err := lockState(ctx, tx.tx, recipient)
-		if err != nil {
-			return err
-		}
+	return s.change(ctx, recipient, stage, func(tx pgx.Tx, st stateRow) (Change, error) {
+		ch := Change{Op: op}
 		read, seen, archived, deleted := stateSQL("$1")
-		rows, err := tx.tx.Query(ctx, `SELECT n.id, n.seq, `+read+`, `+seen+`, `+archived+`, `+deleted+`
+		rows, err := tx.Query(ctx, `SELECT n.id, n.seq, `+read+`, `+seen+`, `+archived+`, `+deleted+`
 			FROM notifications n LEFT JOIN notification_marks m ON m.id = n.id
 			WHERE n.recipient_id = $1 AND n.id = ANY($2) ORDER BY n.seq DESC`, recipient, ids)
 		if err != nil {
-			return fmt.Errorf("mark %s: %w", op, err)
+			return ch, fmt.Errorf("mark %s: %w", op, err)
 		}
 		var changed []uuid.UUID
 		var seqs []int64
-		var delta Counts
+		counts := st.counts
 		for rows.Next() {
 			var id uuid.UUID
 			var seq int64
 			var old event.States
 			if err := rows.Scan(&id, &seq, &old.Read, &old.Seen, &old.Archived, &old.Deleted); err != nil {
 				rows.Close()
-				return fmt.Errorf("mark %s: %w", op, err)
+				return ch, fmt.Errorf("mark %s: %w", op, err)
 			}
 			if old.Deleted {
 				continue
@@ -462,31 +386,58 @@ func (s *Store) Mark(ctx context.Context, recipient string, op Op, ids []uuid.UU
 				continue
 			}
 			changed, seqs = append(changed, id), append(seqs, seq)
-			if st.valid && seq <= st.countsSeq {
-				delta = delta.Add(event.CountOf(now)).Sub(event.CountOf(old))
-			}
+			counts = counts.Add(event.CountOf(now)).Sub(event.CountOf(old))
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("mark %s: %w", op, err)
+			return ch, fmt.Errorf("mark %s: %w", op, err)
 		}
 		if len(changed) == 0 {
-			return nil
+			return ch, nil
 		}
 		r, sn, a, d := op.Sets()
-		if _, err := tx.tx.Exec(ctx, upsertMarks+` FROM unnest($6::uuid[], $7::bigint[]) AS u(id, seq)`+onConflictMarks,
+		if _, err := tx.Exec(ctx, upsertMarks+` FROM unnest($6::uuid[], $7::bigint[]) AS u(id, seq)`+onConflictMarks,
 			recipient, r, sn, a, d, changed, seqs); err != nil {
-			return fmt.Errorf("mark %s: %w", op, err)
+			return ch, fmt.Errorf("mark %s: %w", op, err)
 		}
-		if delta != (Counts{}) {
-			if _, err := tx.tx.Exec(ctx, `UPDATE inbox_states SET total = total + $2, unread = unread + $3, unseen = unseen + $4
-				WHERE recipient_id = $1`, recipient, delta.Total, delta.Unread, delta.Unseen); err != nil {
-				return fmt.Errorf("mark %s: %w", op, err)
-			}
+		if _, err := tx.Exec(ctx, `UPDATE inbox_states SET total = $2, unread = $3, unseen = $4 WHERE recipient_id = $1`,
+			recipient, counts.Total, counts.Unread, counts.Unseen); err != nil {
+			return ch, fmt.Errorf("mark %s: %w", op, err)
 		}
-		ch.IDs, ch.Updated = changed, int64(len(changed))
-		return nil
+		ch.IDs, ch.Updated, ch.Counts = changed, int64(len(changed)), counts
+		return ch, nil
 	})
+}
+
+// change runs one state change of recipient's inbox in a transaction that
+// holds its state row (with valid counts), and records what it changed as
+// the next change of the recipient's stream, staged with stage.
+func (s *Store) change(ctx context.Context, recipient string, stage Stager, apply func(pgx.Tx, stateRow) (Change, error)) (Change, error) {
+	var ch Change
+	var settle func(bool)
+	err := s.InTx(ctx, func(tx *Tx) error {
+		settle = nil
+		st, err := lockState(ctx, tx.tx, recipient)
+		if err == nil && !st.valid {
+			st, err = recount(ctx, tx.tx, recipient, st)
+		}
+		if err != nil {
+			return err
+		}
+		if ch, err = apply(tx.tx, st); err != nil || ch.Updated == 0 {
+			return err
+		}
+		push, err := tx.appendChange(ctx, recipient, st.head, event.TopicNotificationUpdated, &ch.Counts, ch.Frame())
+		if err != nil {
+			return err
+		}
+		ch.Pos = push.Pos
+		settle, err = stageChanges(ctx, stage, tx, []event.Push{push})
+		return err
+	})
+	if settle != nil {
+		settle(err == nil)
+	}
 	return ch, err
 }
 
@@ -503,150 +454,94 @@ const (
 			updated_at = now()`
 )
 
-// MarkAll applies op (read, seen or delete) to every notification of the
-// recipient: its watermark moves to the horizon, the marks it supersedes
-// are cleared, and the rows already visible above the horizon get marks.
-func (s *Store) MarkAll(ctx context.Context, recipient string, op Op) (Change, error) {
-	ch := Change{Op: op, All: true}
-	var col string
-	var f InboxFilter
-	switch op {
-	case event.OpRead:
-		col, f = "read_wm", InboxFilter{Unread: true, Archived: ArchivedAny}
-	case event.OpSeen:
-		col, f = "seen_wm", InboxFilter{Unseen: true, Archived: ArchivedAny}
-	case event.OpDelete:
-		col, f = "deleted_wm", InboxFilter{Archived: ArchivedAny}
-	default:
-		return ch, fmt.Errorf("%s cannot apply to all notifications", op)
-	}
-	h, err := s.Horizon(ctx)
-	if err != nil {
-		return ch, err
-	}
-	err = s.InTx(ctx, func(tx *Tx) error {
-		ch = Change{Op: op, All: true}
-		st, err := lockState(ctx, tx.tx, recipient)
-		if err != nil {
-			return err
-		}
-		w := SeqOf(h, 0) - 1 // every row at or below is committed
-		switch op {
-		case event.OpRead:
-			w = max(w, st.readWM)
-		case event.OpSeen:
-			w = max(w, st.seenWM)
-		case event.OpDelete:
-			w = max(w, st.deletedWM)
-		}
+// allOp is what an "all" operation (read-all, seen all, delete-all) does:
+// every notification at or below the watermark it moves (col) has the
+// state, the marks it supersedes go (clear: at or below $2), and the
+// counts follow (counts: from those of the inbox and of the archive, the
+// counts after and how many notifications changed).
+type allOp struct {
+	col    string
+	also   string // more of the SET clause ($2: the watermark)
+	filter InboxFilter
+	clear  string // $1 recipient, $2 watermark
+	counts func(inbox, archive Counts) (after Counts, updated int64)
+}
 
-		// What changes: listed (the newest, for the frame) and counted —
-		// from the list when it is complete, else from the cache (and the
-		// few archived ones, which it leaves out).
-		read, seen, _, deleted := stateSQL("$1")
-		rows, err := listNotifications(ctx, tx.tx, recipient, f, event.MaxChangeIDs+1, 0, true)
-		if err != nil {
-			return err
+var allOps = map[Op]allOp{
+	event.OpRead: {
+		col: "read_wm", also: ", seen_wm = greatest(seen_wm, $2)",
+		filter: InboxFilter{Unread: true, Archived: ArchivedAny},
+		clear: `UPDATE notification_marks SET is_read = NULL, is_seen = NULL, updated_at = now()
+			WHERE recipient_id = $1 AND seq <= $2 AND (is_read IS NOT NULL OR is_seen IS NOT NULL)`,
+		counts: func(in, ar Counts) (Counts, int64) { return Counts{Total: in.Total}, in.Unread + ar.Unread },
+	},
+	event.OpSeen: {
+		col:    "seen_wm",
+		filter: InboxFilter{Unseen: true, Archived: ArchivedAny},
+		clear: `UPDATE notification_marks SET is_seen = NULL, updated_at = now()
+			WHERE recipient_id = $1 AND seq <= $2 AND is_seen IS NOT NULL`,
+		counts: func(in, ar Counts) (Counts, int64) {
+			return Counts{Total: in.Total, Unread: in.Unread}, in.Unseen + ar.Unseen
+		},
+	},
+	event.OpDelete: {
+		col:    "deleted_wm",
+		filter: InboxFilter{Archived: ArchivedAny},
+		clear:  `DELETE FROM notification_marks WHERE recipient_id = $1 AND seq <= $2`,
+		counts: func(in, ar Counts) (Counts, int64) { return Counts{}, in.Total + ar.Total },
+	},
+}
+
+// archiveCountsSQL counts the archived (not deleted) notifications of $1
+// by state, through their marks (only marks make one archived).
+var archiveCountsSQL = func() string {
+	read, seen, _, deleted := stateSQL("$1")
+	return byMarks(`SELECT count(*), count(*) FILTER (WHERE NOT `+read+`), count(*) FILTER (WHERE NOT `+seen+`)
+		FROM notifications n`, `is_archived`) + ` AND NOT ` + deleted
+}()
+
+// MarkAll applies op (read, seen or delete) to every notification of the
+// recipient: its watermark moves to the stream's head, the marks it
+// supersedes are cleared, and the change is the next one of the stream.
+func (s *Store) MarkAll(ctx context.Context, recipient string, op Op, stage Stager) (Change, error) {
+	a, ok := allOps[op]
+	if !ok {
+		return Change{Op: op, All: true}, fmt.Errorf("%s cannot apply to all notifications", op)
+	}
+	return s.change(ctx, recipient, stage, func(tx pgx.Tx, st stateRow) (Change, error) {
+		ch := Change{Op: op, All: true}
+		var archive Counts
+		if err := tx.QueryRow(ctx, archiveCountsSQL, recipient).Scan(&archive.Total, &archive.Unread, &archive.Unseen); err != nil {
+			return ch, fmt.Errorf("mark all %s: %w", op, err)
 		}
-		ch.Updated = int64(len(rows))
-		// Without a valid cache, or to count more than the list holds, the
-		// notifications up to w are counted — and cached, under the lock.
-		var recount *tally
-		if !st.valid || len(rows) > event.MaxChangeIDs {
-			t, err := readTally(ctx, tx.tx, recipient, w)
-			if err != nil {
-				return err
-			}
-			recount = &t
-		}
-		if len(rows) > event.MaxChangeIDs {
-			rows = rows[:event.MaxChangeIDs]
-			var arch Counts
-			if err := tx.tx.QueryRow(ctx, byMarks(`SELECT count(*), count(*) FILTER (WHERE NOT `+read+`), count(*) FILTER (WHERE NOT `+seen+`)
-				FROM notifications n`, `is_archived`)+` AND NOT `+deleted, recipient).
-				Scan(&arch.Total, &arch.Unread, &arch.Unseen); err != nil {
-				return fmt.Errorf("mark all %s: %w", op, err)
-			}
-			c := recount.counts().Add(arch)
-			ch.Updated = map[event.Op]int64{event.OpRead: c.Unread, event.OpSeen: c.Unseen, event.OpDelete: c.Total}[op]
-		}
+		var after Counts
+		after, ch.Updated = a.counts(st.counts, archive)
 		if ch.Updated == 0 {
-			return nil
+			return ch, nil
+		}
+		// The frame lists the newest of them, for clients that do not
+		// apply "all" by position.
+		rows, err := listNotifications(ctx, tx, recipient, a.filter, event.MaxChangeIDs, 0, true)
+		if err != nil {
+			return ch, err
 		}
 		for _, r := range rows {
 			ch.IDs = append(ch.IDs, r.ID)
 		}
-
-		// Rows visible above the watermark get explicit marks (before the
-		// watermark moves: their state is judged as it is now).
-		affected := map[event.Op]string{event.OpRead: `NOT ` + read, event.OpSeen: `NOT ` + seen, event.OpDelete: `true`}[op]
-		r, sn, a, d := op.Sets()
-		if _, err := tx.tx.Exec(ctx, upsertMarks+` FROM (
-				SELECT n.id, n.seq FROM notifications n LEFT JOIN notification_marks m ON m.id = n.id
-				WHERE n.recipient_id = $1 AND n.seq > $6 AND NOT `+deleted+` AND `+affected+`) x`+onConflictMarks,
-			recipient, r, sn, a, d, w); err != nil {
-			return fmt.Errorf("mark all %s: %w", op, err)
-		}
-		// Marks the watermark supersedes go: the latest operation wins.
-		switch op {
-		case event.OpRead:
-			_, err = tx.tx.Exec(ctx, `UPDATE notification_marks SET is_read = NULL, is_seen = NULL, updated_at = now()
-				WHERE recipient_id = $1 AND seq <= $2 AND (is_read IS NOT NULL OR is_seen IS NOT NULL)`, recipient, w)
-		case event.OpSeen:
-			_, err = tx.tx.Exec(ctx, `UPDATE notification_marks SET is_seen = NULL, updated_at = now()
-				WHERE recipient_id = $1 AND seq <= $2 AND is_seen IS NOT NULL`, recipient, w)
-		case event.OpDelete:
-			_, err = tx.tx.Exec(ctx, `DELETE FROM notification_marks WHERE recipient_id = $1 AND seq <= $2`, recipient, w)
-		}
+		w := st.head // every notification at or below is committed; none can come there later
+		_, err = tx.Exec(ctx, a.clear, recipient, w)
 		if err == nil {
-			_, err = tx.tx.Exec(ctx, `DELETE FROM notification_marks
+			_, err = tx.Exec(ctx, `DELETE FROM notification_marks
 				WHERE recipient_id = $1 AND seq <= $2 AND num_nonnulls(is_read, is_seen, is_archived, is_deleted) = 0`, recipient, w)
 		}
 		if err != nil {
-			return fmt.Errorf("mark all %s: %w", op, err)
+			return ch, fmt.Errorf("mark all %s: %w", op, err)
 		}
-
-		// The watermark, and the cache: every row at or below w now has
-		// the state, so the cache's figures for it are zero — the cache
-		// stops at or below w (it stops below a horizon older than this
-		// one; a fresh one was counted up to w).
-		set := col + ` = $2`
-		if op == event.OpRead {
-			set += `, seen_wm = greatest(seen_wm, $2)`
+		if _, err := tx.Exec(ctx, `UPDATE inbox_states SET `+a.col+` = $2`+a.also+`, total = $3, unread = $4, unseen = $5
+			WHERE recipient_id = $1`, recipient, w, after.Total, after.Unread, after.Unseen); err != nil {
+			return ch, fmt.Errorf("mark all %s: %w", op, err)
 		}
-		zero := func(c Counts) Counts {
-			switch op {
-			case event.OpRead:
-				c.Unread, c.Unseen = 0, 0
-			case event.OpSeen:
-				c.Unseen = 0
-			case event.OpDelete:
-				c = Counts{}
-			}
-			return c
-		}
-		switch {
-		case op == event.OpDelete:
-			// Nothing at or below w counts any more: the cache can start there.
-			set += `, counts_seq = $2, total = 0, unread = 0, unseen = 0, counts_epoch = (SELECT epoch FROM inbox_epoch)`
-		case recount != nil:
-			cache := recount.below
-			if recount.valid {
-				cache = cache.Add(recount.cached)
-			}
-			cache = zero(cache)
-			set += fmt.Sprintf(`, counts_epoch = %d, counts_seq = greatest($2, deleted_wm), total = %d, unread = %d, unseen = %d`,
-				recount.epoch, cache.Total, cache.Unread, cache.Unseen)
-		case w < st.countsSeq:
-			set += `, counts_epoch = -1`
-		default:
-			c := zero(Counts{Total: st.total, Unread: st.unread, Unseen: st.unseen})
-			set += fmt.Sprintf(`, total = %d, unread = %d, unseen = %d`, c.Total, c.Unread, c.Unseen)
-		}
-		if _, err := tx.tx.Exec(ctx, `UPDATE inbox_states SET `+set+` WHERE recipient_id = $1`, recipient, w); err != nil {
-			return fmt.Errorf("mark all %s: %w", op, err)
-		}
-		return nil
+		ch.Counts = after
+		return ch, nil
 	})
-	return ch, err
 }

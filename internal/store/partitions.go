@@ -229,6 +229,8 @@ type MaintainResult struct {
 	Deleted int64
 	// Marks counts state marks removed with their notifications.
 	Marks int64
+	// Changes counts stream changes (inbox_changes) removed.
+	Changes int64
 }
 
 // legacyBatch is how many rows of the legacy partition one DELETE removes.
@@ -327,6 +329,9 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, retention time.Dura
 	if res.Marks, err = deleteBelow(ctx, c, "notification_marks", cutoff); err != nil {
 		return res, err
 	}
+	if res.Changes, err = deleteChangesBefore(ctx, c, TimeOfID(cutoff)); err != nil {
+		return res, err
+	}
 	if len(res.Dropped) > 0 || res.Deleted > 0 {
 		if _, err := c.Exec(ctx, `UPDATE inbox_epoch SET epoch = epoch + 1`); err != nil {
 			return res, fmt.Errorf("invalidate cached counts: %w", err)
@@ -336,6 +341,23 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, retention time.Dura
 		s.parts.set(parts)
 	}
 	return res, nil
+}
+
+// deleteChangesBefore removes the stream changes (inbox_changes) made
+// before t, in batches: a client resuming from before them gets a reset.
+func deleteChangesBefore(ctx context.Context, c *pgx.Conn, t time.Time) (int64, error) {
+	var n int64
+	for {
+		tag, err := c.Exec(ctx, `DELETE FROM inbox_changes WHERE ctid = ANY (ARRAY(
+			SELECT ctid FROM inbox_changes WHERE created_at < $1 LIMIT 10000))`, t)
+		if err != nil {
+			return n, fmt.Errorf("remove old stream changes: %w", err)
+		}
+		n += tag.RowsAffected()
+		if tag.RowsAffected() < 10000 {
+			return n, nil
+		}
+	}
 }
 
 // orphanDays lists day tables that are not partitions (any more).

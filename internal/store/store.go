@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -17,8 +16,6 @@ import (
 type Store struct {
 	Pool  *pgxpool.Pool
 	parts partitionCache // partitions of notifications known to exist
-	// horizonCache is the last horizon Counts used.
-	horizonCache atomic.Pointer[cachedHorizon]
 }
 
 // Open connects a pool to url and checks that the server answers.

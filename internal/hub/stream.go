@@ -1,0 +1,364 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/stream"
+)
+
+// Streams is what the hub needs of the sync stream (internal/stream):
+// where each stream stands, the catch-ups that read it back, and the
+// periodic check that nothing was missed. nil (Options.Streams): frames
+// are sent as they come, without positions kept.
+type Streams struct {
+	// Heads reads heads after a client's registration is known everywhere
+	// (locked: see store.Heads).
+	Heads *stream.Heads
+	// Catchups reads changes back from the database.
+	Catchups *stream.Catchups
+	// PositionOf resolves a since that names a notification by its id.
+	PositionOf func(ctx context.Context, recipient string, id uuid.UUID) (int64, error)
+	// Peek reads heads without a lock, for the periodic check.
+	Peek func(ctx context.Context, recipients []string) (map[string]int64, error)
+	// CheckEvery is how often every live stream is compared with its head
+	// (0: never).
+	CheckEvery time.Duration
+}
+
+// cursorLocked returns the client's cursor of a notification room it is
+// in, nil for other rooms (c.mu held).
+func (c *Client) cursorLocked(room string) *stream.Cursor {
+	if room == c.ownRoom {
+		return c.own
+	}
+	return c.streams[room]
+}
+
+// addCursorLocked gives the client a fresh cursor for a notification room
+// it joins (c.mu held); its own room has one from the start.
+func (c *Client) addCursorLocked(room string) *stream.Cursor {
+	if room == c.ownRoom {
+		if c.own == nil {
+			c.own = &stream.Cursor{}
+		}
+		return c.own
+	}
+	if c.streams == nil {
+		c.streams = map[string]*stream.Cursor{}
+	}
+	cur := c.streams[room]
+	if cur == nil {
+		cur = &stream.Cursor{}
+		c.streams[room] = cur
+	}
+	return cur
+}
+
+// dropCursorLocked stops and forgets the cursor of a room the client left
+// (c.mu held): a catch-up of it ends.
+func (c *Client) dropCursorLocked(room string) {
+	if cur := c.cursorLocked(room); cur != nil {
+		cur.Stop()
+	}
+	if room == c.ownRoom {
+		c.own = nil
+	}
+	delete(c.streams, room)
+}
+
+// deliverStream writes a live frame of a stream, in order, or drops it
+// when it was sent or a catch-up will send it; a skipped position starts
+// a catch-up.
+func (c *Client) deliverStream(room string, pos int64, wire []byte) bool {
+	c.mu.Lock()
+	cur := c.cursorLocked(room)
+	if cur == nil { // not a stream this client follows
+		ok := c.write(wire)
+		c.mu.Unlock()
+		return ok
+	}
+	switch cur.Offer(pos) {
+	case stream.Send:
+		ok := c.write(wire) // under mu: the order of writes is the order of positions
+		c.mu.Unlock()
+		return ok
+	case stream.Repair:
+		c.mu.Unlock()
+		c.hub.m.StreamRepairs.WithLabelValues("gap").Inc()
+		c.hub.catchUp(c, room, cur, false, false)
+		return true
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// catchUp runs a catch-up of the client's stream in room on a goroutine
+// of its own (the cursor is catching).
+func (h *Hub) catchUp(c *Client, room string, cur *stream.Cursor, synced, resume bool) {
+	recipient, _ := event.RecipientOfRoom(room)
+	if !h.startTask() {
+		return // shutting down: the client is being closed
+	}
+	go func() {
+		defer h.tasks.Done()
+		h.opts.Streams.Catchups.Run(h.ctx, stream.Job{Conn: streamConn{c}, Cursor: cur, Recipient: recipient,
+			Room: room, Synced: synced, Resume: resume})
+	}()
+}
+
+// startStream starts the client's stream of a notification room it just
+// entered (registered everywhere, so its head read covers what no live
+// frame will bring): from the head, or from since (a position or a
+// notification id), catching up first. It runs on the caller's goroutine
+// until the stream is live or its catch-up started.
+func (c *Client) startStream(room, since string, replyJoined bool) {
+	h := c.hub
+	recipient, _ := event.RecipientOfRoom(room)
+	head, err := c.streamHead(recipient)
+	if err != nil {
+		return // shutting down
+	}
+	var from int64
+	reason := ""
+	if since != "" {
+		if from, reason = c.resumePoint(recipient, since); reason == "" {
+			switch limit := h.opts.Streams.Catchups.MaxBehind; {
+			case from > head.Pos:
+				reason = event.ResetAhead
+			case from >= head.Floor && head.Pos-from > limit:
+				reason = event.ResetExpired
+			}
+		}
+	}
+	c.mu.Lock()
+	cur := c.cursorLocked(room)
+	if cur == nil || cur.Live() || cur.Catching() {
+		c.mu.Unlock()
+		return // left meanwhile, or started already
+	}
+	switch {
+	case since == "" || reason != "":
+		catchUp := cur.Start(head.Pos, head.Floor, false)
+		if replyJoined {
+			c.send(event.TopicJoined, roomData{Room: room})
+		}
+		if reason != "" {
+			h.m.StreamResets.WithLabelValues(reason).Inc()
+			c.write(textFrame(stream.ResetFrame(room, head, reason)))
+		} else {
+			c.write(textFrame(stream.SyncedFrame(room, head)))
+		}
+		c.mu.Unlock()
+		if catchUp { // a live frame came while the head was read
+			h.catchUp(c, room, cur, false, false)
+		}
+		return
+	}
+	cur.Start(from, head.Floor, true)
+	jd := roomData{Room: room}
+	if from >= head.Floor && from <= head.Pos {
+		n := int(head.Pos - from)
+		jd.Replayed = &n
+	}
+	c.send(event.TopicJoined, jd)
+	c.mu.Unlock()
+	h.m.StreamCatchups.Inc()
+	h.catchUp(c, room, cur, true, true)
+}
+
+// streamHead reads the head of recipient's stream, trying again while the
+// database is away (nothing can be committed meanwhile, so nothing is
+// missed); an error only when the hub shuts down or the client is gone.
+func (c *Client) streamHead(recipient string) (event.StreamHead, error) {
+	wait := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(c.hub.ctx, 15*time.Second)
+		head, err := c.hub.opts.Streams.Heads.Get(ctx, recipient)
+		cancel()
+		if err == nil {
+			return head, nil
+		}
+		if c.hub.ctx.Err() != nil || c.closed.Load() {
+			return head, errors.New("closed")
+		}
+		c.hub.log.Warn("stream head cannot be read, retrying", "client", c.id, "err", err, "wait", wait.String())
+		select {
+		case <-c.hub.ctx.Done():
+			return head, c.hub.ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// resumePoint turns since (a position, or a notification id) into a
+// position, or says why the stream cannot resume from it. An invalid since
+// is also answered with an error frame.
+func (c *Client) resumePoint(recipient, since string) (int64, string) {
+	if pos, err := strconv.ParseInt(since, 10, 64); err == nil && pos >= 0 {
+		return pos, ""
+	}
+	id, err := uuid.Parse(since)
+	if err != nil {
+		c.sendError(actionErr(CodeInvalidSince, event.NotificationRoom(recipient),
+			"since must be a position or a notification id, got %q: reset to the current position", truncate(since, 64)))
+		return 0, event.ResetUnknown
+	}
+	wait := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(c.hub.ctx, 5*time.Second)
+		pos, err := c.hub.opts.Streams.PositionOf(ctx, recipient, id)
+		cancel()
+		switch {
+		case err == nil:
+			return pos, ""
+		case errors.Is(err, event.ErrNotFound):
+			return 0, event.ResetUnknown
+		case c.hub.ctx.Err() != nil || c.closed.Load():
+			return 0, event.ResetUnknown // nobody reads it
+		}
+		select {
+		case <-c.hub.ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// streamConn is a client as a catch-up sees it.
+type streamConn struct{ c *Client }
+
+func (s streamConn) Lock()                   { s.c.mu.Lock() }
+func (s streamConn) Unlock()                 { s.c.mu.Unlock() }
+func (s streamConn) Write(frame []byte) bool { return s.c.write(textFrame(frame)) }
+func (s streamConn) Subject() string         { return s.c.subject() }
+
+// WaitRoom waits until n more bytes fit in half the client's budget (or
+// its queue is empty, for a frame larger than that).
+func (s streamConn) WaitRoom(ctx context.Context, n int) error {
+	c := s.c
+	limit := max(c.hub.opts.QueueBytes/2-n, 0)
+	for i := 0; ; i++ {
+		if c.closed.Load() || c.outClosed() {
+			return errors.New("connection closed")
+		}
+		if c.queuedBytes() <= limit {
+			return nil
+		}
+		t := time.NewTimer(time.Duration(min(i+1, 10)) * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Resync compares every live stream of this hub with its head and catches
+// up those behind (a reset for those ahead: the database lost changes).
+// The relay calls it, with locked reads, when pushes may have been lost
+// without a later change to reveal it (its listener was cut); the periodic
+// check calls it with Peek.
+func (h *Hub) Resync(ctx context.Context, locked bool) error {
+	if h.opts.Streams == nil {
+		return nil
+	}
+	type entry struct {
+		c    *Client
+		room string
+		cur  *stream.Cursor
+	}
+	byRecipient := map[string][]entry{}
+	for _, c := range h.snapshot() {
+		c.mu.Lock()
+		if c.own != nil {
+			byRecipient[c.subject()] = append(byRecipient[c.subject()], entry{c, c.ownRoom, c.own})
+		}
+		for room, cur := range c.streams {
+			r, _ := event.RecipientOfRoom(room)
+			byRecipient[r] = append(byRecipient[r], entry{c, room, cur})
+		}
+		c.mu.Unlock()
+	}
+	recipients := make([]string, 0, len(byRecipient))
+	for r := range byRecipient {
+		recipients = append(recipients, r)
+	}
+	heads := map[string]int64{}
+	for len(recipients) > 0 {
+		batch := recipients[:min(len(recipients), 5000)]
+		recipients = recipients[len(batch):]
+		if locked {
+			hs, err := h.opts.Streams.Heads.Read(ctx, batch)
+			if err != nil {
+				return err
+			}
+			for r, hd := range hs {
+				heads[r] = hd.Pos
+			}
+			continue
+		}
+		hs, err := h.opts.Streams.Peek(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for r, p := range hs {
+			heads[r] = p
+		}
+	}
+	behind := 0
+	for r, entries := range byRecipient {
+		head := heads[r]
+		for _, e := range entries {
+			e.c.mu.Lock()
+			start := e.cur.Live() && e.cur.Pos() != head && e.cur.StartCatchup()
+			e.c.mu.Unlock()
+			if start {
+				// Behind: catch up. Ahead: the catch-up's first read finds
+				// the cursor beyond the head and resets the stream.
+				behind++
+				h.m.StreamRepairs.WithLabelValues("check").Inc()
+				h.catchUp(e.c, e.room, e.cur, false, false)
+			}
+		}
+	}
+	if behind > 0 {
+		h.log.Info("streams behind their head were caught up from the database", "streams", behind, "locked", locked)
+	}
+	return nil
+}
+
+// checkLoop runs Resync without locks every CheckEvery.
+func (h *Hub) checkLoop() {
+	defer h.tasks.Done()
+	t := time.NewTicker(h.opts.Streams.CheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-h.stopPing:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(h.ctx, time.Minute)
+			if err := h.Resync(ctx, false); err != nil && h.ctx.Err() == nil {
+				h.log.Warn("periodic stream check failed", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// outClosed reports whether the connection takes no more frames.
+func (c *Client) outClosed() bool {
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	return c.out.state != outOpen
+}

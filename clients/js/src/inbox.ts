@@ -35,7 +35,7 @@ export interface InboxHooks {
 
 export class Inbox {
   private byId = new Map<string, InboxItem>();
-  private list: InboxItem[] = [];
+  private list: InboxItem[] = []; // oldest first: new items are appended (the snapshot reverses it)
   private archived = new Map<string, InboxItem>(); // items archived here, to bring back on unarchive
   private countsValue: Counts | null = null;
   private next: string | null = null;
@@ -56,7 +56,7 @@ export class Inbox {
   getSnapshot = (): InboxSnapshot => {
     if (!this.snapshot) {
       this.snapshot = Object.freeze({
-        items: Object.freeze([...this.list]),
+        items: Object.freeze(this.list.slice().reverse()),
         counts: this.countsValue,
         loaded: this.loadedFlag,
         loading: this.loadingCount > 0,
@@ -150,11 +150,14 @@ export class Inbox {
   }
 
   private addPage(page: Page): void {
+    // A page is newest first and older than everything held: it goes in front.
+    const older: InboxItem[] = [];
     for (const it of page.items ?? []) {
       if (this.byId.has(it.id)) continue;
       this.byId.set(it.id, it);
-      this.list.push(it);
+      older.push(it);
     }
+    this.list = older.reverse().concat(this.list);
     this.next = page.nextCursor ?? null;
   }
 
@@ -217,16 +220,36 @@ export class Inbox {
         else if (d.isArchived === false && !d.isDeleted) this.fetchBack(id);
       }
     }
+    // One pass over the list whatever the number of targets (read-all on a long inbox).
+    const next = new Map<string, InboxItem | null>();
+    const back: InboxItem[] = [];
     for (const old of targets) {
       const it: InboxItem = { ...old };
       if (typeof d.isRead === "boolean") it.isRead = d.isRead;
       if (typeof d.isSeen === "boolean") it.isSeen = d.isSeen;
       if (typeof d.isArchived === "boolean") it.isArchived = d.isArchived;
-      this.remove(old.id);
-      if (d.isDeleted) continue;
-      if (it.isArchived) this.archived.set(it.id, it);
-      else this.insert(it);
+      const listed = this.byId.has(it.id);
+      this.archived.delete(it.id);
+      if (d.isDeleted || it.isArchived) {
+        if (listed) next.set(it.id, null);
+        this.byId.delete(it.id);
+        if (!d.isDeleted) this.archived.set(it.id, it);
+      } else if (listed) {
+        next.set(it.id, it);
+        this.byId.set(it.id, it);
+      } else {
+        back.push(it);
+      }
     }
+    if (next.size > 0) {
+      const list: InboxItem[] = [];
+      for (const it of this.list) {
+        const n = next.has(it.id) ? next.get(it.id)! : it;
+        if (n) list.push(n);
+      }
+      this.list = list;
+    }
+    for (const it of back) this.insert(it);
   }
 
   /** fetchBack brings an unarchived item this store never had. */
@@ -236,8 +259,8 @@ export class Inbox {
       (it) => {
         if (gen !== this.generation || this.byId.has(id) || it.isArchived) return;
         // Only when it belongs in the window loaded: newer than the oldest item shown.
-        const last = this.list[this.list.length - 1];
-        if (this.next !== null && last && compare(it, last) > 0) return;
+        const oldest = this.list[0];
+        if (this.next !== null && oldest && compare(it, oldest) > 0) return;
         this.insert(it);
         this.changed();
       },
@@ -249,18 +272,11 @@ export class Inbox {
 
   private insert(it: InboxItem): void {
     this.byId.set(it.id, it);
-    // Newest first: usually the front.
-    let i = 0;
-    while (i < this.list.length && compare(this.list[i]!, it) < 0) i++;
-    this.list.splice(i, 0, it);
-  }
-
-  private remove(id: string): void {
-    if (this.byId.delete(id)) {
-      const i = this.list.findIndex((x) => x.id === id);
-      if (i >= 0) this.list.splice(i, 1);
-    }
-    this.archived.delete(id);
+    // Oldest first: a new item is usually the last.
+    let i = this.list.length;
+    while (i > 0 && compare(this.list[i - 1]!, it) < 0) i--; // the one before is newer
+    if (i === this.list.length) this.list.push(it);
+    else this.list.splice(i, 0, it);
   }
 
   private countsSoon(): void {

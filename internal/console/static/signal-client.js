@@ -471,6 +471,7 @@ var Inbox = class {
     __publicField(this, "pageSize", pageSize);
     __publicField(this, "byId", /* @__PURE__ */ new Map());
     __publicField(this, "list", []);
+    // oldest first: new items are appended (the snapshot reverses it)
     __publicField(this, "archived", /* @__PURE__ */ new Map());
     // items archived here, to bring back on unarchive
     __publicField(this, "countsValue", null);
@@ -489,7 +490,7 @@ var Inbox = class {
     __publicField(this, "getSnapshot", () => {
       if (!this.snapshot) {
         this.snapshot = Object.freeze({
-          items: Object.freeze([...this.list]),
+          items: Object.freeze(this.list.slice().reverse()),
           counts: this.countsValue,
           loaded: this.loadedFlag,
           loading: this.loadingCount > 0,
@@ -573,11 +574,13 @@ var Inbox = class {
     return c;
   }
   addPage(page) {
+    const older = [];
     for (const it of page.items ?? []) {
       if (this.byId.has(it.id)) continue;
       this.byId.set(it.id, it);
-      this.list.push(it);
+      older.push(it);
     }
+    this.list = older.reverse().concat(this.list);
     this.next = page.nextCursor ?? null;
   }
   // --- changes from the stream ---
@@ -633,16 +636,35 @@ var Inbox = class {
         else if (d.isArchived === false && !d.isDeleted) this.fetchBack(id);
       }
     }
+    const next = /* @__PURE__ */ new Map();
+    const back = [];
     for (const old of targets) {
       const it = { ...old };
       if (typeof d.isRead === "boolean") it.isRead = d.isRead;
       if (typeof d.isSeen === "boolean") it.isSeen = d.isSeen;
       if (typeof d.isArchived === "boolean") it.isArchived = d.isArchived;
-      this.remove(old.id);
-      if (d.isDeleted) continue;
-      if (it.isArchived) this.archived.set(it.id, it);
-      else this.insert(it);
+      const listed = this.byId.has(it.id);
+      this.archived.delete(it.id);
+      if (d.isDeleted || it.isArchived) {
+        if (listed) next.set(it.id, null);
+        this.byId.delete(it.id);
+        if (!d.isDeleted) this.archived.set(it.id, it);
+      } else if (listed) {
+        next.set(it.id, it);
+        this.byId.set(it.id, it);
+      } else {
+        back.push(it);
+      }
     }
+    if (next.size > 0) {
+      const list = [];
+      for (const it of this.list) {
+        const n = next.has(it.id) ? next.get(it.id) : it;
+        if (n) list.push(n);
+      }
+      this.list = list;
+    }
+    for (const it of back) this.insert(it);
   }
   /** fetchBack brings an unarchived item this store never had. */
   fetchBack(id) {
@@ -650,8 +672,8 @@ var Inbox = class {
     this.rest.item(id).then(
       (it) => {
         if (gen !== this.generation || this.byId.has(id) || it.isArchived) return;
-        const last = this.list[this.list.length - 1];
-        if (this.next !== null && last && compare(it, last) > 0) return;
+        const oldest = this.list[0];
+        if (this.next !== null && oldest && compare(it, oldest) > 0) return;
         this.insert(it);
         this.changed();
       },
@@ -662,16 +684,10 @@ var Inbox = class {
   }
   insert(it) {
     this.byId.set(it.id, it);
-    let i = 0;
-    while (i < this.list.length && compare(this.list[i], it) < 0) i++;
-    this.list.splice(i, 0, it);
-  }
-  remove(id) {
-    if (this.byId.delete(id)) {
-      const i = this.list.findIndex((x) => x.id === id);
-      if (i >= 0) this.list.splice(i, 1);
-    }
-    this.archived.delete(id);
+    let i = this.list.length;
+    while (i > 0 && compare(this.list[i - 1], it) < 0) i--;
+    if (i === this.list.length) this.list.push(it);
+    else this.list.splice(i, 0, it);
   }
   countsSoon() {
     if (this.countsTimer !== void 0) return;

@@ -21,7 +21,9 @@ export async function fakeServer({ positions = true } = {}) {
     skipLive: 0, // live frames not sent (a lost push)
     resetReason: null, // the next since gets reset
     refuse: null, // status the next upgrades get
+    cached: null, // counts, kept up to date by create (a bench creates many)
     counts() {
+      if (s.cached) return { ...s.cached };
       let unread = 0, unseen = 0, total = 0;
       for (const it of s.items.values()) {
         if (it.isArchived) continue;
@@ -29,6 +31,7 @@ export async function fakeServer({ positions = true } = {}) {
         if (!it.isRead) unread++;
         if (!it.isSeen) unseen++;
       }
+      s.cached = { unread, unseen, total };
       return { unread, unseen, total };
     },
     pos() {
@@ -46,10 +49,13 @@ export async function fakeServer({ positions = true } = {}) {
     create(id, extra = {}) {
       const data = { id, type: "T", organizerId: null, content: "c " + id, actionUrl: null, data: {}, isRead: false, createdAt: new Date(Date.now() + s.changes.length).toISOString(), ...extra };
       const pos = s.pos() + 1;
+      const c = s.counts();
       s.items.set(id, { ...data, isSeen: false, isArchived: false, pos });
+      s.cached = { unread: c.unread + 1, unseen: c.unseen + 1, total: c.total + 1 };
       return s.push({ pos, topic: "observation/signal/notification/created", data });
     },
     update(data) {
+      s.cached = null;
       for (const it of s.items.values()) {
         if (!data.all && !data.ids.includes(it.id)) continue;
         if (data.isDeleted) { s.items.delete(it.id); continue; }

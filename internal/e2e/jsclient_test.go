@@ -236,6 +236,34 @@ func TestJSClientTabsShareOneSocket(t *testing.T) {
 		t.Errorf("the tabs show different items:\n%v\n%v", s1.Items, s2.Items)
 	}
 
+	// The React bindings render the same (useCounts, useNotifications), and follow a change.
+	a.do(map[string]any{"cmd": "react", "name": "t2"})
+	rendered := func() string {
+		var r string
+		json.Unmarshal(a.do(map[string]any{"cmd": "eval", "name": "t2", "js": `(() => { const app = document.getElementById("react-app");
+			if (!app) return "";
+			return app.dataset.state + " " + document.getElementById("r-unread").textContent + "/" + document.getElementById("r-total").textContent + " " +
+				[...document.querySelectorAll("#r-items li")].map((li) => li.dataset.id.slice(-4) + (li.dataset.read === "true" ? "r" : "u")).join(","); })()`}), &r)
+		return r
+	}
+	fromSnapshot := func() string {
+		s := a.snapshot("t2")
+		var items []string
+		for _, it := range s.Items {
+			st := "u"
+			if it.IsRead {
+				st = "r"
+			}
+			items = append(items, it.ID[len(it.ID)-4:]+st)
+		}
+		return fmt.Sprintf("%s %d/%d %s", s.State, s.Counts.Unread, s.Counts.Total, strings.Join(items, ","))
+	}
+	testkit.Eventually(t, 10*time.Second, "the React app shows the client's state", func() bool { return rendered() == fromSnapshot() })
+	a.do(map[string]any{"cmd": "call", "name": "t1", "method": "markRead", "args": []any{ids[4]}})
+	testkit.Eventually(t, 10*time.Second, "the React app follows a read in the other tab", func() bool {
+		return rendered() == fromSnapshot() && serverCounts(t, in.URL(), "u1").Unread == want.Unread-1 && strings.Contains(rendered(), fmt.Sprintf(" %d/", want.Unread-1))
+	})
+
 	// The leader's tab closes: the other takes the socket over, and loses nothing.
 	leader, other := "t1", "t2"
 	if s2.Role == "leader" {

@@ -107,6 +107,16 @@ const handlers = {
   async eval(m) {
     return tabs.get(m.name).page.evaluate(m.js);
   },
+  async react(m) {
+    // Bundle test/e2e/react-app.jsx (react, react-dom and dist/react.js) and run it in the tab.
+    const { build } = await import("esbuild");
+    const r = await build({
+      entryPoints: [new URL("./react-app.jsx", import.meta.url).pathname],
+      bundle: true, write: false, format: "iife", jsx: "automatic", logLevel: "error",
+      define: { "process.env.NODE_ENV": '"production"' },
+    });
+    await tabs.get(m.name).page.addScriptTag({ content: r.outputFiles[0].text });
+  },
   async freeze(m) {
     const t = tabs.get(m.name);
     await t.cdp.send("Page.setWebLifecycleState", { state: "frozen" });

@@ -6,7 +6,10 @@
 -- changes (state changes) are rows of inbox_changes. Positions are dense
 -- per recipient from here on; the rows stored before keep their seq (a
 -- transaction id and a rank), so each recipient's stream continues after
--- its newest row, and floor marks where density starts.
+-- its newest row, and floor marks where density starts. The watermarks of
+-- the "all" operations of before were taken at a global horizon, above the
+-- recipient's own newest row: the stream starts above them too, or new
+-- notifications would be born read, seen or deleted.
 --
 -- The counts on inbox_states now cover every notification up to head
 -- (ingest adds to them): the caches of before (up to counts_seq plus a
@@ -21,7 +24,8 @@ LOCK TABLE notifications IN SHARE MODE;
 
 DO $$
 BEGIN
-    IF (SELECT coalesce(max(seq), 0) FROM notifications) >= 2^52 THEN
+    IF greatest((SELECT coalesce(max(seq), 0) FROM notifications),
+                (SELECT coalesce(max(greatest(read_wm, seen_wm, deleted_wm)), 0) FROM inbox_states)) >= 2^52 THEN
         RAISE EXCEPTION 'notifications.seq reaches 2^52: positions would not be exact in JavaScript clients; renumber first';
     END IF;
 END $$;
@@ -30,11 +34,12 @@ ALTER TABLE inbox_states
     ADD COLUMN head  bigint NOT NULL DEFAULT 0,
     ADD COLUMN floor bigint NOT NULL DEFAULT 0,
     DROP COLUMN counts_seq;
-UPDATE inbox_states SET counts_epoch = -1;
+UPDATE inbox_states SET counts_epoch = -1,
+    head = greatest(read_wm, seen_wm, deleted_wm), floor = greatest(read_wm, seen_wm, deleted_wm);
 
 INSERT INTO inbox_states AS s (recipient_id, head, floor, counts_epoch)
 SELECT recipient_id, max(seq), max(seq), -1 FROM notifications GROUP BY recipient_id
-ON CONFLICT (recipient_id) DO UPDATE SET head = EXCLUDED.head, floor = EXCLUDED.floor;
+ON CONFLICT (recipient_id) DO UPDATE SET head = greatest(s.head, EXCLUDED.head), floor = greatest(s.floor, EXCLUDED.floor);
 
 -- The changes of a stream other than created ones, each as its frame's
 -- topic and data (JSON, exactly as pushed) with the counts after it. Kept

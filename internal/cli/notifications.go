@@ -319,14 +319,6 @@ func notificationsMark(ctx context.Context, o *NotificationsOptions) error {
 	if !o.All && len(ch.Found) < len(ids) {
 		fmt.Fprintf(o.g.io.ErrOut, "%d of the ids are not %s's (or were deleted): left alone.\n", len(ids)-len(ch.Found), o.Recipient)
 	}
-	if ch.Updated > 0 {
-		room := event.NotificationRoom(o.Recipient)
-		frame, _ := event.MarshalFrame(event.TopicNotificationUpdated, room, ch.Frame())
-		host, _ := os.Hostname()
-		if err := (relay.Publisher{Store: st, Origin: "signalctl-mark-" + host}).SendRoom(ctx, room, frame); err != nil {
-			fmt.Fprintf(o.g.io.ErrOut, "The change is stored, but could not be pushed to the devices: %v\n", err)
-		}
-	}
 	res := markResult{Op: string(op), Updated: ch.Updated, IDs: ch.Frame().IDs, All: ch.All}
 	if o.Output == FormatJSON {
 		return writeJSON(o.g.io.Out, res)

@@ -2,6 +2,7 @@ package deadletter_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/ingest"
 	"github.com/signal-notify/signal/internal/pgtest"
+	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/testkit"
 )
@@ -105,4 +107,76 @@ func TestReplayWalksPagesAndStopsBetweenThemWhenInterrupted(t *testing.T) {
 			t.Errorf("%+v %v: want the 3 no_recipients ones", res, err)
 		}
 	})
+}
+
+// A replayed notification is the next change of its recipient's stream:
+// Pusher relays its created frame, with its position and the counts after
+// it, to the instances holding its room, in the transaction that stores it.
+func TestReplayedNotificationsArePushedWithTheirPositions(t *testing.T) {
+	st, _ := pgtest.Open(t)
+	ctx := context.Background()
+	r, err := event.NewRenderer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := relay.Publisher{Store: st, Origin: "test-replay"}
+	rp := &deadletter.Replayer{Store: st, PageSize: 10,
+		Ingestor: ingest.New(ingest.Options{Store: st, Renderer: r, Pusher: deadletter.Pusher{Publisher: pub}})}
+	// u0 has a notification already; another instance holds its room.
+	addDeadLetters(t, st, 0, 1, true)
+	if _, err := rp.Replay(ctx, deadletter.Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RegisterInstance(ctx, "other", "127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ApplyPresence(ctx, "other", store.PresenceChange{RoomsOpened: []string{event.NotificationRoom("u0")}}, false); err != nil {
+		t.Fatal(err)
+	}
+	listen, err := st.Listen(ctx, store.RelayChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listen.Close(ctx)
+	// A second dead letter for u0 (another record), and one for u1.
+	var dls []*event.DeadLetter
+	for i, rcpt := range []string{"u0", "u1"} {
+		dls = append(dls, &event.DeadLetter{Source: event.Source{Topic: testkit.Topic, Offset: int64(10 + i), Timestamp: time.Unix(1_800_000_000, 0)},
+			Value: testkit.Message("users", []string{rcpt}, nil), Reason: event.ReasonNoRecipients, Detail: "test"})
+	}
+	if err := st.InTx(ctx, func(tx *store.Tx) error { return tx.InsertDeadLetters(ctx, dls) }); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := rp.Replay(ctx, deadletter.Selection{}); err != nil || res.Notifications != 2 {
+		t.Fatalf("replay %+v, %v", res, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err := listen.WaitForNotification(wctx)
+	if err != nil {
+		t.Fatalf("nothing relayed: %v", err)
+	}
+	var msg struct {
+		Items []struct {
+			Room  string          `json:"r"`
+			Pos   int64           `json:"s"`
+			Frame json.RawMessage `json:"f"`
+		} `json:"d"`
+	}
+	if err := json.Unmarshal([]byte(n.Payload), &msg); err != nil || len(msg.Items) != 1 {
+		t.Fatalf("relayed %s (%v): want u0's notification only (u1's room is held nowhere)", n.Payload, err)
+	}
+	var f struct {
+		Topic  string        `json:"topic"`
+		Pos    int64         `json:"pos"`
+		Counts *event.Counts `json:"counts"`
+	}
+	it := msg.Items[0]
+	if err := json.Unmarshal(it.Frame, &f); err != nil || it.Room != event.NotificationRoom("u0") || it.Pos != 2 || f.Pos != 2 ||
+		f.Topic != event.TopicNotificationCreated || f.Counts == nil || *f.Counts != (event.Counts{Total: 2, Unread: 2, Unseen: 2}) {
+		t.Errorf("relayed %s, want u0's created change at 2 with its counts", n.Payload)
+	}
+	if heads, err := st.PeekHeads(ctx, []string{"u0", "u1"}); err != nil || heads["u0"] != 2 || heads["u1"] != 1 {
+		t.Errorf("heads %v, %v", heads, err)
+	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,20 +131,30 @@ func TestReplayRefusals(t *testing.T) {
 	in := env.Serve(t, nil)
 	c := testkit.Dial(t, in.WSURL(), testkit.Token(t, "u1", "ops/*"))
 	c.Welcome()
+	reset := func(reason string) {
+		t.Helper()
+		c.Expect("signal/system/joined")
+		f := c.Expect("signal/system/reset")
+		if !strings.Contains(string(f.Data), `"reason":"`+reason+`"`) {
+			t.Errorf("reset %s, want reason %s", f.Data, reason)
+		}
+	}
 	c.Send(`{"action":"join","room":"signal/notification/u1","since":"not-a-uuid"}`)
 	c.ExpectError("invalid_since")
+	reset("unknown")
 	c.Send(`{"action":"join","room":"signal/notification/u1","since":"0190d5b2-0000-8000-8000-000000000000"}`)
-	c.Expect("signal/system/joined")
-	c.ExpectError("unknown_since")
+	reset("unknown")
+	c.Send(`{"action":"join","room":"signal/notification/u1","since":"99"}`)
+	reset("ahead")
 	c.Send(`{"action":"join","room":"ops/x","since":"0190d5b2-0000-8000-8000-000000000000"}`)
 	c.ExpectError("bad_request")
 }
 
 // A join with since sent after connecting (the client is already in its own
-// room and may have been pushed newer ones meanwhile): nothing is missed and
-// nothing comes twice; the order is then the client's to restore (by
-// createdAt), which is why reconnecting clients pass ?since= instead.
-func TestJoinWithSinceAfterConnectingMissesNothingAndRepeatsNothing(t *testing.T) {
+// room and may have been pushed newer ones meanwhile) starts the stream over
+// from since at its joined reply: a client applies what follows from there
+// (dropping what it has by position), and nothing is missed.
+func TestJoinWithSinceAfterConnectingMissesNothing(t *testing.T) {
 	env := testkit.NewEnv(t)
 	in := env.Serve(t, nil)
 	p := testkit.Producer(t, env.Broker)
@@ -151,7 +162,8 @@ func TestJoinWithSinceAfterConnectingMissesNothingAndRepeatsNothing(t *testing.T
 	c := testkit.Dial(t, in.WSURL(), tok)
 	c.Welcome()
 	testkit.Produce(t, p, testkit.Message("users", []string{"u1"}, paid("first")))
-	since := notificationID(t, c.Expect("observation/signal/notification/created"))
+	first := c.Expect("observation/signal/notification/created")
+	since := notificationID(t, first)
 	c.Close()
 
 	const total = 100
@@ -168,26 +180,28 @@ func TestJoinWithSinceAfterConnectingMissesNothingAndRepeatsNothing(t *testing.T
 	time.Sleep(20 * time.Millisecond)
 	again.Send(`{"action":"join","room":"signal/notification/u1","since":"` + since + `"}`)
 	<-done
-	seen := map[string]bool{}
-	for len(seen) < total {
+	// Until joined, frames belong to the stream before the join.
+	for f := again.Next(10 * time.Second); f.Topic != "signal/system/joined"; f = again.Next(10 * time.Second) {
+	}
+	cursor := first.Pos
+	var order []string
+	for len(order) < total {
 		f := again.Next(10 * time.Second)
-		if f.Topic != "observation/signal/notification/created" {
+		if f.Pos == 0 {
 			continue
 		}
-		s := subject(t, f)
-		if seen[s] {
-			t.Fatalf("%s arrived twice", s)
+		switch {
+		case f.Pos <= cursor:
+			t.Fatalf("position %d again after %d within one stream", f.Pos, cursor)
+		case f.Pos > cursor+1:
+			t.Fatalf("position %d after %d: a change was skipped", f.Pos, cursor)
 		}
-		seen[s] = true
+		cursor = f.Pos
+		order = append(order, subject(t, f))
 	}
-	// Then only the reply to the join (its count depends on timing).
-	deadline := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		for _, f := range again.Drain() {
-			if f.Topic == "observation/signal/notification/created" {
-				t.Fatalf("an extra notification arrived: %s", f.Data)
-			}
+	for i, s := range order {
+		if s != fmt.Sprintf("n-%03d", i) {
+			t.Fatalf("#%d is %s: changes out of order or missing", i, s)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -134,7 +134,7 @@ func (c *Client) sendError(e *ActionError) {
 // join handles {"action":"join"}; it runs on the client's read goroutine,
 // so a client's actions are handled one at a time, in order. A
 // notification room's stream starts (or, joined again, starts over from
-// since) on a goroutine of its own.
+// since) here; its catch-up runs on a goroutine of its own.
 func (c *Client) join(a Action) {
 	room := a.Room
 	if !c.claims.Load().MayJoin(room) {
@@ -175,13 +175,7 @@ func (c *Client) join(a Action) {
 		c.send(event.TopicJoined, roomData{Room: room})
 		return
 	}
-	if !c.hub.startTask() {
-		return
-	}
-	go func() {
-		defer c.hub.tasks.Done()
-		c.startStream(room, a.Since, true)
-	}()
+	c.startStream(room, a.Since, true)
 }
 
 func (c *Client) leave(a Action) {
@@ -257,9 +251,6 @@ func (h *Hub) open(c *Client, since string) {
 	// The welcome promises the client id works from every instance.
 	c.waitPresence(func(p Presence) <-chan struct{} { return p.Connected(c.Info()) })
 	c.send(event.TopicWelcome, welcomeData{ClientID: c.id, Rooms: []string{c.ownRoom}})
-	// Only now read what the client sent: the welcome is its first frame,
-	// whatever it sent before it.
-	h.watch(c)
 	h.register(c)
 	if h.closing.Load() { // Shutdown began after its upgrade: its list may miss c
 		c.closeWith(CloseGoingAway, "server shutting down")
@@ -273,6 +264,10 @@ func (h *Hub) open(c *Client, since string) {
 		// (in this hub and everywhere) before the head is read.
 		c.startStream(c.ownRoom, since, since != "")
 	}
+	// Only now read what the client sent: the welcome (and its stream's
+	// start) come first, whatever it sent before, and no join can race
+	// with the start of its own room.
+	h.watch(c)
 	h.log.Debug("websocket client connected", "client", c.id, "sub", c.subject(), "remote", c.sc.RemoteAddr().String())
 }
 

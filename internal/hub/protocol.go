@@ -13,18 +13,16 @@ import (
 
 // Error codes of signal/system/error frames.
 const (
-	CodeBadRequest      = "bad_request"
-	CodeUnknownAction   = "unknown_action"
-	CodeInvalidRoom     = "invalid_room"
-	CodeForbidden       = "forbidden"
-	CodeTooManyRooms    = "too_many_rooms"
-	CodeNotJoined       = "not_joined"
-	CodeInvalidSince    = "invalid_since"
-	CodeUnknownSince    = "unknown_since"
-	CodeReplayTruncated = "replay_truncated"
-	CodeUnavailable     = "unavailable"
-	CodeRateLimited     = "rate_limited"
-	CodeInvalidToken    = "invalid_token"
+	CodeBadRequest    = "bad_request"
+	CodeUnknownAction = "unknown_action"
+	CodeInvalidRoom   = "invalid_room"
+	CodeForbidden     = "forbidden"
+	CodeTooManyRooms  = "too_many_rooms"
+	CodeNotJoined     = "not_joined"
+	CodeInvalidSince  = "invalid_since"
+	CodeUnavailable   = "unavailable"
+	CodeRateLimited   = "rate_limited"
+	CodeInvalidToken  = "invalid_token"
 )
 
 // Actions a client may send.

@@ -112,22 +112,57 @@ func (h *Hub) catchUp(c *Client, room string, cur *stream.Cursor, synced, resume
 	}()
 }
 
+// startWait bounds how long starting a stream waits for the database on
+// the caller's goroutine (a join runs on the client's read goroutine); past
+// it the start goes on in the background.
+const startWait = 5 * time.Second
+
 // startStream starts the client's stream of a notification room it just
 // entered (registered everywhere, so its head read covers what no live
 // frame will bring): from the head, or from since (a position or a
 // notification id), catching up first. It runs on the caller's goroutine
-// until the stream is live or its catch-up started.
+// until the stream is live or its catch-up started — or, when the database
+// does not answer, answers unavailable and starts it in the background
+// once the database answers (the stream's frames are dropped meanwhile:
+// nothing can commit without the database).
 func (c *Client) startStream(room, since string, replyJoined bool) {
 	h := c.hub
+	ctx, cancel := context.WithTimeout(h.ctx, startWait)
+	started := c.tryStart(ctx, room, since, replyJoined)
+	cancel()
+	if started || h.ctx.Err() != nil || c.closed.Load() {
+		return
+	}
+	if replyJoined {
+		c.send(event.TopicJoined, roomData{Room: room})
+	}
+	c.sendError(actionErr(CodeUnavailable, room, "stored notifications cannot be read now: the stream starts when they can"))
+	if !h.startTask() {
+		return
+	}
+	go func() {
+		defer h.tasks.Done()
+		c.tryStart(h.ctx, room, since, false)
+	}()
+}
+
+// tryStart reads the stream's head (and resolves since), trying again
+// while the database does not answer, and starts the cursor; false when
+// ctx ended first.
+func (c *Client) tryStart(ctx context.Context, room, since string, replyJoined bool) bool {
+	h := c.hub
 	recipient, _ := event.RecipientOfRoom(room)
-	head, err := c.streamHead(recipient)
+	head, err := retry(ctx, c, func(ctx context.Context) (event.StreamHead, error) { return h.opts.Streams.Heads.Get(ctx, recipient) })
 	if err != nil {
-		return // shutting down
+		return false
 	}
 	var from int64
 	reason := ""
 	if since != "" {
-		if from, reason = c.resumePoint(recipient, since); reason == "" {
+		if from, reason, err = c.resumePoint(ctx, recipient, since); err != nil {
+			return false
+		}
+		if reason == "" {
 			switch limit := h.opts.Streams.Catchups.MaxBehind; {
 			case from > head.Pos:
 				reason = event.ResetAhead
@@ -140,10 +175,9 @@ func (c *Client) startStream(room, since string, replyJoined bool) {
 	cur := c.cursorLocked(room)
 	if cur == nil || cur.Live() || cur.Catching() {
 		c.mu.Unlock()
-		return // left meanwhile, or started already
+		return true // left meanwhile, or started already
 	}
-	switch {
-	case since == "" || reason != "":
+	if since == "" || reason != "" {
 		catchUp := cur.Start(head.Pos, head.Floor, false)
 		if replyJoined {
 			c.send(event.TopicJoined, roomData{Room: room})
@@ -158,7 +192,7 @@ func (c *Client) startStream(room, since string, replyJoined bool) {
 		if catchUp { // a live frame came while the head was read
 			h.catchUp(c, room, cur, false, false)
 		}
-		return
+		return true
 	}
 	cur.Start(from, head.Floor, true)
 	jd := roomData{Room: room}
@@ -170,27 +204,26 @@ func (c *Client) startStream(room, since string, replyJoined bool) {
 	c.mu.Unlock()
 	h.m.StreamCatchups.Inc()
 	h.catchUp(c, room, cur, true, true)
+	return true
 }
 
-// streamHead reads the head of recipient's stream, trying again while the
-// database is away (nothing can be committed meanwhile, so nothing is
-// missed); an error only when the hub shuts down or the client is gone.
-func (c *Client) streamHead(recipient string) (event.StreamHead, error) {
+// retry calls f until it succeeds, ctx ends or the client is gone, waiting
+// longer each time (the database is away).
+func retry[T any](ctx context.Context, c *Client, f func(context.Context) (T, error)) (T, error) {
 	wait := 100 * time.Millisecond
 	for {
-		ctx, cancel := context.WithTimeout(c.hub.ctx, 15*time.Second)
-		head, err := c.hub.opts.Streams.Heads.Get(ctx, recipient)
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		v, err := f(actx)
 		cancel()
-		if err == nil {
-			return head, nil
+		if err == nil || errors.Is(err, event.ErrNotFound) {
+			return v, err
 		}
-		if c.hub.ctx.Err() != nil || c.closed.Load() {
-			return head, errors.New("closed")
+		if ctx.Err() != nil || c.closed.Load() {
+			return v, errors.New("gave up: " + err.Error())
 		}
-		c.hub.log.Warn("stream head cannot be read, retrying", "client", c.id, "err", err, "wait", wait.String())
+		c.hub.log.Debug("stream start cannot read the database, retrying", "client", c.id, "err", err, "wait", wait.String())
 		select {
-		case <-c.hub.ctx.Done():
-			return head, c.hub.ctx.Err()
+		case <-ctx.Done():
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 5*time.Second)
@@ -198,37 +231,26 @@ func (c *Client) streamHead(recipient string) (event.StreamHead, error) {
 }
 
 // resumePoint turns since (a position, or a notification id) into a
-// position, or says why the stream cannot resume from it. An invalid since
-// is also answered with an error frame.
-func (c *Client) resumePoint(recipient, since string) (int64, string) {
+// position, or says why the stream cannot resume from it (an invalid since
+// is also answered with an error frame). An error: ctx ended first.
+func (c *Client) resumePoint(ctx context.Context, recipient, since string) (int64, string, error) {
 	if pos, err := strconv.ParseInt(since, 10, 64); err == nil && pos >= 0 {
-		return pos, ""
+		return pos, "", nil
 	}
 	id, err := uuid.Parse(since)
 	if err != nil {
 		c.sendError(actionErr(CodeInvalidSince, event.NotificationRoom(recipient),
 			"since must be a position or a notification id, got %q: reset to the current position", truncate(since, 64)))
-		return 0, event.ResetUnknown
+		return 0, event.ResetUnknown, nil
 	}
-	wait := 100 * time.Millisecond
-	for {
-		ctx, cancel := context.WithTimeout(c.hub.ctx, 5*time.Second)
-		pos, err := c.hub.opts.Streams.PositionOf(ctx, recipient, id)
-		cancel()
-		switch {
-		case err == nil:
-			return pos, ""
-		case errors.Is(err, event.ErrNotFound):
-			return 0, event.ResetUnknown
-		case c.hub.ctx.Err() != nil || c.closed.Load():
-			return 0, event.ResetUnknown // nobody reads it
-		}
-		select {
-		case <-c.hub.ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
+	pos, err := retry(ctx, c, func(ctx context.Context) (int64, error) { return c.hub.opts.Streams.PositionOf(ctx, recipient, id) })
+	switch {
+	case errors.Is(err, event.ErrNotFound):
+		return 0, event.ResetUnknown, nil
+	case err != nil:
+		return 0, "", err
 	}
+	return pos, "", nil
 }
 
 // streamConn is a client as a catch-up sees it.

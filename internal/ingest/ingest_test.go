@@ -24,9 +24,11 @@ type recorder struct {
 	rows []*event.Row
 }
 
-func (r *recorder) Stage(_ context.Context, tx *store.Tx, rows []*event.Row) (func(bool), error) {
-	if tx.Xid() == 0 {
-		return nil, errors.New("staged outside a write transaction")
+func (r *recorder) Stage(_ context.Context, _ *store.Tx, rows []*event.Row) (func(bool), error) {
+	for _, row := range rows {
+		if row.Seq <= 0 {
+			return nil, errors.New("staged a row without its position in the recipient's stream")
+		}
 	}
 	return func(committed bool) {
 		if committed {

@@ -62,6 +62,7 @@ const hbaConf = `# Written by signalctl (internal/pgcluster) at every start.
 local all all trust
 host all all 127.0.0.1/32 scram-sha-256
 host all all ::1/128 scram-sha-256
+host replication postgres 127.0.0.1/32 scram-sha-256
 `
 
 // PasswordFile holds the postgres role's password in the cluster folder.
@@ -123,8 +124,21 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			return c, secure(ctx, c)
 		}
 	}
+	c, err := startServer(ctx, owner, dir, o)
+	if err != nil {
+		return nil, err
+	}
+	c.Password = password
+	c.URL = c.DatabaseURL("postgres")
+	return c, secure(ctx, c)
+}
+
+// startServer starts the server of the cluster in dir (its data folder
+// ready) and waits until it answers.
+func startServer(ctx context.Context, owner *user.User, dir string, o Options) (*Cluster, error) {
 	port := o.Port
 	if port == 0 {
+		var err error
 		if port, err = freePort(); err != nil {
 			return nil, err
 		}
@@ -134,17 +148,15 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
 	logFile := filepath.Join(dir, "postgres.log")
-	out, err := run(ctx, owner, "pg_ctl", "-D", data, "-l", logFile, "-o", opts, "-w", "-t", "60", "start")
+	out, err := run(ctx, owner, "pg_ctl", "-D", filepath.Join(dir, "data"), "-l", logFile, "-o", opts, "-w", "-t", "60", "start")
 	if err != nil {
 		tail, _ := os.ReadFile(logFile)
 		return nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, lastLines(string(tail), 15))
 	}
-	c := &Cluster{Dir: dir, Port: port, Password: password}
-	c.URL = c.DatabaseURL("postgres")
 	if err := waitReady(ctx, port, 30*time.Second); err != nil {
 		return nil, err
 	}
-	return c, secure(ctx, c)
+	return &Cluster{Dir: dir, Port: port}, nil
 }
 
 // ensurePassword returns the cluster's password, generating it the first time.

@@ -143,6 +143,11 @@ func (s *Store) ExplainDuplicates(ctx context.Context, f DedupeFilter, limit int
 // was read. Each recipient's groups are one change (two with the read
 // mark). A copy deleted already (a rerun after an interruption) is left
 // alone. It returns the ids deleted.
+//
+// The read mark comes first: a run cut between the two changes leaves the
+// group whole, read, and a rerun finds it again (the other way round, the
+// rerun would find a single copy, no group, and the read state of the
+// deleted copy would be lost).
 func (s *Store) RemoveDuplicates(ctx context.Context, groups []DuplicateGroup, stage Stager) ([]uuid.UUID, error) {
 	type work struct {
 		remove []uuid.UUID
@@ -165,6 +170,13 @@ func (s *Store) RemoveDuplicates(ctx context.Context, groups []DuplicateGroup, s
 	var removed []uuid.UUID
 	for _, r := range order {
 		w := byRecipient[r]
+		for len(w.read) > 0 {
+			n := min(len(w.read), event.MaxChangeIDs)
+			if _, err := s.Mark(ctx, r, event.OpRead, w.read[:n], stage); err != nil {
+				return removed, fmt.Errorf("remove duplicates: %w", err)
+			}
+			w.read = w.read[n:]
+		}
 		for len(w.remove) > 0 {
 			n := min(len(w.remove), event.MaxChangeIDs)
 			ch, err := s.Mark(ctx, r, event.OpDelete, w.remove[:n], stage)
@@ -173,13 +185,6 @@ func (s *Store) RemoveDuplicates(ctx context.Context, groups []DuplicateGroup, s
 			}
 			removed = append(removed, ch.IDs...)
 			w.remove = w.remove[n:]
-		}
-		for len(w.read) > 0 {
-			n := min(len(w.read), event.MaxChangeIDs)
-			if _, err := s.Mark(ctx, r, event.OpRead, w.read[:n], stage); err != nil {
-				return removed, fmt.Errorf("remove duplicates: %w", err)
-			}
-			w.read = w.read[n:]
 		}
 	}
 	return removed, nil

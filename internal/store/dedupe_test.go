@@ -2,12 +2,13 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/pgtest"
@@ -71,42 +72,115 @@ func TestDedupeFindsAProducerThatSentTwiceAndKeepsTheOldest(t *testing.T) {
 		t.Errorf("--since in the future gave %+v", none)
 	}
 
-	removed, err := s.RemoveDuplicates(ctx, groups)
+	// Copies are deleted as the inbox deletes: one change of each
+	// recipient's stream, staged; no row leaves the table.
+	st := &stager{}
+	removed, err := s.RemoveDuplicates(ctx, groups, st.stage)
 	if err != nil || len(removed) != 4 {
 		t.Fatalf("removed %v, %v", removed, err)
 	}
-	var kept []string
-	r, _ := s.Pool.Query(ctx, `SELECT source_offset || recipient_id FROM notifications ORDER BY 1`)
-	for r.Next() {
-		var k string
-		r.Scan(&k)
-		kept = append(kept, k)
+	if n := count(t, s, `SELECT count(*) FROM notifications`); n != 7 {
+		t.Errorf("%d rows, want the 7 kept (copies are deleted, not removed)", n)
 	}
-	if strings.Join(kept, ",") != "1u1,1u2,4u1" {
+	var kept []string
+	for _, r := range []string{"u1", "u2"} {
+		for _, row := range list(t, s, r, event.InboxFilter{Archived: event.ArchivedAny}) {
+			kept = append(kept, fmt.Sprintf("%d%s", row.Source.Offset, r))
+		}
+	}
+	if strings.Join(kept, ",") != "4u1,1u1,1u2" {
 		t.Errorf("kept %v, want the oldest copy of each group and the distinct event", kept)
 	}
-	if again, _ := s.RemoveDuplicates(ctx, groups); len(again) != 0 {
-		t.Errorf("a second run removed %v", again)
+	for _, id := range removed {
+		if !slices.ContainsFunc(rows[2:], func(r *event.Row) bool { return r.ID == id }) {
+			t.Errorf("removed %s, which is not a later copy", id)
+		}
 	}
+	if len(st.pushes) != 2 || !slices.Equal(st.settled, []bool{true, true}) {
+		t.Fatalf("staged %d changes, settled %v; want one per recipient, committed", len(st.pushes), st.settled)
+	}
+	for _, p := range st.pushes {
+		f := decodeFrame(t, p.Frame)
+		var d event.StateChange
+		if err := json.Unmarshal(f.Data, &d); err != nil || f.Topic != event.TopicNotificationUpdated || len(d.IDs) != 2 || d.IsDeleted == nil || !*d.IsDeleted {
+			t.Errorf("staged %s", p.Frame)
+		}
+		r, _ := event.RecipientOfRoom(p.Room)
+		if head := checkDense(t, s, r); p.Pos != head {
+			t.Errorf("%s: change at %d, head %d", r, p.Pos, head)
+		}
+	}
+	for r, want := range map[string]event.Counts{"u1": {Total: 2, Unread: 2, Unseen: 2}, "u2": {Total: 1, Unread: 1, Unseen: 1}} {
+		if got := counts(t, s, r); got != want || got != recount(t, s, r) {
+			t.Errorf("%s: counts %+v, want %+v", r, got, want)
+		}
+	}
+	// A rerun (after an interruption) has nothing left to do, and a new
+	// search finds no group.
+	if again, err := s.RemoveDuplicates(ctx, groups, st.stage); err != nil || len(again) != 0 || len(st.pushes) != 2 {
+		t.Errorf("a second run removed %v (%v), staged %d changes", again, err, len(st.pushes)-2)
+	}
+	if left := allGroups(t, s, store.DedupeFilter{}); len(left) != 0 {
+		t.Errorf("groups after the removal: %+v", left)
+	}
+	checkDense(t, s, "u1")
+}
+
+// keptOf returns the only copy of the recipient's that is not deleted.
+func keptOf(t *testing.T, s *store.Store, recipient string) *event.Row {
+	t.Helper()
+	rows := list(t, s, recipient, event.InboxFilter{Archived: event.ArchivedAny})
+	if len(rows) != 1 {
+		t.Fatalf("%d copies left, want 1", len(rows))
+	}
+	return rows[0]
 }
 
 func TestDedupeKeepsReadWhenARemovedCopyWasRead(t *testing.T) {
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	rows := sameEvent(t, s, "a", []int64{1, 2}, "u1")
-	s.Pool.Exec(ctx, `UPDATE notifications SET is_read = true WHERE id = $1`, rows[1].ID)
+	mustMark(t, s, "u1", event.OpRead, rows[1].ID)
 	groups := allGroups(t, s, store.DedupeFilter{})
 	if len(groups) != 1 || !groups[0].AnyRead {
 		t.Fatalf("groups %+v", groups)
 	}
-	if _, err := s.RemoveDuplicates(ctx, groups); err != nil {
+	st := &stager{}
+	if _, err := s.RemoveDuplicates(ctx, groups, st.stage); err != nil {
 		t.Fatal(err)
 	}
-	var id uuid.UUID
-	s.Pool.QueryRow(ctx, `SELECT id FROM notifications`).Scan(&id)
-	kept, err := s.Notification(ctx, "u1", id)
-	if err != nil || id != rows[0].ID || !kept.IsRead || !kept.IsSeen {
-		t.Errorf("kept %s (%+v, %v), want the oldest (%s), read", id, kept, err, rows[0].ID)
+	if kept := keptOf(t, s, "u1"); kept.ID != rows[0].ID || !kept.IsRead || !kept.IsSeen {
+		t.Errorf("kept %s (%+v), want the oldest (%s), read", kept.ID, kept, rows[0].ID)
+	}
+	if len(st.pushes) != 2 {
+		t.Errorf("staged %d changes, want 2 (the delete and the read)", len(st.pushes))
+	}
+	if c := counts(t, s, "u1"); c != (event.Counts{Total: 1}) {
+		t.Errorf("counts %+v", c)
+	}
+	checkDense(t, s, "u1")
+}
+
+// An apply cut between a recipient's two changes (its delete and the
+// kept copy's read mark) is finished by running it again: the kept copy
+// ends read.
+func TestDedupeRerunAfterAnInterruptionKeepsTheReadState(t *testing.T) {
+	s, _ := pgtest.Open(t)
+	ctx := context.Background()
+	rows := sameEvent(t, s, "a", []int64{1, 2}, "u1")
+	mustMark(t, s, "u1", event.OpRead, rows[1].ID)
+	// The second change fails, as if the process stopped there.
+	if _, err := s.RemoveDuplicates(ctx, allGroups(t, s, store.DedupeFilter{}), (&stager{failAt: 2}).stage); err == nil {
+		t.Fatal("no error")
+	}
+	if _, err := s.RemoveDuplicates(ctx, allGroups(t, s, store.DedupeFilter{}), nil); err != nil {
+		t.Fatal(err)
+	}
+	if kept := keptOf(t, s, "u1"); kept.ID != rows[0].ID || !kept.IsRead {
+		t.Errorf("kept %s (read: %v), want the oldest (%s), read: a copy of it was read", kept.ID, kept.IsRead, rows[0].ID)
+	}
+	if c := counts(t, s, "u1"); c != (event.Counts{Total: 1}) {
+		t.Errorf("counts %+v", c)
 	}
 }
 

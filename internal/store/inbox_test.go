@@ -34,7 +34,7 @@ func inboxOf(t *testing.T, s *store.Store, recipient string, first, n int, edit 
 
 func mustMark(t *testing.T, s *store.Store, recipient string, op event.Op, ids ...uuid.UUID) event.Change {
 	t.Helper()
-	ch, err := s.Mark(context.Background(), recipient, op, ids)
+	ch, err := s.Mark(context.Background(), recipient, op, ids, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,18 +43,23 @@ func mustMark(t *testing.T, s *store.Store, recipient string, op event.Op, ids .
 
 func mustMarkAll(t *testing.T, s *store.Store, recipient string, op event.Op) event.Change {
 	t.Helper()
-	ch, err := s.MarkAll(context.Background(), recipient, op)
+	ch, err := s.MarkAll(context.Background(), recipient, op, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ch
 }
 
+// counts are the recipient's counts as GET /notifications/counts gives
+// them, which must be at the stream's head.
 func counts(t *testing.T, s *store.Store, recipient string) event.Counts {
 	t.Helper()
-	c, err := s.Counts(context.Background(), recipient)
+	c, pos, err := s.Counts(context.Background(), recipient)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if head := streamPos(t, s, recipient); pos != head {
+		t.Errorf("counts at position %d, the head is %d", pos, head)
 	}
 	return c
 }
@@ -118,6 +123,9 @@ func TestEachStateChangeMovesItsStatesAndTheCounts(t *testing.T) {
 				if got := len(ch.IDs) == 1; got != st.changed || ch.Updated != int64(len(ch.IDs)) {
 					t.Errorf("changed %v (%+v), want %v", ch.IDs, ch, st.changed)
 				}
+				if st.changed && ch.Counts != st.counts {
+					t.Errorf("the change answered counts %+v, want %+v", ch.Counts, st.counts)
+				}
 			}
 			if got := statesOf(t, s, "u1", st.id); got != st.want {
 				t.Errorf("states %+v, want %+v", got, st.want)
@@ -141,7 +149,7 @@ func TestEachStateChangeMovesItsStatesAndTheCounts(t *testing.T) {
 		}
 	})
 	t.Run("more than the bound at once is refused", func(t *testing.T) {
-		if _, err := s.Mark(context.Background(), "u1", event.OpRead, make([]uuid.UUID, event.MaxChangeIDs+1)); err == nil {
+		if _, err := s.Mark(context.Background(), "u1", event.OpRead, make([]uuid.UUID, event.MaxChangeIDs+1), nil); err == nil {
 			t.Error("no error")
 		}
 	})
@@ -193,29 +201,36 @@ func TestAnAllOperationWinsOverEarlierMarksAndLaterMarksWinOverIt(t *testing.T) 
 	}
 }
 
-// A notification that commits after read-all ran was not there to be read:
-// it must stay unread, whatever its seq.
-func TestReadAllLeavesANotificationThatCommitsLaterUnread(t *testing.T) {
+// read-all takes its watermark at the stream's head under the state row's
+// lock: it waits for a writer in flight, whose rows come before it in the
+// stream and are read; a notification that commits after it stays unread.
+func TestReadAllCoversAWriterInFlightAndNoLaterNotification(t *testing.T) {
 	s, _ := pgtest.Open(t)
 	inboxOf(t, s, "u1", 0, 2, nil)
-	late := rowsFor(event.Source{Topic: "t", Offset: 50, Timestamp: time.Now()}, "u1")
-	if err := s.EnsurePartitions(context.Background(), []time.Time{time.Now()}); err != nil {
+	flight := rowsFor(event.Source{Topic: "t", Offset: 50, Timestamp: time.Now()}, "u1")
+	end := openWriter(t, s, flight)
+	var ch event.Change
+	var err error
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		ch, err = s.MarkAll(context.Background(), "u1", event.OpRead, nil)
+	}()
+	waitBlocked(t, s, returned)
+	end(true)
+	<-returned
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, commit := openWriter(t, s, late) // in flight: its seq is below the next rows'
-	after := inboxOf(t, s, "u1", 60, 1, nil)
-	if ch := mustMarkAll(t, s, "u1", event.OpRead); ch.Updated != 3 {
-		t.Errorf("read-all read %d, want the 3 visible ones", ch.Updated)
+	if ch.Updated != 3 || ch.Pos != 4 || flight[0].Seq != 3 {
+		t.Errorf("read-all %+v after the row at %d: want the 3 rows read, at position 4", ch, flight[0].Seq)
 	}
-	commit()
-	if late[0].Seq >= after[0].Seq {
-		t.Fatalf("the late row's seq %d is not below the visible one's %d", late[0].Seq, after[0].Seq)
+	late := inboxOf(t, s, "u1", 60, 1, nil)
+	if st := statesOf(t, s, "u1", flight[0].ID); !st.Read {
+		t.Errorf("the row of the writer in flight is %+v, want read", st)
 	}
 	if st := statesOf(t, s, "u1", late[0].ID); st.Read || st.Seen {
-		t.Errorf("the late notification is %+v, want unread and unseen", st)
-	}
-	if st := statesOf(t, s, "u1", after[0].ID); !st.Read {
-		t.Errorf("the one visible above the horizon is %+v, want read", st)
+		t.Errorf("the notification after read-all is %+v, want unread and unseen", st)
 	}
 	if c := counts(t, s, "u1"); c != (event.Counts{Unread: 1, Unseen: 1, Total: 4}) {
 		t.Errorf("counts %+v", c)
@@ -225,8 +240,9 @@ func TestReadAllLeavesANotificationThatCommitsLaterUnread(t *testing.T) {
 	}
 }
 
-// The cached counts must equal a recount after any sequence of changes,
-// new rows (folded into the cache or not) and epochs.
+// The counts on the state row must equal a recount after any sequence of
+// new rows, state changes and epochs (retention), and every change must
+// answer the counts GET /notifications/counts gives after it.
 func TestCountsEqualARecountThroughRandomChanges(t *testing.T) {
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
@@ -234,12 +250,17 @@ func TestCountsEqualARecountThroughRandomChanges(t *testing.T) {
 	var all []*event.Row
 	next := 0
 	add := func(n int) {
-		all = append(all, inboxOf(t, s, "u1", next, n, nil)...)
+		rows := inboxOf(t, s, "u1", next, n, nil)
+		all = append(all, rows...)
 		next += n
+		if c := rows[n-1].Counts; c != nil && *c != counts(t, s, "u1") {
+			t.Fatalf("the last new row has counts %+v, GET counts %+v", *c, counts(t, s, "u1"))
+		}
 	}
-	add(300) // past foldAfter: the first count folds
+	add(300)
 	for step := 0; step < 120; step++ {
 		var what string
+		var ch event.Change
 		switch k := rng.IntN(20); {
 		case k == 0:
 			what = "300 new"
@@ -253,7 +274,7 @@ func TestCountsEqualARecountThroughRandomChanges(t *testing.T) {
 				op = event.OpRead
 			}
 			what = "all " + string(op)
-			mustMarkAll(t, s, "u1", op)
+			ch = mustMarkAll(t, s, "u1", op)
 		case k == 3:
 			what = "new epoch"
 			if _, err := s.Pool.Exec(ctx, `UPDATE inbox_epoch SET epoch = epoch + 1`); err != nil {
@@ -269,12 +290,17 @@ func TestCountsEqualARecountThroughRandomChanges(t *testing.T) {
 				pick = append(pick, all[rng.IntN(len(all))].ID)
 			}
 			what = fmt.Sprintf("%s of %d", op, len(pick))
-			mustMark(t, s, "u1", op, pick...)
+			ch = mustMark(t, s, "u1", op, pick...)
 		}
-		if got, want := counts(t, s, "u1"), recount(t, s, "u1"); got != want {
+		got, want := counts(t, s, "u1"), recount(t, s, "u1")
+		if got != want {
 			t.Fatalf("step %d (%s): counts %+v, recount %+v", step, what, got, want)
 		}
+		if ch.Updated > 0 && ch.Counts != got {
+			t.Fatalf("step %d (%s): the change answered %+v, counts %+v", step, what, ch.Counts, got)
+		}
 	}
+	checkDense(t, s, "u1")
 }
 
 func TestListFiltersCombineAndPageByCursor(t *testing.T) {
@@ -351,23 +377,6 @@ func TestListFiltersCombineAndPageByCursor(t *testing.T) {
 	})
 }
 
-func TestReplaySkipsDeletedNotifications(t *testing.T) {
-	s, _ := pgtest.Open(t)
-	rows := inboxOf(t, s, "u1", 0, 4, nil)
-	mustMark(t, s, "u1", event.OpDelete, rows[2].ID)
-	mustMark(t, s, "u1", event.OpRead, rows[3].ID)
-	got, _, _, err := s.ReplayAfter(context.Background(), "u1", rows[0].ID, 10, 1<<62)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []uuid.UUID{rows[1].ID, rows[3].ID}; !slices.Equal(ids(got), want) {
-		t.Errorf("replayed %v, want %v", ids(got), want)
-	}
-	if !got[1].IsRead {
-		t.Error("a replayed notification must carry its read state")
-	}
-}
-
 func ids(rows []*event.Row) []uuid.UUID {
 	var out []uuid.UUID
 	for _, r := range rows {
@@ -380,7 +389,6 @@ func TestAnAllOperationOverTheBoundCountsAllAndListsTheNewest(t *testing.T) {
 	s, _ := pgtest.Open(t)
 	rows := inboxOf(t, s, "u1", 0, event.MaxChangeIDs+200, nil)
 	mustMark(t, s, "u1", event.OpArchive, rows[0].ID) // archived ones are read too
-	counts(t, s, "u1")                                // folded: the count comes from the cache
 	ch := mustMarkAll(t, s, "u1", event.OpRead)
 	if ch.Updated != int64(len(rows)) || len(ch.IDs) != event.MaxChangeIDs || ch.IDs[0] != rows[len(rows)-1].ID {
 		t.Errorf("read-all updated %d, listed %d (first %s), want %d, %d, newest first", ch.Updated, len(ch.IDs), ch.IDs[0], len(rows), event.MaxChangeIDs)

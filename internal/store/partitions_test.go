@@ -73,7 +73,7 @@ func TestMaintainRemovesWholeDaysPastTheRetentionAndNothingElseWhileRowsArrive(t
 	s, _ := pgtest.Open(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	old := dayRows(t, s, "u1", now.Add(-10*store.Day), 0, 300)   // past foldAfter: cached in the counts
+	old := dayRows(t, s, "u1", now.Add(-10*store.Day), 0, 300)   // in the cached counts
 	older := dayRows(t, s, "u1", now.Add(-7*store.Day), 1000, 2) // its day ends before now − 4 days − 1 h, whatever the hour
 	kept := dayRows(t, s, "u1", now.Add(-2*store.Day), 2000, 2)
 	mustMark(t, s, "u1", event.OpRead, old[0].ID, kept[0].ID)
@@ -102,7 +102,7 @@ func TestMaintainRemovesWholeDaysPastTheRetentionAndNothingElseWhileRowsArrive(t
 				t.Error(err)
 				return
 			}
-			err := s.InWriteTx(ctx, func(tx *store.Tx) error { _, err := tx.InsertNotifications(ctx, rows); return err })
+			err := s.InTx(ctx, func(tx *store.Tx) error { _, err := tx.InsertNotifications(ctx, rows); return err })
 			if err != nil {
 				t.Errorf("insert while maintaining: %v", err)
 				return

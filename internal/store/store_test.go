@@ -39,7 +39,7 @@ func insert(t *testing.T, s *store.Store, rows []*event.Row) int {
 		t.Fatal(err)
 	}
 	var n int
-	err := s.InWriteTx(context.Background(), func(tx *store.Tx) error {
+	err := s.InTx(context.Background(), func(tx *store.Tx) error {
 		var err error
 		n, err = tx.InsertNotifications(context.Background(), rows)
 		return err
@@ -58,8 +58,10 @@ func TestInsertNotificationsIsIdempotentPerRecordAndRecipient(t *testing.T) {
 	if n := insert(t, s, append(a, b...)); n != 3 {
 		t.Fatalf("first insert stored %d rows, want 3", n)
 	}
-	if a[0].Seq == 0 || a[1].Seq <= a[0].Seq || b[0].Seq <= a[1].Seq {
-		t.Errorf("seq must follow the batch order: %d %d %d", a[0].Seq, a[1].Seq, b[0].Seq)
+	// Each recipient's rows take the next positions of its stream, in
+	// the batch's order.
+	if a[0].Seq != 1 || a[1].Seq != 1 || b[0].Seq != 2 {
+		t.Errorf("positions u1 %d, u2 %d, u1 %d; want 1, 1, 2", a[0].Seq, a[1].Seq, b[0].Seq)
 	}
 	if a[0].CreatedAt.IsZero() {
 		t.Error("CreatedAt not set")
@@ -68,6 +70,11 @@ func TestInsertNotificationsIsIdempotentPerRecordAndRecipient(t *testing.T) {
 	again := append(rowsFor(a[0].Source, "u1", "u2"), rowsFor(b[0].Source, "u1", "u3")...)
 	if n := insert(t, s, again); n != 1 {
 		t.Fatalf("redelivered batch stored %d rows, want only the new recipient u3", n)
+	}
+	for i, r := range again {
+		if want := map[bool]int64{true: 1, false: 0}[r.RecipientID == "u3"]; r.Seq != want {
+			t.Errorf("redelivered row %d (%s) has position %d, want %d", i, r.RecipientID, r.Seq, want)
+		}
 	}
 	var count int
 	s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM notifications`).Scan(&count)
@@ -109,7 +116,7 @@ func TestDataTheDatabaseRejectsIsNotTransient(t *testing.T) {
 	s, _ := pgtest.Open(t)
 	rows := rowsFor(event.Source{Topic: "t", Timestamp: time.Now()}, "u1")
 	rows[0].Data = json.RawMessage(`{"a":"\u0000"}`)
-	err := s.InWriteTx(context.Background(), func(tx *store.Tx) error {
+	err := s.InTx(context.Background(), func(tx *store.Tx) error {
 		_, err := tx.InsertNotifications(context.Background(), rows)
 		return err
 	})

@@ -72,8 +72,32 @@ export type NotificationCreatedPayload = {
 export type ServerFrame = {
   topic: string;
   room?: Room;
+  /** On the changes of a recipient's stream only: the change's position, one more than the previous change of the same stream. */
+  pos?: number;
+  counts?: Counts;
   /** Any JSON value. */
   data: unknown;
+};
+
+/** The recipient's counts right after the change (GET /notifications/counts). */
+export type Counts = {
+  unread: number;
+  unseen: number;
+  total: number;
+};
+
+export type SyncedData = {
+  room: Room;
+  /** The stream's position from which it is live. */
+  pos: number;
+  counts?: Counts;
+  /** Reset only. expired: the changes after the cursor are no longer kept (or more than websocket.replay_limit of them); unknown: since names no notification of this recipient; ahead: since is beyond the stream's last position. */
+  reason?: "expired" | "unknown" | "ahead";
+};
+
+export type RemovedData = {
+  ids: string[];
+  reason: "deleted";
 };
 
 /** A room name. UTF-8 text of at most 512 bytes, no control characters. */
@@ -87,7 +111,7 @@ export type WelcomeData = {
 
 export type RoomData = {
   room: Room;
-  /** With since, how many stored notifications follow. */
+  /** With since, how many changes of the stream the catch-up sends. */
   replayed?: number;
 };
 
@@ -102,16 +126,14 @@ export type ErrorData = {
    * bad_request: not a JSON object, unknown field, missing action, binary frame;
    * unknown_action; invalid_room; forbidden: the token does not allow the room
    * (the client stays out); too_many_rooms (websocket.max_rooms); not_joined:
-   * leave of a room the client is not in; invalid_since: not a UUID;
-   * unknown_since: not a notification of this room (joined, without replay);
-   * replay_truncated: more than websocket.replay_limit were missed, the oldest
-   * left out; unavailable: stored notifications cannot be read now (joined,
-   * without replay); rate_limited: past websocket.action_rate, the action was
+   * leave of a room the client is not in; invalid_since: neither a position
+   * nor a notification id (a reset follows); unavailable: the server cannot
+   * do it now; rate_limited: past websocket.action_rate, the action was
    * not carried out; invalid_token: refresh without a valid token (forbidden:
    * a token for another sub). The message quotes at most a short excerpt of
    * the input.
    */
-  code: "bad_request" | "unknown_action" | "invalid_room" | "forbidden" | "too_many_rooms" | "not_joined" | "invalid_since" | "unknown_since" | "replay_truncated" | "unavailable" | "rate_limited" | "invalid_token";
+  code: "bad_request" | "unknown_action" | "invalid_room" | "forbidden" | "too_many_rooms" | "not_joined" | "invalid_since" | "unavailable" | "rate_limited" | "invalid_token";
   message: string;
   room?: Room;
 };
@@ -184,8 +206,8 @@ export type ApiFrameMessage = ServerFrame;
 export type JoinMessage = {
   action: "join";
   room: Room;
-  /** Replay this room's notifications stored after this one first (notification rooms only). */
-  since?: string;
+  /** Notification rooms only: resume the room's stream after this position (a number, or digits) or after this notification (its id): every later change oldest first, then synced. Joining a room one is in again with since starts its stream over. */
+  since?: number | string | string;
 };
 
 /** `leave`: */
@@ -218,4 +240,22 @@ export type RefreshedMessage = ServerFrame & {
 export type NotificationUpdatedMessage = ServerFrame & {
   topic?: "observation/signal/notification/updated";
   data?: UpdatedData;
+};
+
+/** `observation/signal/notification/removed`: Notifications left the inbox (in a catch-up, a created change whose notification is deleted since) */
+export type NotificationRemovedMessage = ServerFrame & {
+  topic?: "observation/signal/notification/removed";
+  data?: RemovedData;
+};
+
+/** `signal/system/synced`: Every change of the room's stream up to pos has been sent; what follows is live */
+export type SyncedMessage = ServerFrame & {
+  topic?: "signal/system/synced";
+  data?: SyncedData;
+};
+
+/** `signal/system/reset`: The client's resume point cannot be resumed; reload the inbox and continue from pos */
+export type ResetMessage = ServerFrame & {
+  topic?: "signal/system/reset";
+  data?: SyncedData;
 };

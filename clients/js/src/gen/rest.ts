@@ -83,6 +83,8 @@ export type NotificationPage = {
   items: InboxItem[];
   /** null on the last page. */
   nextCursor: string | null;
+  /** The recipient's stream position read before the page: the page reflects at least every change up to it, so a client continues the stream from here (docs/sync-stream.md). */
+  pos: number;
 };
 
 export type Readiness = {
@@ -189,6 +191,8 @@ export type InboxItem = {
   /** The badge counts what is not seen. */
   isSeen: boolean;
   isArchived: boolean;
+  /** The position of the notification's created change in the recipient's stream. */
+  pos: number;
 };
 
 export type NotificationCounts = {
@@ -196,6 +200,8 @@ export type NotificationCounts = {
   unseen: number;
   /** Not archived, not deleted. */
   total: number;
+  /** The position of the recipient's stream these counts are at. */
+  pos: number;
 };
 
 /** At most 1,000 ids, or every notification of the recipient. */

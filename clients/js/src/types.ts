@@ -7,7 +7,7 @@ import type { NotificationCreatedPayload, UpdatedData, ErrorData, WelcomeData } 
 export type { UpdatedData, ErrorData, WelcomeData };
 
 /** The badge: GET /notifications/counts, and the counts carried by frames. */
-export type Counts = NotificationCounts & { pos?: number };
+export type Counts = Omit<NotificationCounts, "pos"> & { pos?: number };
 
 /** An inbox item (GET /notifications); pos is the position of its created change. */
 export type InboxItem = RestInboxItem & { pos?: number };

@@ -330,6 +330,28 @@ func TestJSClientFrozenTabResumesWithNothingLost(t *testing.T) {
 			t.Errorf("the follower saw %s %d times", id, n)
 		}
 	}
+
+	// The leader is frozen: it hands the socket over, so the other tab stays
+	// live meanwhile; on resume it catches up as a follower.
+	leader, other := "solo", "follower"
+	if a.snapshot("follower").Role == "leader" {
+		leader, other = other, leader
+	}
+	before := len(a.seen(other))
+	a.do(map[string]any{"cmd": "hide", "name": leader})
+	a.do(map[string]any{"cmd": "freeze", "name": leader})
+	<-produceTo(t, env.Broker, []string{"u1"}, 45, 10, 100)
+	testkit.Eventually(t, 20*time.Second, other+" live while "+leader+" is frozen", func() bool {
+		return len(a.seen(other)) == before+10 && a.snapshot(other).Role == "leader"
+	})
+	a.do(map[string]any{"cmd": "resume", "name": leader})
+	a.do(map[string]any{"cmd": "show", "name": leader})
+	want = serverCounts(t, in.URL(), "u1")
+	testkit.Eventually(t, 20*time.Second, leader+" caught up", func() bool {
+		s := a.snapshot(leader)
+		return s.Role == "follower" && sameCounts(s, want) && len(a.seen(leader)) >= 10
+	})
+	waitAllSeen(t, a, env, "u1", 20*time.Second, "solo")
 }
 
 // TestJSClientKeepsOneConnectionOnShortTokens: tokens of SIGNAL_JS_TOKEN_TTL

@@ -177,9 +177,8 @@ func (c Change) Frame() StateChange {
 	for i, id := range c.IDs {
 		sc.IDs[i] = id.String()
 	}
+	// Marking unread marks seen too (one marks unread what one has seen):
+	// an unread notification that was not seen changes by its seen state.
 	sc.IsRead, sc.IsSeen, sc.IsArchived, sc.IsDeleted = c.Op.Sets()
-	if c.Op == OpUnread {
-		sc.IsSeen = nil // only read notifications change, and those were seen
-	}
 	return sc
 }

@@ -50,6 +50,7 @@ func TestEveryTopicErrorCodeAndCloseCodeIsDocumented(t *testing.T) {
 	want := []string{
 		event.TopicNotificationCreated, event.TopicNotificationRead, event.TopicNotificationUpdated, event.TopicWelcome, event.TopicJoined,
 		event.TopicLeft, event.TopicPong, event.TopicError, event.TopicRefreshed,
+		event.TopicSynced, event.TopicReset, event.TopicNotificationRemoved,
 		hub.ActionJoin, hub.ActionLeave, hub.ActionPing, hub.ActionRefresh,
 		hub.RefusedRate, hub.RefusedSubject, hub.RefusedFull,
 		httpapi.CodeBadRequest, httpapi.CodeUnauthorized, httpapi.CodeForbidden, httpapi.CodeNotFound,
@@ -57,14 +58,14 @@ func TestEveryTopicErrorCodeAndCloseCodeIsDocumented(t *testing.T) {
 	}
 	// Every error code the hub can send.
 	want = append(want, hub.CodeBadRequest, hub.CodeUnknownAction, hub.CodeInvalidRoom, hub.CodeForbidden,
-		hub.CodeTooManyRooms, hub.CodeNotJoined, hub.CodeInvalidSince, hub.CodeUnknownSince,
-		hub.CodeReplayTruncated, hub.CodeUnavailable, hub.CodeRateLimited, hub.CodeInvalidToken)
+		hub.CodeTooManyRooms, hub.CodeNotJoined, hub.CodeInvalidSince,
+		hub.CodeUnavailable, hub.CodeRateLimited, hub.CodeInvalidToken)
 	for _, w := range want {
 		if !strings.Contains(doc, "`"+w+"`") && !strings.Contains(doc, `"`+w+`"`) {
 			t.Errorf("docs/protocol.md does not mention %q", w)
 		}
 	}
-	for _, code := range []int{hub.CloseGoingAway, hub.ClosePolicy, hub.CloseTooLarge, hub.CloseSlowClient, hub.CloseTokenExpired} {
+	for _, code := range []int{hub.CloseGoingAway, hub.ClosePolicy, hub.CloseTooLarge, hub.CloseReconnect, hub.CloseSlowClient, hub.CloseTokenExpired} {
 		if !regexp.MustCompile(`(?m)^\| ` + itoa(code) + ` \|`).MatchString(doc) {
 			t.Errorf("close code %d is not in the close code table", code)
 		}

@@ -175,7 +175,7 @@ func (c *Client) join(a Action) {
 		c.send(event.TopicJoined, roomData{Room: room})
 		return
 	}
-	c.startStream(room, a.Since, true)
+	c.startStream(room, string(a.Since), true)
 }
 
 func (c *Client) leave(a Action) {

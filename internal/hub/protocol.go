@@ -40,8 +40,34 @@ const MaxRoomBytes = event.MaxRoomBytes
 type Action struct {
 	Action string `json:"action"`
 	Room   string `json:"room,omitempty"`
-	Since  string `json:"since,omitempty"`
+	Since  Since  `json:"since,omitempty"`
 	Token  string `json:"token,omitempty"`
+}
+
+// Since is a join's resume point: a position (a JSON number, or a string
+// of digits) or a notification id, kept as text.
+type Since string
+
+// UnmarshalJSON takes a string, or a non-negative integer (a position).
+func (s *Since) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = Since(v)
+		return nil
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return fmt.Errorf("since must be a position (a whole number) or a notification id, got %s", truncate(string(b), 32))
+		}
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return fmt.Errorf("since must be a position (a whole number) or a notification id, got %s", truncate(string(b), 32))
+	}
+	*s = Since(b)
+	return nil
 }
 
 // ActionError is a refused action: the client gets it as an error frame

@@ -13,6 +13,12 @@ func TestDecodeAction(t *testing.T) {
 	}{
 		{"join", `{"action":"join","room":"a/b c/é"}`, "", Action{Action: "join", Room: "a/b c/é"}},
 		{"join with since", `{"action":"join","room":"r","since":"x"}`, "", Action{Action: "join", Room: "r", Since: "x"}},
+		{"join with since a position", `{"action":"join","room":"r","since":42}`, "", Action{Action: "join", Room: "r", Since: "42"}},
+		{"since a negative number", `{"action":"join","room":"r","since":-1}`, CodeBadRequest, Action{}},
+		{"since a fraction", `{"action":"join","room":"r","since":1.5}`, CodeBadRequest, Action{}},
+		{"since an exponent", `{"action":"join","room":"r","since":1e3}`, CodeBadRequest, Action{}},
+		{"since too large", `{"action":"join","room":"r","since":123456789012345678901}`, CodeBadRequest, Action{}},
+		{"since an object", `{"action":"join","room":"r","since":{}}`, CodeBadRequest, Action{}},
 		{"leave", `{"action":"leave","room":"r"}`, "", Action{Action: "leave", Room: "r"}},
 		{"ping", `{"action":"ping"}`, "", Action{Action: "ping"}},
 		{"not JSON", `hello`, CodeBadRequest, Action{}},

@@ -278,7 +278,8 @@ func lockState(ctx context.Context, tx pgx.Tx, recipient string) (stateRow, erro
 var recountSQL = func() string {
 	read, seen, archived, deleted := stateSQL("$1")
 	return `
-SELECT count(*) FILTER (WHERE live), count(*) FILTER (WHERE live AND NOT rd), count(*) FILTER (WHERE live AND NOT sn)
+SELECT count(*) FILTER (WHERE live), count(*) FILTER (WHERE live AND NOT rd), count(*) FILTER (WHERE live AND NOT sn),
+       (SELECT epoch FROM inbox_epoch)
 FROM (SELECT NOT ` + archived + ` AND NOT ` + deleted + ` AS live, ` + read + ` AS rd, ` + seen + ` AS sn
       FROM notifications n
       LEFT JOIN notification_marks m ON m.recipient_id = n.recipient_id AND m.seq = n.seq
@@ -289,11 +290,12 @@ FROM (SELECT NOT ` + archived + ` AND NOT ` + deleted + ` AS live, ` + read + ` 
 // result; the transaction holds the state row (lockState).
 func recount(ctx context.Context, tx pgx.Tx, recipient string, st stateRow) (stateRow, error) {
 	var c Counts
-	if err := tx.QueryRow(ctx, recountSQL, recipient).Scan(&c.Total, &c.Unread, &c.Unseen); err != nil {
+	var epoch int64 // read with the count: a removal that commits after it leaves the cache stale
+	if err := tx.QueryRow(ctx, recountSQL, recipient).Scan(&c.Total, &c.Unread, &c.Unseen, &epoch); err != nil {
 		return st, fmt.Errorf("count notifications: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE inbox_states SET counts_epoch = (SELECT epoch FROM inbox_epoch), total = $2, unread = $3, unseen = $4
-		WHERE recipient_id = $1`, recipient, c.Total, c.Unread, c.Unseen); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE inbox_states SET counts_epoch = $5, total = $2, unread = $3, unseen = $4
+		WHERE recipient_id = $1`, recipient, c.Total, c.Unread, c.Unseen, epoch); err != nil {
 		return st, fmt.Errorf("cache counts: %w", err)
 	}
 	st.counts, st.valid = c, true

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,8 +77,11 @@ func NewSyncClient(t testing.TB, recipient string, url func() string) *SyncClien
 // and then drops the connection without a close frame, as a device that
 // loses its network does. An error means it could not connect.
 func (s *SyncClient) Session(ctx context.Context, d, max time.Duration) error {
+	if err := s.reloadIfAsked(ctx); err != nil {
+		return err
+	}
 	s.mu.Lock()
-	u := s.URL() + "/socket/websocket"
+	u := strings.Replace(s.URL(), "http", "ws", 1) + "/socket/websocket"
 	if s.started {
 		u += "?since=" + strconv.FormatInt(s.cursor, 10)
 	}
@@ -129,11 +133,7 @@ func (s *SyncClient) Session(ctx context.Context, d, max time.Duration) error {
 // wait.
 func (s *SyncClient) Run(ctx context.Context, every time.Duration) {
 	for ctx.Err() == nil {
-		err := s.Session(ctx, every, 30*time.Second)
-		if err == nil {
-			err = s.reloadIfAsked(ctx)
-		}
-		if err != nil {
+		if err := s.Session(ctx, every, 30*time.Second); err != nil {
 			select {
 			case <-ctx.Done():
 			case <-time.After(50 * time.Millisecond):

@@ -13,7 +13,7 @@ include release.mk
 include deploy.mk
 include bench/bench.mk
 
-.PHONY: build run db db-stop test test-short check specs chromium interop fuzz clean
+.PHONY: build run db db-stop test test-short check specs chromium interop js types console-bundle test-token-soak fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/signalctl
@@ -32,8 +32,8 @@ db: build
 db-stop: build
 	$(BIN) dev-db down --dir .dev/postgres
 
-## test: formatting, vet, the API specs, release files, deployment files, and every test (race detector on) against a throwaway PostgreSQL
-test: build check specs release-check deploy-check chromium interop
+## test: formatting, vet, the API specs, release files, deployment files, the JavaScript client, and every test (race detector on) against a throwaway PostgreSQL
+test: build check specs release-check deploy-check chromium interop js
 	SIGNAL_INTEROP=required $(BIN) dev-db exec -- $(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) -C bench test -race -count=1 ./...
 
@@ -49,6 +49,25 @@ chromium:
 # drive Node's ws (npm, into git-ignored folders); install them when missing.
 interop:
 	@scripts/ensure-interop.sh
+
+# The JavaScript client (clients/js): npm ci from its lockfile when it
+# changed, then its dist/ (internal/e2e/jsclient_test.go runs it in Node and
+# Chromium).
+js: interop
+	@scripts/ensure-js.sh
+
+## types: regenerate the client's TypeScript types from api/*.yaml
+types:
+	$(GO) test ./internal/tsgen -run TestGeneratedTypesAreCurrent -update
+
+## console-bundle: rebuild the console's copy of the client (internal/console/static/signal-client.js)
+console-bundle: js
+	node clients/js/scripts/bundle.mjs console
+
+## test-token-soak: the client keeps one connection on 30 s tokens for 5 minutes
+test-token-soak: build chromium js
+	SIGNAL_JS_TOKEN_TTL=30s SIGNAL_JS_TOKEN_FOR=5m SIGNAL_INTEROP=required $(BIN) dev-db exec -- \
+	  $(GO) test -count=1 -timeout 10m -run TestJSClientKeepsOneConnectionOnShortTokens ./internal/e2e
 
 ## test-short: the quick subset (no crash or outage tests)
 test-short: build

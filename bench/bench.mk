@@ -20,7 +20,7 @@ BENCH_DATE  := $(shell date +%Y-%m-%d)
 BENCH_RUN   := bin/signalbench
 BENCH_SCENARIOS := ingest e2e fanout slow cluster scale failover big-org hostile inbox
 
-.PHONY: bench bench-quick bench-test bench-build bench-signalctl $(addprefix bench-,$(BENCH_SCENARIOS))
+.PHONY: bench bench-quick bench-test bench-build bench-js bench-signalctl $(addprefix bench-,$(BENCH_SCENARIOS))
 
 # The server under test: built from this work tree, run as a child process.
 bench-signalctl:
@@ -42,6 +42,12 @@ bench-quick: bench-signalctl bench-build
 
 $(addprefix bench-,$(BENCH_SCENARIOS)): bench-signalctl bench-build
 	$(BENCH_RUN) $(@:bench-%=%) -out $(BENCH_OUT) $(BENCH_FLAGS)
+
+# The JavaScript client: bundle sizes and CPU per 1,000 notifications in Node
+# (clients/js/scripts/bench.mjs; not part of `bench all`).
+bench-js:
+	scripts/ensure-js.sh
+	node clients/js/scripts/bench.mjs
 
 bench-test:
 	$(GO) -C bench test -count=1 ./...

@@ -40,9 +40,10 @@ func TestConsoleHandlerServesTheEmbeddedFiles(t *testing.T) {
 	tests := []struct {
 		path, contentType, contains string
 	}{
-		{"/", "text/html; charset=utf-8", `<script src="app.js"`},
+		{"/", "text/html; charset=utf-8", `<script type="module" src="app.js"`},
 		{"/index.html", "text/html; charset=utf-8", `id="token"`},
-		{"/app.js", "text/javascript; charset=utf-8", "new WebSocket("},
+		{"/app.js", "text/javascript; charset=utf-8", "import { createClient } from './signal-client.js'"},
+		{"/signal-client.js", "text/javascript; charset=utf-8", "new this.o.WebSocket("},
 		{"/app.css", "text/css; charset=utf-8", "prefers-color-scheme"},
 	}
 	for _, tt := range tests {
@@ -118,7 +119,7 @@ func TestConsoleFilesStayOnTheirHostAndUseNoHTMLSinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(names, ",") != "static/app.css,static/app.js,static/index.html" {
-		t.Errorf("embedded files %v, want app.css, app.js and index.html", names)
+	if strings.Join(names, ",") != "static/app.css,static/app.js,static/index.html,static/signal-client.js" {
+		t.Errorf("embedded files %v, want app.css, app.js, index.html and signal-client.js (the client package)", names)
 	}
 }

@@ -1,16 +1,15 @@
 // Signal console: watch rooms live over the WebSocket, read GET /status and
 // send test broadcasts. Plain JavaScript, no framework, and only requests to
-// the server that served this page. Everything the server sends is shown
-// with textContent: no markup is ever built from data.
-'use strict';
+// the server that served this page. The protocol (reconnects, resume, token
+// refresh, repeats) is the @signal-notify/client package, bundled in
+// signal-client.js (make console-bundle). Everything the server sends is
+// shown with textContent: no markup is ever built from data.
+import { createClient } from './signal-client.js';
 
-(() => {
+{
   const LOG_LIMIT = 500; // frames kept in the log
-  const SEEN_LIMIT = 5000; // notification ids kept to drop repeats
   const STATUS_EVERY = 5000; // ms between GET /status (and the client list)
   const CLIENTS_PAGE = 20; // clients per page
-  const BACKOFF_MIN = 500; // ms before the first reconnect
-  const BACKOFF_MAX = 30000;
   const WELCOME = 'signal/system/welcome';
   const CREATED = 'observation/signal/notification/created';
   const UPDATED = 'observation/signal/notification/updated';
@@ -47,18 +46,12 @@
     return 'HTTP ' + resp.status + ' ' + resp.statusText;
   }
 
-  // --- connection ---
+  // --- connection: the @signal-notify/client package (signal-client.js) ---
 
   const conn = {
-    socket: null,
+    client: null,
     token: '',
-    pendingToken: '', // sent with refresh, in use once the server confirms
-    wanted: false, // the operator wants a connection
-    attempt: 0, // reconnects since the last welcome
-    timer: 0,
-    rooms: new Set(), // rooms the server says we are in
-    keep: new Set(), // rooms joined by hand, joined again after a reconnect
-    lastId: new Map(), // room -> id of the last notification seen, to replay on reconnect
+    pendingToken: '', // given to the client by Refresh, in use once the server confirms
   };
 
   function setState(state, text) {
@@ -68,82 +61,58 @@
     const live = state === 'connected';
     $('join').disabled = !live;
     $('refresh-token').disabled = !live;
-    $('disconnect').disabled = !conn.wanted;
+    $('disconnect').disabled = !conn.client;
     for (const b of document.querySelectorAll('#rooms button')) b.disabled = !live;
   }
 
   function connect(token) {
-    if (token !== conn.token) {
-      conn.keep.clear();
-      conn.lastId.clear();
-    }
+    disconnect();
     conn.token = token;
-    conn.wanted = true;
-    conn.attempt = 0;
-    drop();
-    open();
+    conn.pendingToken = '';
+    // The token the operator pasted; Refresh hands over the next one.
+    const c = createClient({
+      url: base.href,
+      token: () => conn.pendingToken || conn.token,
+      share: false, // the console watches its own connection
+      autoload: false, // it shows frames, not the inbox
+    });
+    conn.client = c;
+    let lastClose = 0;
+    c.on('state', (st) => {
+      if (conn.client !== c) return;
+      if (st === 'live') {
+        setState('connected');
+        c.inbox.refreshCounts().catch(showCountsError);
+      } else if (st === 'connecting') {
+        setState('connecting', lastClose ? 'closed (' + lastClose + '), reconnecting…' : 'connecting…');
+      } else {
+        setState('reconnecting', lastClose ? 'closed (' + lastClose + '), retrying' : 'refused (bad or expired token?), retrying');
+      }
+      renderRooms();
+    });
+    c.on('error', (e) => {
+      if (conn.client !== c) return;
+      if (e.closeCode) lastClose = e.closeCode;
+      if (e.closeCode === 4001 || e.code === 'unauthorized') {
+        // The token expired without a refresh: a reconnect would be refused.
+        disconnect();
+        setState('disconnected', e.closeCode === 4001 ? 'token expired (4001): paste a new token' : 'token refused: paste a new token');
+      }
+    });
+    c.on('frame', (f) => { if (conn.client === c) onFrame(f); });
+    c.on('repeat', () => { if (conn.client === c) dropped(); });
+    c.on('counts', (x) => { if (conn.client === c) showCounts(x); });
+    setState('connecting', 'connecting…');
+    c.connect();
   }
 
   function disconnect() {
-    conn.wanted = false;
-    drop();
-    setState('disconnected');
-  }
-
-  // drop closes the current socket without reconnecting.
-  function drop() {
-    clearTimeout(conn.timer);
-    const s = conn.socket;
-    conn.socket = null;
-    if (s) s.close(1000);
-    conn.rooms.clear();
+    const c = conn.client;
+    conn.client = null;
+    if (c) c.close();
     renderRooms();
     $('client-id').textContent = '–';
-  }
-
-  function open() {
-    const u = new URL('socket/websocket', base);
-    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-    u.searchParams.set('token', conn.token);
-    setState('connecting', 'connecting…');
-    let s;
-    try {
-      s = new WebSocket(u.href);
-    } catch (err) {
-      setState('disconnected', 'cannot connect: ' + err.message);
-      return;
-    }
-    conn.socket = s;
-    let opened = false;
-    s.onopen = () => { opened = true; };
-    s.onmessage = (ev) => {
-      if (conn.socket !== s) return;
-      let f;
-      try {
-        f = JSON.parse(ev.data);
-      } catch {
-        f = { topic: '(not JSON)', data: String(ev.data) };
-      }
-      onFrame(f);
-    };
-    s.onclose = (ev) => {
-      if (conn.socket !== s) return; // dropped on purpose
-      conn.socket = null;
-      conn.rooms.clear();
-      renderRooms();
-      $('client-id').textContent = '–';
-      if (!conn.wanted) { setState('disconnected'); return; }
-      if (ev.code === 4001) { // the token expired without a refresh: a reconnect would be refused
-        conn.wanted = false;
-        setState('disconnected', 'token expired (4001): paste a new token');
-        return;
-      }
-      const why = opened ? 'closed (' + ev.code + ')' : 'refused (bad or expired token?)';
-      const delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** conn.attempt) * (0.5 + Math.random() / 2);
-      conn.attempt++;
-      setState('reconnecting', why + ', retrying in ' + Math.ceil(delay / 1000) + ' s');
-      conn.timer = setTimeout(open, delay);
-    };
+    setState('disconnected');
   }
 
   // tokenExpiry reads a JWT's exp (display only: the server checks it).
@@ -159,44 +128,17 @@
   // refreshToken hands the open connection a new token (same subject) before
   // the current one expires; the server answers signal/system/refreshed.
   function refreshToken(token) {
+    if (!conn.client) return;
     conn.pendingToken = token;
-    send({ action: 'refresh', token });
-  }
-
-  function send(msg) {
-    if (conn.socket && conn.socket.readyState === WebSocket.OPEN) conn.socket.send(JSON.stringify(msg));
-  }
-
-  function join(room) {
-    const msg = { action: 'join', room };
-    const since = conn.lastId.get(room);
-    if (since) msg.since = since;
-    send(msg);
+    conn.client.refreshToken();
   }
 
   function onFrame(f) {
     const data = f.data;
     switch (f.topic) {
-      case WELCOME: {
-        conn.attempt = 0;
+      case WELCOME:
         $('client-id').textContent = (data && data.clientId) || '?';
-        $('token-expires').textContent = tokenExpiry(conn.token);
-        conn.rooms = new Set((data && data.rooms) || []);
-        renderRooms();
-        setState('connected');
-        refreshCounts();
-        // After a reconnect: rooms joined by hand again, and what the
-        // notification rooms missed meanwhile (join with since).
-        for (const room of conn.keep) if (!conn.rooms.has(room)) join(room);
-        for (const room of conn.rooms) if (conn.lastId.has(room)) join(room);
-        break;
-      }
-      case 'signal/system/joined':
-        if (data && data.room) {
-          conn.rooms.add(data.room);
-          conn.keep.add(data.room);
-          renderRooms();
-        }
+        $('token-expires').textContent = tokenExpiry(conn.pendingToken || conn.token);
         break;
       case 'signal/system/refreshed':
         // The connection now runs on the token sent with refresh.
@@ -207,26 +149,11 @@
         }
         $('token-expires').textContent = (data && data.expiresAt) || 'never';
         break;
-      case 'signal/system/left':
-        if (data && data.room) {
-          conn.rooms.delete(data.room);
-          conn.keep.delete(data.room);
-          renderRooms();
-        }
-        break;
-      case CREATED:
-        if (data && data.id) {
-          if (seen.has(data.id)) { dropped(); return; }
-          remember(data.id);
-          if (f.room) conn.lastId.set(f.room, data.id);
-        }
-        refreshCounts();
-        break;
       case UPDATED:
         if (data) applyStates(data);
-        refreshCounts();
         break;
     }
+    renderRooms();
     logFrame(f);
   }
 
@@ -255,26 +182,22 @@
     }
   }
 
-  // refreshCounts shows the connected recipient's GET /notifications/counts.
-  async function refreshCounts() {
-    if (!conn.token) return;
-    try {
-      const resp = await fetch(new URL('notifications/counts', base),
-        { headers: { Authorization: 'Bearer ' + conn.token }, cache: 'no-store', credentials: 'omit' });
-      const c = await resp.json();
-      $('inbox-counts').textContent = resp.ok
-        ? c.unread + ' unread, ' + c.unseen + ' unseen, ' + c.total + ' in all'
-        : apiError(resp, c);
-    } catch (err) {
-      $('inbox-counts').textContent = 'counts unavailable: ' + err.message;
-    }
+  // showCounts shows the connected recipient's counts, kept by the client.
+  function showCounts(c) {
+    $('inbox-counts').textContent = c.unread + ' unread, ' + c.unseen + ' unseen, ' + c.total + ' in all';
+  }
+
+  function showCountsError(err) {
+    $('inbox-counts').textContent = 'counts unavailable: ' + err.message;
   }
 
   function renderRooms() {
     const list = $('rooms');
-    const live = conn.socket !== null && conn.socket.readyState === WebSocket.OPEN;
+    const c = conn.client;
+    const live = c !== null && c.state === 'live';
+    const rooms = c && live ? [...c.rooms] : [];
     list.replaceChildren();
-    for (const room of [...conn.rooms].sort()) {
+    for (const room of rooms.sort()) {
       const li = el('li');
       li.dataset.room = room;
       li.append(el('span', 'room', room));
@@ -282,24 +205,16 @@
       b.type = 'button';
       b.disabled = !live;
       b.dataset.room = room;
-      b.addEventListener('click', () => send({ action: 'leave', room }));
+      b.addEventListener('click', () => { if (conn.client) conn.client.leave(room); });
       li.append(b);
       list.append(li);
     }
-    if (!conn.rooms.size) list.append(el('li', 'muted', 'none'));
+    if (!rooms.length) list.append(el('li', 'muted', 'none'));
   }
 
   // --- frame log ---
 
-  const seen = new Set();
-  const seenOrder = [];
-  let dupes = 0;
-
-  function remember(id) {
-    seen.add(id);
-    seenOrder.push(id);
-    if (seenOrder.length > SEEN_LIMIT) seen.delete(seenOrder.shift());
-  }
+  let dupes = 0; // repeats the client dropped
 
   function dropped() {
     dupes++;
@@ -607,8 +522,8 @@
     $('join-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const room = $('room').value;
-      if (!room) return;
-      send({ action: 'join', room });
+      if (!room || !conn.client) return;
+      conn.client.join(room);
       $('room').value = '';
     });
 
@@ -653,4 +568,4 @@
       useKey(key);
     }
   });
-})();
+}

@@ -1,0 +1,261 @@
+// Code generated from api/asyncapi.yaml by internal/tsgen (make types). DO NOT EDIT.
+/* eslint-disable */
+
+export type MemberChange = {
+  scope: "org" | "merchant";
+  scopeId: Text;
+  /** add and remove change the listed members; replace makes the group exactly these (an empty list empties it). */
+  op: "add" | "remove" | "replace";
+  recipientIds: Text[];
+};
+
+/**
+ * A non-empty string of valid UTF-8 without NUL (or U+FFFD, which stands
+ * for invalid bytes) and at most 256 bytes (maxLength counts characters:
+ * for non-ASCII text the byte limit comes first).
+ */
+export type Text = string;
+
+/** Any JSON value with no NUL character in a key or a string (PostgreSQL cannot store it). */
+export type NulFreeJSON = unknown;
+
+/**
+ * One activity. A field set to null counts as missing. Other fields are
+ * ignored. A message that does not match becomes a dead letter, with the
+ * reason: malformed_json (not a JSON object), missing_field, invalid_field,
+ * invalid_scope, too_many_recipients; and no_recipients when an org or
+ * merchant scope has no members (signalctl members).
+ */
+export type TActivityNotificationMessage = {
+  /** Selects the template of content and actionUrl (PAYMENT_SUCCESS is built in; others get a generic one unless configured). */
+  eventType: Text;
+  /** org: the members of organizerId; merchant: the members of merchantId; users: recipientIds. */
+  recipientScope: string & ("org" | "merchant" | "users");
+  actorId: Text;
+  actor: {
+    id: Text;
+    name: Text;
+    type: Text;
+  };
+  organizerId: Text;
+  /** Required when recipientScope is merchant. */
+  merchantId?: Text;
+  /** Required and non-empty when recipientScope is users; duplicates are removed, the order kept. */
+  recipientIds?: Text[];
+  /** Any JSON object; the notification's data, and what templates read. */
+  data: Record<string, unknown> & NulFreeJSON;
+  /** RFC 3339. */
+  occurredAt: string;
+};
+
+/**
+ * A stored notification: the data of observation/signal/notification/created,
+ * and an item of GET /notifications without its inbox states (openapi.yaml,
+ * InboxItem: the same properties).
+ */
+export type NotificationCreatedPayload = {
+  id: string;
+  /** The message's eventType. */
+  type: string;
+  organizerId: string | null;
+  /** Rendered from the eventType's template. */
+  content: string;
+  /** Rendered from the eventType's template; null when it renders empty. */
+  actionUrl: string | null;
+  /** The message's data. */
+  data: Record<string, unknown>;
+  isRead: boolean;
+  /** When Signal stored it (not the message's occurredAt): RFC 3339, UTC, milliseconds. */
+  createdAt: string;
+};
+
+export type ServerFrame = {
+  topic: string;
+  room?: Room;
+  /** On the changes of a recipient's stream only: the change's position, one more than the previous change of the same stream. */
+  pos?: number;
+  counts?: Counts;
+  /** Any JSON value. */
+  data: unknown;
+};
+
+/** The recipient's counts right after the change (GET /notifications/counts). */
+export type Counts = {
+  unread: number;
+  unseen: number;
+  total: number;
+};
+
+export type SyncedData = {
+  room: Room;
+  /** The stream's position from which it is live. */
+  pos: number;
+  counts?: Counts;
+  /** Reset only. expired: the changes after the cursor are no longer kept (or more than websocket.replay_limit of them); unknown: since names no notification of this recipient; ahead: since is beyond the stream's last position. */
+  reason?: "expired" | "unknown" | "ahead";
+};
+
+export type RemovedData = {
+  ids: string[];
+  reason: "deleted";
+};
+
+/** A room name. UTF-8 text of at most 512 bytes, no control characters. */
+export type Room = string;
+
+export type WelcomeData = {
+  /** Works from every instance as soon as the welcome is sent. */
+  clientId: string;
+  rooms: Room[];
+};
+
+export type RoomData = {
+  room: Room;
+  /** With since, how many changes of the stream the catch-up sends. */
+  replayed?: number;
+};
+
+export type ReadData = {
+  ids?: string[];
+  all?: true;
+  count: number;
+};
+
+export type ErrorData = {
+  /**
+   * bad_request: not a JSON object, unknown field, missing action, binary frame;
+   * unknown_action; invalid_room; forbidden: the token does not allow the room
+   * (the client stays out); too_many_rooms (websocket.max_rooms); not_joined:
+   * leave of a room the client is not in; invalid_since: neither a position
+   * nor a notification id (a reset follows); unavailable: the server cannot
+   * do it now; rate_limited: past websocket.action_rate, the action was
+   * not carried out; invalid_token: refresh without a valid token (forbidden:
+   * a token for another sub). The message quotes at most a short excerpt of
+   * the input.
+   */
+  code: "bad_request" | "unknown_action" | "invalid_room" | "forbidden" | "too_many_rooms" | "not_joined" | "invalid_since" | "unavailable" | "rate_limited" | "invalid_token";
+  message: string;
+  room?: Room;
+};
+
+/** Which notifications changed and the new value of each state that changed, and only those. */
+export type UpdatedData = {
+  /** With all: at most 1,000 of them, newest first. */
+  ids: string[];
+  /** read-all, seen all or delete-all: every notification the recipient had when it ran changed; apply the change to everything shown. */
+  all?: true;
+  isRead?: boolean;
+  isSeen?: boolean;
+  isArchived?: boolean;
+  isDeleted?: boolean;
+};
+
+/** `TActivityNotificationMessage`: An activity to notify */
+export type ActivityNotificationMessage = TActivityNotificationMessage;
+
+/** `MemberChange`: A change to who belongs to an organizer or a merchant */
+export type MemberChangeMessage = MemberChange;
+
+/** `signal/system/welcome`: First frame after the upgrade */
+export type WelcomeMessage = ServerFrame & {
+  topic?: "signal/system/welcome";
+  data?: WelcomeData;
+};
+
+/** `observation/signal/notification/created`: A new notification, after its row is committed */
+export type NotificationCreatedMessage = ServerFrame & {
+  topic?: "observation/signal/notification/created";
+  room: string;
+  data?: NotificationCreatedPayload;
+};
+
+/** `observation/signal/notification/read`: Notifications were marked read (other tabs update) */
+export type NotificationReadMessage = ServerFrame & {
+  topic?: "observation/signal/notification/read";
+  data?: ReadData;
+};
+
+/** `signal/system/joined`: */
+export type JoinedMessage = ServerFrame & {
+  topic?: "signal/system/joined";
+  data?: RoomData;
+};
+
+/** `signal/system/left`: */
+export type LeftMessage = ServerFrame & {
+  topic?: "signal/system/left";
+  data?: RoomData;
+};
+
+/** `signal/system/pong`: */
+export type PongMessage = ServerFrame & {
+  topic?: "signal/system/pong";
+  data?: Record<string, never>;
+};
+
+/** `signal/system/error`: A refused action; the client stays connected */
+export type ErrorMessage = ServerFrame & {
+  topic?: "signal/system/error";
+  data?: ErrorData;
+};
+
+/** `api frame`: A frame sent through the REST API (broadcast, room or client send) */
+export type ApiFrameMessage = ServerFrame;
+
+/** `join`: */
+export type JoinMessage = {
+  action: "join";
+  room: Room;
+  /** Notification rooms only: resume the room's stream after this position (a number, or digits) or after this notification (its id): every later change oldest first, then synced. Joining a room one is in again with since starts its stream over. */
+  since?: number | string | string;
+};
+
+/** `leave`: */
+export type LeaveMessage = {
+  action: "leave";
+  room: Room;
+};
+
+/** `ping`: */
+export type PingMessage = {
+  action: "ping";
+};
+
+/** `refresh`: Replace the connection's token (same sub) before it expires; rooms the new token does not allow are left first. */
+export type RefreshMessage = {
+  action: "refresh";
+  /** A new token for the same sub. */
+  token: string;
+};
+
+/** `signal/system/refreshed`: The answer to refresh; the connection now ends at expiresAt (null without exp). */
+export type RefreshedMessage = ServerFrame & {
+  topic?: "signal/system/refreshed";
+  data?: {
+    expiresAt: string | null;
+  };
+};
+
+/** `observation/signal/notification/updated`: The states of some of the recipient's notifications changed (every device updates) */
+export type NotificationUpdatedMessage = ServerFrame & {
+  topic?: "observation/signal/notification/updated";
+  data?: UpdatedData;
+};
+
+/** `observation/signal/notification/removed`: Notifications left the inbox (in a catch-up, a created change whose notification is deleted since) */
+export type NotificationRemovedMessage = ServerFrame & {
+  topic?: "observation/signal/notification/removed";
+  data?: RemovedData;
+};
+
+/** `signal/system/synced`: Every change of the room's stream up to pos has been sent; what follows is live */
+export type SyncedMessage = ServerFrame & {
+  topic?: "signal/system/synced";
+  data?: SyncedData;
+};
+
+/** `signal/system/reset`: The client's resume point cannot be resumed; reload the inbox and continue from pos */
+export type ResetMessage = ServerFrame & {
+  topic?: "signal/system/reset";
+  data?: SyncedData;
+};

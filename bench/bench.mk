@@ -18,7 +18,7 @@ BENCH_OUT   ?= bench/results
 BENCH_FLAGS ?=
 BENCH_DATE  := $(shell date +%Y-%m-%d)
 BENCH_RUN   := bin/signalbench
-BENCH_SCENARIOS := ingest e2e fanout slow cluster scale failover big-org hostile inbox
+BENCH_SCENARIOS := ingest e2e fanout slow cluster scale failover big-org hostile inbox sync
 
 .PHONY: bench bench-quick bench-test bench-build bench-js bench-signalctl $(addprefix bench-,$(BENCH_SCENARIOS))
 

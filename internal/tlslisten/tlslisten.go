@@ -85,8 +85,8 @@ func (l *Listener) serve(raw net.Conn) {
 	case l.conns <- conn:
 	case <-l.done:
 		tc.Close()
-		inside.Close()
-		outside.Close()
+		_ = inside.Close()
+		_ = outside.Close()
 		return
 	}
 	// Client to server: at the client's end of stream, the server reads EOF.
@@ -152,7 +152,7 @@ func socketPair() (*net.UnixConn, *net.UnixConn, error) {
 	}
 	b, err := fileConn(fds[1])
 	if err != nil {
-		a.Close()
+		_ = a.Close()
 		return nil, nil, err
 	}
 	return a, b, nil

@@ -577,7 +577,7 @@ func reportSync(rp *reporter, title, key string, r, ref *syncResult, o syncOptio
 	s := report.Section{
 		Title: title,
 		Method: fmt.Sprintf(`Three `+"`signalctl serve`"+` processes on one durable PostgreSQL and the in-process broker; %s devices
-(testkit.SyncClient, the protocol's reference client: it keeps a cursor, applies changes by position, resumes
+(internal/device, the protocol's reference client: it keeps a cursor, applies changes by position, resumes
 with ?since=, reloads on reset) for %s recipients, each session lasting a random time so that %.0f %% of them drop
 and resume on a random instance every 10 s. %s msg/s (two recipients each; one in 200 to an organizer of %d
 members) and a state change per 20 messages through REST (read, unread, archive, delete, seen, read-all). Faults,

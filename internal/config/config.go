@@ -144,6 +144,9 @@ type Notifications struct {
 type Cluster struct {
 	Heartbeat time.Duration `mapstructure:"heartbeat" default:"5s" desc:"how often an instance records that it is alive"`
 	DeadAfter time.Duration `mapstructure:"dead_after" default:"15s" desc:"an instance silent this long is removed with its clients (no phantom clients)"`
+	// Rebalancing: after a restart the instance that came back holds no
+	// client until some reconnect.
+	RebalanceInterval time.Duration `mapstructure:"rebalance_interval" default:"10s" desc:"how often an instance holding more clients than the average, while another holds less than 0.8 times it, closes up to 5 % of its own with 1012 so they reconnect through the load balancer (they resume with ?since=, missing nothing); 0: never"`
 }
 
 // Shutdown bounds a graceful stop.

@@ -279,6 +279,9 @@ func Run(ctx context.Context, o Options) error {
 		maintain(relayCtx, st, cfg.Notifications.Retention.Duration(), log.With("component", "partitions"))
 		return nil
 	})
+	run.Go("rebalance", func() error {
+		return rebalance(consumeCtx, st, h, instanceID, cfg.Cluster.RebalanceInterval, log.With("component", "balance"))
+	})
 	run.Go("consumer member", func() error {
 		// Which group member is this instance (status shows instances).
 		trackMember(relayCtx, consumer.Client(), st, instanceID, log)

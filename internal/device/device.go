@@ -51,8 +51,11 @@ type SyncClient struct {
 	reload bool
 	items  map[string]*SyncItem
 	counts *event.Counts
-	stats  SyncStats
-	synced chan struct{} // closed at the synced (or reset) of the current session
+	// countsAt is the position the counts are at: a catch-up sends most of
+	// its changes without counts, and ends with synced, which has them.
+	countsAt int64
+	stats    SyncStats
+	synced   chan struct{} // closed at the synced (or reset) of the current session
 }
 
 // SyncItem is one notification as the device shows it.
@@ -63,7 +66,8 @@ type SyncItem struct {
 
 // SyncStats is what a device saw.
 type SyncStats struct {
-	Sessions int
+	Sessions int // connections made
+	Refused  int // connections that failed (refused, or the server away)
 	Changes  int // change frames applied
 	Repeats  int // change frames at or below the cursor (allowed, dropped)
 	// Gaps counts change frames beyond cursor + 1: the server broke its
@@ -98,14 +102,19 @@ func (s *SyncClient) Session(ctx context.Context, d, max time.Duration) error {
 	}
 	s.synced = make(chan struct{})
 	synced := s.synced
-	s.stats.Sessions++
 	s.mu.Unlock()
 	h := http.Header{"Authorization": {"Bearer " + s.Token}}
 	handler := &syncHandler{s: s, done: make(chan struct{})}
 	conn, _, err := gws.NewClient(handler, &gws.ClientOption{Addr: u, RequestHeader: h, HandshakeTimeout: 5 * time.Second})
 	if err != nil {
+		s.mu.Lock()
+		s.stats.Refused++
+		s.mu.Unlock()
 		return err
 	}
+	s.mu.Lock()
+	s.stats.Sessions++
+	s.mu.Unlock()
 	go conn.ReadLoop()
 	defer func() {
 		conn.NetConn().Close()
@@ -186,6 +195,17 @@ func (s *SyncClient) Cursor() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cursor
+}
+
+// Settled reports whether the device is at pos with counts of that
+// position (a catch-up that reached pos has also sent its synced).
+func (s *SyncClient) Settled(pos int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Legacy {
+		return true
+	}
+	return s.cursor == pos && s.countsAt == pos && s.counts != nil
 }
 
 type syncHandler struct {
@@ -295,7 +315,7 @@ func (s *SyncClient) apply(b []byte) {
 		}
 		if d.Counts != nil {
 			c := *d.Counts
-			s.counts = &c
+			s.counts, s.countsAt = &c, d.Pos
 		}
 		if s.synced != nil {
 			close(s.synced)
@@ -322,7 +342,7 @@ func (s *SyncClient) apply(b []byte) {
 	s.stats.Changes++
 	if f.Counts != nil {
 		c := *f.Counts
-		s.counts = &c
+		s.counts, s.countsAt = &c, f.Pos
 	}
 	switch f.Topic {
 	case event.TopicNotificationCreated:

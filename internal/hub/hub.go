@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"math/rand/v2"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -542,6 +543,34 @@ func (h *Hub) expire(now time.Time) {
 	for _, c := range gone {
 		c.closeWith(CloseTokenExpired, "token expired")
 	}
+}
+
+// Shed closes n of this hub's clients, chosen at random, with 1012
+// ("reconnect elsewhere"), spread over window: the balancer hands them
+// back to the load balancer when this instance holds more than its share.
+// They resume with ?since= wherever they land, missing nothing.
+func (h *Hub) Shed(n int, window time.Duration) int {
+	list := h.snapshot()
+	if n <= 0 || len(list) == 0 || !h.startTask() {
+		return 0
+	}
+	rand.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+	list = list[:min(n, len(list))]
+	go func() {
+		defer h.tasks.Done()
+		for i, c := range list {
+			if i > 0 && window > 0 {
+				select {
+				case <-h.ctx.Done():
+					return
+				case <-time.After(window / time.Duration(len(list))):
+				}
+			}
+			c.closeWith(CloseReconnect, "rebalancing: reconnect with since")
+		}
+	}()
+	h.m.WSShed.Add(float64(len(list)))
+	return len(list)
 }
 
 // Shutdown refuses new connections and closes every client with 1001

@@ -37,6 +37,8 @@ type Metrics struct {
 
 	RelayReceived *prometheus.CounterVec
 	RelayGaps     prometheus.Counter
+	// WSShed counts clients closed with 1012 to rebalance instances.
+	WSShed prometheus.Counter
 	// The sync stream (internal/stream).
 	StreamCatchups    prometheus.Counter
 	StreamRepairs     *prometheus.CounterVec
@@ -113,6 +115,8 @@ func New() *Metrics {
 			Help: "Cross-instance messages received from PostgreSQL, by kind."}, []string{"kind"})).(*prometheus.CounterVec),
 		RelayGaps: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_relay_gaps_total",
 			Help: "Times the relay listener came back after a disconnection while other instances were alive (every stream was checked against the database)."})).(prometheus.Counter),
+		WSShed: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_websocket_rebalanced_total",
+			Help: "Clients closed with 1012 so that they reconnect to an instance holding fewer (cluster.rebalance_interval)."})).(prometheus.Counter),
 		StreamCatchups: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_stream_catchups_total",
 			Help: "Streams that resumed from a client's position (a connect or join with since) and caught up from the database."})).(prometheus.Counter),
 		StreamRepairs: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_stream_repairs_total",

@@ -57,6 +57,9 @@ func TestAFrameFromTheStoredRowIsTheLiveFrame(t *testing.T) {
 		var raw string
 		s.Pool.QueryRow(ctx, `SELECT data::text FROM notifications WHERE id = $1`, live[i].ID).Scan(&raw)
 		var a, b event.FrameBuilder
+		// The counts are the live push's (the recipient's after it), not the
+		// row's: the bytes compared are the notification's.
+		live[i].Counts = nil
 		want, got := a.Frame(live[i]), b.Frame(stored[i])
 		if string(got) != string(want) {
 			t.Errorf("data %s (jsonb: %s)\nlive frame:    %s\nfrom the row:  %s", datas[i], raw, want, got)

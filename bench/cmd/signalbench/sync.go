@@ -478,7 +478,7 @@ func (w *syncWorld) converge(ctx context.Context) error {
 		if err == nil {
 			behind := 0
 			for _, d := range w.devices {
-				if d.Cursor() != heads[d.Recipient] {
+				if !d.Settled(heads[d.Recipient]) {
 					behind++
 				}
 			}

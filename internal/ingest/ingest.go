@@ -56,7 +56,7 @@ type Options struct {
 	Limits  Limits
 	Now     func() time.Time // the clock Retention and MaxClockSkew are judged by (default time.Now)
 	Metrics *metrics.Metrics
-	Logger    *slog.Logger
+	Logger  *slog.Logger
 }
 
 // DefaultMaxRowsPerTx is MaxRowsPerTx when not set.

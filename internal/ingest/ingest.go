@@ -251,6 +251,9 @@ func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error) 
 		r := &records[0]
 		in.log.Error("database rejected a record; keeping it as a dead letter", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", cause)
 		dl := deadLetter(r, &event.InvalidError{Reason: event.ReasonDBRejected, Detail: cause.Error()})
+		if p := in.Prepare(records); len(p.dead) == 1 { // it was a dead letter already: say why
+			dl.Detail += "; the record was a dead letter: " + p.dead[0].Reason + ": " + p.dead[0].Detail
+		}
 		res, err := in.persist(ctx, &Prepared{dead: []*event.DeadLetter{dl}})
 		if err != nil && !store.IsTransient(err) && ctx.Err() == nil {
 			in.log.Error("the database rejected the dead letter too; keeping it without the record's bytes", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", err)
@@ -469,7 +472,7 @@ func deadLetter(r *Record, err error) *event.DeadLetter {
 // detail gives instead. It is used when the database rejected the dead
 // letter itself, so that no record can stop a partition.
 func lastResort(dl *event.DeadLetter, cause error) *event.DeadLetter {
-	detail := fmt.Sprintf("stored without the record's bytes, which the database rejected (%v); key %d bytes (sha256 %x), value %d bytes (sha256 %x), %d headers; first: %s",
+	detail := fmt.Sprintf("stored without the record's bytes, which the database rejected (%v); key %d bytes (sha256 %x), value %d bytes (sha256 %x), %d headers; %s",
 		cause, len(dl.Key), sha256.Sum256(dl.Key), len(dl.Value), sha256.Sum256(dl.Value), len(dl.Headers), dl.Detail)
 	return &event.DeadLetter{Source: dl.Source, Reason: event.ReasonDBRejected,
 		Detail: event.StorableText(detail, store.MaxDeadLetterDetail)}

@@ -85,7 +85,7 @@ type HTTP struct {
 // Auth holds the secrets of clients and callers.
 type Auth struct {
 	JWTSecret     string        `mapstructure:"jwt_secret" env:"SIGNAL_AUTH_JWT_SECRET" desc:"HS256 secret of WebSocket and inbox tokens, at least 32 bytes; serve needs it (or auth.public_key_file or auth.jwks_url) unless --dev" secret:"true"`
-	APIKeys       []string      `mapstructure:"api_keys" env:"SIGNAL_API_KEYS" desc:"REST API keys, comma-separated, at least 24 characters each; serve needs one unless --dev" secret:"true"`
+	APIKeys       []string      `mapstructure:"api_keys" env:"SIGNAL_API_KEYS" desc:"REST API keys, comma-separated, at least 24 characters each: KEY (every scope) or KEY:SCOPE+SCOPE, scopes send, notify, inbox, members, status and admin (keys never contain ':'); serve needs one unless --dev" secret:"true"`
 	PublicKeyFile string        `mapstructure:"public_key_file" desc:"PEM public key (RSA 2048+, ECDSA P-256 or Ed25519) verifying RS256, ES256 or EdDSA tokens"`
 	JWKSURL       string        `mapstructure:"jwks_url" desc:"JWKS URL whose keys (by kid) verify RS256, ES256 or EdDSA tokens: https://, or http:// on a loopback address. Cached; fetched again for an unknown kid (at most every 10s) and every 10m"`
 	Audience      string        `mapstructure:"audience" desc:"when set, a token's aud must include it"`

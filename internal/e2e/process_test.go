@@ -26,9 +26,16 @@ var (
 	buildErr  error
 )
 
-// signalctl builds the binary once per test run.
+// EnvBinary names a signalctl to run instead of building one: to check
+// that a test fails on another build (e.g. main's) and passes on this one.
+const EnvBinary = "SIGNAL_E2E_SIGNALCTL"
+
+// signalctl builds the binary once per test run (or takes $EnvBinary).
 func signalctl(t *testing.T) string {
 	t.Helper()
+	if b := os.Getenv(EnvBinary); b != "" {
+		return b
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "signalctl-e2e-")
 		if err != nil {
@@ -97,12 +104,7 @@ func launchServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 	addr := freeAddr(t)
 	p := &proc{t: t, addr: addr, logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(signalctl(t), "serve", "--log-format", "json")
-	p.cmd.Env = append(os.Environ(),
-		"SIGNAL_CONFIG=", "SIGNAL_DEV_STATE="+filepath.Join(t.TempDir(), "dev.json"),
-		"SIGNAL_DATABASE_URL="+env.DBURL, "SIGNAL_KAFKA_BROKERS="+env.Broker,
-		"SIGNAL_KAFKA_RESET_OFFSET=earliest", "SIGNAL_KAFKA_SESSION_TIMEOUT=1500ms",
-		"SIGNAL_AUTH_JWT_SECRET="+testkit.JWTSecret, "SIGNAL_API_KEYS="+testkit.APIKey,
-		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms")
+	p.cmd.Env = append(serveEnv(env, addr), "SIGNAL_DEV_STATE="+filepath.Join(t.TempDir(), "dev.json"))
 	p.cmd.Env = append(p.cmd.Env, extra...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -111,6 +113,15 @@ func launchServe(t *testing.T, env *testkit.Env, extra ...string) *proc {
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() { p.kill() })
 	return p
+}
+
+// serveEnv is the environment of a serve process on env listening on addr.
+func serveEnv(env *testkit.Env, addr string) []string {
+	return append(os.Environ(),
+		"SIGNAL_CONFIG=", "SIGNAL_DATABASE_URL="+env.DBURL, "SIGNAL_KAFKA_BROKERS="+env.Broker,
+		"SIGNAL_KAFKA_RESET_OFFSET=earliest", "SIGNAL_KAFKA_SESSION_TIMEOUT=1500ms",
+		"SIGNAL_AUTH_JWT_SECRET="+testkit.JWTSecret, "SIGNAL_API_KEYS="+testkit.APIKey,
+		"SIGNAL_HTTP_ADDR="+addr, "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms")
 }
 
 // waitReady waits until /readyz answers 200 and returns how long it took.

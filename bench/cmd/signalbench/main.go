@@ -4,7 +4,7 @@
 // producers and with WebSocket clients in separate processes, and writes
 // bench/results/<date>.md with PNG charts. See bench/README.md.
 //
-//	signalbench all|ingest|e2e|fanout|slow|cluster|scale|failover|big-org|hostile [flags]
+//	signalbench all|ingest|e2e|fanout|slow|cluster|scale|failover|big-org|hostile|inbox|poison [flags]
 package main
 
 import (
@@ -64,6 +64,7 @@ type config struct {
 	hostile             int
 	hostileOthers       int
 	queueBytes          int
+	poisonRounds        int
 }
 
 // results is what a run measured; a nil part did not run (or failed).
@@ -78,10 +79,11 @@ type results struct {
 	BigOrg   *bigOrgResult   `json:"bigOrg,omitempty"`
 	Hostile  *hostileResult  `json:"hostile,omitempty"`
 	Inbox    *inboxResult    `json:"inbox,omitempty"`
+	Poison   *poisonResult   `json:"poison,omitempty"`
 	Errors   []string        `json:"errors,omitempty"`
 }
 
-var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale", "failover", "big-org", "hostile", "inbox"}
+var scenarios = []string{"all", "ingest", "e2e", "fanout", "slow", "cluster", "scale", "failover", "big-org", "hostile", "inbox", "poison"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `signalbench: Signal's benchmark suite.
@@ -101,6 +103,7 @@ Scenarios:
   hostile  1,000 clients that never read, sent frames past their byte budget, beside 10,000 taking broadcasts
   cluster  delivery to clients on a second instance (relayed through PostgreSQL)
   inbox    a 10 M-row inbox: migration, pages and counts, mark-all-read, retention while ingesting
+  poison   valid traffic at 2,000 msg/s with one hostile record per 1,000 (each kind of issue 20), against none
 
 Run "signalbench SCENARIO -h" for the flags.
 `)
@@ -182,6 +185,7 @@ func parse(scenario string, args []string) (*config, error) {
 	fs.IntVar(&cfg.hostile, "hostile", 1000, "hostile: clients that never read")
 	fs.IntVar(&cfg.hostileOthers, "hostile-others", 10000, "hostile: clients taking broadcasts meanwhile")
 	fs.IntVar(&cfg.queueBytes, "queue-bytes", 1<<20, "hostile: websocket.queue_bytes of the server")
+	fs.IntVar(&cfg.poisonRounds, "poison-rounds", 2, "poison: pairs of phases (without, then with hostile records) of -warmup + -duration each")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -221,6 +225,8 @@ func parse(scenario string, args []string) (*config, error) {
 		return nil, errors.New("-bigorg-events and -bigorg-latency-events must be positive")
 	case cfg.hostile < 1 || cfg.hostileOthers < 1 || cfg.queueBytes < 64<<10:
 		return nil, errors.New("-hostile and -hostile-others must be positive, -queue-bytes at least 65536")
+	case cfg.poisonRounds < 1:
+		return nil, errors.New("-poison-rounds must be at least 1")
 	}
 	return cfg, nil
 }
@@ -318,6 +324,9 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.has("inbox") {
 		scoped("inbox", func(ctx context.Context, e *env) (err error) { res.Inbox, err = runInbox(ctx, e); return })
+	}
+	if cfg.has("poison") {
+		scoped("poison", func(ctx context.Context, e *env) (err error) { res.Poison, err = runPoison(ctx, e); return })
 	}
 
 	prefix := cfg.date

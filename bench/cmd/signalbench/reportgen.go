@@ -380,6 +380,9 @@ connected and idle; the kernel's socket buffers (up to ~3 MB per socket here) ar
 	if r := res.Inbox; r != nil {
 		rep.Sections = append(rep.Sections, inboxSection(cfg, r, rep))
 	}
+	if r := res.Poison; r != nil {
+		rep.Sections = append(rep.Sections, poisonSection(cfg, r, chart, rep))
+	}
 
 	rep.Notes = append(rep.Notes,
 		"Everything runs on this one machine: the server, PostgreSQL, the in-process broker (in the harness) and the client processes share its cores, so client-side work is inside every latency figure.",

@@ -82,10 +82,10 @@ check: $(STATICCHECK) tidy-check errcheck vulncheck
 	$(STATICCHECK) ./...
 	cd bench && $(STATICCHECK) ./...
 
-## fuzz: run every fuzzer of the repository for FUZZTIME each (default 30s; CI: 3s)
+## fuzz: run every fuzzer of the repository for FUZZTIME each (default 30s; CI: 3s), with a throwaway PostgreSQL (the consumer's property test needs one: each fuzzing worker would otherwise start its own)
 FUZZTIME ?= 30s
-fuzz:
-	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+fuzz: build
+	GO=$(GO) FUZZTIME=$(FUZZTIME) $(BIN) dev-db exec -- scripts/fuzz.sh
 
 clean:
 	rm -rf bin dist

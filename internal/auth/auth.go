@@ -1,8 +1,8 @@
 package auth
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +21,28 @@ type Claims struct {
 	// Rooms the holder may join besides its own notification room, as
 	// patterns (see PatternAllows).
 	Rooms []string `json:"rooms,omitempty"`
+}
+
+// UnmarshalJSON reads the claims and refuses exp, nbf and iat that are not
+// JSON numbers: RFC 7519 makes them NumericDates, and golang-jwt would
+// accept the string "1999999999" as one.
+func (c *Claims) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v, ok := raw[name]; ok && !isJSONNumber(v) {
+			return fmt.Errorf("%s must be a NumericDate (a JSON number of seconds), got %.40s", name, v)
+		}
+	}
+	type plain Claims // no UnmarshalJSON: no recursion
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+func isJSONNumber(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9')
 }
 
 // OwnRoom is the notification room of the token's subject.
@@ -105,10 +127,7 @@ func New(o Options) (*Verifier, error) {
 		if err := checkJWKSURL(o.JWKSURL); err != nil {
 			return nil, err
 		}
-		j := &jwks{url: o.JWKSURL, client: o.HTTPClient, minRefresh: o.JWKSMinRefresh, maxAge: o.JWKSMaxAge, log: o.Logger}
-		if j.client == nil {
-			j.client = &http.Client{Timeout: jwksTimeout}
-		}
+		j := &jwks{url: o.JWKSURL, client: jwksClient(o.HTTPClient), minRefresh: o.JWKSMinRefresh, maxAge: o.JWKSMaxAge, log: o.Logger}
 		if j.minRefresh <= 0 {
 			j.minRefresh = DefaultJWKSMinRefresh
 		}
@@ -192,6 +211,12 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 // keyFor picks the key of a token and refuses one whose algorithm is not
 // the key's.
 func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
+	// RFC 7515 §4.1.11: a token whose crit names an extension the
+	// recipient does not understand must be refused; Signal understands
+	// none. Checked before any key is looked up (or fetched).
+	if crit, ok := t.Header["crit"]; ok {
+		return nil, fmt.Errorf("the token's crit header names extensions this server does not support (%v)", crit)
+	}
 	alg := t.Method.Alg()
 	if alg == AlgHS256 {
 		if v.secret == nil {
@@ -261,35 +286,6 @@ func SignToken(secret string, o SignOptions) (string, error) {
 		c.Audience = jwt.ClaimStrings{o.Audience}
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
-}
-
-// APIKeys checks API keys in constant time.
-type APIKeys struct {
-	sums [][32]byte
-}
-
-// NewAPIKeys holds the accepted keys.
-func NewAPIKeys(keys []string) *APIKeys {
-	k := &APIKeys{}
-	for _, key := range keys {
-		k.sums = append(k.sums, sha256.Sum256([]byte(key)))
-	}
-	return k
-}
-
-// Valid reports whether key is one of the accepted keys. Keys are compared
-// as SHA-256 sums so neither their content nor their length leaks through
-// timing; every key is compared, whatever matched.
-func (k *APIKeys) Valid(key string) bool {
-	if key == "" {
-		return false
-	}
-	sum := sha256.Sum256([]byte(key))
-	ok := 0
-	for i := range k.sums {
-		ok |= subtle.ConstantTimeCompare(sum[:], k.sums[i][:])
-	}
-	return ok == 1
 }
 
 // BearerToken returns the credential of "Authorization: Bearer X".

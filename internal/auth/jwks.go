@@ -43,6 +43,32 @@ func checkJWKSURL(raw string) error {
 	return fmt.Errorf("auth.jwks_url %q must be https:// (or http:// on a loopback address): keys fetched in the clear could be swapped", raw)
 }
 
+// jwksClient is base (default: a client with jwksTimeout) made to follow
+// only redirects that checkJWKSURL allows: the rule holds for every request
+// of every fetch, not only for the configured URL (a redirect to plain
+// http on another host would let anyone on the path swap the keys).
+func jwksClient(base *http.Client) *http.Client {
+	c := &http.Client{Timeout: jwksTimeout}
+	if base != nil {
+		c = new(http.Client)
+		*c = *base
+	}
+	next := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkJWKSURL(req.URL.String()); err != nil {
+			return fmt.Errorf("refused redirect from %s: %w", via[len(via)-1].URL.Redacted(), err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 5 {
+			return errors.New("more than 5 redirects")
+		}
+		return nil
+	}
+	return c
+}
+
 // isLoopbackHost reports whether host is localhost or a loopback IP.
 func isLoopbackHost(host string) bool {
 	if host == "localhost" {
@@ -142,6 +168,9 @@ func (j *jwks) ready() error {
 }
 
 func (j *jwks) fetch() (map[string]*publicKey, error) {
+	if err := checkJWKSURL(j.url); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), jwksTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
@@ -154,6 +183,9 @@ func (j *jwks) fetch() (map[string]*publicKey, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if err := checkJWKSURL(resp.Request.URL.String()); err != nil { // the URL answered, after redirects
+		return nil, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", j.url, resp.Status)
 	}

@@ -224,7 +224,8 @@ func deadLettersReplay(ctx context.Context, o *DeadLettersOptions) error {
 	host, _ := os.Hostname()
 	push := deadletter.Pusher{Publisher: relay.Publisher{Store: st, Origin: "signalctl-replay-" + host}}
 	ing := ingest.New(ingest.Options{Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
-		MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Retention: cfg.Notifications.Retention.Duration(), Logger: discardLogger()})
+		MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Retention: cfg.Notifications.Retention.Duration(), Limits: ingest.LimitsOf(cfg.Ingest),
+		Logger: discardLogger()})
 	feed := ingest.NewMemberFeed(st, nil, discardLogger())
 
 	var bar *progress

@@ -85,12 +85,15 @@ type HTTP struct {
 	TLSCertFile       string        `mapstructure:"tls_cert_file" desc:"PEM certificate (chain) of http.addr: with http.tls_key_file, serve HTTPS and WSS instead of HTTP and WS. Both files are read again when they change (rotation without restart; checked at most once a second); open connections keep theirs"`
 	TLSKeyFile        string        `mapstructure:"tls_key_file" desc:"PEM private key of http.tls_cert_file"`
 	TrustedProxies    []string      `mapstructure:"trusted_proxies" desc:"CIDRs (or addresses) of the reverse proxies in front of http.addr, comma-separated: from these peers the client address is taken from X-Forwarded-For or Forwarded (the rightmost hop not in these CIDRs) for the upgrade rate limit and the logs. From any other peer those headers are ignored. Empty: the peer address is the client"`
+	// Open connections, idle keep-alives and WebSockets included.
+	MaxConnections      int `mapstructure:"max_connections" default:"0" desc:"open TCP connections http.addr accepts (idle keep-alives and WebSockets included); past it a connection may only ask /healthz and /readyz (32 more are kept for them) and is then closed; 0: the open-file limit minus 512"`
+	MaxConnectionsPerIP int `mapstructure:"max_connections_per_ip" default:"1000" desc:"open TCP connections one source address may hold on http.addr (IPv6: one /64); past it a new one is answered 429 and closed. Behind a proxy every client shares its address: raise it or set 0 (no limit)"`
 }
 
 // Auth holds the secrets of clients and callers.
 type Auth struct {
 	JWTSecret     string        `mapstructure:"jwt_secret" env:"SIGNAL_AUTH_JWT_SECRET" desc:"HS256 secret of WebSocket and inbox tokens, at least 32 bytes; serve needs it (or auth.public_key_file or auth.jwks_url) unless --dev" secret:"true"`
-	APIKeys       []string      `mapstructure:"api_keys" env:"SIGNAL_API_KEYS" desc:"REST API keys, comma-separated, at least 24 characters each; serve needs one unless --dev" secret:"true"`
+	APIKeys       []string      `mapstructure:"api_keys" env:"SIGNAL_API_KEYS" desc:"REST API keys, comma-separated, at least 24 characters each: KEY (every scope) or KEY:SCOPE+SCOPE, scopes send, notify, inbox, members, status and admin (keys never contain ':'); serve needs one unless --dev" secret:"true"`
 	PublicKeyFile string        `mapstructure:"public_key_file" desc:"PEM public key (RSA 2048+, ECDSA P-256 or Ed25519) verifying RS256, ES256 or EdDSA tokens"`
 	JWKSURL       string        `mapstructure:"jwks_url" desc:"JWKS URL whose keys (by kid) verify RS256, ES256 or EdDSA tokens: https://, or http:// on a loopback address. Cached; fetched again for an unknown kid (at most every 10s) and every 10m"`
 	Audience      string        `mapstructure:"audience" desc:"when set, a token's aud must include it"`
@@ -126,6 +129,13 @@ type Ingest struct {
 	RetryMin     time.Duration `mapstructure:"retry_min" default:"100ms" desc:"first wait before retrying a batch after a transient failure"`
 	RetryMax     time.Duration `mapstructure:"retry_max" default:"30s" desc:"longest wait between retries"`
 	MaxRowsPerTx int           `mapstructure:"max_rows_per_tx" default:"8192" desc:"most notification rows one database transaction stores: a batch with more (an event to a big organizer) is stored in several, in order, the first a quarter of this size, and pushes start when the first commits (at most 1048576)"`
+	// What one record may cost (docs/security.md): checked before any row
+	// or frame is built; past a bound the record is a dead letter.
+	MaxDataBytes      int           `mapstructure:"max_data_bytes" default:"65536" desc:"largest data (JSON bytes, as stored) a record may carry; larger: dead letter too_large"`
+	MaxRowBytes       int           `mapstructure:"max_row_bytes" default:"131072" desc:"largest notification one record may make: data, rendered content and actionUrl, actor and ids, plus 256 bytes; larger (a template's output included, which stops there): dead letter too_large"`
+	MaxRowsPerRecord  int           `mapstructure:"max_rows_per_record" default:"100000" desc:"most notifications one record may make (its recipientIds, at most 10000, or the members of its organizer or merchant); more: dead letter too_many_recipients"`
+	MaxBytesPerRecord int64         `mapstructure:"max_bytes_per_record" default:"67108864" desc:"most bytes of notifications one record may make in all (notifications × their size, as ingest.max_row_bytes counts it); more: dead letter too_large"`
+	MaxClockSkew      time.Duration `mapstructure:"max_clock_skew" default:"1h" desc:"how far ahead of now a record's timestamp may be (at most 168h); further, or no timestamp (zero or negative: v0/v1 records): dead letter timestamp_out_of_range. The timestamp places the notification in its day's partition"`
 }
 
 // Members is the optional feed of membership changes.

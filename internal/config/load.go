@@ -177,6 +177,17 @@ func (c *Config) validate() error {
 	if c.Ingest.MaxRowsPerTx < 1 || c.Ingest.MaxRowsPerTx > 1<<20 {
 		errs = append(errs, fmt.Errorf("ingest.max_rows_per_tx must be from 1 to 1048576, got %d", c.Ingest.MaxRowsPerTx))
 	}
+	in := c.Ingest
+	if in.MaxDataBytes < 1024 || in.MaxRowBytes < in.MaxDataBytes+4096 || in.MaxRowsPerRecord < 1 || in.MaxBytesPerRecord < int64(in.MaxRowBytes) {
+		errs = append(errs, fmt.Errorf("ingest.max_data_bytes must be at least 1024, ingest.max_row_bytes at least max_data_bytes + 4096, ingest.max_rows_per_record at least 1 and ingest.max_bytes_per_record at least max_row_bytes (got %d, %d, %d, %d)",
+			in.MaxDataBytes, in.MaxRowBytes, in.MaxRowsPerRecord, in.MaxBytesPerRecord))
+	}
+	if in.MaxClockSkew < time.Second || in.MaxClockSkew > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("ingest.max_clock_skew must be from 1s to 168h (partitions are kept 7 days ahead), got %s", in.MaxClockSkew))
+	}
+	if c.HTTP.MaxConnections < 0 || c.HTTP.MaxConnectionsPerIP < 0 {
+		errs = append(errs, errors.New("http.max_connections and http.max_connections_per_ip must not be negative (0: the default, and no limit per address)"))
+	}
 	if c.Kafka.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("kafka.batch_size must be at least 1, got %d", c.Kafka.BatchSize))
 	}

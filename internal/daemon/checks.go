@@ -8,6 +8,7 @@ import (
 	"net"
 	"unicode/utf8"
 
+	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/store"
 )
@@ -36,11 +37,14 @@ func checkServeConfig(cfg *config.Config, dev bool) error {
 	if dev {
 		return nil
 	}
+	if cfg.UsesEmbeddedBroker() {
+		return errors.New("kafka.brokers is \"embedded\": the in-process broker keeps records in memory and lets anyone on this host produce without credentials. It is for development only: run serve --dev, or set kafka.brokers to your Kafka cluster")
+	}
 	if n := len(a.JWTSecret); n > 0 && n < MinJWTSecretBytes {
 		return fmt.Errorf("auth.jwt_secret is %d bytes long: outside --dev it must be at least %d (make one with: openssl rand -base64 32)", n, MinJWTSecretBytes)
 	}
 	for i, k := range a.APIKeys {
-		if n := utf8.RuneCountInString(k); n < MinAPIKeyChars {
+		if n := utf8.RuneCountInString(auth.KeyOf(k)); n < MinAPIKeyChars {
 			return fmt.Errorf("auth.api_keys: key %d of %d is %d characters long: outside --dev each must be at least %d (make one with: openssl rand -base64 24)", i+1, len(a.APIKeys), n, MinAPIKeyChars)
 		}
 	}

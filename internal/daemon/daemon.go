@@ -19,6 +19,7 @@ import (
 
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/config"
+	"github.com/signal-notify/signal/internal/connlimit"
 	"github.com/signal-notify/signal/internal/console"
 	"github.com/signal-notify/signal/internal/devstate"
 	"github.com/signal-notify/signal/internal/event"
@@ -94,6 +95,10 @@ func Run(ctx context.Context, o Options) error {
 	if err := checkServeConfig(&cfg, o.Dev); err != nil {
 		return err
 	}
+	apiKeys, err := auth.ParseAPIKeys(cfg.Auth.APIKeys)
+	if err != nil {
+		return err
+	}
 	verifier, err := auth.New(auth.Options{
 		Secret: cfg.Auth.JWTSecret, PublicKeyFile: cfg.Auth.PublicKeyFile, JWKSURL: cfg.Auth.JWKSURL,
 		Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer, MaxTTL: cfg.Auth.MaxTokenTTL,
@@ -127,6 +132,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if !o.Dev {
 		warnIfSuperuser(ctx, st, log)
+		if cfg.HTTP.MetricsAddr == "" {
+			log.Warn("GET /metrics is served without a credential on http.addr, the listener clients reach: set http.metrics_addr (e.g. 127.0.0.1:9090) to move it to a listener of its own (docs/security.md)", "addr", cfg.HTTP.Addr)
+		}
 	}
 
 	renderer, err := event.NewRenderer(cfg.Templates)
@@ -156,12 +164,13 @@ func Run(ctx context.Context, o Options) error {
 		Logger:  log.With("component", "hub"),
 	})
 	defer h.Close()
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	tcp, err := listenHTTP(cfg.HTTP, m, log)
 	if err != nil {
-		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
+		return err
 	}
-	defer ln.Close()
-	if ln, err = listenTLS(ln, cfg.HTTP, log); err != nil {
+	defer tcp.Close()
+	ln, err := listenTLS(tcp, cfg.HTTP, log)
+	if err != nil {
 		return err
 	}
 	var metricsLn net.Listener
@@ -197,7 +206,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
-		Retention: cfg.Notifications.Retention.Duration(), MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Metrics: m, Logger: log.With("component", "ingest"),
+		Retention: cfg.Notifications.Retention.Duration(), MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Limits: ingest.LimitsOf(cfg.Ingest),
+		Metrics: m, Logger: log.With("component", "ingest"),
 	})
 
 	clientOpts, err := kafka.ClientOpts(cfg.Kafka, brokers)
@@ -241,14 +251,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	api := httpapi.New(httpapi.Options{
 		Hub: h, Relay: rel, Inbox: inbox{st, stager(rel.Stage)}, Memberships: st, Preferences: st,
-		Verifier: verifier, APIKeys: auth.NewAPIKeys(cfg.Auth.APIKeys), MetricsElsewhere: metricsLn != nil,
+		Verifier: verifier, APIKeys: apiKeys, MetricsElsewhere: metricsLn != nil,
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Console:        console.Handler(),
 		StatusSource:   statusSource(instanceID, o.Version, &cfg, time.Now(), consumer, st, rel),
 		Checks:         append(checks, membersChecks...),
 		TrustedProxies: trusted, Tracer: tr.Tracer(),
 	})
-	srv := newHTTPServer(cfg.HTTP, api, log)
+	srv := newHTTPServer(cfg.HTTP, connlimit.Guard(api, "/healthz", "/readyz"), log)
+	srv.ConnContext = connlimit.ConnContext
 	var metricsSrv *http.Server
 	if metricsLn != nil {
 		metricsSrv = newHTTPServer(cfg.HTTP, httpapi.MetricsHandler(m), log)
@@ -346,7 +357,7 @@ func prepareDev(ctx context.Context, cfg *config.Config, info *Info, log *slog.L
 		}
 		log.Info("development secrets", "file", devstate.Path())
 	}
-	info.DevAPIKey = cfg.Auth.APIKeys[0]
+	info.DevAPIKey = auth.KeyOf(cfg.Auth.APIKeys[0])
 	ttl := 30 * 24 * time.Hour
 	if m := cfg.Auth.MaxTokenTTL; m > 0 && m < ttl {
 		ttl = m

@@ -12,7 +12,9 @@ import (
 
 	"github.com/signal-notify/signal/internal/certreload"
 	"github.com/signal-notify/signal/internal/config"
+	"github.com/signal-notify/signal/internal/connlimit"
 	"github.com/signal-notify/signal/internal/hub"
+	"github.com/signal-notify/signal/internal/metrics"
 	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/tlslisten"
 )
@@ -54,6 +56,27 @@ func listenTLS(ln net.Listener, c config.HTTP, log *slog.Logger) (net.Listener, 
 	}
 	// Not tls.NewListener: the hub needs each connection's descriptor.
 	return tlslisten.New(ln, r.Config(), c.ReadHeaderTimeout, log.With("component", "tls")), nil
+}
+
+// listenHTTP listens on http.addr with the connection caps: in all
+// (http.max_connections, and a reserve for health checks past it) and per
+// source address (http.max_connections_per_ip), idle keep-alives and
+// WebSockets included (docs/security.md).
+func listenHTTP(c config.HTTP, m *metrics.Metrics, log *slog.Logger) (*connlimit.Listener, error) {
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.addr %s: %w", c.Addr, err)
+	}
+	maxConns := c.MaxConnections
+	if maxConns == 0 {
+		maxConns = connlimit.DefaultMax()
+	}
+	lim := connlimit.New(ln, connlimit.Options{
+		Max: maxConns, PerIP: c.MaxConnectionsPerIP, Logger: log.With("component", "http"),
+		OnRefuse: func(reason string) { m.HTTPConnsRefused.WithLabelValues(reason).Inc() },
+	})
+	m.HTTPConns.Set(func() float64 { return float64(lim.Open()) })
+	return lim, nil
 }
 
 func serveHTTP(srv *http.Server, ln net.Listener) error {

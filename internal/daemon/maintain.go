@@ -25,6 +25,9 @@ func maintain(ctx context.Context, st *store.Store, retention time.Duration, log
 			log.Warn("partition maintenance failed; retrying at the next run", "err", err, "next", maintainEvery.String())
 		case res.Skipped:
 			log.Debug("partition maintenance skipped: another instance runs it")
+		case len(res.Strays) > 0:
+			log.Warn("partition maintenance removed partitions too far ahead of today (made for records with timestamps in the future)",
+				"strays", res.Strays, "rows", res.StrayRows, "created", res.Created, "dropped", res.Dropped)
 		case len(res.Created) > 0 || len(res.Dropped) > 0 || res.Deleted > 0:
 			log.Info("partition maintenance", "created", res.Created, "dropped", res.Dropped,
 				"legacyRowsDeleted", res.Deleted, "marksDeleted", res.Marks)

@@ -20,6 +20,10 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
+// stamped is the records' time: within the retention and not ahead of the
+// clock (ingest.max_clock_skew), as a replayed record must be.
+var stamped = time.Now().Add(-time.Hour).Truncate(time.Second)
+
 // addDeadLetters stores n dead letters at offsets from..from+n-1: valid
 // users messages when good (they become notifications on replay), values
 // that are not JSON otherwise.
@@ -31,7 +35,7 @@ func addDeadLetters(t *testing.T, st *store.Store, from, n int, good bool) {
 		if good {
 			value = testkit.Message("users", []string{fmt.Sprintf("u%d", i)}, nil)
 		}
-		dls = append(dls, &event.DeadLetter{Source: event.Source{Topic: testkit.Topic, Partition: 0, Offset: int64(i), Timestamp: time.Unix(1_800_000_000, 0)},
+		dls = append(dls, &event.DeadLetter{Source: event.Source{Topic: testkit.Topic, Partition: 0, Offset: int64(i), Timestamp: stamped},
 			Value: value, Reason: event.ReasonNoRecipients, Detail: "test"})
 	}
 	if err := st.InTx(context.Background(), func(tx *store.Tx) error { return tx.InsertDeadLetters(context.Background(), dls) }); err != nil {
@@ -142,7 +146,7 @@ func TestReplayedNotificationsArePushedWithTheirPositions(t *testing.T) {
 	// A second dead letter for u0 (another record), and one for u1.
 	var dls []*event.DeadLetter
 	for i, rcpt := range []string{"u0", "u1"} {
-		dls = append(dls, &event.DeadLetter{Source: event.Source{Topic: testkit.Topic, Offset: int64(10 + i), Timestamp: time.Unix(1_800_000_000, 0)},
+		dls = append(dls, &event.DeadLetter{Source: event.Source{Topic: testkit.Topic, Offset: int64(10 + i), Timestamp: stamped},
 			Value: testkit.Message("users", []string{rcpt}, nil), Reason: event.ReasonNoRecipients, Detail: "test"})
 	}
 	if err := st.InTx(ctx, func(tx *store.Tx) error { return tx.InsertDeadLetters(ctx, dls) }); err != nil {

@@ -6,12 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/kafka"
 	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/pgtest"
 	"github.com/signal-notify/signal/internal/testkit"
@@ -140,18 +139,23 @@ func kafkajsProduce(t *testing.T, dir, broker, codec string, recs []interopRecor
 	}
 }
 
-// Records that librdkafka (Debian's kcat) and kafkajs produce to serve's
-// embedded broker, with every codec, with headers, a null key and a key
-// that is not UTF-8, become exactly the right rows, frames and dead
-// letters.
+// Records that librdkafka (Debian's kcat) and kafkajs produce to the
+// embedded broker (the one serve --dev starts; outside --dev serve refuses
+// it, so the test starts it), with every codec, with headers, a null key
+// and a key that is not UTF-8, become exactly the right rows, frames and
+// dead letters.
 func TestKcatAndKafkajsProduceWithEveryCodec(t *testing.T) {
 	t.Parallel()
 	dir := requireInterop(t)
 	st, url := pgtest.Open(t)
-	port := freePort(t)
-	broker := "127.0.0.1:" + strconv.Itoa(port)
+	emb, err := kafka.StartEmbedded(0, testkit.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	broker := emb.Addr
 	env := &testkit.Env{Broker: broker, DBURL: url, Store: st}
-	p := startServe(t, env, "SIGNAL_KAFKA_BROKERS=embedded", "SIGNAL_KAFKA_EMBEDDED_PORT="+strconv.Itoa(port))
+	p := startServe(t, env)
 	c := testkit.Dial(t, p.wsURL(), testkit.Token(t, "interop"))
 	c.Welcome()
 
@@ -346,14 +350,4 @@ func jsonEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -27,7 +27,8 @@ var (
 
 // envSignalctl names a signalctl already built for this run: a helper
 // process of a test (TestNoSignalctlOutlivesAKilledTestBinary) uses the
-// parent's instead of building its own.
+// parent's instead of building its own; set by hand, it runs another
+// build (e.g. main's) to check that a test fails there and passes here.
 const envSignalctl = "SIGNAL_E2E_SIGNALCTL"
 
 // signalctl builds the binary once per test run: with the race detector
@@ -116,11 +117,7 @@ func launchServe(t testing.TB, env *testkit.Env, extra ...string) *proc {
 	addr := freeAddr(t)
 	p := &proc{t: t, addr: addr, logs: &syncBuffer{}}
 	cmd := launch.Command(signalctl(t), "serve", "--log-format", "json")
-	cmd.Env = launch.Serve{
-		DatabaseURL: env.DBURL, Broker: env.Broker, Addr: addr,
-		JWTSecret: testkit.JWTSecret, APIKey: testkit.APIKey,
-		DevState: filepath.Join(t.TempDir(), "dev.json"),
-	}.Env(append([]string{"SIGNAL_KAFKA_SESSION_TIMEOUT=1500ms", "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms"}, extra...)...)
+	cmd.Env = append(serveEnv(t, env, addr), extra...)
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	var err error
 	if p.p, err = launch.Start(cmd); err != nil {
@@ -160,6 +157,15 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// serveEnv is the environment of a serve process on env listening on addr.
+func serveEnv(t testing.TB, env *testkit.Env, addr string) []string {
+	return launch.Serve{
+		DatabaseURL: env.DBURL, Broker: env.Broker, Addr: addr,
+		JWTSecret: testkit.JWTSecret, APIKey: testkit.APIKey,
+		DevState: filepath.Join(t.TempDir(), "dev.json"),
+	}.Env("SIGNAL_KAFKA_SESSION_TIMEOUT=1500ms", "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms")
 }
 
 // waitReady waits until /readyz answers 200 and returns how long it took.

@@ -37,6 +37,12 @@ const (
 	ReasonTooManyRecipients = "too_many_recipients"
 	ReasonNoRecipients      = "no_recipients"
 	ReasonDBRejected        = "db_rejected"
+	// ReasonTooLarge: data, the rendered row or the record's rows in all
+	// are over their ingest.* bound (or the value is too large to parse).
+	ReasonTooLarge = "too_large"
+	// ReasonTimestampOutOfRange: no timestamp, or one further ahead than
+	// ingest.max_clock_skew.
+	ReasonTimestampOutOfRange = "timestamp_out_of_range"
 )
 
 // Actor is who caused the event.
@@ -75,7 +81,11 @@ type Decoded struct {
 type InvalidError struct {
 	Reason string // one of the Reason* codes
 	Detail string
+	err    error // the cause, when there is one
 }
+
+// Unwrap is the cause, when there is one.
+func (e *InvalidError) Unwrap() error { return e.err }
 
 func (e *InvalidError) Error() string {
 	if e.Detail == "" {

@@ -61,12 +61,6 @@ func (r *Row) Item() InboxItem {
 	return InboxItem{Notification: r.Payload(), IsSeen: r.IsSeen, IsArchived: r.IsArchived, Pos: r.Seq}
 }
 
-// Header is one Kafka record header.
-type Header struct {
-	Key   string `json:"key"`
-	Value []byte `json:"value"` // base64 in JSON
-}
-
 // DeadLetter is a record that could not become notifications, kept whole.
 type DeadLetter struct {
 	ID        int64     `json:"id"`

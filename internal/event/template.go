@@ -1,6 +1,7 @@
 package event
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -106,31 +107,78 @@ func compile(name string, t TemplateText) (compiled, error) {
 // and the error is returned alongside, for the log: a template problem never
 // loses a notification.
 func (r *Renderer) Render(d *Decoded) (content, actionURL string, err error) {
+	return r.RenderLimit(d, 0)
+}
+
+// ErrRenderTooLarge is returned by RenderLimit when a template writes more
+// than the limit (and wraps it in an *InvalidError with ReasonTooLarge).
+var ErrRenderTooLarge = errors.New("the template's output is larger than the limit")
+
+// RenderLimit is Render with content and actionUrl together bounded to
+// limit bytes (0: no bound). A template that writes more is stopped as soon
+// as it passes the limit, and the message is too large: a template over
+// data an attacker chose (a range, a repeated field) could otherwise make
+// any amount of text. Then it returns an *InvalidError with ReasonTooLarge
+// wrapping ErrRenderTooLarge, and no fallback.
+func (r *Renderer) RenderLimit(d *Decoded, limit int) (content, actionURL string, err error) {
+	content, actionURL, err = r.render(d, limit)
+	if errors.Is(err, ErrRenderTooLarge) {
+		return "", "", &InvalidError{Reason: ReasonTooLarge, Detail: fmt.Sprintf("content and actionUrl rendered from the message are larger than %d bytes (ingest.max_row_bytes)", limit), err: err}
+	}
+	return content, actionURL, err
+}
+
+func (r *Renderer) render(d *Decoded, limit int) (content, actionURL string, err error) {
 	td := TemplateData{
 		EventType: d.EventType, RecipientScope: d.RecipientScope, ActorID: d.ActorID,
 		Actor: d.Actor, OrganizerID: d.OrganizerID, MerchantID: d.MerchantID,
 		RecipientIDs: d.RecipientIDs, Data: d.DataValue, OccurredAt: d.Occurred,
 	}
 	if c, ok := r.byType[strings.ToUpper(d.EventType)]; ok {
-		content, actionURL, err = c.execute(td)
-		if err == nil {
-			return content, actionURL, nil
+		content, actionURL, err = c.execute(td, limit)
+		if err == nil || errors.Is(err, ErrRenderTooLarge) {
+			return content, actionURL, err
 		}
 	}
-	content, actionURL, ferr := r.fallback.execute(td)
+	content, actionURL, ferr := r.fallback.execute(td, limit)
+	if errors.Is(ferr, ErrRenderTooLarge) {
+		return "", "", ferr
+	}
 	if ferr != nil { // the fallback only reads fields that validation guarantees
 		content, actionURL = d.EventType, ""
 	}
 	return content, actionURL, err
 }
 
-func (c compiled) execute(td TemplateData) (string, string, error) {
-	var content, action strings.Builder
-	if err := c.content.Execute(&content, td); err != nil {
+func (c compiled) execute(td TemplateData, limit int) (string, string, error) {
+	out := &limitedBuilder{left: limit}
+	if limit <= 0 {
+		out.left = -1
+	}
+	if err := c.content.Execute(out, td); err != nil {
 		return "", "", err
 	}
-	if err := c.actionURL.Execute(&action, td); err != nil {
+	content := out.String()
+	out.Reset()
+	if err := c.actionURL.Execute(out, td); err != nil {
 		return "", "", err
 	}
-	return content.String(), strings.TrimSpace(action.String()), nil
+	return content, strings.TrimSpace(out.String()), nil
+}
+
+// limitedBuilder fails a write that would take more than left bytes in
+// all (left < 0: no bound); text/template then stops and returns its error.
+type limitedBuilder struct {
+	strings.Builder
+	left int
+}
+
+func (b *limitedBuilder) Write(p []byte) (int, error) {
+	if b.left >= 0 {
+		if len(p) > b.left {
+			return 0, ErrRenderTooLarge
+		}
+		b.left -= len(p)
+	}
+	return b.Builder.Write(p)
 }

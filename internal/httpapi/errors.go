@@ -16,6 +16,7 @@ const (
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
 	CodeMethodNotAllowed = "method_not_allowed"
+	CodeClientClosed     = "client_closed_request" // 499: the client hung up first
 	// Refusals of a WebSocket upgrade, with Retry-After: the hub's
 	// hub.Refused* (the same strings).
 	CodeRateLimited        = "rate_limited"         // 429: websocket.upgrade_rate

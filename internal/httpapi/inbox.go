@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/event"
 )
 
@@ -40,23 +41,23 @@ type Inbox interface {
 func (a *api) inboxRoutes() []Route {
 	const both = "api-key or jwt"
 	return []Route{
-		{"GET", "/notifications", both, "a recipient's notifications, newest first, cursor-paginated, filtered", a.inbox(a.listNotifications)},
-		{"GET", "/notifications/counts", both, "unread, unseen and total (neither archived nor deleted)", a.inbox(a.counts)},
-		{"GET", "/notifications/unread-count", both, "how many notifications are unread (see counts)", a.inbox(a.unreadCount)},
-		{"GET", "/notifications/{id}", both, "one notification with its states", a.inbox(a.getOne)},
-		{"POST", "/notifications/seen", both, "mark seen: body {\"ids\":[…]} or {\"all\":true}", a.inbox(a.markMany(event.OpSeen))},
-		{"POST", "/notifications/read", both, "mark read: body {\"ids\":[…]} or {\"all\":true}", a.inbox(a.markMany(event.OpRead))},
-		{"POST", "/notifications/unread", both, "mark unread: body {\"ids\":[…]}", a.inbox(a.markMany(event.OpUnread))},
-		{"POST", "/notifications/archive", both, "archive: body {\"ids\":[…]}", a.inbox(a.markMany(event.OpArchive))},
-		{"POST", "/notifications/unarchive", both, "unarchive: body {\"ids\":[…]}", a.inbox(a.markMany(event.OpUnarchive))},
-		{"POST", "/notifications/delete", both, "delete: body {\"ids\":[…]} or {\"all\":true}", a.inbox(a.markMany(event.OpDelete))},
-		{"POST", "/notifications/read-all", both, "mark every notification of the recipient read", a.inbox(a.markAll(event.OpRead))},
-		{"POST", "/notifications/delete-all", both, "delete every notification of the recipient", a.inbox(a.markAll(event.OpDelete))},
-		{"POST", "/notifications/{id}/read", both, "mark one notification read", a.inbox(a.markOne(event.OpRead))},
-		{"POST", "/notifications/{id}/unread", both, "mark one notification unread", a.inbox(a.markOne(event.OpUnread))},
-		{"POST", "/notifications/{id}/archive", both, "archive one notification", a.inbox(a.markOne(event.OpArchive))},
-		{"POST", "/notifications/{id}/unarchive", both, "unarchive one notification", a.inbox(a.markOne(event.OpUnarchive))},
-		{"DELETE", "/notifications/{id}", both, "delete one notification (gone from the inbox)", a.inbox(a.markOne(event.OpDelete))},
+		{"GET", "/notifications", both, auth.ScopeInbox, "a recipient's notifications, newest first, cursor-paginated, filtered", a.inbox(a.listNotifications)},
+		{"GET", "/notifications/counts", both, auth.ScopeInbox, "unread, unseen and total (neither archived nor deleted)", a.inbox(a.counts)},
+		{"GET", "/notifications/unread-count", both, auth.ScopeInbox, "how many notifications are unread (see counts)", a.inbox(a.unreadCount)},
+		{"GET", "/notifications/{id}", both, auth.ScopeInbox, "one notification with its states", a.inbox(a.getOne)},
+		{"POST", "/notifications/seen", both, auth.ScopeInbox, "mark seen: body {\"ids\":[…]} or {\"all\":true}", a.inbox(a.markMany(event.OpSeen))},
+		{"POST", "/notifications/read", both, auth.ScopeInbox, "mark read: body {\"ids\":[…]} or {\"all\":true}", a.inbox(a.markMany(event.OpRead))},
+		{"POST", "/notifications/unread", both, auth.ScopeInbox, "mark unread: body {\"ids\":[…]}", a.inbox(a.markMany(event.OpUnread))},
+		{"POST", "/notifications/archive", both, auth.ScopeInbox, "archive: body {\"ids\":[…]}", a.inbox(a.markMany(event.OpArchive))},
+		{"POST", "/notifications/unarchive", both, auth.ScopeInbox, "unarchive: body {\"ids\":[…]}", a.inbox(a.markMany(event.OpUnarchive))},
+		{"POST", "/notifications/delete", both, auth.ScopeInbox, "delete: body {\"ids\":[…]} or {\"all\":true}", a.inbox(a.markMany(event.OpDelete))},
+		{"POST", "/notifications/read-all", both, auth.ScopeInbox, "mark every notification of the recipient read", a.inbox(a.markAll(event.OpRead))},
+		{"POST", "/notifications/delete-all", both, auth.ScopeInbox, "delete every notification of the recipient", a.inbox(a.markAll(event.OpDelete))},
+		{"POST", "/notifications/{id}/read", both, auth.ScopeInbox, "mark one notification read", a.inbox(a.markOne(event.OpRead))},
+		{"POST", "/notifications/{id}/unread", both, auth.ScopeInbox, "mark one notification unread", a.inbox(a.markOne(event.OpUnread))},
+		{"POST", "/notifications/{id}/archive", both, auth.ScopeInbox, "archive one notification", a.inbox(a.markOne(event.OpArchive))},
+		{"POST", "/notifications/{id}/unarchive", both, auth.ScopeInbox, "unarchive one notification", a.inbox(a.markOne(event.OpUnarchive))},
+		{"DELETE", "/notifications/{id}", both, auth.ScopeInbox, "delete one notification (gone from the inbox)", a.inbox(a.markOne(event.OpDelete))},
 	}
 }
 
@@ -112,12 +113,12 @@ func (a *api) listNotifications(w http.ResponseWriter, r *http.Request, recipien
 	}
 	pos, err := a.Inbox.StreamPos(r.Context(), recipient)
 	if err != nil {
-		a.unavailable(w, "cannot read notifications", err)
+		a.unavailable(w, r, "cannot read notifications", err)
 		return
 	}
 	rows, err := a.Inbox.ListNotifications(r.Context(), recipient, f, limit+1, before)
 	if err != nil {
-		a.unavailable(w, "cannot read notifications", err)
+		a.unavailable(w, r, "cannot read notifications", err)
 		return
 	}
 	p := page{Items: make([]event.InboxItem, 0, limit), Pos: pos}
@@ -183,7 +184,7 @@ type countsAt struct {
 func (a *api) counts(w http.ResponseWriter, r *http.Request, recipient string) {
 	c, pos, err := a.Inbox.Counts(r.Context(), recipient)
 	if err != nil {
-		a.unavailable(w, "cannot count notifications", err)
+		a.unavailable(w, r, "cannot count notifications", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, countsAt{c, pos})
@@ -192,7 +193,7 @@ func (a *api) counts(w http.ResponseWriter, r *http.Request, recipient string) {
 func (a *api) unreadCount(w http.ResponseWriter, r *http.Request, recipient string) {
 	c, _, err := a.Inbox.Counts(r.Context(), recipient)
 	if err != nil {
-		a.unavailable(w, "cannot count notifications", err)
+		a.unavailable(w, r, "cannot count notifications", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int64{"unread": c.Unread})
@@ -219,7 +220,7 @@ func (a *api) getOne(w http.ResponseWriter, r *http.Request, recipient string) {
 		return
 	}
 	if err != nil {
-		a.unavailable(w, "cannot read the notification", err)
+		a.unavailable(w, r, "cannot read the notification", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, row.Item())
@@ -235,7 +236,7 @@ func (a *api) markOne(op event.Op) inboxHandler {
 		}
 		ch, err := a.Inbox.Mark(r.Context(), recipient, op, []uuid.UUID{id})
 		if err != nil {
-			a.unavailable(w, "cannot change the notification", err)
+			a.unavailable(w, r, "cannot change the notification", err)
 			return
 		}
 		if len(ch.Found) == 0 {
@@ -249,7 +250,7 @@ func (a *api) markOne(op event.Op) inboxHandler {
 		}
 		row, err := a.Inbox.Notification(r.Context(), recipient, id)
 		if err != nil {
-			a.unavailable(w, "cannot read the notification", err)
+			a.unavailable(w, r, "cannot read the notification", err)
 			return
 		}
 		writeJSON(w, http.StatusOK, row.Item())
@@ -294,7 +295,7 @@ func (a *api) markMany(op event.Op) inboxHandler {
 		}
 		ch, err := a.Inbox.Mark(r.Context(), recipient, op, ids)
 		if err != nil {
-			a.unavailable(w, "cannot change the notifications", err)
+			a.unavailable(w, r, "cannot change the notifications", err)
 			return
 		}
 		a.pushChange(r.Context(), recipient, ch)
@@ -311,7 +312,7 @@ func (a *api) markAll(op event.Op) inboxHandler {
 		}
 		ch, err := a.Inbox.MarkAll(r.Context(), recipient, op)
 		if err != nil {
-			a.unavailable(w, "cannot change the notifications", err)
+			a.unavailable(w, r, "cannot change the notifications", err)
 			return
 		}
 		a.pushChange(r.Context(), recipient, ch)

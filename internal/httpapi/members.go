@@ -10,9 +10,13 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/store"
 )
 
 // Membership API limits.
@@ -90,13 +94,79 @@ func (a *api) changeMembers(w http.ResponseWriter, r *http.Request, op string) {
 	if !ok {
 		return
 	}
-	ids := &idList{dec: json.NewDecoder(&utf8Reader{r: http.MaxBytesReader(w, r.Body, MaxMembershipBody)})}
-	n, err := a.Memberships.ChangeMembers(r.Context(), key, op, ids.next)
+	ids, release, err := a.readMembers(w, r)
+	defer release()
 	if err != nil {
-		a.membershipError(w, err)
+		a.membershipError(w, r, err)
+		return
+	}
+	n, err := a.Memberships.ChangeMembers(r.Context(), key, op, store.SliceIDs(ids))
+	if err != nil {
+		a.membershipError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, counts(op, n))
+}
+
+// MaxMembershipBytesInFlight bounds the membership bodies this instance
+// holds at once while they arrive (each at most MaxMembershipBody).
+const MaxMembershipBytesInFlight = 4 * MaxMembershipBody
+
+// bodyWait bounds how long a membership body waits for room among the
+// bodies in flight before it is refused (503, Retry-After).
+const bodyWait = 5 * time.Second
+
+// errBusy refuses a body when MaxMembershipBytesInFlight is taken.
+var errBusy = errors.New("too many membership bodies in flight")
+
+// readMembers reads and checks every id of a membership body before the
+// change takes a pooled database connection or the group's lock: a client
+// that sends its body slowly holds memory for it (within
+// MaxMembershipBytesInFlight for all of them), never the pool. (Until
+// issue 20 the body streamed into the database: ten slow bodies held the
+// whole pool for http.read_timeout.) release gives the memory back.
+func (a *api) readMembers(w http.ResponseWriter, r *http.Request) (ids []string, release func(), err error) {
+	br := &budgetReader{r: http.MaxBytesReader(w, r.Body, MaxMembershipBody), sem: a.bodies, ctx: r.Context()}
+	list := &idList{dec: json.NewDecoder(&utf8Reader{r: br})}
+	for {
+		id, err := list.next()
+		if errors.Is(err, io.EOF) {
+			return ids, br.release, nil
+		}
+		if err != nil {
+			return nil, br.release, err
+		}
+		ids = append(ids, id)
+	}
+}
+
+// budgetReader takes from sem, within bodyWait, as many units as the bytes
+// it reads, and gives them back on release.
+type budgetReader struct {
+	r    io.Reader
+	sem  *semaphore.Weighted
+	ctx  context.Context
+	held int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		ctx, cancel := context.WithTimeout(b.ctx, bodyWait)
+		defer cancel()
+		if aerr := b.sem.Acquire(ctx, int64(n)); aerr != nil {
+			return 0, errBusy
+		}
+		b.held += int64(n)
+	}
+	return n, err
+}
+
+func (b *budgetReader) release() {
+	if b.held > 0 {
+		b.sem.Release(b.held)
+		b.held = 0
+	}
 }
 
 // removeMember removes one recipient; removing one that is not a member
@@ -120,7 +190,7 @@ func (a *api) removeMember(w http.ResponseWriter, r *http.Request) {
 		return id, nil
 	})
 	if err != nil {
-		a.membershipError(w, err)
+		a.membershipError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, counts(event.OpRemove, n))
@@ -136,7 +206,7 @@ func counts(op string, n event.MemberCounts) map[string]int64 {
 	return map[string]int64{"added": n.Added, "removed": n.Removed, "members": n.Members}
 }
 
-func (a *api) membershipError(w http.ResponseWriter, err error) {
+func (a *api) membershipError(w http.ResponseWriter, r *http.Request, err error) {
 	var bad *badInput
 	var tooLarge *http.MaxBytesError
 	switch {
@@ -144,9 +214,21 @@ func (a *api) membershipError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, bad.msg)
 	case errors.As(err, &tooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxMembershipBody))
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "the server holds as many membership bodies as it may: retry later")
+	case r.Context().Err() == nil && isReadError(err):
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "cannot read the body: "+err.Error())
 	default:
-		a.unavailable(w, "cannot change the memberships", err)
+		a.unavailable(w, r, "cannot change the memberships", err)
 	}
+}
+
+// isReadError tells a failure to read the body (a timeout, a connection
+// cut) from one of the database: both reach membershipError.
+func isReadError(err error) bool {
+	var re *readError
+	return errors.As(err, &re)
 }
 
 // listMembers is one page of a group's members, in recipient id order.
@@ -195,10 +277,16 @@ func (a *api) idPage(w http.ResponseWriter, r *http.Request, list func(after str
 			return
 		}
 		after = string(b[1:])
+		// Decoded bytes are the client's: an id this API never returned
+		// (NUL, invalid UTF-8) would make the database fail.
+		if event.ValidateID("cursor", after) != nil {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "cursor is not one this API returned")
+			return
+		}
 	}
 	ids, err := list(after, limit+1)
 	if err != nil {
-		a.unavailable(w, "cannot list memberships", err)
+		a.unavailable(w, r, "cannot list memberships", err)
 		return
 	}
 	p := idPageBody{Items: ids}
@@ -308,8 +396,17 @@ func (l *idList) syntax(err error) error {
 	if errors.As(err, &syn) {
 		return badInputf("the body is not valid JSON: %v", err)
 	}
-	return fmt.Errorf("read the body: %w", err)
+	if errors.Is(err, errBusy) {
+		return err
+	}
+	return &readError{err}
 }
+
+// readError is a failure to read the body itself.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return "read the body: " + e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
 
 // utf8Reader fails on the first byte that is not valid UTF-8: encoding/json
 // would turn it into U+FFFD, so an id would not be the one sent.
@@ -347,7 +444,7 @@ func (u *utf8Reader) Read(p []byte) (int, error) {
 func (a *api) getPreferences(w http.ResponseWriter, r *http.Request, recipient string) {
 	p, err := a.Preferences.Preferences(r.Context(), recipient)
 	if err != nil {
-		a.unavailable(w, "cannot read preferences", err)
+		a.unavailable(w, r, "cannot read preferences", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
@@ -374,7 +471,7 @@ func (a *api) putPreferences(w http.ResponseWriter, r *http.Request, recipient s
 		return
 	}
 	if err := a.Preferences.SetPreferences(r.Context(), recipient, p); err != nil {
-		a.unavailable(w, "cannot store preferences", err)
+		a.unavailable(w, r, "cannot store preferences", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, p)

@@ -79,3 +79,27 @@ func TestEveryTopicErrorCodeAndCloseCodeIsDocumented(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Every route an API key may call names the key's scope in its chapter of
+// docs/protocol.md (the section, or the chapter's introduction).
+func TestEveryAPIKeyRouteDocumentsItsScope(t *testing.T) {
+	doc := readDoc(t)
+	for _, r := range httpapi.Routes() {
+		if r.Scope == "" {
+			continue
+		}
+		heading := "### `" + r.Method + " " + r.Path + "`"
+		at := strings.Index(doc, heading)
+		if at < 0 {
+			continue // TestEveryRouteIsDocumented… says so
+		}
+		start := strings.LastIndex(doc[:at], "\n## ")
+		end := strings.Index(doc[at:], "\n## ")
+		if end < 0 {
+			end = len(doc) - at
+		}
+		if !strings.Contains(doc[start:at+end], "scope `"+r.Scope+"`") {
+			t.Errorf("%s %s needs the scope %s: its chapter of docs/protocol.md does not say so", r.Method, r.Path, r.Scope)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/hub"
+	"github.com/signal-notify/signal/internal/store"
 )
 
 // MaxBody is the largest request body the REST API reads.
@@ -38,33 +39,39 @@ type Relay interface {
 
 // Route is one endpoint of the API (also the source of docs checks).
 type Route struct {
-	Method  string
-	Path    string
-	Auth    string // "none", "api-key", "jwt", "api-key or jwt"
+	Method string
+	Path   string
+	Auth   string // "none", "api-key", "jwt", "api-key or jwt"
+	// Scope is what an API key needs for this route (auth.Scope*; admin
+	// has every one); "" when no API key is accepted.
+	Scope   string
 	Summary string
 	handler http.HandlerFunc
 }
 
 func (a *api) routeTable() []Route {
+	const (
+		send, inbox, members, status = auth.ScopeSend, auth.ScopeInbox, auth.ScopeMembers, auth.ScopeStatus
+	)
 	return append([]Route{
-		{"GET", "/healthz", "none", "liveness", a.healthz},
-		{"GET", "/readyz", "none", "readiness: database, Kafka, relay; 503 while draining", a.readyz},
-		{"GET", "/metrics", "none", "Prometheus metrics", nil},
-		{"GET", "/console", "none", "web console (redirects to /console/)", a.consoleRedirect},
-		{"GET", "/status", "api-key", "one-screen summary: readiness, clients, consumer lag, dead letters", a.apiKey(a.status)},
-		{"GET", "/socket/websocket", "jwt", "WebSocket endpoint", a.websocket},
-		{"POST", "/socket/websocket/clients/broadcast", "api-key", "send a frame to every client on every instance", a.apiKey(a.broadcast)},
-		{"POST", "/socket/websocket/clients/rooms/{roomName}/send", "api-key", "send a frame to every member of a room", a.apiKey(a.sendRoom)},
-		{"POST", "/socket/websocket/clients/{clientId}/send", "api-key", "send a frame to one client, wherever it is connected", a.apiKey(a.sendClient)},
-		{"GET", "/socket/websocket/clients", "api-key", "list connected clients of every instance, oldest first (paged with limit and cursor)", a.apiKey(a.listClients)},
-		{"GET", "/preferences", "api-key or jwt", "what the recipient mutes", a.inbox(a.getPreferences)},
-		{"PUT", "/preferences", "api-key or jwt", "replace what the recipient mutes (types, organizers, merchants)", a.inbox(a.putPreferences)},
-		{"GET", "/memberships/{scope}", "api-key", "the ids of the scope's groups that have members, cursor-paginated", a.apiKey(a.listScopeIDs)},
-		{"PUT", "/memberships/{scope}/{scopeId}", "api-key", "replace a group's members (streamed, idempotent)", a.apiKey(a.replaceMembers)},
-		{"GET", "/memberships/{scope}/{scopeId}", "api-key", "a group's members, cursor-paginated", a.apiKey(a.listMembers)},
-		{"POST", "/memberships/{scope}/{scopeId}/members", "api-key", "add members to a group", a.apiKey(a.addMembers)},
-		{"POST", "/memberships/{scope}/{scopeId}/members/remove", "api-key", "remove members from a group", a.apiKey(a.removeMembers)},
-		{"DELETE", "/memberships/{scope}/{scopeId}/members/{recipientId}", "api-key", "remove one member from a group", a.apiKey(a.removeMember)},
+		{"GET", "/healthz", "none", "", "liveness", a.healthz},
+		{"GET", "/readyz", "none", "", "readiness: database, Kafka, relay; 503 while draining", a.readyz},
+		{"GET", "/metrics", "none", "", "Prometheus metrics", nil},
+		{"GET", "/console", "none", "", "web console (redirects to /console/)", a.consoleRedirect},
+		{"GET", "/status", "api-key", status, "one-screen summary: readiness, clients, consumer lag, dead letters", a.apiKey(status, a.status)},
+		{"GET", "/socket/websocket", "jwt", "", "WebSocket endpoint", a.websocket},
+		{"POST", "/socket/websocket/clients/broadcast", "api-key", send, "send a frame to every client on every instance", a.apiKey(send, a.broadcast)},
+		{"POST", "/socket/websocket/clients/rooms/{roomName}/send", "api-key", send, "send a frame to every member of a room", a.apiKey(send, a.sendRoom)},
+		{"POST", "/socket/websocket/clients/{clientId}/send", "api-key", send, "send a frame to one client, wherever it is connected", a.apiKey(send, a.sendClient)},
+		{"GET", "/socket/websocket/clients", "api-key", status, "list connected clients of every instance, oldest first (paged with limit and cursor)", a.apiKey(status, a.listClients)},
+		{"GET", "/preferences", "api-key or jwt", inbox, "what the recipient mutes", a.inbox(a.getPreferences)},
+		{"PUT", "/preferences", "api-key or jwt", inbox, "replace what the recipient mutes (types, organizers, merchants)", a.inbox(a.putPreferences)},
+		{"GET", "/memberships/{scope}", "api-key", members, "the ids of the scope's groups that have members, cursor-paginated", a.apiKey(members, a.listScopeIDs)},
+		{"PUT", "/memberships/{scope}/{scopeId}", "api-key", members, "replace a group's members (read whole, then applied; idempotent)", a.apiKey(members, a.replaceMembers)},
+		{"GET", "/memberships/{scope}/{scopeId}", "api-key", members, "a group's members, cursor-paginated", a.apiKey(members, a.listMembers)},
+		{"POST", "/memberships/{scope}/{scopeId}/members", "api-key", members, "add members to a group", a.apiKey(members, a.addMembers)},
+		{"POST", "/memberships/{scope}/{scopeId}/members/remove", "api-key", members, "remove members from a group", a.apiKey(members, a.removeMembers)},
+		{"DELETE", "/memberships/{scope}/{scopeId}/members/{recipientId}", "api-key", members, "remove one member from a group", a.apiKey(members, a.removeMember)},
 	}, a.inboxRoutes()...)
 }
 
@@ -73,19 +80,36 @@ func Routes() []Route { return (&api{}).routeTable() }
 
 // --- authentication ---
 
-func (a *api) apiKey(h http.HandlerFunc) http.HandlerFunc {
+// apiKey admits a request with an API key that has scope.
+func (a *api) apiKey(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key := auth.BearerToken(r)
 		if key == "" {
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "an API key is required: Authorization: Bearer <key>")
 			return
 		}
-		if !a.APIKeys.Valid(key) {
+		scopes, ok := a.APIKeys.Lookup(key)
+		if !ok {
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "the API key is not valid")
+			return
+		}
+		if !scopes.Allows(scope) {
+			writeForbiddenScope(w, scope)
 			return
 		}
 		h(w, r)
 	}
+}
+
+// forbiddenScope is the answer to a valid API key without the route's
+// scope (contract section 9): {"error":"forbidden","scope":"…"}.
+type forbiddenScope struct {
+	Error string `json:"error"`
+	Scope string `json:"scope"`
+}
+
+func writeForbiddenScope(w http.ResponseWriter, scope string) {
+	writeJSON(w, http.StatusForbidden, forbiddenScope{Error: CodeForbidden, Scope: scope})
 }
 
 type inboxHandler func(w http.ResponseWriter, r *http.Request, recipient string)
@@ -104,7 +128,11 @@ func (a *api) inbox(h inboxHandler) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "an API key or a token is required: Authorization: Bearer <credential>")
 			return
 		}
-		if a.APIKeys.Valid(cred) {
+		if scopes, ok := a.APIKeys.Lookup(cred); ok {
+			if !scopes.Allows(auth.ScopeInbox) {
+				writeForbiddenScope(w, auth.ScopeInbox)
+				return
+			}
 			if param == "" {
 				writeError(w, http.StatusBadRequest, CodeBadRequest, "recipientId is required with an API key")
 				return
@@ -247,7 +275,7 @@ func (a *api) broadcast(w http.ResponseWriter, r *http.Request) {
 	}
 	frame, _ := event.MarshalFrame(b.Topic, "", b.Data)
 	if err := a.Relay.Broadcast(r.Context(), frame); err != nil {
-		a.unavailable(w, "broadcast reached this instance's clients only", err)
+		a.unavailable(w, r, "broadcast reached this instance's clients only", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, sent{Status: "sent", Topic: b.Topic})
@@ -265,7 +293,7 @@ func (a *api) sendRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	frame, _ := event.MarshalFrame(b.Topic, room, b.Data)
 	if err := a.Relay.SendRoom(r.Context(), room, frame); err != nil {
-		a.unavailable(w, "sent to this instance's members of the room only", err)
+		a.unavailable(w, r, "sent to this instance's members of the room only", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, sent{Status: "sent", Topic: b.Topic, Room: room})
@@ -286,7 +314,7 @@ func (a *api) sendClient(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, event.ErrNotFound):
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no client %q is connected", id))
 	case err != nil:
-		a.unavailable(w, "cannot reach the other instances", err)
+		a.unavailable(w, r, "cannot reach the other instances", err)
 	default:
 		writeJSON(w, http.StatusOK, sent{Status: "sent", Topic: b.Topic, Client: id})
 	}
@@ -321,7 +349,7 @@ func (a *api) listClients(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := a.Relay.Clients(r.Context())
 	if err != nil {
-		a.unavailable(w, "cannot list the clients", err)
+		a.unavailable(w, r, "cannot list the clients", err)
 		return
 	}
 	// Oldest first; the cursor is the last client of the page, so clients
@@ -401,9 +429,27 @@ func decodeClientCursor(c string) (clientKey, bool) {
 	return clientKey{time.Unix(0, n), id}, true
 }
 
-func (a *api) unavailable(w http.ResponseWriter, what string, err error) {
-	a.Logger.Warn(what, "err", err)
-	writeError(w, http.StatusServiceUnavailable, CodeUnavailable, what+": the database is unavailable")
+// StatusClientClosedRequest is what a request whose client hung up before
+// its answer is counted as (nginx's 499): not a failure of the server.
+const StatusClientClosedRequest = 499
+
+// unavailable answers a failure of the database or the relay: 503, logged
+// as a warning. Two failures are not the server's, and are not counted or
+// logged as one: the client hung up (its request's context ended: 499,
+// logged at debug, and nobody reads the answer), and a value the database
+// refuses as data (SQLSTATE class 22) that validation let through (400).
+func (a *api) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
+	switch {
+	case r.Context().Err() != nil:
+		a.Logger.Debug(what+": the client went away", "err", err)
+		writeError(w, StatusClientClosedRequest, CodeClientClosed, what+": the client closed the request")
+	case store.IsDataError(err):
+		a.Logger.Info(what+": the database refused a value of the request", "err", err)
+		writeError(w, http.StatusBadRequest, CodeBadRequest, what+": the request holds a value that cannot be stored")
+	default:
+		a.Logger.Warn(what, "err", err)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, what+": the database is unavailable")
+	}
 }
 
 func (a *api) consoleRedirect(w http.ResponseWriter, r *http.Request) {

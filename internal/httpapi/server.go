@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/clientaddr"
@@ -67,6 +69,8 @@ type Options struct {
 
 type api struct {
 	Options
+	bodies *semaphore.Weighted // membership body bytes in flight
+	ready  readyCache
 }
 
 // New returns the HTTP handler of a serve instance.
@@ -80,7 +84,7 @@ func New(o Options) http.Handler {
 	if o.Draining == nil {
 		o.Draining = func() bool { return false }
 	}
-	a := &api{Options: o}
+	a := &api{Options: o, bodies: semaphore.NewWeighted(MaxMembershipBytesInFlight)}
 	mux := http.NewServeMux()
 	for _, rt := range a.routeTable() {
 		pattern := rt.Method + " " + rt.Path
@@ -143,22 +147,73 @@ type readiness struct {
 	Checks map[string]string `json:"checks"`
 }
 
+// ReadyTTL is how long /readyz answers from the checks it last ran: the
+// endpoint needs no credential, and each run of the checks costs a
+// database round trip and a broker request (3,931 a second from one
+// client, before issue 20).
+const ReadyTTL = time.Second
+
+// readyCache holds the last run of the checks; concurrent requests while
+// none is fresh share one run.
+type readyCache struct {
+	mu      sync.Mutex
+	at      time.Time
+	checks  map[string]string
+	running chan struct{} // closed when the run in progress ends
+}
+
+// readyResults runs the checks at most once per ReadyTTL and returns their
+// outcome (not to be modified).
+func (a *api) readyResults() map[string]string {
+	c := &a.ready
+	c.mu.Lock()
+	for {
+		if c.checks != nil && time.Since(c.at) < ReadyTTL {
+			out := c.checks
+			c.mu.Unlock()
+			return out
+		}
+		if c.running == nil {
+			break
+		}
+		ch := c.running
+		c.mu.Unlock()
+		<-ch
+		c.mu.Lock()
+	}
+	ch := make(chan struct{})
+	c.running = ch
+	c.mu.Unlock()
+
+	// Not the request's context: the run serves every request that waits.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	out := make(map[string]string, len(a.Checks))
+	for _, chk := range a.Checks {
+		if err := chk.Check(ctx); err != nil {
+			out[chk.Name] = CheckFailing
+		} else {
+			out[chk.Name] = CheckOK
+		}
+	}
+	cancel()
+
+	c.mu.Lock()
+	c.checks, c.at, c.running = out, time.Now(), nil
+	c.mu.Unlock()
+	close(ch)
+	return out
+}
+
 func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
 	out := readiness{Status: "ready", Checks: map[string]string{}}
-	if a.Draining() {
+	if a.Draining() { // never cached: load balancers must see it at once
 		out.Status = "draining"
 		out.Checks["shutdown"] = CheckDraining
 	}
-	for _, c := range a.Checks {
-		if err := c.Check(ctx); err != nil {
-			out.Checks[c.Name] = CheckFailing
-			if out.Status == "ready" {
-				out.Status = "unavailable"
-			}
-		} else {
-			out.Checks[c.Name] = CheckOK
+	for name, v := range a.readyResults() {
+		out.Checks[name] = v
+		if v != CheckOK && out.Status == "ready" {
+			out.Status = "unavailable"
 		}
 	}
 	status := http.StatusOK

@@ -2,8 +2,8 @@ package hub
 
 import (
 	"context"
-	"math/rand/v2"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"runtime"

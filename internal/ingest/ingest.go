@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,9 +52,12 @@ type Options struct {
 	// and storing it again would bring removed notifications back. 0 keeps
 	// every record.
 	Retention time.Duration
-	Now       func() time.Time // the clock Retention is judged by (default time.Now)
-	Metrics   *metrics.Metrics
-	Logger    *slog.Logger
+	// Limits bound what one record may cost (limits.go); zero values take
+	// the defaults.
+	Limits  Limits
+	Now     func() time.Time // the clock Retention and MaxClockSkew are judged by (default time.Now)
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 }
 
 // DefaultMaxRowsPerTx is MaxRowsPerTx when not set.
@@ -80,6 +84,7 @@ func New(o Options) *Ingestor {
 		o.MaxRowsPerTx = DefaultMaxRowsPerTx
 	}
 	o.MaxRowsPerTx = min(o.MaxRowsPerTx, store.MaxRowsPerTx)
+	o.Limits = o.Limits.withDefaults()
 	return &Ingestor{o: o, log: o.Logger}
 }
 
@@ -105,6 +110,7 @@ type message struct {
 	d         *event.Decoded
 	content   string
 	actionURL string
+	rowBytes  int          // the estimated size of one of its rows (rowBytes)
 	rows      []*event.Row // built while preparing when recipients are known (scope users), up to maxPrebuiltRows
 }
 
@@ -131,39 +137,83 @@ func (in *Ingestor) Handle(ctx context.Context, records []Record) (Result, error
 	return in.Persist(ctx, in.Prepare(records))
 }
 
-// Prepare decodes, validates and renders every record of a batch.
+// Prepare decodes, validates and renders every record of a batch. A
+// record outside the limits becomes a dead letter here, before any of its
+// rows exists.
 func (in *Ingestor) Prepare(records []Record) *Prepared {
 	var msgs []message
 	var dead []*event.DeadLetter
 	var expired []event.Source
+	now := in.o.Now()
 	cutoff := time.Time{}
 	if in.o.Retention > 0 {
-		cutoff = in.o.Now().Add(-in.o.Retention)
+		cutoff = now.Add(-in.o.Retention)
 	}
-	prebuilt := 0
+	prebuilt, prebuiltBytes := 0, 0
 	for i := range records {
 		r := &records[i]
+		if err := in.o.Limits.checkTimestamp(r.Source.Timestamp, now); err != nil {
+			dead = append(dead, deadLetter(r, err))
+			continue
+		}
 		if r.Source.Timestamp.Before(cutoff) {
 			expired = append(expired, r.Source)
 			continue
 		}
-		d, err := event.Decode(r.Value)
+		m, err := in.message(r)
 		if err != nil {
 			dead = append(dead, deadLetter(r, err))
 			continue
 		}
-		content, action, terr := in.o.Renderer.Render(d)
-		if terr != nil {
-			in.log.Warn("template failed, used the fallback", "eventType", d.EventType, "partition", r.Source.Partition, "offset", r.Source.Offset, "err", terr)
-		}
-		m := message{rec: r, d: d, content: content, actionURL: action}
-		if _, group := d.GroupKey(); !group && prebuilt+len(d.Recipients) <= maxPrebuiltRows {
-			m.rows = appendRows(nil, m, d.Recipients)
+		if _, group := m.d.GroupKey(); !group && prebuilt+len(m.d.Recipients) <= maxPrebuiltRows &&
+			prebuiltBytes+len(m.d.Recipients)*m.rowBytes <= maxPrebuiltBytes {
+			m.rows = appendRows(nil, m, m.d.Recipients)
 			prebuilt += len(m.rows)
+			prebuiltBytes += len(m.rows) * m.rowBytes
 		}
 		msgs = append(msgs, m)
 	}
 	return &Prepared{records: records, msgs: msgs, dead: dead, expired: expired}
+}
+
+// message decodes, checks and renders one record. Every limit that does
+// not depend on the database is checked here: the size of the value and of
+// data, the rendered row, and for a users message its rows.
+func (in *Ingestor) message(r *Record) (message, error) {
+	l := in.o.Limits
+	if len(r.Value) > l.maxValueBytes() {
+		return message{}, &event.InvalidError{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf(
+			"the record's value is %d bytes: a message with data of ingest.max_data_bytes (%d) takes at most %d", len(r.Value), l.MaxDataBytes, l.maxValueBytes())}
+	}
+	d, err := event.Decode(r.Value)
+	if err != nil {
+		return message{}, err
+	}
+	if n := len(d.CanonicalData); n > l.MaxDataBytes {
+		return message{}, &event.InvalidError{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf(
+			"data is %d bytes (as JSON), more than ingest.max_data_bytes (%d)", n, l.MaxDataBytes)}
+	}
+	// The templates may use at most what a row may hold besides data.
+	content, action, terr := in.o.Renderer.RenderLimit(d, max(l.MaxRowBytes-len(d.CanonicalData), 1))
+	if errors.Is(terr, event.ErrRenderTooLarge) {
+		return message{}, terr
+	}
+	if terr != nil {
+		in.log.Warn("template failed, used the fallback", "eventType", d.EventType, "partition", r.Source.Partition, "offset", r.Source.Offset, "err", terr)
+	}
+	d.DataValue = nil // only the templates read it
+	m := message{rec: r, d: d, content: content, actionURL: action}
+	m.rowBytes = rowBytes(&m)
+	if m.rowBytes > l.MaxRowBytes {
+		return message{}, &event.InvalidError{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf(
+			"one notification of this record would take about %d bytes, more than ingest.max_row_bytes (%d)", m.rowBytes, l.MaxRowBytes)}
+	}
+	if _, group := d.GroupKey(); !group {
+		if err := l.checkRows(len(d.Recipients), m.rowBytes); err != nil {
+			return message{}, err
+		}
+	}
+	return m, nil
 }
 
 // Persist stores a prepared batch and pushes its rows (new ones, and those
@@ -202,7 +252,14 @@ func (in *Ingestor) isolate(ctx context.Context, records []Record, cause error) 
 		r := &records[0]
 		in.log.ErrorContext(tracing.ForRecord(ctx, r.Source), "database rejected a record; keeping it as a dead letter", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", cause)
 		dl := deadLetter(r, &event.InvalidError{Reason: event.ReasonDBRejected, Detail: cause.Error()})
+		if p := in.Prepare(records); len(p.dead) == 1 { // it was a dead letter already: say why
+			dl.Detail += "; the record was a dead letter: " + p.dead[0].Reason + ": " + p.dead[0].Detail
+		}
 		res, err := in.persist(ctx, &Prepared{dead: []*event.DeadLetter{dl}})
+		if err != nil && !store.IsTransient(err) && ctx.Err() == nil {
+			in.log.Error("the database rejected the dead letter too; keeping it without the record's bytes", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", err)
+			res, err = in.persist(ctx, &Prepared{dead: []*event.DeadLetter{lastResort(dl, err)}})
+		}
 		if err != nil {
 			return Result{}, fmt.Errorf("store dead letter: %w", err)
 		}
@@ -323,7 +380,7 @@ func (in *Ingestor) resolve(ctx context.Context, tx *store.Tx, p *Prepared) (*pl
 	if err != nil {
 		return nil, err
 	}
-	return newPlan(p.msgs, slices.Clone(p.dead), members, prefs), nil
+	return newPlan(p.msgs, slices.Clone(p.dead), members, prefs, in.o.Limits), nil
 }
 
 // resolved logs and counts what the batch's first transaction settled.
@@ -408,6 +465,18 @@ func deadLetter(r *Record, err error) *event.DeadLetter {
 		dl.Reason, dl.Detail = inv.Reason, inv.Detail
 	}
 	return dl
+}
+
+// lastResort is the form of a dead letter that the database always takes:
+// the record's place (topic, partition, offset, timestamp) and what went
+// wrong, without key, value and headers, whose sizes and SHA-256 sums the
+// detail gives instead. It is used when the database rejected the dead
+// letter itself, so that no record can stop a partition.
+func lastResort(dl *event.DeadLetter, cause error) *event.DeadLetter {
+	detail := fmt.Sprintf("stored without the record's bytes, which the database rejected (%v); key %d bytes (sha256 %x), value %d bytes (sha256 %x), %d headers; %s",
+		cause, len(dl.Key), sha256.Sum256(dl.Key), len(dl.Value), sha256.Sum256(dl.Value), len(dl.Headers), dl.Detail)
+	return &event.DeadLetter{Source: dl.Source, Reason: event.ReasonDBRejected,
+		Detail: event.StorableText(detail, store.MaxDeadLetterDetail)}
 }
 
 func scopeName(d *event.Decoded) string {

@@ -101,7 +101,15 @@ func (f *MemberFeed) isolate(ctx context.Context, records []Record, cause error)
 		r := &records[0]
 		f.log.Error("database rejected a membership record; keeping it as a dead letter", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", cause)
 		dl := deadLetter(r, &event.InvalidError{Reason: event.ReasonDBRejected, Detail: cause.Error()})
-		return f.Persist(ctx, &PreparedChanges{dead: []*event.DeadLetter{dl}})
+		if p := f.Prepare(records); len(p.dead) == 1 { // it was a dead letter already: say why
+			dl.Detail += "; the record was a dead letter: " + p.dead[0].Reason + ": " + p.dead[0].Detail
+		}
+		res, err := f.Persist(ctx, &PreparedChanges{dead: []*event.DeadLetter{dl}})
+		if err != nil && !store.IsTransient(err) && ctx.Err() == nil {
+			f.log.Error("the database rejected the dead letter too; keeping it without the record's bytes", "partition", r.Source.Partition, "offset", r.Source.Offset, "err", err)
+			res, err = f.Persist(ctx, &PreparedChanges{dead: []*event.DeadLetter{lastResort(dl, err)}})
+		}
+		return res, err
 	}
 	mid := len(records) / 2
 	a, err := f.Handle(ctx, records[:mid])

@@ -60,19 +60,38 @@ type plan struct {
 	rows    int      // in all targets
 	dead    []*event.DeadLetter
 	muted   int // rows not made because their recipient muted them
+	// maxBytes bounds the rows of one chunk by their size (rowBytes), so
+	// that a chunk of large rows holds no more memory than one of small
+	// ones; 0: no bound. A chunk has at least one row.
+	maxBytes int
 	// The next row to store: targets[ti], row ri.
 	ti, ri int
 }
 
 func (p *plan) done() bool { return p.ti >= len(p.targets) }
 
-// chunk builds the next chunk's rows, at most max, and says where the one
-// after it starts. The plan moves on only when the chunk is committed.
-func (p *plan) chunk(max int) (rows []*event.Row, ti, ri int) {
+// chunk builds the next chunk's rows, at most maxRows and p.maxBytes, and
+// says where the one after it starts. The plan moves on only when the
+// chunk is committed.
+func (p *plan) chunk(maxRows int) (rows []*event.Row, ti, ri int) {
 	ti, ri = p.ti, p.ri
-	for ti < len(p.targets) && len(rows) < max {
+	bytes := 0
+	for ti < len(p.targets) && len(rows) < maxRows {
 		t := &p.targets[ti]
-		n := min(t.len()-ri, max-len(rows))
+		n := min(t.len()-ri, maxRows-len(rows))
+		if p.maxBytes > 0 {
+			rb := max(t.m.rowBytes, 1)
+			if fit := (p.maxBytes - bytes) / rb; fit < n {
+				n = max(fit, 0)
+			}
+			if n == 0 {
+				if len(rows) > 0 {
+					break
+				}
+				n = 1
+			}
+			bytes += n * rb
+		}
 		rows = t.appendRange(rows, ri, ri+n)
 		if ri += n; ri == t.len() {
 			ti, ri = ti+1, 0
@@ -83,9 +102,10 @@ func (p *plan) chunk(max int) (rows []*event.Row, ti, ri int) {
 
 // newPlan resolves msgs with the groups' members and the recipients'
 // preferences: a group without members makes a no_recipients dead letter
-// (after dead), a muted recipient no row.
-func newPlan(msgs []message, dead []*event.DeadLetter, members map[event.ScopeKey][]string, prefs map[string]*event.Preferences) *plan {
-	p := &plan{dead: dead}
+// (after dead), a group too large for one record (l.checkRows) a dead
+// letter of its reason, a muted recipient no row.
+func newPlan(msgs []message, dead []*event.DeadLetter, members map[event.ScopeKey][]string, prefs map[string]*event.Preferences, l Limits) *plan {
+	p := &plan{dead: dead, maxBytes: maxBytesPerTx}
 	rcptOf := func(r string) string { return r }
 	rowRcpt := func(r *event.Row) string { return r.RecipientID }
 	for i := range msgs {
@@ -98,6 +118,10 @@ func newPlan(msgs []message, dead []*event.DeadLetter, members map[event.ScopeKe
 					Reason: event.ReasonNoRecipients,
 					Detail: scopeName(m.d) + " scope has no members (add them with PUT /memberships, signalctl members add or the members topic)",
 				}))
+				continue
+			}
+			if err := l.checkRows(len(members[k]), m.rowBytes); err != nil {
+				p.dead = append(p.dead, deadLetter(m.rec, err))
 				continue
 			}
 			t.rcpts = unmuted(p, prefs, m.d, members[k], rcptOf)

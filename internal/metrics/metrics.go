@@ -34,6 +34,10 @@ type Metrics struct {
 
 	HTTPRequests *prometheus.CounterVec
 	HTTPSeconds  *prometheus.HistogramVec
+	// HTTPConnsRefused counts connections http.addr refused at accept, by
+	// reason; HTTPConns is the connections open there.
+	HTTPConnsRefused *prometheus.CounterVec
+	HTTPConns        *FuncGauge
 
 	RelayReceived *prometheus.CounterVec
 	RelayGaps     prometheus.Counter
@@ -67,11 +71,14 @@ func New() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := func(c prometheus.Collector) prometheus.Collector { r.MustRegister(c); return c }
-	queued := &FuncGauge{}
+	queued, conns := &FuncGauge{}, &FuncGauge{}
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "signal_http_connections",
+		Help: "TCP connections open on http.addr (idle keep-alives and WebSockets included)."}, conns.value))
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "signal_websocket_queued_bytes",
 		Help: "Bytes waiting in WebSocket clients' outbound queues (each counted against websocket.queue_bytes)."}, queued.value))
 	return &Metrics{
 		WSQueuedBytes: queued,
+		HTTPConns:     conns,
 		Registry:      r,
 		Consumed: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_messages_consumed_total",
 			Help: "Kafka records handled (stored as notifications or as dead letters)."})).(prometheus.Counter),
@@ -111,6 +118,8 @@ func New() *Metrics {
 			Help: "REST and health requests by route pattern and status code."}, []string{"route", "code"})).(*prometheus.CounterVec),
 		HTTPSeconds: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "signal_http_request_duration_seconds",
 			Help: "REST request latency by route pattern.", Buckets: prometheus.DefBuckets}, []string{"route"})).(*prometheus.HistogramVec),
+		HTTPConnsRefused: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_http_connections_refused_total",
+			Help: "Connections to http.addr refused when accepted, by reason: too_many_connections (http.max_connections_per_ip), server_full (http.max_connections and its reserve for health checks)."}, []string{"reason"})).(*prometheus.CounterVec),
 		RelayReceived: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signal_relay_messages_total",
 			Help: "Cross-instance messages received from PostgreSQL, by kind."}, []string{"kind"})).(*prometheus.CounterVec),
 		RelayGaps: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "signal_relay_gaps_total",

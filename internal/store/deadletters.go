@@ -140,3 +140,81 @@ func (s *Store) PurgeDeadLetters(ctx context.Context, before time.Time, reason s
 	}
 	return tag.RowsAffected(), nil
 }
+
+// Bounds of what a dead letter stores as text.
+const (
+	// MaxDeadLetterDetail bounds a dead letter's detail (an error message,
+	// which may quote the record).
+	MaxDeadLetterDetail = 4096
+	maxDeadLetterTopic  = 512
+	maxDeadLetterReason = 64
+)
+
+// Record timestamps a dead letter can store: PostgreSQL's timestamptz ends
+// in 294276, and pgx would wrap a time past it silently. A Kafka timestamp
+// is any int64 of milliseconds, so it is clamped to years 1–9999; the
+// record stays found by topic, partition and offset.
+var (
+	minStoredTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxStoredTime = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
+)
+
+// StorableTime is t clamped to what record_timestamp can hold.
+func StorableTime(t time.Time) time.Time {
+	switch {
+	case t.Before(minStoredTime):
+		return minStoredTime
+	case t.After(maxStoredTime):
+		return maxStoredTime
+	}
+	return t
+}
+
+// InsertDeadLetters stores records that cannot become notifications. A
+// record already stored (redelivery, replay) is not stored twice; its
+// reason is updated when it failed differently this time.
+//
+// Whatever the record holds, the row can be stored: key and value are
+// bytea, header keys that are not text are kept as base64 (event.Header),
+// texts made from input are made valid and bounded, and the timestamp is
+// clamped to PostgreSQL's range (StorableTime).
+func (t *Tx) InsertDeadLetters(ctx context.Context, dls []*event.DeadLetter) error {
+	if len(dls) == 0 {
+		return nil
+	}
+	var (
+		topic, headers, reason, detail []string
+		part                           []int32
+		off                            []int64
+		ts                             []time.Time
+		key, value                     [][]byte
+	)
+	for _, d := range dls {
+		h := d.Headers
+		if h == nil {
+			h = []event.Header{}
+		}
+		hb, err := json.Marshal(h)
+		if err != nil { // cannot happen: event.Header always encodes
+			return fmt.Errorf("insert dead letters: headers: %w", err)
+		}
+		topic = append(topic, event.StorableText(d.Source.Topic, maxDeadLetterTopic))
+		part, off, ts = append(part, d.Source.Partition), append(off, d.Source.Offset), append(ts, StorableTime(d.Source.Timestamp))
+		key, value, headers = append(key, d.Key), append(value, d.Value), append(headers, string(hb))
+		reason = append(reason, event.StorableText(d.Reason, maxDeadLetterReason))
+		detail = append(detail, event.StorableText(d.Detail, MaxDeadLetterDetail))
+	}
+	_, err := t.tx.Exec(ctx, `
+		INSERT INTO dead_letters (topic, partition, "offset", record_timestamp, key, value, headers, reason, detail)
+		SELECT t, p, o, ts, k, v, h::jsonb, r, d
+		FROM unnest($1::text[], $2::int[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::text[])
+		     AS u(t, p, o, ts, k, v, h, r, d)
+		ON CONFLICT (topic, partition, "offset", record_timestamp)
+		DO UPDATE SET reason = EXCLUDED.reason, detail = EXCLUDED.detail
+		WHERE (dead_letters.reason, dead_letters.detail) IS DISTINCT FROM (EXCLUDED.reason, EXCLUDED.detail)`,
+		topic, part, off, ts, key, value, headers, reason, detail)
+	if err != nil {
+		return fmt.Errorf("insert dead letters: %w", err)
+	}
+	return nil
+}

@@ -33,6 +33,17 @@ const Day = 24 * time.Hour
 // PartitionAhead is how many days ahead of today Maintain keeps partitions.
 const PartitionAhead = 7
 
+// MaxDaysAhead is the furthest day after today a partition is ever made
+// for. Ingest refuses records further ahead than ingest.max_clock_skew (at
+// most PartitionAhead days), EnsurePartitions makes none beyond it (nor
+// before 1970), and Maintain removes partitions that start a day later
+// still (strays: made by an earlier version, or by hand).
+const MaxDaysAhead = PartitionAhead + 1
+
+// epochDay is the first day a partition may be made for: an id's time is
+// an unsigned count of milliseconds since 1970.
+var epochDay = time.Unix(0, 0).UTC()
+
 // DayBound is the smallest id of day t's partition (t's UTC day): its
 // first millisecond followed by zeros. Ids of the day sort at or above it,
 // those of the next day at or above DayBound(t + 24h).
@@ -148,10 +159,19 @@ func (c *partitionCache) set(parts []Partition) {
 // EnsurePartitions makes sure a partition holds the ids of records with
 // these timestamps, creating the missing days, each in a short transaction
 // of its own. Known days cost no query.
+//
+// Days before 1970 or more than MaxDaysAhead after today get none: an
+// insert of such a row then fails as a constraint violation, which makes a
+// dead letter of its record rather than a partition per day an attacker
+// picks (ingest refuses those records before; this is the backstop).
 func (s *Store) EnsurePartitions(ctx context.Context, times []time.Time) error {
 	var missing []time.Time
+	last := time.Now().UTC().Truncate(Day).Add(MaxDaysAhead * Day)
 	for _, t := range times {
 		day := t.UTC().Truncate(Day)
+		if day.Before(epochDay) || day.After(last) {
+			continue
+		}
 		if !s.parts.covers(DayBound(day)) && !slices.Contains(missing, day) {
 			missing = append(missing, day)
 		}
@@ -224,6 +244,10 @@ type MaintainResult struct {
 	Skipped bool
 	Created []string // partitions created
 	Dropped []string // partitions removed whole
+	// Strays are partitions removed because they start more than
+	// MaxDaysAhead + 1 days ahead of today, with StrayRows rows in all.
+	Strays    []string
+	StrayRows int64
 	// Deleted counts rows deleted from the legacy partition, which holds
 	// days on both sides of the cutoff.
 	Deleted int64
@@ -291,7 +315,13 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, retention time.Dura
 		return res, err
 	}
 	res.Created = newNames(before, after)
+	if err := dropStrays(ctx, c, today, after, &res); err != nil {
+		return res, err
+	}
 	if retention <= 0 {
+		if len(res.Strays) > 0 {
+			return res, s.afterRemoval(ctx, c)
+		}
 		return res, nil
 	}
 
@@ -332,15 +362,45 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, retention time.Dura
 	if res.Changes, err = deleteChangesBefore(ctx, c, TimeOfID(cutoff)); err != nil {
 		return res, err
 	}
-	if len(res.Dropped) > 0 || res.Deleted > 0 {
-		if _, err := c.Exec(ctx, `UPDATE inbox_epoch SET epoch = epoch + 1`); err != nil {
-			return res, fmt.Errorf("invalidate cached counts: %w", err)
-		}
+	if len(res.Dropped) > 0 || res.Deleted > 0 || len(res.Strays) > 0 {
+		return res, s.afterRemoval(ctx, c)
+	}
+	return res, nil
+}
+
+// afterRemoval makes every cached count stale (rows were removed) and
+// refreshes the partitions known.
+func (s *Store) afterRemoval(ctx context.Context, c *pgx.Conn) error {
+	if _, err := c.Exec(ctx, `UPDATE inbox_epoch SET epoch = epoch + 1`); err != nil {
+		return fmt.Errorf("invalidate cached counts: %w", err)
 	}
 	if parts, err := listPartitions(ctx, c); err == nil {
 		s.parts.set(parts)
 	}
-	return res, nil
+	return nil
+}
+
+// dropStrays removes the partitions that start more than MaxDaysAhead + 1
+// days after today (a day of margin for instance clocks). No version that
+// bounds timestamps makes them; an earlier one made one for any record
+// timestamp, and every inbox query visits every partition.
+func dropStrays(ctx context.Context, c *pgx.Conn, today time.Time, parts []Partition, res *MaintainResult) error {
+	limit := DayBound(today.Add((MaxDaysAhead + 2) * Day))
+	for _, p := range parts {
+		if p.From == nil || compareIDs(*p.From, limit) < 0 {
+			continue
+		}
+		var n int64
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{p.Name}.Sanitize()).Scan(&n); err != nil {
+			return fmt.Errorf("count rows of stray partition %s: %w", p.Name, err)
+		}
+		if err := dropPartition(ctx, c, p); err != nil {
+			return err
+		}
+		res.Strays = append(res.Strays, p.Name)
+		res.StrayRows += n
+	}
+	return nil
 }
 
 // deleteChangesBefore removes the stream changes (inbox_changes) made

@@ -80,7 +80,7 @@ func (l *Listener) serve(raw net.Conn) {
 		tc.Close()
 		return
 	}
-	conn := &peerConn{UnixConn: inside, local: raw.LocalAddr(), remote: raw.RemoteAddr()}
+	conn := &peerConn{UnixConn: inside, local: raw.LocalAddr(), remote: raw.RemoteAddr(), outer: raw}
 	select {
 	case l.conns <- conn:
 	case <-l.done:
@@ -135,7 +135,12 @@ func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
 type peerConn struct {
 	*net.UnixConn
 	local, remote net.Addr
+	outer         net.Conn
 }
+
+// NetConn is the connection the inner listener accepted, beneath TLS (as
+// tls.Conn's): connlimit finds its own mark on it.
+func (p *peerConn) NetConn() net.Conn { return p.outer }
 
 func (p *peerConn) LocalAddr() net.Addr  { return p.local }
 func (p *peerConn) RemoteAddr() net.Addr { return p.remote }

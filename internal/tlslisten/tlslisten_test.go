@@ -66,6 +66,10 @@ func TestAcceptedConnectionsHaveADescriptorAndCarryBothWays(t *testing.T) {
 	if _, ok := srv.(syscall.Conn); !ok {
 		t.Fatalf("accepted %T has no descriptor", srv)
 	}
+	// connlimit reads its mark on the accepted TCP connection through it.
+	if nc, ok := srv.(interface{ NetConn() net.Conn }); !ok || nc.NetConn().RemoteAddr().String() != client.LocalAddr().String() {
+		t.Errorf("accepted %T does not lead to the TCP connection beneath TLS", srv)
+	}
 	if srv.RemoteAddr().String() != client.LocalAddr().String() {
 		t.Errorf("RemoteAddr %s, want the client's %s", srv.RemoteAddr(), client.LocalAddr())
 	}

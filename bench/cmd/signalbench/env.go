@@ -238,8 +238,9 @@ func (e *env) serve(ctx context.Context, o serveOpts) (*server, error) {
 		DevState: filepath.Join(e.dir, "dev.json"),
 	}.Env("SIGNAL_KAFKA_SESSION_TIMEOUT=6s", "SIGNAL_WEBSOCKET_CLOSE_WINDOW=300ms",
 		// Thousands of clients come from each loopback address, as from a
-		// load balancer: the per-address upgrade rate is off.
-		"SIGNAL_WEBSOCKET_UPGRADE_RATE=0")
+		// load balancer: the per-address upgrade rate and connection cap
+		// are off.
+		"SIGNAL_WEBSOCKET_UPGRADE_RATE=0", "SIGNAL_HTTP_MAX_CONNECTIONS_PER_IP=0")
 	if e.cfg.pprofDir != "" {
 		if s.pprof, err = freeAddr(); err != nil {
 			return nil, err

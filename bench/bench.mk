@@ -4,7 +4,8 @@
 #   make bench            every scenario, full size: bench/results/<date>.md and <date>-*.png
 #   make bench-quick      every scenario, small sizes (a minute or two): bench/results/<date>-quick.md
 #   make bench-ingest     one scenario (also bench-e2e, bench-fanout, bench-slow, bench-cluster, bench-scale, bench-failover, bench-big-org, bench-hostile, bench-inbox, bench-poison)
-#   make bench-test       the harness's own unit tests (no servers)
+#   make bench-test       the harness's own tests (and the short soak)
+#   make soak             the production day at full size (bench-soak)
 #
 # BENCH_FLAGS adds signalbench flags, e.g. BENCH_FLAGS="-n 50000 -keep".
 #
@@ -18,9 +19,9 @@ BENCH_OUT   ?= bench/results
 BENCH_FLAGS ?=
 BENCH_DATE  := $(shell date +%Y-%m-%d)
 BENCH_RUN   := bin/signalbench
-BENCH_SCENARIOS := ingest e2e fanout slow cluster scale failover big-org hostile inbox poison sync
+BENCH_SCENARIOS := ingest e2e fanout slow cluster scale failover big-org hostile inbox poison sync soak
 
-.PHONY: bench bench-quick bench-test bench-build bench-js bench-signalctl $(addprefix bench-,$(BENCH_SCENARIOS))
+.PHONY: soak bench bench-quick bench-test bench-build bench-js bench-signalctl $(addprefix bench-,$(BENCH_SCENARIOS))
 
 # The server under test: built from this work tree, run as a child process.
 bench-signalctl:
@@ -51,3 +52,7 @@ bench-js:
 
 bench-test:
 	$(GO) -C bench test -count=1 ./...
+
+# soak: the production day at full size (the soak scenario); make test runs
+# a short one (bench/cmd/signalbench/soak_test.go).
+soak: bench-soak

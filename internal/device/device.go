@@ -56,6 +56,9 @@ type SyncClient struct {
 	countsAt int64
 	stats    SyncStats
 	synced   chan struct{} // closed at the synced (or reset) of the current session
+	// live: connected and synced (legacy: connected); a bench measures how
+	// long a fault keeps devices from being live.
+	live bool
 }
 
 // SyncItem is one notification as the device shows it.
@@ -119,6 +122,9 @@ func (s *SyncClient) Session(ctx context.Context, d, max time.Duration) error {
 	defer func() {
 		conn.NetConn().Close()
 		<-handler.done
+		s.mu.Lock()
+		s.live = false
+		s.mu.Unlock()
 	}()
 	minEnd, maxEnd := time.NewTimer(d), time.NewTimer(max)
 	defer minEnd.Stop()
@@ -180,6 +186,14 @@ func (s *SyncClient) reloadIfAsked(ctx context.Context) error {
 	s.items, s.reload = items, false
 	s.mu.Unlock()
 	return nil
+}
+
+// Live reports whether the device is connected and synced now (a legacy
+// device: connected and welcomed).
+func (s *SyncClient) Live() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live
 }
 
 // Stats returns what the device saw so far.
@@ -297,6 +311,7 @@ func (s *SyncClient) apply(b []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Legacy {
+		s.live = true // a legacy server sends no synced: its welcome says it
 		s.applyLegacy(f)
 		return
 	}
@@ -321,6 +336,7 @@ func (s *SyncClient) apply(b []byte) {
 			close(s.synced)
 			s.synced = nil
 		}
+		s.live = true
 		return
 	case event.TopicError:
 		var e struct{ Code string }

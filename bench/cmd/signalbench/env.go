@@ -439,8 +439,14 @@ func logf(format string, args ...any) {
 
 // postgresPIDs are the postmaster and its children (backends, WAL writer,
 // checkpointer, autovacuum…).
-func (e *env) postgresPIDs() []int {
-	b, err := os.ReadFile(filepath.Join(e.pg.Dir, "data", "postmaster.pid"))
+func (e *env) postgresPIDs() []int { return clusterPIDs(e.pg) }
+
+// clusterPIDs are the postmaster of c and its children.
+func clusterPIDs(c *pgcluster.Cluster) []int {
+	if c == nil {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(c.Dir, "data", "postmaster.pid"))
 	if err != nil {
 		return nil
 	}

@@ -44,6 +44,15 @@ func init() {
 			fs.DurationVar(&x.o.phase, "sync-phase", 20*time.Second, "sync: time before, between and after the faults")
 			fs.Float64Var(&x.o.dropPct, "sync-drop", 5, "sync: percent of devices that drop their connection every 10 s")
 			fs.StringVar(&x.o.baseline, "sync-baseline-bin", "", "sync: a previous build, run the same day with its own protocol (resume by notification id)")
+			fs.Func("sync-faults", "sync: faults in order, of kill, rolling, pg-restart (default all three)", func(v string) error {
+				x.o.faults = nil
+				for f := range strings.SplitSeq(v, ",") {
+					if f = strings.TrimSpace(f); f != "" {
+						x.o.faults = append(x.o.faults, f)
+					}
+				}
+				return nil
+			})
 			return x
 		}})
 }
@@ -55,6 +64,16 @@ type syncOptions struct {
 	phase            time.Duration
 	baseline         string
 	faults           []string // in order: kill, rolling, pg-restart (and, for soak, more)
+	name             string   // "sync" when empty; the soak's is "soak"
+	// The soak's additions (zero: as the sync scenario).
+	instances  int     // 3 when 0
+	replica    bool    // a cluster of its own with a synchronous replica (the failover fault)
+	brokerDisk bool    // the broker keeps its log on disk (the broker-restart fault)
+	burst      float64 // rate multiplier of the burst fault
+	hostile    int     // connections of the hostile fault
+	inboxRate  float64 // inbox reads per second
+	rows       bool    // count rows lost and duplicated at the end
+	orgEvery   int     // one message in this many to the organizer (200 when 0)
 }
 
 type syncRun struct {
@@ -116,9 +135,25 @@ type syncResult struct {
 	// Latency of created frames, by phase: calm, then each fault's.
 	Phases []syncPhase `json:"phases"`
 	// PeakRSSMiB of each instance, and PostgreSQL's CPU over the run.
-	PeakRSSMiB []float64 `json:"peakRssMiB"`
-	PGCores    float64   `json:"pgCores"`
-	Load       string    `json:"load"`
+	PeakRSSMiB    []float64 `json:"peakRssMiB"`
+	InstanceCores []float64 `json:"instanceCores"`
+	PGCores       float64   `json:"pgCores"`
+	Load          string    `json:"load"`
+	// Each fault: the time until every device had been live again after
+	// it (from its start), and PostgreSQL's cores meanwhile.
+	Faults []syncFault `json:"faults,omitempty"`
+	// The soak's: rows, inbox reads, hostile connections.
+	RowsExpected   int          `json:"rowsExpected,omitempty"`
+	RowsLost       int          `json:"rowsLost"`
+	RowsDuplicated int          `json:"rowsDuplicated"`
+	InboxReads     *inboxReads  `json:"inboxReads,omitempty"`
+	Hostile        *soakHostile `json:"hostile,omitempty"`
+}
+
+type syncFault struct {
+	Name    string  `json:"name"`
+	LiveSec float64 `json:"liveSeconds"`
+	PGCores float64 `json:"pgCores"`
 }
 
 type syncPhase struct {
@@ -135,6 +170,7 @@ type syncWorld struct {
 	o      syncOptions
 	bin    string
 	legacy bool
+	name   string // of the run: the group is bench-<name>
 	broker string
 	dbURL  string
 
@@ -143,9 +179,17 @@ type syncWorld struct {
 
 	devices    []*device.SyncClient
 	recipients []string
+	members    []string // of org-sync
 	samples    []latencySample
 	sampleMu   sync.Mutex
 	peakRSS    []float64
+
+	soak soakState // the soak's faults, reads and row count
+	// CPU seconds last read of each process (PostgreSQL's, the
+	// instances'), so that ended ones still count; under mu.
+	cpuSeen map[int]float64
+	slotOf  map[int]int // instance pid → its slot
+	pgSeen  map[int]float64
 }
 
 type latencySample struct {
@@ -156,19 +200,18 @@ type latencySample struct {
 // runSync runs the scenario once, with bin (legacy: the protocol before
 // the sync stream).
 func runSync(ctx context.Context, e *env, o syncOptions, bin string, legacy bool) (*syncResult, error) {
-	w := &syncWorld{e: e, o: o, bin: bin, legacy: legacy}
-	name := "sync"
+	w := &syncWorld{e: e, o: o, bin: bin, legacy: legacy, name: o.name}
+	if w.name == "" {
+		w.name = "sync"
+	}
 	if legacy {
-		name = "sync-baseline"
+		w.name += "-baseline"
 	}
-	var err error
-	if w.broker, err = startBroker(e, topic); err != nil {
+	name := w.name
+	if err := w.setup(ctx, name); err != nil {
 		return nil, err
 	}
-	if w.dbURL, err = e.databaseFor(ctx, "bench_"+strings.ReplaceAll(name, "-", "_"), bin); err != nil {
-		return nil, err
-	}
-	for i := range 3 {
+	for i := range w.instanceCount() {
 		if err := w.startInstance(ctx, i, name); err != nil {
 			return nil, err
 		}
@@ -178,8 +221,8 @@ func runSync(ctx context.Context, e *env, o syncOptions, bin string, legacy bool
 	for i := range o.devices / 2 {
 		w.recipients = append(w.recipients, "d"+strconv.Itoa(i))
 	}
-	members := w.recipients[:min(o.members, len(w.recipients))]
-	if status, body := httpPutJSON(w.pick()+"/memberships/org/org-sync", apiKey, map[string]any{"recipientIds": members}); status != 200 {
+	w.members = w.recipients[:min(o.members, len(w.recipients))]
+	if status, body := httpPutJSON(w.pick()+"/memberships/org/org-sync", apiKey, map[string]any{"recipientIds": w.members}); status != 200 {
 		return nil, fmt.Errorf("memberships: %d %s", status, body)
 	}
 	for i := range o.devices {
@@ -193,11 +236,12 @@ func runSync(ctx context.Context, e *env, o syncOptions, bin string, legacy bool
 		d.Observe = w.observe
 		w.devices = append(w.devices, d)
 	}
-	pgCPU0 := sumCPU(e.postgresPIDs())
+	pgCPU0 := w.pgCPU()
 	start := time.Now()
 	stopDevices := w.runDevices(ctx)
-	logf("%s: %d devices on 3 instances", name, len(w.devices))
+	logf("%s: %d devices on %d instances", name, len(w.devices), w.instanceCount())
 	stopTraffic := w.traffic(ctx)
+	stopReads := w.inboxReads(ctx)
 	phases := []struct {
 		name string
 		at   time.Time
@@ -209,11 +253,19 @@ func runSync(ctx context.Context, e *env, o syncOptions, bin string, legacy bool
 			at   time.Time
 		}{f, time.Now()})
 		logf("%s: %s", name, f)
+		at, cpu0 := time.Now(), w.pgCPU()
 		if err := w.fault(ctx, f, name); err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
+		if disconnects(f) { // burst and hostile leave every device connected
+			live := w.untilLive(ctx, at, 2*time.Minute)
+			res.Faults = append(res.Faults, syncFault{Name: f, LiveSec: live.Seconds(),
+				PGCores: (w.pgCPU() - cpu0) / time.Since(at).Seconds()})
+			logf("%s: %s: every device live again %.1f s after it began", name, f, live.Seconds())
+		}
 		sleepCtx(ctx, o.phase)
 	}
+	res.InboxReads = stopReads()
 	res.Messages, res.StateChanges = stopTraffic()
 	end := time.Now()
 	logf("%s: %d messages, %d state changes; waiting for every device to catch up", name, res.Messages, res.StateChanges)
@@ -223,12 +275,19 @@ func runSync(ctx context.Context, e *env, o syncOptions, bin string, legacy bool
 	}
 	res.ConvergeSec = time.Since(converged).Seconds()
 	stopDevices()
-	res.PGCores = (sumCPU(e.postgresPIDs()) - pgCPU0) / time.Since(start).Seconds()
+	res.PGCores = (w.pgCPU() - pgCPU0) / time.Since(start).Seconds()
 	res.PeakRSSMiB = w.peakRSS
+	res.InstanceCores = w.instanceCores(time.Since(start))
 	res.Load = loadAvg()
 	if err := w.verify(ctx, res); err != nil {
 		return res, err
 	}
+	if o.rows {
+		if err := w.countRows(ctx, res); err != nil {
+			return res, err
+		}
+	}
+	res.Hostile = w.soak.hostileResult
 	res.Phases = w.phases(phases, end)
 	logf("%s: %d devices off, %d changes missed, %d count drift, %d gaps, %d resets; converged in %.1fs",
 		name, res.DevicesOff, res.Missed, res.Drift, res.Gaps, res.Resets, res.ConvergeSec)
@@ -239,7 +298,7 @@ func runSync(ctx context.Context, e *env, o syncOptions, bin string, legacy bool
 func (w *syncWorld) startInstance(ctx context.Context, i int, name string) error {
 	s, err := w.e.serve(ctx, serveOpts{name: fmt.Sprintf("%s-%d", name, i), bin: w.bin, dbURL: w.dbURL, broker: w.broker,
 		extra: []string{"APP_ENV_KAFKA_GROUP_ID=bench-" + name, "APP_ENV_KAFKA_CLIENT_ID=" + fmt.Sprintf("%s-%d", name, i),
-			"SIGNAL_CLUSTER_HEARTBEAT=1s", "SIGNAL_WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT=0"}})
+			"SIGNAL_CLUSTER_HEARTBEAT=1s", "SIGNAL_WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT=0", w.pingEnv()}})
 	if err != nil {
 		return err
 	}
@@ -334,6 +393,7 @@ func (w *syncWorld) runDevices(ctx context.Context) func() {
 						if kib, err := s.rssKiB(); err == nil {
 							w.peakRSS[i] = max(w.peakRSS[i], kib/1024)
 						}
+						w.readCPU(s.pid(), i)
 					}
 				}
 				w.mu.Unlock()
@@ -356,21 +416,27 @@ func (w *syncWorld) traffic(ctx context.Context) (stop func() (messages, changes
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		start := time.Now()
+		next := time.Now()
 		for i := 0; ctx.Err() == nil; i++ {
 			var value []byte
-			if i%200 == 199 {
+			var key string
+			var rcpts []string
+			if i%w.orgEvery() == w.orgEvery()-1 {
 				value = orgMessage(i, "org-sync", time.Now().UnixNano())
+				key, rcpts = "t-"+strconv.Itoa(i), w.members
 			} else {
 				a, b := w.recipients[rand.IntN(len(w.recipients))], w.recipients[rand.IntN(len(w.recipients))]
 				value = message(i, [2]string{a, b}, time.Now().UnixNano())
+				key, rcpts = "p-"+strconv.Itoa(i), []string{a, b}
 			}
 			cl.Produce(ctx, &kgo.Record{Key: []byte(organizer(i)), Value: value}, func(_ *kgo.Record, err error) {
 				if err == nil {
 					produced.Add(1)
 				}
+				w.sent(key, rcpts, err)
 			})
-			if d := time.Until(start.Add(time.Duration(float64(i+1) * float64(time.Second) / w.o.rate))); d > 0 {
+			next = next.Add(time.Duration(float64(time.Second) / (w.o.rate * w.rateFactor())))
+			if d := time.Until(next); d > 0 {
 				time.Sleep(d)
 			}
 		}
@@ -431,7 +497,7 @@ func (w *syncWorld) fault(ctx context.Context, f, name string) error {
 		sleepCtx(ctx, 3*time.Second)
 		return w.startInstance(ctx, 1, name)
 	case "rolling": // every instance in turn: SIGTERM, start again, ready
-		for i := range 3 {
+		for i := range w.instanceCount() {
 			w.mu.Lock()
 			s := w.instances[i]
 			w.instances[i] = nil
@@ -443,9 +509,12 @@ func (w *syncWorld) fault(ctx context.Context, f, name string) error {
 		}
 		return nil
 	case "pg-restart":
+		if w.soak.primary != nil {
+			return w.soak.primary.Restart(ctx, pgcluster.Options{Durable: true})
+		}
 		return w.e.pg.Restart(ctx, pgcluster.Options{Durable: true})
 	}
-	return fmt.Errorf("unknown fault %q", f)
+	return w.soakFault(ctx, f)
 }
 
 // converge waits until every device has caught up with its stream (for a
@@ -459,7 +528,7 @@ func (w *syncWorld) converge(ctx context.Context) error {
 	defer closeAdm()
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
-		if lag, err := groupLag(ctx, adm, "bench-sync"+map[bool]string{true: "-baseline"}[w.legacy]); err == nil && lag == 0 {
+		if lag, err := groupLag(ctx, adm, "bench-"+w.name); err == nil && lag == 0 {
 			break
 		}
 		sleepCtx(ctx, 500*time.Millisecond)

@@ -54,6 +54,7 @@ func init() {
 			fs.IntVar(&x.o.hostile, "soak-hostile", 50, "soak: hostile connections (half never read, half never finish their request)")
 			fs.Float64Var(&x.o.inboxRate, "soak-inbox-rate", 20, "soak: inbox reads per second")
 			fs.IntVar(&x.o.instances, "soak-instances", 3, "soak: instances")
+			fs.BoolVar(&x.o.async, "soak-async-replica", false, "soak: the replica is asynchronous (measures what a failover loses; correctness rows may then be above 0)")
 			fs.StringVar(&x.faults, "soak-faults", strings.Join(soakFaults, ","), "soak: faults in order (of "+strings.Join(soakFaults, ", ")+", pg-restart)")
 			return x
 		}})
@@ -184,7 +185,7 @@ func (w *syncWorld) ownCluster(ctx context.Context, name string) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("migrate: %w\n%s", err, out)
 	}
-	r, err := pgcluster.StartReplica(ctx, p, pgcluster.Options{Dir: filepath.Join(dir, "replica"), Durable: true}, true)
+	r, err := pgcluster.StartReplica(ctx, p, pgcluster.Options{Dir: filepath.Join(dir, "replica"), Durable: true}, !w.o.async)
 	if err != nil {
 		return fmt.Errorf("start the replica: %w", err)
 	}
@@ -199,7 +200,7 @@ func (w *syncWorld) ownCluster(ctx context.Context, name string) error {
 	q.Set("target_session_attrs", "read-write")
 	pu.RawQuery = q.Encode()
 	w.dbURL = pu.String()
-	logf("%s: PostgreSQL primary on %s, synchronous replica on %s", name, p.HostPort(), r.HostPort())
+	logf("%s: PostgreSQL primary on %s, %s replica on %s", name, p.HostPort(), map[bool]string{true: "asynchronous", false: "synchronous"}[w.o.async], r.HostPort())
 	return nil
 }
 

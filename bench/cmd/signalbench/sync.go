@@ -68,6 +68,7 @@ type syncOptions struct {
 	// The soak's additions (zero: as the sync scenario).
 	instances  int     // 3 when 0
 	replica    bool    // a cluster of its own with a synchronous replica (the failover fault)
+	async      bool    // the replica is asynchronous (what a failover may lose, measured)
 	brokerDisk bool    // the broker keeps its log on disk (the broker-restart fault)
 	burst      float64 // rate multiplier of the burst fault
 	hostile    int     // connections of the hostile fault
@@ -362,7 +363,10 @@ func (w *syncWorld) observe(topic string, data []byte) {
 // time whose mean drops dropPct % of the devices every 10 s.
 func (w *syncWorld) runDevices(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
-	mean := 10 * time.Second * time.Duration(100/w.o.dropPct)
+	mean := time.Hour // -sync-drop 0: devices stay until the server closes them
+	if w.o.dropPct > 0 {
+		mean = 10 * time.Second * time.Duration(100/w.o.dropPct)
+	}
 	var wg sync.WaitGroup
 	for _, d := range w.devices {
 		wg.Add(1)

@@ -73,8 +73,8 @@ test-token-soak: build chromium js
 test-short: build
 	$(BIN) dev-db exec -- $(GO) test -short -count=1 ./...
 
-## check: gofmt, go.mod tidy, go vet, staticcheck, errcheck and govulncheck (both modules where it applies)
-check: $(STATICCHECK) tidy-check errcheck vulncheck
+## check: gofmt, go.mod tidy, go vet, staticcheck, errcheck, govulncheck (both modules where it applies) and function size (internal/)
+check: $(STATICCHECK) tidy-check errcheck vulncheck funcsize
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -4,6 +4,7 @@
 #   make tidy-check   go.mod and go.sum of every module are what go mod tidy makes
 #   make errcheck     no unchecked error outside the tests (scripts/errcheck-exclude)
 #   make vulncheck    no known vulnerability called by the code (scripts/vulncheck-accept)
+#   make funcsize     no function of internal/ over 80 lines or cyclomatic 20 (scripts/funcsize-allow)
 #
 # Tools live outside the clone, in the user's cache, keyed by version: a fresh
 # clone (CI, a new worktree) finds the binary built by an earlier run instead
@@ -16,6 +17,8 @@ ERRCHECK_VERSION    := v1.30.0
 ERRCHECK    := $(TOOLS_DIR)/errcheck-$(ERRCHECK_VERSION)/errcheck
 GOVULNCHECK_VERSION := v1.9.0
 GOVULNCHECK := $(TOOLS_DIR)/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
+GOCYCLO_VERSION     := v0.6.0
+GOCYCLO     := $(TOOLS_DIR)/gocyclo-$(GOCYCLO_VERSION)/gocyclo
 # The vulnerability database: golang.org/x/vulndb's OSV files, a Go module
 # like any other (no other network needed; offline once in the module
 # cache). Its date is the database's: bump it to learn of newer reports.
@@ -37,8 +40,10 @@ $(ERRCHECK):
 	$(call go-install,github.com/kisielk/errcheck@$(ERRCHECK_VERSION))
 $(GOVULNCHECK):
 	$(call go-install,golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION))
+$(GOCYCLO):
+	$(call go-install,github.com/fzipp/gocyclo/cmd/gocyclo@$(GOCYCLO_VERSION))
 
-.PHONY: tidy-check errcheck vulncheck
+.PHONY: tidy-check errcheck vulncheck funcsize
 
 ## tidy-check: go.mod and go.sum of the product, bench/ and scripts/releasecheck/ are tidy
 tidy-check:
@@ -56,3 +61,7 @@ vulncheck: $(GOVULNCHECK)
 	  test -d "$$db/data/osv" || { echo "vulncheck: no golang.org/x/vulndb@$(VULNDB_VERSION) in the module cache" >&2; exit 1; } && \
 	  echo "$(GO) run ./internal/tools/vulncheck -db $$db/data/osv" && \
 	  $(GO) run ./internal/tools/vulncheck -govulncheck $(GOVULNCHECK) -db "$$db/data/osv" -accept scripts/vulncheck-accept ./...
+
+## funcsize: no function of internal/ (tests aside) over 80 lines or over cyclomatic complexity 20, but the at most 5 of scripts/funcsize-allow
+funcsize: $(GOCYCLO)
+	$(GO) run ./internal/tools/funcsize -lines 80 -gocyclo $(GOCYCLO) -over 20 -allow scripts/funcsize-allow -max-allow 5 internal

@@ -114,43 +114,9 @@ func (j jwk) parse() (*publicKey, error) {
 	if j.Use != "" && j.Use != "sig" {
 		return nil, fmt.Errorf("use %q is not sig", j.Use)
 	}
-	var key any
-	switch j.Kty {
-	case "RSA":
-		n, err1 := b64int(j.N)
-		e, err2 := b64int(j.E)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, fmt.Errorf("RSA n/e: %w", err)
-		}
-		if !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 {
-			return nil, errors.New("RSA exponent out of range")
-		}
-		key = &rsa.PublicKey{N: n, E: int(e.Int64())}
-	case "EC":
-		if j.Crv != "P-256" {
-			return nil, fmt.Errorf("EC curve %q: only P-256 is supported", j.Crv)
-		}
-		x, err1 := base64.RawURLEncoding.DecodeString(j.X)
-		y, err2 := base64.RawURLEncoding.DecodeString(j.Y)
-		if err := errors.Join(err1, err2); err != nil || len(x) != 32 || len(y) != 32 {
-			return nil, errors.New("EC x/y must be 32 bytes each, base64url")
-		}
-		pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
-		if err != nil {
-			return nil, fmt.Errorf("EC point: %w", err)
-		}
-		key = pk
-	case "OKP":
-		if j.Crv != "Ed25519" {
-			return nil, fmt.Errorf("OKP curve %q: only Ed25519 is supported", j.Crv)
-		}
-		x, err := base64.RawURLEncoding.DecodeString(j.X)
-		if err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, errors.New("Ed25519 x must be 32 bytes, base64url")
-		}
-		key = ed25519.PublicKey(x)
-	default:
-		return nil, fmt.Errorf("key type %q is not accepted (RSA, EC P-256, OKP Ed25519)", j.Kty)
+	key, err := j.publicKey()
+	if err != nil {
+		return nil, err
 	}
 	k, err := pinned(j.Kid, key)
 	if err != nil {
@@ -160,6 +126,58 @@ func (j jwk) parse() (*publicKey, error) {
 		return nil, fmt.Errorf("alg %q does not fit a %s key (%s)", j.Alg, j.Kty, k.alg)
 	}
 	return k, nil
+}
+
+// publicKey decodes the key of the JWK's type: RSA, EC P-256 or OKP
+// Ed25519.
+func (j jwk) publicKey() (any, error) {
+	switch j.Kty {
+	case "RSA":
+		return j.rsaKey()
+	case "EC":
+		return j.ecKey()
+	case "OKP":
+		if j.Crv != "Ed25519" {
+			return nil, fmt.Errorf("OKP curve %q: only Ed25519 is supported", j.Crv)
+		}
+		x, err := base64.RawURLEncoding.DecodeString(j.X)
+		if err != nil || len(x) != ed25519.PublicKeySize {
+			return nil, errors.New("Ed25519 x must be 32 bytes, base64url")
+		}
+		return ed25519.PublicKey(x), nil
+	default:
+		return nil, fmt.Errorf("key type %q is not accepted (RSA, EC P-256, OKP Ed25519)", j.Kty)
+	}
+}
+
+// rsaKey decodes n and e; an exponent outside 3..2^31-1 is refused.
+func (j jwk) rsaKey() (any, error) {
+	n, err1 := b64int(j.N)
+	e, err2 := b64int(j.E)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("RSA n/e: %w", err)
+	}
+	if !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 {
+		return nil, errors.New("RSA exponent out of range")
+	}
+	return &rsa.PublicKey{N: n, E: int(e.Int64())}, nil
+}
+
+// ecKey decodes a P-256 point, which must lie on the curve.
+func (j jwk) ecKey() (any, error) {
+	if j.Crv != "P-256" {
+		return nil, fmt.Errorf("EC curve %q: only P-256 is supported", j.Crv)
+	}
+	x, err1 := base64.RawURLEncoding.DecodeString(j.X)
+	y, err2 := base64.RawURLEncoding.DecodeString(j.Y)
+	if err := errors.Join(err1, err2); err != nil || len(x) != 32 || len(y) != 32 {
+		return nil, errors.New("EC x/y must be 32 bytes each, base64url")
+	}
+	pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	if err != nil {
+		return nil, fmt.Errorf("EC point: %w", err)
+	}
+	return pk, nil
 }
 
 func b64int(s string) (*big.Int, error) {

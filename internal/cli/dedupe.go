@@ -97,25 +97,10 @@ type dedupeReport struct {
 }
 
 func dedupeRun(ctx context.Context, o *DedupeOptions) error {
-	if err := checkFormat(o.Output); err != nil {
+	f, err := o.filter()
+	if err != nil {
 		return err
 	}
-	if o.Chunk < 1 {
-		return usageErrorf("--chunk must be at least 1")
-	}
-	var f store.DedupeFilter
-	var err error
-	if o.Since != "" {
-		if f.Since, err = parseBefore(o.Since); err != nil {
-			return usageErrorf("--since: %v", err)
-		}
-	}
-	if o.Until != "" {
-		if f.Until, err = parseBefore(o.Until); err != nil {
-			return usageErrorf("--until: %v", err)
-		}
-	}
-	f.Recipient, f.Type = o.Recipient, o.Type
 	cfg, err := o.g.load(o.flags)
 	if err != nil {
 		return err
@@ -134,53 +119,95 @@ func dedupeRun(ctx context.Context, o *DedupeOptions) error {
 		fmt.Fprint(io.Out, plan)
 		return nil
 	}
-
 	// Pass 1: list every group (and count what --apply would remove).
-	rep := dedupeReport{Groups: []groupView{}, Removed: []uuid.UUID{}}
-	var after store.Cursor
-	for {
-		groups, next, err := st.DuplicateGroups(ctx, f, after, o.Chunk)
-		if err != nil {
-			return err
-		}
-		for _, g := range groups {
-			rep.Groups = append(rep.Groups, groupView{RecipientID: g.RecipientID, Type: g.Type, EventKey: hex.EncodeToString(g.EventKey),
-				Copies: g.Copies, Keep: g.Keep, Remove: g.Remove, AnyRead: g.AnyRead, FirstAt: g.FirstAt.UTC(), LastAt: g.LastAt.UTC()})
-			rep.Rows += len(g.Remove)
-		}
-		if next == nil {
-			break
-		}
-		after = *next
+	groups, err := st.AllDuplicateGroups(ctx, f, o.Chunk)
+	if err != nil {
+		return err
 	}
-	if !o.Apply {
-		printGroups(io, o.Output, rep)
-		if o.Output != FormatJSON {
-			if len(rep.Groups) == 0 {
-				fmt.Fprintln(io.ErrOut, "No duplicates.")
-			} else {
-				fmt.Fprintf(io.ErrOut, "%d group(s), %d duplicate row(s). Nothing changed: run with --apply to remove them.\n", len(rep.Groups), rep.Rows)
-			}
-		}
+	rep := newDedupeReport(groups)
+	switch {
+	case !o.Apply:
+		o.printFound(rep)
 		return nil
-	}
-	if rep.Rows == 0 {
+	case rep.Rows == 0:
 		rep.Applied = true
 		printGroups(io, o.Output, rep)
 		fmt.Fprintln(io.ErrOut, "No duplicates: nothing to remove.")
 		return nil
 	}
-	if !o.Yes {
-		if !io.InTTY {
-			return usageErrorf("refusing to remove %d row(s) without --yes (no terminal to confirm on)", rep.Rows)
-		}
-		if !confirm(io, fmt.Sprintf("Remove %d duplicate row(s) in %d group(s), keeping the oldest of each?", rep.Rows, len(rep.Groups))) {
-			return fmt.Errorf("cancelled: nothing removed")
+	if err := o.confirm(rep); err != nil {
+		return err
+	}
+	return o.remove(ctx, st, f, rep)
+}
+
+// filter checks the flags and makes the search's filter of them.
+func (o *DedupeOptions) filter() (store.DedupeFilter, error) {
+	f := store.DedupeFilter{Recipient: o.Recipient, Type: o.Type}
+	if err := checkFormat(o.Output); err != nil {
+		return f, err
+	}
+	if o.Chunk < 1 {
+		return f, usageErrorf("--chunk must be at least 1")
+	}
+	var err error
+	if o.Since != "" {
+		if f.Since, err = parseBefore(o.Since); err != nil {
+			return f, usageErrorf("--since: %v", err)
 		}
 	}
+	if o.Until != "" {
+		if f.Until, err = parseBefore(o.Until); err != nil {
+			return f, usageErrorf("--until: %v", err)
+		}
+	}
+	return f, nil
+}
 
-	// Pass 2: remove (delete, as the inbox does: every device drops them),
-	// a chunk of groups at a time.
+func newDedupeReport(groups []store.DuplicateGroup) dedupeReport {
+	rep := dedupeReport{Groups: []groupView{}, Removed: []uuid.UUID{}}
+	for _, g := range groups {
+		rep.Groups = append(rep.Groups, groupView{RecipientID: g.RecipientID, Type: g.Type, EventKey: hex.EncodeToString(g.EventKey),
+			Copies: g.Copies, Keep: g.Keep, Remove: g.Remove, AnyRead: g.AnyRead, FirstAt: g.FirstAt.UTC(), LastAt: g.LastAt.UTC()})
+		rep.Rows += len(g.Remove)
+	}
+	return rep
+}
+
+// printFound prints the groups found without --apply, and what to do.
+func (o *DedupeOptions) printFound(rep dedupeReport) {
+	io := o.g.io
+	printGroups(io, o.Output, rep)
+	if o.Output == FormatJSON {
+		return
+	}
+	if len(rep.Groups) == 0 {
+		fmt.Fprintln(io.ErrOut, "No duplicates.")
+	} else {
+		fmt.Fprintf(io.ErrOut, "%d group(s), %d duplicate row(s). Nothing changed: run with --apply to remove them.\n", len(rep.Groups), rep.Rows)
+	}
+}
+
+// confirm asks before removing, unless --yes; without a terminal to ask
+// on, --yes is required.
+func (o *DedupeOptions) confirm(rep dedupeReport) error {
+	io := o.g.io
+	if o.Yes {
+		return nil
+	}
+	if !io.InTTY {
+		return usageErrorf("refusing to remove %d row(s) without --yes (no terminal to confirm on)", rep.Rows)
+	}
+	if !confirm(io, fmt.Sprintf("Remove %d duplicate row(s) in %d group(s), keeping the oldest of each?", rep.Rows, len(rep.Groups))) {
+		return fmt.Errorf("cancelled: nothing removed")
+	}
+	return nil
+}
+
+// remove is pass 2: the duplicates deleted as the inbox deletes (every
+// device drops them), a chunk of groups at a time, then the report.
+func (o *DedupeOptions) remove(ctx context.Context, st *store.Store, f store.DedupeFilter, rep dedupeReport) error {
+	io := o.g.io
 	host, _ := os.Hostname()
 	pub := relay.Publisher{Store: st, Origin: "signalctl-dedupe-" + host}
 	stage := func(ctx context.Context, tx *store.Tx, pushes []event.Push) (func(bool), error) {
@@ -188,27 +215,10 @@ func dedupeRun(ctx context.Context, o *DedupeOptions) error {
 	}
 	bar := newProgress(io, len(rep.Groups), "removing")
 	rep.Applied = true
-	after = store.Cursor{}
-	var interrupted bool
-	for {
-		if ctx.Err() != nil {
-			interrupted = true
-			break
-		}
-		groups, next, err := st.DuplicateGroups(ctx, f, after, o.Chunk)
-		if err != nil {
-			return fmt.Errorf("%w (removed %d row(s) so far; run again to continue)", err, len(rep.Removed))
-		}
-		removed, err := st.RemoveDuplicates(ctx, groups, stage)
-		if err != nil {
-			return fmt.Errorf("%w (removed %d row(s) so far; run again to continue)", err, len(rep.Removed))
-		}
-		rep.Removed = append(rep.Removed, removed...)
-		bar.Add(len(groups))
-		if next == nil {
-			break
-		}
-		after = *next
+	removed, interrupted, err := st.RemoveAllDuplicates(ctx, f, o.Chunk, stage, bar.Add)
+	rep.Removed = append(rep.Removed, removed...)
+	if err != nil {
+		return fmt.Errorf("%w (removed %d row(s) so far; run again to continue)", err, len(rep.Removed))
 	}
 	bar.Finish()
 	if o.Output == FormatJSON {

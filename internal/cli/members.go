@@ -97,7 +97,22 @@ delivers it.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return membersList(cmd.Context(), o) },
 	}
 	addOutputFlag(list, &o.Output)
-	imp := &cobra.Command{
+	imp := newCmdMembersImport(o)
+	imp.Flags().BoolVar(&o.Replace, "replace", false, "make each group of the file exactly its rows")
+	for _, c := range []*cobra.Command{add, remove, list} {
+		scopeFlags(c)
+		_ = c.RegisterFlagCompletionFunc("org", completeGroups(g, event.ScopeOrg))
+		_ = c.RegisterFlagCompletionFunc("merchant", completeGroups(g, event.ScopeMerchant))
+	}
+	add.ValidArgsFunction = completeRecipients(g)
+	remove.ValidArgsFunction = completeRecipients(g)
+	cmd.AddCommand(add, remove, list, imp)
+	return cmd
+}
+
+// newCmdMembersImport is members import: memberships from a CSV file.
+func newCmdMembersImport(o *MembersOptions) *cobra.Command {
+	return &cobra.Command{
 		Use:   "import [--replace] FILE.csv",
 		Short: "Add memberships from a CSV file (scope,scope_id,recipient_id)",
 		Long: `Add memberships from a CSV file with the columns scope,scope_id,recipient_id
@@ -113,16 +128,6 @@ file are left alone).`,
 			return membersImport(cmd.Context(), o)
 		},
 	}
-	imp.Flags().BoolVar(&o.Replace, "replace", false, "make each group of the file exactly its rows")
-	for _, c := range []*cobra.Command{add, remove, list} {
-		scopeFlags(c)
-		_ = c.RegisterFlagCompletionFunc("org", completeGroups(g, event.ScopeOrg))
-		_ = c.RegisterFlagCompletionFunc("merchant", completeGroups(g, event.ScopeMerchant))
-	}
-	add.ValidArgsFunction = completeRecipients(g)
-	remove.ValidArgsFunction = completeRecipients(g)
-	cmd.AddCommand(add, remove, list, imp)
-	return cmd
 }
 
 func (o *MembersOptions) group(required bool) (event.ScopeKey, error) {

@@ -97,64 +97,91 @@ func migrateRun(o *MigrateOptions) error {
 		return err
 	}
 	defer m.Close()
-	io := o.g.io
-	switch o.Action {
-	case "up":
-		before, _ := m.Status()
-		if err := m.Up(); err != nil {
-			return fmt.Errorf("migrate up: %w", err)
-		}
-		after, _ := m.Status()
-		if after.Version == before.Version {
-			fmt.Fprintf(io.ErrOut, "Schema already at version %d: nothing to do.\n", after.Version)
-		} else {
-			fmt.Fprintf(io.ErrOut, "%s schema migrated from version %d to %d.\n", styled(io, "10", "✓"), before.Version, after.Version)
-		}
-	case "down":
-		n := o.N
-		what := fmt.Sprintf("revert %d migration(s)", n)
-		if o.All {
-			n, what = 0, "revert every migration and drop all of Signal's tables"
-		}
-		if !o.Yes {
-			if !io.InTTY {
-				return usageErrorf("refusing to %s without --yes (no terminal to confirm on)", what)
-			}
-			if !confirm(io, fmt.Sprintf("This will %s on %s. Continue?", what, store.Redact(databaseURL(cfg)))) {
-				return fmt.Errorf("cancelled")
-			}
-		}
-		if err := m.Down(n); err != nil {
-			return fmt.Errorf("migrate down: %w", err)
-		}
-		st, _ := m.Status()
-		fmt.Fprintf(io.ErrOut, "Schema now at version %d.\n", st.Version)
-	case "force":
-		if err := m.Force(o.N); err != nil {
-			return fmt.Errorf("migrate force: %w", err)
-		}
-		fmt.Fprintf(io.ErrOut, "Schema version set to %d (clean).\n", o.N)
-	case "status":
-		st, err := m.Status()
-		if err != nil {
-			return err
-		}
-		if o.Output == FormatJSON {
-			return writeJSON(io.Out, st)
-		}
-		rows := [][]string{}
-		for _, mg := range st.Migrations {
-			state := "pending"
-			if mg.Applied {
-				state = "applied"
-			}
-			if st.Dirty && mg.Version == st.Version {
-				state = "dirty"
-			}
-			rows = append(rows, []string{strconv.Itoa(int(mg.Version)), mg.Name, state})
-		}
-		printTable(io, []string{"VERSION", "NAME", "STATE"}, rows)
-		fmt.Fprintf(io.ErrOut, "Schema version %d of %d%s.\n", st.Version, st.Latest, map[bool]string{true: " (dirty: run migrate force after fixing it)", false: ""}[st.Dirty])
+	action, ok := migrateActions[o.Action]
+	if !ok {
+		return nil
 	}
+	return action(o, m, databaseURL(cfg))
+}
+
+// migrateActions are the subcommands of migrate, by name; url is the
+// database's, for the confirmation.
+var migrateActions = map[string]func(o *MigrateOptions, m *store.Migrator, url string) error{
+	"up":     migrateUp,
+	"down":   migrateDown,
+	"force":  migrateForce,
+	"status": migrateStatus,
+}
+
+func migrateUp(o *MigrateOptions, m *store.Migrator, _ string) error {
+	io := o.g.io
+	before, _ := m.Status()
+	if err := m.Up(); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	after, _ := m.Status()
+	if after.Version == before.Version {
+		fmt.Fprintf(io.ErrOut, "Schema already at version %d: nothing to do.\n", after.Version)
+	} else {
+		fmt.Fprintf(io.ErrOut, "%s schema migrated from version %d to %d.\n", styled(io, "10", "✓"), before.Version, after.Version)
+	}
+	return nil
+}
+
+// migrateDown reverts --n migrations, or all of them, after asking
+// unless --yes.
+func migrateDown(o *MigrateOptions, m *store.Migrator, url string) error {
+	io := o.g.io
+	n := o.N
+	what := fmt.Sprintf("revert %d migration(s)", n)
+	if o.All {
+		n, what = 0, "revert every migration and drop all of Signal's tables"
+	}
+	if !o.Yes {
+		if !io.InTTY {
+			return usageErrorf("refusing to %s without --yes (no terminal to confirm on)", what)
+		}
+		if !confirm(io, fmt.Sprintf("This will %s on %s. Continue?", what, store.Redact(url))) {
+			return fmt.Errorf("cancelled")
+		}
+	}
+	if err := m.Down(n); err != nil {
+		return fmt.Errorf("migrate down: %w", err)
+	}
+	st, _ := m.Status()
+	fmt.Fprintf(io.ErrOut, "Schema now at version %d.\n", st.Version)
+	return nil
+}
+
+func migrateForce(o *MigrateOptions, m *store.Migrator, _ string) error {
+	if err := m.Force(o.N); err != nil {
+		return fmt.Errorf("migrate force: %w", err)
+	}
+	fmt.Fprintf(o.g.io.ErrOut, "Schema version set to %d (clean).\n", o.N)
+	return nil
+}
+
+func migrateStatus(o *MigrateOptions, m *store.Migrator, _ string) error {
+	io := o.g.io
+	st, err := m.Status()
+	if err != nil {
+		return err
+	}
+	if o.Output == FormatJSON {
+		return writeJSON(io.Out, st)
+	}
+	rows := [][]string{}
+	for _, mg := range st.Migrations {
+		state := "pending"
+		if mg.Applied {
+			state = "applied"
+		}
+		if st.Dirty && mg.Version == st.Version {
+			state = "dirty"
+		}
+		rows = append(rows, []string{strconv.Itoa(int(mg.Version)), mg.Name, state})
+	}
+	printTable(io, []string{"VERSION", "NAME", "STATE"}, rows)
+	fmt.Fprintf(io.ErrOut, "Schema version %d of %d%s.\n", st.Version, st.Latest, map[bool]string{true: " (dirty: run migrate force after fixing it)", false: ""}[st.Dirty])
 	return nil
 }

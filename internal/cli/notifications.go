@@ -264,28 +264,9 @@ type markResult struct {
 }
 
 func notificationsMark(ctx context.Context, o *NotificationsOptions) error {
-	if err := checkFormat(o.Output); err != nil {
-		return err
-	}
-	op, err := event.ParseOp(o.Op)
+	op, ids, err := o.markArgs()
 	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	switch {
-	case o.All && len(o.IDs) > 0:
-		return usageErrorf("give notification ids or --all, not both")
-	case o.All && !op.AppliesToAll():
-		return usageErrorf("--all applies to read, seen and delete, not %s", op)
-	case !o.All && len(o.IDs) == 0:
-		return usageErrorf("give notification ids, or --all")
-	case len(o.IDs) > event.MaxChangeIDs:
-		return usageErrorf("at most %d notification ids at once", event.MaxChangeIDs)
-	}
-	ids := make([]uuid.UUID, len(o.IDs))
-	for i, s := range o.IDs {
-		if ids[i], err = uuid.Parse(s); err != nil {
-			return usageErrorf("%q is not a notification id (a UUID)", s)
-		}
+		return err
 	}
 	if o.All && op == event.OpDelete && !o.Yes {
 		if !o.g.io.InTTY {
@@ -325,6 +306,34 @@ func notificationsMark(ctx context.Context, o *NotificationsOptions) error {
 	}
 	fmt.Fprintf(o.g.io.Out, "%s: %d notification(s) changed (%s)\n", o.Recipient, ch.Updated, op)
 	return nil
+}
+
+// markArgs checks mark's arguments: the operation, and ids or --all.
+func (o *NotificationsOptions) markArgs() (event.Op, []uuid.UUID, error) {
+	if err := checkFormat(o.Output); err != nil {
+		return "", nil, err
+	}
+	op, err := event.ParseOp(o.Op)
+	if err != nil {
+		return "", nil, usageErrorf("%v", err)
+	}
+	switch {
+	case o.All && len(o.IDs) > 0:
+		return "", nil, usageErrorf("give notification ids or --all, not both")
+	case o.All && !op.AppliesToAll():
+		return "", nil, usageErrorf("--all applies to read, seen and delete, not %s", op)
+	case !o.All && len(o.IDs) == 0:
+		return "", nil, usageErrorf("give notification ids, or --all")
+	case len(o.IDs) > event.MaxChangeIDs:
+		return "", nil, usageErrorf("at most %d notification ids at once", event.MaxChangeIDs)
+	}
+	ids := make([]uuid.UUID, len(o.IDs))
+	for i, s := range o.IDs {
+		if ids[i], err = uuid.Parse(s); err != nil {
+			return "", nil, usageErrorf("%q is not a notification id (a UUID)", s)
+		}
+	}
+	return op, ids, nil
 }
 
 // completeNotificationIDs offers the recipient's newest notifications.

@@ -90,21 +90,7 @@ func printStatus(io *IOStreams, server string, st client.Status) {
 	fmt.Fprintf(w, "%s  %s  %s, up %s\n", styledOut(io, color, state), st.Instance, versionOr(st.Version),
 		time.Since(st.StartedAt).Round(time.Second))
 	fmt.Fprintf(w, "%-12s%s\n", "server", server)
-	names := make([]string, 0, len(st.Checks))
-	for n := range st.Checks {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var checks []string
-	for _, n := range names {
-		v := st.Checks[n]
-		if v == "ok" {
-			checks = append(checks, n+" "+styledOut(io, "10", "ok"))
-		} else {
-			checks = append(checks, n+" "+styledOut(io, "9", v))
-		}
-	}
-	fmt.Fprintf(w, "%-12s%s\n", "checks", strings.Join(checks, ", "))
+	fmt.Fprintf(w, "%-12s%s\n", "checks", checksText(io, st.Checks))
 	fmt.Fprintf(w, "%-12s%d here, %d on %d instance(s)\n", "clients", st.Connections.Local, st.Connections.Total, st.Instances)
 	lag := fmt.Sprintf("%d", st.Consumer.TotalLag)
 	if st.Consumer.TotalLag > 0 {
@@ -114,19 +100,55 @@ func printStatus(io *IOStreams, server string, st client.Status) {
 	if st.Consumer.Error != "" {
 		fmt.Fprintf(w, "%-12s%s\n", "", styledOut(io, "9", st.Consumer.Error))
 	}
-	dl := fmt.Sprintf("%d waiting", st.DeadLetters.Pending)
-	if st.DeadLetters.Pending > 0 {
-		var parts []string
-		for r, n := range st.DeadLetters.ByReason {
-			parts = append(parts, r+" "+strconv.Itoa(n))
-		}
-		sort.Strings(parts)
-		dl = styledOut(io, "11", dl) + " (" + strings.Join(parts, ", ") + ")"
-		if st.DeadLetters.Oldest != nil {
-			dl += ", oldest " + time.Since(*st.DeadLetters.Oldest).Round(time.Second).String() + " ago: signalctl deadletters list"
+	fmt.Fprintf(w, "%-12s%s\n", "deadletters", deadLettersText(io, st))
+	printInstances(io, st)
+	if len(st.Consumer.Lag) > 0 {
+		fmt.Fprintln(w)
+		printLag(io, st)
+	}
+}
+
+// checksText is the readiness checks by name, each ok or why not.
+func checksText(io *IOStreams, checks map[string]string) string {
+	names := make([]string, 0, len(checks))
+	for n := range checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []string
+	for _, n := range names {
+		v := checks[n]
+		if v == "ok" {
+			out = append(out, n+" "+styledOut(io, "10", "ok"))
+		} else {
+			out = append(out, n+" "+styledOut(io, "9", v))
 		}
 	}
-	fmt.Fprintf(w, "%-12s%s\n", "deadletters", dl)
+	return strings.Join(out, ", ")
+}
+
+// deadLettersText is how many dead letters wait, by reason, and the age of
+// the oldest.
+func deadLettersText(io *IOStreams, st client.Status) string {
+	dl := fmt.Sprintf("%d waiting", st.DeadLetters.Pending)
+	if st.DeadLetters.Pending == 0 {
+		return dl
+	}
+	var parts []string
+	for r, n := range st.DeadLetters.ByReason {
+		parts = append(parts, r+" "+strconv.Itoa(n))
+	}
+	sort.Strings(parts)
+	dl = styledOut(io, "11", dl) + " (" + strings.Join(parts, ", ") + ")"
+	if st.DeadLetters.Oldest != nil {
+		dl += ", oldest " + time.Since(*st.DeadLetters.Oldest).Round(time.Second).String() + " ago: signalctl deadletters list"
+	}
+	return dl
+}
+
+// printInstances writes a line per instance: its clients and partitions.
+func printInstances(io *IOStreams, st client.Status) {
+	w := io.Out
 	for _, in := range st.Cluster {
 		name := in.ID
 		if in.Self {
@@ -145,26 +167,27 @@ func printStatus(io *IOStreams, server string, st client.Status) {
 			fmt.Fprintf(w, "%-12s%s\n", "", styledOut(io, "11", in.Note))
 		}
 	}
-	if len(st.Consumer.Lag) > 0 {
-		fmt.Fprintln(w)
-		rows := make([][]string, 0, len(st.Consumer.Lag))
-		for _, p := range st.Consumer.Lag {
-			committed := strconv.FormatInt(p.Committed, 10)
-			if p.Committed < 0 {
-				committed = "none" // nothing consumed from it yet
-			}
-			owner := p.Instance
-			switch {
-			case owner == "" && p.Member != "":
-				owner = p.Member + " (instance not known yet)"
-			case owner == "":
-				owner = "unassigned"
-			}
-			rows = append(rows, []string{strconv.Itoa(int(p.Partition)), committed,
-				strconv.FormatInt(p.End, 10), strconv.FormatInt(p.Lag, 10), owner})
+}
+
+// printLag writes the consumer's lag by partition, and who owns each.
+func printLag(io *IOStreams, st client.Status) {
+	rows := make([][]string, 0, len(st.Consumer.Lag))
+	for _, p := range st.Consumer.Lag {
+		committed := strconv.FormatInt(p.Committed, 10)
+		if p.Committed < 0 {
+			committed = "none" // nothing consumed from it yet
 		}
-		printTable(io, []string{"PARTITION", "COMMITTED", "END", "LAG", "INSTANCE"}, rows)
+		owner := p.Instance
+		switch {
+		case owner == "" && p.Member != "":
+			owner = p.Member + " (instance not known yet)"
+		case owner == "":
+			owner = "unassigned"
+		}
+		rows = append(rows, []string{strconv.Itoa(int(p.Partition)), committed,
+			strconv.FormatInt(p.End, 10), strconv.FormatInt(p.Lag, 10), owner})
 	}
+	printTable(io, []string{"PARTITION", "COMMITTED", "END", "LAG", "INSTANCE"}, rows)
 }
 
 func versionOr(v string) string {

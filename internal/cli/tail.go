@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/signal-notify/signal/internal/auth"
+	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/hub"
 )
@@ -76,39 +77,17 @@ System frames (welcome, joined, errors) go to stderr. Ctrl-C stops it (exit
 }
 
 func tailRun(ctx context.Context, o *TailOptions) error {
-	if err := checkFormat(o.Output); err != nil {
+	if err := o.check(); err != nil {
 		return err
-	}
-	for _, r := range o.Rooms {
-		if err := hub.ValidateRoom(r); err != nil {
-			return usageErrorf("--room %q: %s", r, err.Message)
-		}
-	}
-	if o.Since != "" && len(o.Rooms) != 1 {
-		return usageErrorf("--since needs exactly one --room")
 	}
 	cfg, err := o.g.load(o.flags)
 	if err != nil {
 		return err
 	}
 	server := serverURL(cfg)
-	token := o.Token
-	if token == "" {
-		// The development secret signs tokens for this clone's serve --dev
-		// only: another server would refuse them anyway.
-		secret := devSecret(cfg, server)
-		if secret == "" {
-			return fmt.Errorf("no token for %s: pass --token, or set auth.jwt_secret (SIGNAL_AUTH_JWT_SECRET) to mint one", server)
-		}
-		ttl := 24 * time.Hour
-		if m := cfg.Auth.MaxTokenTTL; m > 0 && m < ttl {
-			ttl = m
-		}
-		// The claims serve checks (auth.audience, auth.issuer) go in too.
-		spec := auth.SignOptions{Sub: tailSubject(), Rooms: o.Rooms, TTL: ttl, Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer}
-		if token, err = auth.SignToken(secret, spec); err != nil {
-			return fmt.Errorf("%w (or pass --token)", err)
-		}
+	token, err := o.token(cfg, server)
+	if err != nil {
+		return err
 	}
 	var ownRoom string
 	if sub := tokenSubject(token); sub != "" {
@@ -117,16 +96,10 @@ func tailRun(ctx context.Context, o *TailOptions) error {
 			ownRoom = "" // watched on purpose: stay
 		}
 	}
-	base, err := url.Parse(server)
-	if err != nil || base.Host == "" {
-		return fmt.Errorf("client.server %q is not a URL", server)
+	wsURL, err := socketURL(server)
+	if err != nil {
+		return err
 	}
-	scheme := "ws"
-	if base.Scheme == "https" {
-		scheme = "wss"
-	}
-	wsURL := scheme + "://" + base.Host + strings.TrimRight(base.Path, "/") + "/socket/websocket"
-
 	t := &tailer{o: o, last: map[string]string{}, frames: make(chan []byte, 1024), ownRoom: ownRoom}
 	if o.Since != "" {
 		t.last[o.Rooms[0]] = o.Since
@@ -149,6 +122,60 @@ func tailRun(ctx context.Context, o *TailOptions) error {
 		}
 		wait = min(wait*2, 10*time.Second)
 	}
+}
+
+// check checks tail's flags: the output format, the rooms, --since.
+func (o *TailOptions) check() error {
+	if err := checkFormat(o.Output); err != nil {
+		return err
+	}
+	for _, r := range o.Rooms {
+		if err := hub.ValidateRoom(r); err != nil {
+			return usageErrorf("--room %q: %s", r, err.Message)
+		}
+	}
+	if o.Since != "" && len(o.Rooms) != 1 {
+		return usageErrorf("--since needs exactly one --room")
+	}
+	return nil
+}
+
+// token is --token, or one minted for the rooms with the development
+// secret of server.
+func (o *TailOptions) token(cfg *config.Config, server string) (string, error) {
+	if o.Token != "" {
+		return o.Token, nil
+	}
+	// The development secret signs tokens for this clone's serve --dev
+	// only: another server would refuse them anyway.
+	secret := devSecret(cfg, server)
+	if secret == "" {
+		return "", fmt.Errorf("no token for %s: pass --token, or set auth.jwt_secret (SIGNAL_AUTH_JWT_SECRET) to mint one", server)
+	}
+	ttl := 24 * time.Hour
+	if m := cfg.Auth.MaxTokenTTL; m > 0 && m < ttl {
+		ttl = m
+	}
+	// The claims serve checks (auth.audience, auth.issuer) go in too.
+	spec := auth.SignOptions{Sub: tailSubject(), Rooms: o.Rooms, TTL: ttl, Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer}
+	token, err := auth.SignToken(secret, spec)
+	if err != nil {
+		return "", fmt.Errorf("%w (or pass --token)", err)
+	}
+	return token, nil
+}
+
+// socketURL is the WebSocket endpoint of server (ws, or wss for https).
+func socketURL(server string) (string, error) {
+	base, err := url.Parse(server)
+	if err != nil || base.Host == "" {
+		return "", fmt.Errorf("client.server %q is not a URL", server)
+	}
+	scheme := "ws"
+	if base.Scheme == "https" {
+		scheme = "wss"
+	}
+	return scheme + "://" + base.Host + strings.TrimRight(base.Path, "/") + "/socket/websocket", nil
 }
 
 var errTailDone = errors.New("done")
@@ -293,38 +320,12 @@ func (t *tailer) session(ctx context.Context, wsURL, token string) error {
 // print writes one frame; it reports true when --count is reached.
 func (t *tailer) print(b []byte) bool {
 	io := t.o.g.io
-	var f struct {
-		Topic string          `json:"topic"`
-		Room  string          `json:"room"`
-		Data  json.RawMessage `json:"data"`
-	}
+	var f tailFrame
 	if json.Unmarshal(b, &f) != nil {
 		fmt.Fprintf(io.ErrOut, "unreadable frame: %q\n", b)
 		return false
 	}
-	if t.ownRoom != "" && f.Topic == event.TopicLeft && bytes.Contains(f.Data, []byte(`"room":`)) {
-		var d struct {
-			Room string `json:"room"`
-		}
-		if json.Unmarshal(f.Data, &d) == nil && d.Room == t.ownRoom {
-			return false // the answer to tail's own housekeeping
-		}
-	}
-	if f.Topic == event.TopicSynced {
-		var d struct {
-			Room string `json:"room"`
-		}
-		_ = json.Unmarshal(f.Data, &d)
-		if t.o.Output != FormatJSON || d.Room == t.ownRoom {
-			return false // the stream's bookkeeping (-o json shows it for the rooms watched)
-		}
-	}
-	if f.Topic == event.TopicWelcome && t.o.Output != FormatJSON {
-		var d struct {
-			ClientID string `json:"clientId"`
-		}
-		_ = json.Unmarshal(f.Data, &d)
-		fmt.Fprintf(io.ErrOut, "%s %s connected as client %s\n", time.Now().Format("15:04:05.000"), styled(io, "8", f.Topic), d.ClientID)
+	if t.skip(f) {
 		return false
 	}
 	if f.Topic == event.TopicNotificationCreated {
@@ -336,24 +337,66 @@ func (t *tailer) print(b []byte) bool {
 		}
 	}
 	system := strings.HasPrefix(f.Topic, "signal/system/")
-	if t.o.Output == FormatJSON {
+	t.write(b, f, system)
+	if !system {
+		t.seen++
+	}
+	return t.o.Count > 0 && t.seen >= t.o.Count
+}
+
+// tailFrame is a server frame as tail reads it.
+type tailFrame struct {
+	Topic string          `json:"topic"`
+	Room  string          `json:"room"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// skip reports the frames tail does not print: the answer to leaving its
+// own room, the stream's bookkeeping, and welcome (said on stderr).
+func (t *tailer) skip(f tailFrame) bool {
+	var d struct {
+		Room     string `json:"room"`
+		ClientID string `json:"clientId"`
+	}
+	switch f.Topic {
+	case event.TopicLeft:
+		if t.ownRoom != "" && bytes.Contains(f.Data, []byte(`"room":`)) && json.Unmarshal(f.Data, &d) == nil && d.Room == t.ownRoom {
+			return true // the answer to tail's own housekeeping
+		}
+	case event.TopicSynced:
+		_ = json.Unmarshal(f.Data, &d)
+		// The stream's bookkeeping (-o json shows it for the rooms watched).
+		return t.o.Output != FormatJSON || d.Room == t.ownRoom
+	case event.TopicWelcome:
+		if t.o.Output != FormatJSON {
+			io := t.o.g.io
+			_ = json.Unmarshal(f.Data, &d)
+			fmt.Fprintf(io.ErrOut, "%s %s connected as client %s\n", time.Now().Format("15:04:05.000"), styled(io, "8", f.Topic), d.ClientID)
+			return true
+		}
+	}
+	return false
+}
+
+// write prints frame b: as it is with -o json, else a system frame on
+// stderr and the others on stdout, each after the time and its room.
+func (t *tailer) write(b []byte, f tailFrame, system bool) {
+	io := t.o.g.io
+	ts := time.Now().Format("15:04:05.000")
+	switch {
+	case t.o.Output == FormatJSON:
 		fmt.Fprintln(io.Out, string(b))
-	} else if system {
-		fmt.Fprintf(io.ErrOut, "%s %s %s\n", time.Now().Format("15:04:05.000"), styled(io, "8", f.Topic), f.Data)
-	} else {
+	case system:
+		fmt.Fprintf(io.ErrOut, "%s %s %s\n", ts, styled(io, "8", f.Topic), f.Data)
+	default:
 		room := f.Room
 		if room == "" {
 			room = "(no room)" // a broadcast, or a send to this client
 		}
-		ts := time.Now().Format("15:04:05.000")
 		if io.ColorOut() {
 			fmt.Fprintf(io.Out, "%s %s %s %s\n", ts, styledOut(io, "12", room), styledOut(io, "10", f.Topic), f.Data)
 		} else {
 			fmt.Fprintf(io.Out, "%s %s %s %s\n", ts, room, f.Topic, f.Data)
 		}
 	}
-	if !system {
-		t.seen++
-	}
-	return t.o.Count > 0 && t.seen >= t.o.Count
 }

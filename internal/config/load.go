@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,33 +152,113 @@ func cleanList(in []string) []string {
 }
 
 // validate checks values every command relies on; what only serve needs is
-// checked by serve.
+// checked by serve. Every rule is looked at, and all that fail are reported
+// together, in the order of validations.
 func (c *Config) validate() error {
 	var errs []error
-	switch c.Kafka.ResetOffset {
-	case "latest", "earliest":
-	default:
-		errs = append(errs, fmt.Errorf("kafka.reset_offset must be latest or earliest, got %q", c.Kafka.ResetOffset))
+	for _, check := range validations {
+		err := check(c)
+		// A section's errors join the others one by one, not as a group.
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = append(errs, joined.Unwrap()...)
+		} else if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	switch strings.ToUpper(c.Kafka.SASL.Mechanism) {
-	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-	default:
-		errs = append(errs, fmt.Errorf("kafka.sasl.mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", c.Kafka.SASL.Mechanism))
+	return errors.Join(errs...)
+}
+
+// validations are validate's rules, one a setting or a group of settings
+// that go together, each nil when the configuration keeps it.
+var validations = []func(c *Config) error{
+	func(c *Config) error {
+		return oneOf("kafka.reset_offset", c.Kafka.ResetOffset, c.Kafka.ResetOffset, "latest", "earliest")
+	},
+	func(c *Config) error {
+		if c.Kafka.SASL.Mechanism == "" {
+			return nil
+		}
+		return oneOf("kafka.sasl.mechanism", c.Kafka.SASL.Mechanism, strings.ToUpper(c.Kafka.SASL.Mechanism), "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+	},
+	func(c *Config) error { return oneOf("log.format", c.Log.Format, c.Log.Format, "text", "json") },
+	func(c *Config) error {
+		return oneOf("log.level", c.Log.Level, strings.ToLower(c.Log.Level), "debug", "info", "warn", "error")
+	},
+	validateIngest,
+	func(c *Config) error {
+		if c.HTTP.MaxConnections < 0 || c.HTTP.MaxConnectionsPerIP < 0 {
+			return errors.New("http.max_connections and http.max_connections_per_ip must not be negative (0: the default, and no limit per address)")
+		}
+		return nil
+	},
+	func(c *Config) error {
+		if c.Kafka.BatchSize < 1 {
+			return fmt.Errorf("kafka.batch_size must be at least 1, got %d", c.Kafka.BatchSize)
+		}
+		return nil
+	},
+	validateWebSocketSizes,
+	validateWebSocketLimits,
+	validateHTTP,
+	func(c *Config) error {
+		if _, err := ParsePrefixes(c.HTTP.TrustedProxies); err != nil {
+			return fmt.Errorf("http.trusted_proxies: %w", err)
+		}
+		return nil
+	},
+	func(c *Config) error {
+		e := c.OTel.Endpoint
+		if e == "" {
+			return nil
+		}
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("otel.endpoint must be an http:// or https:// URL, got %q", e)
+		}
+		return nil
+	},
+	func(c *Config) error {
+		if c.Auth.MaxTokenTTL < 0 {
+			return fmt.Errorf("auth.max_token_ttl must be 0 (no limit) or positive, got %s", c.Auth.MaxTokenTTL)
+		}
+		return nil
+	},
+	func(c *Config) error {
+		if c.Shutdown.Timeout <= c.WebSocket.CloseWindow {
+			return fmt.Errorf("shutdown.timeout (%s) must be longer than websocket.close_window (%s)", c.Shutdown.Timeout, c.WebSocket.CloseWindow)
+		}
+		return nil
+	},
+	// Templates are compiled here, so a broken one is reported before any
+	// command connects to anything (serve, deadletters replay).
+	func(c *Config) error {
+		if _, err := event.NewRenderer(c.Templates); err != nil {
+			return fmt.Errorf("templates: %w", err)
+		}
+		return nil
+	},
+}
+
+// oneOf says which values name may take when norm, got as normalised
+// (case), is none of them.
+func oneOf(name, got, norm string, allowed ...string) error {
+	if slices.Contains(allowed, norm) {
+		return nil
 	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		errs = append(errs, fmt.Errorf("log.format must be text or json, got %q", c.Log.Format))
+	list := allowed[0]
+	if n := len(allowed); n > 1 {
+		list = strings.Join(allowed[:n-1], ", ") + " or " + allowed[n-1]
 	}
-	switch strings.ToLower(c.Log.Level) {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("log.level must be debug, info, warn or error, got %q", c.Log.Level))
-	}
-	if c.Ingest.MaxRowsPerTx < 1 || c.Ingest.MaxRowsPerTx > 1<<20 {
-		errs = append(errs, fmt.Errorf("ingest.max_rows_per_tx must be from 1 to 1048576, got %d", c.Ingest.MaxRowsPerTx))
-	}
+	return fmt.Errorf("%s must be %s, got %q", name, list, got)
+}
+
+// validateIngest checks ingest.*: rows per transaction, the size limits
+// (each must hold the one before it) and the clock skew accepted.
+func validateIngest(c *Config) error {
 	in := c.Ingest
+	var errs []error
+	if in.MaxRowsPerTx < 1 || in.MaxRowsPerTx > 1<<20 {
+		errs = append(errs, fmt.Errorf("ingest.max_rows_per_tx must be from 1 to 1048576, got %d", in.MaxRowsPerTx))
+	}
 	if in.MaxDataBytes < 1024 || in.MaxRowBytes < in.MaxDataBytes+4096 || in.MaxRowsPerRecord < 1 || in.MaxBytesPerRecord < int64(in.MaxRowBytes) {
 		errs = append(errs, fmt.Errorf("ingest.max_data_bytes must be at least 1024, ingest.max_row_bytes at least max_data_bytes + 4096, ingest.max_rows_per_record at least 1 and ingest.max_bytes_per_record at least max_row_bytes (got %d, %d, %d, %d)",
 			in.MaxDataBytes, in.MaxRowBytes, in.MaxRowsPerRecord, in.MaxBytesPerRecord))
@@ -185,13 +266,14 @@ func (c *Config) validate() error {
 	if in.MaxClockSkew < time.Second || in.MaxClockSkew > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("ingest.max_clock_skew must be from 1s to 168h (partitions are kept 7 days ahead), got %s", in.MaxClockSkew))
 	}
-	if c.HTTP.MaxConnections < 0 || c.HTTP.MaxConnectionsPerIP < 0 {
-		errs = append(errs, errors.New("http.max_connections and http.max_connections_per_ip must not be negative (0: the default, and no limit per address)"))
-	}
-	if c.Kafka.BatchSize < 1 {
-		errs = append(errs, fmt.Errorf("kafka.batch_size must be at least 1, got %d", c.Kafka.BatchSize))
-	}
+	return errors.Join(errs...)
+}
+
+// validateWebSocketSizes checks what one WebSocket client may hold: rooms,
+// frame and queue sizes, catch-up reads, the keep-alive.
+func validateWebSocketSizes(c *Config) error {
 	ws := c.WebSocket
+	var errs []error
 	if ws.MaxRooms < 1 || ws.MaxMessageBytes < 128 || ws.ReplayLimit < 1 || ws.ReplayReads < 1 {
 		errs = append(errs, errors.New("websocket.max_rooms, websocket.replay_limit and websocket.replay_reads must be at least 1, websocket.max_message_bytes at least 128"))
 	}
@@ -204,39 +286,34 @@ func (c *Config) validate() error {
 	if ws.PingInterval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("websocket.ping_interval must be at least 10ms, got %s", ws.PingInterval))
 	}
+	return errors.Join(errs...)
+}
+
+// validateWebSocketLimits checks the connection caps and action rates.
+func validateWebSocketLimits(c *Config) error {
+	ws := c.WebSocket
+	var errs []error
 	if ws.MaxConnections < 0 || ws.MaxConnectionsPerSubject < 0 || ws.UpgradeRate < 0 || ws.ActionRate < 0 || ws.UpgradeBurst < 1 || ws.ActionBurst < 1 {
 		errs = append(errs, errors.New("websocket.max_connections, max_connections_per_subject, upgrade_rate and action_rate must not be negative (0: no limit), upgrade_burst and action_burst at least 1"))
 	}
 	if ws.ActionRate > 0 && ws.ActionBurst < 10 {
 		errs = append(errs, fmt.Errorf("websocket.action_burst must be at least 10 (a join with since counts 10 actions), got %d", ws.ActionBurst))
 	}
-	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+	return errors.Join(errs...)
+}
+
+// validateHTTP checks the HTTP server's timeouts, header size and TLS pair.
+func validateHTTP(c *Config) error {
+	h := c.HTTP
+	var errs []error
+	if h.ReadHeaderTimeout <= 0 || h.ReadTimeout <= 0 || h.WriteTimeout <= 0 || h.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("http.read_header_timeout, http.read_timeout, http.write_timeout and http.idle_timeout must be positive"))
 	}
-	if c.HTTP.MaxHeaderBytes < 4096 {
-		errs = append(errs, fmt.Errorf("http.max_header_bytes must be at least 4096, got %d", c.HTTP.MaxHeaderBytes))
+	if h.MaxHeaderBytes < 4096 {
+		errs = append(errs, fmt.Errorf("http.max_header_bytes must be at least 4096, got %d", h.MaxHeaderBytes))
 	}
-	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
+	if (h.TLSCertFile == "") != (h.TLSKeyFile == "") {
 		errs = append(errs, errors.New("http.tls_cert_file and http.tls_key_file must be set together"))
-	}
-	if _, err := ParsePrefixes(c.HTTP.TrustedProxies); err != nil {
-		errs = append(errs, fmt.Errorf("http.trusted_proxies: %w", err))
-	}
-	if e := c.OTel.Endpoint; e != "" {
-		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("otel.endpoint must be an http:// or https:// URL, got %q", e))
-		}
-	}
-	if c.Auth.MaxTokenTTL < 0 {
-		errs = append(errs, fmt.Errorf("auth.max_token_ttl must be 0 (no limit) or positive, got %s", c.Auth.MaxTokenTTL))
-	}
-	if c.Shutdown.Timeout <= c.WebSocket.CloseWindow {
-		errs = append(errs, fmt.Errorf("shutdown.timeout (%s) must be longer than websocket.close_window (%s)", c.Shutdown.Timeout, c.WebSocket.CloseWindow))
-	}
-	// Templates are compiled here, so a broken one is reported before any
-	// command connects to anything (serve, deadletters replay).
-	if _, err := event.NewRenderer(c.Templates); err != nil {
-		errs = append(errs, fmt.Errorf("templates: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -7,15 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/signal-notify/signal/internal/certreload"
 	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/connlimit"
-	"github.com/signal-notify/signal/internal/hub"
 	"github.com/signal-notify/signal/internal/metrics"
-	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/tlslisten"
 )
 
@@ -88,54 +85,23 @@ func serveHTTP(srv *http.Server, ln net.Listener) error {
 
 // shutdown is the graceful stop: each step in turn, all of them within
 // shutdown.timeout; past it, what is left is closed at once.
-type shutdown struct {
-	cfg  *config.Config
-	log  *slog.Logger
-	run  *routines
-	step func(string)
-
-	draining      *atomic.Bool
-	stopConsuming context.CancelFunc
-	consumerDone  <-chan struct{}
-	servers       []*http.Server // nil entries are skipped
-	hub           *hub.Hub
-	stopRelay     context.CancelFunc
-	relayDone     <-chan struct{}
-	store         *store.Store
-	stopPprof     func() // last: a stuck stop can still be profiled
-}
-
-func (s shutdown) do() error {
+func (s *server) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
 	defer cancel()
-	var late []string
-	wait := func(what string, done <-chan struct{}) {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			late = append(late, what)
-			s.log.Error("shutdown.timeout passed: going on without it", "waiting for", what, "timeout", s.cfg.Shutdown.Timeout)
-		}
-	}
-	reached := func(step string) {
-		s.log.Info("shutdown", "step", step)
-		if s.step != nil {
-			s.step(step)
-		}
-	}
+	g := &graceful{s: s, ctx: ctx}
 
 	// Load balancers stop sending clients; the consumer finishes the batch
 	// in hand, commits it and leaves the group while clients still get its
 	// pushes.
 	s.draining.Store(true)
-	reached(StepDraining)
+	g.reached(StepDraining)
 	s.stopConsuming()
-	wait("the consumer (its last batch is redelivered)", s.consumerDone)
-	reached(StepConsumerStopped)
+	g.wait("the consumer (its last batch is redelivered)", s.consumerDone)
+	g.reached(StepConsumerStopped)
 
 	// HTTP requests in flight may take what the clients' close window leaves.
 	httpCtx, cancelHTTP := context.WithDeadline(ctx, deadline(ctx).Add(-s.cfg.WebSocket.CloseWindow))
-	for _, srv := range s.servers {
+	for _, srv := range []*http.Server{s.srv, s.metricsSrv} {
 		if srv == nil {
 			continue
 		}
@@ -145,24 +111,57 @@ func (s shutdown) do() error {
 		}
 	}
 	cancelHTTP()
-	reached(StepHTTPStopped)
+	g.reached(StepHTTPStopped)
 
-	s.hub.Shutdown(ctx, s.cfg.WebSocket.CloseWindow)
-	reached(StepClientsClosed)
+	s.h.Shutdown(ctx, s.cfg.WebSocket.CloseWindow)
+	g.reached(StepClientsClosed)
 
 	s.stopRelay() // after the clients: it unregisters this instance last
-	wait("the relay", s.relayDone)
-	reached(StepRelayStopped)
+	g.wait("the relay", s.relayDone)
+	g.reached(StepRelayStopped)
 
 	poolClosed := make(chan struct{})
-	s.run.Go("pool close", func() error { defer close(poolClosed); s.store.Close(); return nil })
-	wait("the database pool", poolClosed)
-	reached(StepPoolClosed)
+	s.run.Go("pool close", func() error { defer close(poolClosed); s.st.Close(); return nil })
+	g.wait("the database pool", poolClosed)
+	g.reached(StepPoolClosed)
 
 	s.stopPprof()
-	err := s.run.Wait(ctx)
-	if len(late) > 0 && err == nil {
-		err = fmt.Errorf("shutdown.timeout (%s) passed while waiting for %v", s.cfg.Shutdown.Timeout, late)
+	return g.end()
+}
+
+// graceful follows one shutdown: the steps reached and the waits that
+// overran shutdown.timeout.
+type graceful struct {
+	s    *server
+	ctx  context.Context // ends at shutdown.timeout
+	late []string
+}
+
+// wait waits for done until the deadline, and notes it late past it.
+func (g *graceful) wait(what string, done <-chan struct{}) {
+	select {
+	case <-done:
+	case <-g.ctx.Done():
+		g.late = append(g.late, what)
+		g.s.log.Error("shutdown.timeout passed: going on without it", "waiting for", what, "timeout", g.s.cfg.Shutdown.Timeout)
+	}
+}
+
+// reached logs step and tells Options.OnShutdown.
+func (g *graceful) reached(step string) {
+	g.s.log.Info("shutdown", "step", step)
+	if g.s.o.OnShutdown != nil {
+		g.s.o.OnShutdown(step)
+	}
+}
+
+// end waits for the routines left and returns what went wrong: a routine's
+// error, one still running, or a step that overran.
+func (g *graceful) end() error {
+	s := g.s
+	err := s.run.Wait(g.ctx)
+	if len(g.late) > 0 && err == nil {
+		err = fmt.Errorf("shutdown.timeout (%s) passed while waiting for %v", s.cfg.Shutdown.Timeout, g.late)
 	}
 	if runErr := s.run.Err(); runErr != nil {
 		err = errors.Join(runErr, err)

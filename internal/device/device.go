@@ -300,6 +300,8 @@ type syncFrame struct {
 	Data   json.RawMessage `json:"data"`
 }
 
+// apply takes one frame of the stream in: a sync or reset, an error, or
+// the next change (out of order ones are counted and skipped).
 func (s *SyncClient) apply(b []byte) {
 	var f syncFrame
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -317,26 +319,7 @@ func (s *SyncClient) apply(b []byte) {
 	}
 	switch f.Topic {
 	case event.TopicSynced, event.TopicReset:
-		var d event.Synced
-		_ = json.Unmarshal(f.Data, &d)
-		if f.Topic == event.TopicReset || !s.started {
-			// Reset (or a first start): what the device shows is reloaded
-			// from REST by the test (Reload); the stream goes on from pos.
-			if f.Topic == event.TopicReset {
-				s.stats.Resets++
-			}
-			s.items = map[string]*SyncItem{}
-			s.cursor, s.started, s.reload = d.Pos, true, true
-		}
-		if d.Counts != nil {
-			c := *d.Counts
-			s.counts, s.countsAt = &c, d.Pos
-		}
-		if s.synced != nil {
-			close(s.synced)
-			s.synced = nil
-		}
-		s.live = true
+		s.applySynced(f)
 		return
 	case event.TopicError:
 		var e struct{ Code string }
@@ -360,6 +343,36 @@ func (s *SyncClient) apply(b []byte) {
 		c := *f.Counts
 		s.counts, s.countsAt = &c, f.Pos
 	}
+	s.applyChange(f)
+}
+
+// applySynced takes a synced or reset frame in; s.mu is held.
+func (s *SyncClient) applySynced(f syncFrame) {
+	var d event.Synced
+	_ = json.Unmarshal(f.Data, &d)
+	if f.Topic == event.TopicReset || !s.started {
+		// Reset (or a first start): what the device shows is reloaded
+		// from REST by the test (Reload); the stream goes on from pos.
+		if f.Topic == event.TopicReset {
+			s.stats.Resets++
+		}
+		s.items = map[string]*SyncItem{}
+		s.cursor, s.started, s.reload = d.Pos, true, true
+	}
+	if d.Counts != nil {
+		c := *d.Counts
+		s.counts, s.countsAt = &c, d.Pos
+	}
+	if s.synced != nil {
+		close(s.synced)
+		s.synced = nil
+	}
+	s.live = true
+}
+
+// applyChange applies the next change of the stream to the items; s.mu
+// is held.
+func (s *SyncClient) applyChange(f syncFrame) {
 	switch f.Topic {
 	case event.TopicNotificationCreated:
 		var n event.Notification
@@ -370,18 +383,17 @@ func (s *SyncClient) apply(b []byte) {
 	case event.TopicNotificationUpdated:
 		var c event.StateChange
 		_ = json.Unmarshal(f.Data, &c)
-		set := func(it *SyncItem) { applyStates(it, c) }
 		if c.All {
 			for _, it := range s.items {
 				if it.Pos < f.Pos {
-					set(it)
+					applyStates(it, c)
 				}
 			}
-		} else {
-			for _, id := range c.IDs {
-				if it := s.items[id]; it != nil {
-					set(it)
-				}
+			return
+		}
+		for _, id := range c.IDs {
+			if it := s.items[id]; it != nil {
+				applyStates(it, c)
 			}
 		}
 	case event.TopicNotificationRemoved:
@@ -418,36 +430,61 @@ func (s *SyncClient) Counts() *event.Counts {
 // differences ("" when equal). The device must be caught up (its cursor
 // at the stream's head) for them to be equal.
 func (s *SyncClient) Verify(ctx context.Context, st *store.Store) (string, error) {
+	want, err := s.stored(ctx, st)
+	if err != nil {
+		return "", err
+	}
+	var counts event.Counts
+	var pos int64
+	if !s.Legacy { // a legacy database has no stream to read counts from
+		if counts, pos, err = st.Counts(ctx, s.Recipient); err != nil {
+			return "", err
+		}
+	}
+	diffs := itemDiffs(s.Shown(), want)
+	if c := s.Counts(); !s.Legacy && (c == nil || *c != counts) {
+		diffs = append(diffs, fmt.Sprintf("counts %+v, stored %+v", c, counts))
+	}
+	if cur := s.Cursor(); !s.Legacy && cur != pos {
+		diffs = append(diffs, fmt.Sprintf("cursor %d, stream at %d", cur, pos))
+	}
+	sort.Strings(diffs)
+	if len(diffs) == 0 {
+		return "", nil
+	}
+	if len(diffs) > 10 {
+		diffs = append(diffs[:10], fmt.Sprintf("… %d differences in all", len(diffs)))
+	}
+	return fmt.Sprint(diffs), nil
+}
+
+// stored reads every notification of the recipient from the database, by
+// id, as the device should show it (no positions for a legacy server,
+// whose frames have none).
+func (s *SyncClient) stored(ctx context.Context, st *store.Store) (map[string]SyncItem, error) {
 	want := map[string]SyncItem{}
 	var before int64
 	for {
 		rows, err := st.ListNotifications(ctx, s.Recipient, event.InboxFilter{Archived: event.ArchivedAny}, 100, before)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		for _, r := range rows {
-			want[r.ID.String()] = SyncItem{Pos: r.Seq, Read: r.IsRead, Seen: r.IsSeen, Archived: r.IsArchived}
+			it := SyncItem{Pos: r.Seq, Read: r.IsRead, Seen: r.IsSeen, Archived: r.IsArchived}
+			if s.Legacy {
+				it.Pos = 0
+			}
+			want[r.ID.String()] = it
 		}
 		if len(rows) < 100 {
-			break
+			return want, nil
 		}
 		before = rows[len(rows)-1].Seq
 	}
-	var counts event.Counts
-	var pos int64
-	if !s.Legacy { // a legacy database has no stream to read counts from
-		var err error
-		if counts, pos, err = st.Counts(ctx, s.Recipient); err != nil {
-			return "", err
-		}
-	}
-	got := s.Shown()
-	if s.Legacy { // no positions, no counts in a legacy server's frames
-		for id, w := range want {
-			w.Pos = 0
-			want[id] = w
-		}
-	}
+}
+
+// itemDiffs describes how the items shown differ from those stored.
+func itemDiffs(got, want map[string]SyncItem) []string {
 	var diffs []string
 	for id, w := range want {
 		g, ok := got[id]
@@ -463,20 +500,7 @@ func (s *SyncClient) Verify(ctx context.Context, st *store.Store) (string, error
 			diffs = append(diffs, fmt.Sprintf("shows %s (pos %d), which is not in the inbox", id, g.Pos))
 		}
 	}
-	if c := s.Counts(); !s.Legacy && (c == nil || *c != counts) {
-		diffs = append(diffs, fmt.Sprintf("counts %+v, stored %+v", c, counts))
-	}
-	if cur := s.Cursor(); !s.Legacy && cur != pos {
-		diffs = append(diffs, fmt.Sprintf("cursor %d, stream at %d", cur, pos))
-	}
-	sort.Strings(diffs)
-	if len(diffs) == 0 {
-		return "", nil
-	}
-	if len(diffs) > 10 {
-		diffs = append(diffs[:10], fmt.Sprintf("… %d differences in all", len(diffs)))
-	}
-	return fmt.Sprint(diffs), nil
+	return diffs
 }
 
 // load reads the inbox and the archive as REST serves them.

@@ -308,6 +308,8 @@ type idList struct {
 	n       int
 }
 
+// next returns the next id, io.EOF after the last once the body proved
+// whole, or why the body is refused.
 func (l *idList) next() (string, error) {
 	if !l.opened {
 		if err := l.expect(json.Delim('{'), "the body must be a JSON object {\"recipientIds\":[…]}"); err != nil {
@@ -317,58 +319,78 @@ func (l *idList) next() (string, error) {
 	}
 	for {
 		if l.inArray {
-			if !l.dec.More() {
-				if _, err := l.dec.Token(); err != nil { // ']'
-					return "", l.syntax(err)
-				}
-				l.inArray = false
-				continue
+			if l.dec.More() {
+				return l.item()
 			}
-			tok, err := l.dec.Token()
-			if err != nil {
+			if _, err := l.dec.Token(); err != nil { // ']'
 				return "", l.syntax(err)
 			}
-			what := "recipientIds[" + strconv.Itoa(l.n) + "]"
-			id, ok := tok.(string)
-			if !ok {
-				return "", badInputf("%s must be a string", what)
-			}
-			if err := event.ValidateID(what, id); err != nil {
-				return "", &badInput{err.Error()}
-			}
-			if l.n++; l.n > MaxMembersPerRequest {
-				return "", badInputf("recipientIds has more than %d entries", MaxMembersPerRequest)
-			}
-			return id, nil
+			l.inArray = false
+			continue
 		}
 		tok, err := l.dec.Token()
 		if err != nil {
 			return "", l.syntax(err)
 		}
 		if tok == json.Delim('}') {
-			if !l.seen {
-				return "", badInputf("recipientIds is required: {\"recipientIds\":[…]}")
-			}
-			if _, err := l.dec.Token(); !errors.Is(err, io.EOF) {
-				if err != nil {
-					return "", l.syntax(err)
-				}
-				return "", badInputf("the body must hold one JSON object")
-			}
-			return "", io.EOF
+			return "", l.end()
 		}
-		if key, _ := tok.(string); key != "recipientIds" || l.seen {
-			if l.seen && key == "recipientIds" {
-				return "", badInputf("recipientIds is given twice")
-			}
-			return "", badInputf("unknown field %q: the body is {\"recipientIds\":[…]}", key)
-		}
-		l.seen = true
-		if err := l.expect(json.Delim('['), "recipientIds must be a list of strings"); err != nil {
+		if err := l.field(tok); err != nil {
 			return "", err
 		}
-		l.inArray = true
 	}
+}
+
+// item reads and checks the next entry of recipientIds.
+func (l *idList) item() (string, error) {
+	tok, err := l.dec.Token()
+	if err != nil {
+		return "", l.syntax(err)
+	}
+	what := "recipientIds[" + strconv.Itoa(l.n) + "]"
+	id, ok := tok.(string)
+	if !ok {
+		return "", badInputf("%s must be a string", what)
+	}
+	if err := event.ValidateID(what, id); err != nil {
+		return "", &badInput{err.Error()}
+	}
+	if l.n++; l.n > MaxMembersPerRequest {
+		return "", badInputf("recipientIds has more than %d entries", MaxMembersPerRequest)
+	}
+	return id, nil
+}
+
+// field takes the key tok of the object: recipientIds once, opening its
+// list; any other is refused.
+func (l *idList) field(tok json.Token) error {
+	if key, _ := tok.(string); key != "recipientIds" || l.seen {
+		if l.seen && key == "recipientIds" {
+			return badInputf("recipientIds is given twice")
+		}
+		return badInputf("unknown field %q: the body is {\"recipientIds\":[…]}", key)
+	}
+	l.seen = true
+	if err := l.expect(json.Delim('['), "recipientIds must be a list of strings"); err != nil {
+		return err
+	}
+	l.inArray = true
+	return nil
+}
+
+// end is io.EOF when the object just closed had recipientIds and nothing
+// follows it in the body.
+func (l *idList) end() error {
+	if !l.seen {
+		return badInputf("recipientIds is required: {\"recipientIds\":[…]}")
+	}
+	if _, err := l.dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return l.syntax(err)
+		}
+		return badInputf("the body must hold one JSON object")
+	}
+	return io.EOF
 }
 
 func (l *idList) expect(d json.Delim, msg string) error {

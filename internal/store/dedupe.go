@@ -189,3 +189,52 @@ func (s *Store) RemoveDuplicates(ctx context.Context, groups []DuplicateGroup, s
 	}
 	return removed, nil
 }
+
+// AllDuplicateGroups lists every group that matches f, examining chunk
+// duplicated keys at a time (DuplicateGroups).
+func (s *Store) AllDuplicateGroups(ctx context.Context, f DedupeFilter, chunk int) ([]DuplicateGroup, error) {
+	var all []DuplicateGroup
+	var after Cursor
+	for {
+		groups, next, err := s.DuplicateGroups(ctx, f, after, chunk)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, groups...)
+		if next == nil {
+			return all, nil
+		}
+		after = *next
+	}
+}
+
+// RemoveAllDuplicates finds the groups that match f again, chunk keys at a
+// time, and removes the copies of each chunk (RemoveDuplicates); done, when
+// set, is told how many groups each chunk held. It stops between chunks
+// once ctx ends and says so (interrupted): a run stopped anywhere is
+// finished by running it again. It returns the ids removed, so far on an
+// error.
+func (s *Store) RemoveAllDuplicates(ctx context.Context, f DedupeFilter, chunk int, stage Stager, done func(groups int)) (removed []uuid.UUID, interrupted bool, err error) {
+	var after Cursor
+	for {
+		if ctx.Err() != nil {
+			return removed, true, nil
+		}
+		groups, next, err := s.DuplicateGroups(ctx, f, after, chunk)
+		if err != nil {
+			return removed, false, err
+		}
+		ids, err := s.RemoveDuplicates(ctx, groups, stage)
+		if err != nil {
+			return removed, false, err
+		}
+		removed = append(removed, ids...)
+		if done != nil {
+			done(len(groups))
+		}
+		if next == nil {
+			return removed, false, nil
+		}
+		after = *next
+	}
+}

@@ -457,28 +457,29 @@ const (
 )
 
 // allOp is what an "all" operation (read-all, seen all, delete-all) does:
-// every notification at or below the watermark it moves (col) has the
+// every notification at or below the watermark it moves (advance) has the
 // state, the marks it supersedes go (clear: at or below $2), and the
 // counts follow (counts: from those of the inbox and of the archive, the
 // counts after and how many notifications changed).
 type allOp struct {
-	col    string
-	also   string // more of the SET clause ($2: the watermark)
-	filter InboxFilter
-	clear  string // $1 recipient, $2 watermark
-	counts func(inbox, archive Counts) (after Counts, updated int64)
+	advance string // $1 recipient, $2 watermark, $3–$5 the counts after
+	filter  InboxFilter
+	clear   string // $1 recipient, $2 watermark
+	counts  func(inbox, archive Counts) (after Counts, updated int64)
 }
 
 var allOps = map[Op]allOp{
 	event.OpRead: {
-		col: "read_wm", also: ", seen_wm = greatest(seen_wm, $2)",
+		advance: `UPDATE inbox_states SET read_wm = $2, seen_wm = greatest(seen_wm, $2), total = $3, unread = $4, unseen = $5
+			WHERE recipient_id = $1`,
 		filter: InboxFilter{Unread: true, Archived: ArchivedAny},
 		clear: `UPDATE notification_marks SET is_read = NULL, is_seen = NULL, updated_at = now()
 			WHERE recipient_id = $1 AND seq <= $2 AND (is_read IS NOT NULL OR is_seen IS NOT NULL)`,
 		counts: func(in, ar Counts) (Counts, int64) { return Counts{Total: in.Total}, in.Unread + ar.Unread },
 	},
 	event.OpSeen: {
-		col:    "seen_wm",
+		advance: `UPDATE inbox_states SET seen_wm = $2, total = $3, unread = $4, unseen = $5
+			WHERE recipient_id = $1`,
 		filter: InboxFilter{Unseen: true, Archived: ArchivedAny},
 		clear: `UPDATE notification_marks SET is_seen = NULL, updated_at = now()
 			WHERE recipient_id = $1 AND seq <= $2 AND is_seen IS NOT NULL`,
@@ -487,7 +488,8 @@ var allOps = map[Op]allOp{
 		},
 	},
 	event.OpDelete: {
-		col:    "deleted_wm",
+		advance: `UPDATE inbox_states SET deleted_wm = $2, total = $3, unread = $4, unseen = $5
+			WHERE recipient_id = $1`,
 		filter: InboxFilter{Archived: ArchivedAny},
 		clear:  `DELETE FROM notification_marks WHERE recipient_id = $1 AND seq <= $2`,
 		counts: func(in, ar Counts) (Counts, int64) { return Counts{}, in.Total + ar.Total },
@@ -539,8 +541,7 @@ func (s *Store) MarkAll(ctx context.Context, recipient string, op Op, stage Stag
 		if err != nil {
 			return ch, fmt.Errorf("mark all %s: %w", op, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE inbox_states SET `+a.col+` = $2`+a.also+`, total = $3, unread = $4, unseen = $5
-			WHERE recipient_id = $1`, recipient, w, after.Total, after.Unread, after.Unseen); err != nil {
+		if _, err := tx.Exec(ctx, a.advance, recipient, w, after.Total, after.Unread, after.Unseen); err != nil {
 			return ch, fmt.Errorf("mark all %s: %w", op, err)
 		}
 		ch.Counts = after

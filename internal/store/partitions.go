@@ -278,94 +278,126 @@ const RetentionMargin = time.Hour
 // ingest, and ingest never waits for it beyond the short lock of an ATTACH.
 func (s *Store) Maintain(ctx context.Context, now time.Time, retention time.Duration) (MaintainResult, error) {
 	var res MaintainResult
+	locked, err := s.withMaintenanceLock(ctx, func(c *pgx.Conn) error {
+		return s.maintain(ctx, c, now, retention, &res)
+	})
+	res.Skipped = !locked && err == nil
+	return res, err
+}
+
+// withMaintenanceLock runs f on a connection holding the maintenance lock,
+// taken without waiting: locked is false, and f not run, when another
+// session holds it.
+func (s *Store) withMaintenanceLock(ctx context.Context, f func(*pgx.Conn) error) (locked bool, err error) {
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
-		return res, fmt.Errorf("maintain partitions: %w", err)
+		return false, fmt.Errorf("maintain partitions: %w", err)
 	}
 	defer conn.Release()
-	var locked bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, MaintenanceLockKey).Scan(&locked); err != nil {
-		return res, fmt.Errorf("maintain partitions: %w", err)
+		return false, fmt.Errorf("maintain partitions: %w", err)
 	}
 	if !locked {
-		res.Skipped = true
-		return res, nil
+		return false, nil
 	}
 	defer func() {
 		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, MaintenanceLockKey); err != nil {
 			conn.Conn().Close(context.WithoutCancel(ctx)) // the lock ends with the session
 		}
 	}()
+	return true, f(conn.Conn())
+}
 
-	c := conn.Conn()
+// maintain is Maintain under the lock: the days ahead created, strays and
+// (with retention > 0) the days before the cutoff removed, into res.
+func (s *Store) maintain(ctx context.Context, c *pgx.Conn, now time.Time, retention time.Duration, res *MaintainResult) error {
+	today := now.UTC().Truncate(Day)
+	parts, err := s.ensureDays(ctx, c, today, res)
+	if err != nil {
+		return err
+	}
+	if retention <= 0 {
+		if len(res.Strays) > 0 {
+			return s.afterRemoval(ctx, c)
+		}
+		return nil
+	}
+	// Whole days before the cutoff's day go.
+	cutoff := DayBound(now.Add(-retention - RetentionMargin))
+	if err := removeBefore(ctx, c, parts, cutoff, res); err != nil {
+		return err
+	}
+	if res.Marks, err = deleteBelow(ctx, c, "notification_marks", cutoff); err != nil {
+		return err
+	}
+	if res.Changes, err = deleteChangesBefore(ctx, c, TimeOfID(cutoff)); err != nil {
+		return err
+	}
+	if len(res.Dropped) > 0 || res.Deleted > 0 || len(res.Strays) > 0 {
+		return s.afterRemoval(ctx, c)
+	}
+	return nil
+}
+
+// ensureDays creates the partitions of today and the PartitionAhead days
+// after it, drops the strays, and returns the partitions then attached.
+func (s *Store) ensureDays(ctx context.Context, c *pgx.Conn, today time.Time, res *MaintainResult) ([]Partition, error) {
 	before, err := listPartitions(ctx, c)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	var days []time.Time
-	today := now.UTC().Truncate(Day)
 	for d := 0; d <= PartitionAhead; d++ {
 		days = append(days, today.Add(time.Duration(d)*Day))
 	}
 	if err := s.createDays(ctx, c, days); err != nil {
-		return res, err
+		return nil, err
 	}
 	after, err := listPartitions(ctx, c)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	res.Created = newNames(before, after)
-	if err := dropStrays(ctx, c, today, after, &res); err != nil {
-		return res, err
+	if err := dropStrays(ctx, c, today, after, res); err != nil {
+		return nil, err
 	}
-	if retention <= 0 {
-		if len(res.Strays) > 0 {
-			return res, s.afterRemoval(ctx, c)
-		}
-		return res, nil
-	}
+	return after, nil
+}
 
-	// Whole days before the cutoff's day go.
-	cutoff := DayBound(now.Add(-retention - RetentionMargin))
-	for _, p := range after {
+// removeBefore drops the partitions of parts that end at or before cutoff,
+// deletes the rows below it from the one that straddles it (only the
+// legacy partition can), and drops the days a run detached but did not
+// drop.
+func removeBefore(ctx context.Context, c *pgx.Conn, parts []Partition, cutoff uuid.UUID, res *MaintainResult) error {
+	for _, p := range parts {
 		switch {
 		case p.To != nil && compareIDs(*p.To, cutoff) <= 0:
 			if err := dropPartition(ctx, c, p); err != nil {
-				return res, err
+				return err
 			}
 			res.Dropped = append(res.Dropped, p.Name)
 		case p.From == nil || compareIDs(*p.From, cutoff) < 0:
-			// Straddles the cutoff: only the legacy partition can.
 			n, err := deleteBelow(ctx, c, pgx.Identifier{p.Name}.Sanitize(), cutoff)
 			res.Deleted += n
 			if err != nil {
-				return res, err
+				return err
 			}
 		}
 	}
 	// A day detached by a run that stopped before its DROP.
 	orphans, err := orphanDays(ctx, c)
 	if err != nil {
-		return res, err
+		return err
 	}
 	for _, name := range orphans {
 		if name < DayPartition(TimeOfID(cutoff)) {
 			if _, err := c.Exec(ctx, `DROP TABLE `+pgx.Identifier{name}.Sanitize()); err != nil {
-				return res, fmt.Errorf("drop detached partition %s: %w", name, err)
+				return fmt.Errorf("drop detached partition %s: %w", name, err)
 			}
 			res.Dropped = append(res.Dropped, name)
 		}
 	}
-	if res.Marks, err = deleteBelow(ctx, c, "notification_marks", cutoff); err != nil {
-		return res, err
-	}
-	if res.Changes, err = deleteChangesBefore(ctx, c, TimeOfID(cutoff)); err != nil {
-		return res, err
-	}
-	if len(res.Dropped) > 0 || res.Deleted > 0 || len(res.Strays) > 0 {
-		return res, s.afterRemoval(ctx, c)
-	}
-	return res, nil
+	return nil
 }
 
 // afterRemoval makes every cached count stale (rows were removed) and

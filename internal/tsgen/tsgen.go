@@ -137,6 +137,8 @@ var known = map[string]bool{
 }
 
 // typeOf is the TypeScript type of schema s; indent is the current depth.
+// The first keyword that gives a type decides, in this order: $ref, const,
+// enum, oneOf/anyOf, allOf, type (or properties alone).
 func typeOf(s *yaml.Node, indent string) (string, error) {
 	if s.Kind != yaml.MappingNode {
 		return "", fmt.Errorf("line %d: a schema must be a mapping", s.Line)
@@ -157,98 +159,104 @@ func typeOf(s *yaml.Node, indent string) (string, error) {
 		return literal(c)
 	}
 	if e := get(s, "enum"); e != nil {
-		var parts []string
-		for _, v := range e.Content {
-			l, err := literal(v)
-			if err != nil {
-				return "", err
-			}
-			parts = append(parts, l)
-		}
-		return strings.Join(parts, " | "), nil
+		return joinEach(e.Content, " | ", literal)
 	}
 	for _, k := range []string{"oneOf", "anyOf"} {
 		if list := get(s, k); list != nil {
-			var parts []string
-			for _, sub := range list.Content {
+			return joinEach(list.Content, " | ", func(sub *yaml.Node) (string, error) {
 				t, err := typeOf(sub, indent)
-				if err != nil {
-					return "", err
-				}
-				parts = append(parts, paren(t))
-			}
-			return strings.Join(parts, " | "), nil
+				return paren(t), err
+			})
 		}
 	}
 	if list := get(s, "allOf"); list != nil {
-		var parts []string
-		for _, sub := range list.Content {
-			if get(sub, "if") != nil {
-				continue // a conditional requirement: not a type
-			}
-			t, err := typeOf(sub, indent)
-			if err != nil {
-				return "", err
-			}
-			parts = append(parts, paren(t))
-		}
-		// Properties next to allOf (a base and more fields) join the intersection.
-		if get(s, "properties") != nil {
-			t, err := object(s, indent)
-			if err != nil {
-				return "", err
-			}
-			parts = append(parts, t)
-		}
-		return strings.Join(parts, " & "), nil
+		return allOf(s, list, indent)
 	}
-	var types []string
+	return typesOf(s, indent)
+}
+
+// joinEach joins what f makes of each node with sep; the first error ends it.
+func joinEach(nodes []*yaml.Node, sep string, f func(*yaml.Node) (string, error)) (string, error) {
+	parts := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		t, err := f(n)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, t)
+	}
+	return strings.Join(parts, sep), nil
+}
+
+// allOf is the intersection of the schemas of list (the conditional
+// requirements aside) and of the properties next to it (a base and more
+// fields).
+func allOf(s, list *yaml.Node, indent string) (string, error) {
+	var parts []string
+	for _, sub := range list.Content {
+		if get(sub, "if") != nil {
+			continue // a conditional requirement: not a type
+		}
+		t, err := typeOf(sub, indent)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, paren(t))
+	}
+	if get(s, "properties") != nil {
+		t, err := object(s, indent)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, t)
+	}
+	return strings.Join(parts, " & "), nil
+}
+
+// typesOf is the union of the types of s's type keyword (one or a list),
+// an object when it has only properties, unknown when neither.
+func typesOf(s *yaml.Node, indent string) (string, error) {
+	var types []*yaml.Node
 	if t := get(s, "type"); t != nil {
 		if t.Kind == yaml.SequenceNode {
-			for _, v := range t.Content {
-				types = append(types, v.Value)
-			}
+			types = t.Content
 		} else {
-			types = []string{t.Value}
+			types = []*yaml.Node{t}
 		}
 	} else if get(s, "properties") != nil {
-		types = []string{"object"}
+		types = []*yaml.Node{{Kind: yaml.ScalarNode, Value: "object"}}
 	} else {
 		return "unknown", nil
 	}
-	var parts []string
-	for _, t := range types {
-		switch t {
-		case "string":
-			parts = append(parts, "string")
-		case "integer", "number":
-			parts = append(parts, "number")
-		case "boolean":
-			parts = append(parts, "boolean")
-		case "null":
-			parts = append(parts, "null")
-		case "array":
-			items := get(s, "items")
-			if items == nil {
-				parts = append(parts, "unknown[]")
-				continue
-			}
-			it, err := typeOf(items, indent)
-			if err != nil {
-				return "", err
-			}
-			parts = append(parts, paren(it)+"[]")
-		case "object":
-			o, err := object(s, indent)
-			if err != nil {
-				return "", err
-			}
-			parts = append(parts, o)
-		default:
-			return "", fmt.Errorf("line %d: type %q", s.Line, t)
-		}
+	return joinEach(types, " | ", func(t *yaml.Node) (string, error) { return namedType(s, t.Value, indent) })
+}
+
+// scalarTypes are the JSON Schema types that are one TypeScript type.
+var scalarTypes = map[string]string{
+	"string": "string", "integer": "number", "number": "number", "boolean": "boolean", "null": "null",
+}
+
+// namedType is the TypeScript type of s as JSON Schema type t.
+func namedType(s *yaml.Node, t, indent string) (string, error) {
+	if ts, ok := scalarTypes[t]; ok {
+		return ts, nil
 	}
-	return strings.Join(parts, " | "), nil
+	switch t {
+	case "array":
+		items := get(s, "items")
+		if items == nil {
+			return "unknown[]", nil
+		}
+		it, err := typeOf(items, indent)
+		if err != nil {
+			return "", err
+		}
+		return paren(it) + "[]", nil
+	case "object":
+		return object(s, indent)
+	default:
+		return "", fmt.Errorf("line %d: type %q", s.Line, t)
+	}
 }
 
 // object is an object type: its properties (optional unless required) and

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -341,31 +342,42 @@ func (m *members) remove(c *Client) {
 // Deliver sends each frame (a JSON payload) to the members of its room:
 // encoded once, the same bytes for every member. It returns the number
 // of frames sent or queued.
+//
+// A large room's members are copied and written to outside the registry
+// lock, so a connection arriving meanwhile does not wait for the frame to
+// reach thousands of clients; it cannot miss the frame either, since its
+// stream starts from the database, where the row already is. Per-client
+// order is the client's own (its stream positions), not this lock's.
 func (h *Hub) Deliver(items []Delivery) int {
-	h.mu.RLock()
-	n := h.deliverLocked(items)
-	h.mu.RUnlock()
+	n := 0
+	for i := range items {
+		n += h.deliverOne(&items[i])
+	}
 	h.m.FramesSent.Add(float64(n))
 	return n
 }
 
-func (h *Hub) deliverLocked(items []Delivery) int {
+func (h *Hub) deliverOne(d *Delivery) int {
+	h.mu.RLock()
+	m := h.rooms[d.Room]
+	if m == nil {
+		h.mu.RUnlock()
+		return 0
+	}
+	wire := textFrame(d.Frame)
+	if len(m.list) >= parallelFrom {
+		list := slices.Clone(m.list)
+		h.mu.RUnlock()
+		return h.parallel(list, func(c *Client) bool { return c.deliverRoom(d.Room, d.Pos, wire) })
+	}
+	// Most rooms are one recipient's few devices: copied on the stack.
+	var small [8]*Client
+	list := append(small[:0], m.list...)
+	h.mu.RUnlock()
 	n := 0
-	for i := range items {
-		d := &items[i]
-		m := h.rooms[d.Room]
-		if m == nil {
-			continue
-		}
-		wire := textFrame(d.Frame)
-		if len(m.list) >= parallelFrom {
-			n += h.parallel(m.list, func(c *Client) bool { return c.deliverRoom(d.Room, d.Pos, wire) })
-			continue
-		}
-		for _, c := range m.list {
-			if c.deliverRoom(d.Room, d.Pos, wire) {
-				n++
-			}
+	for _, c := range list {
+		if c.deliverRoom(d.Room, d.Pos, wire) {
+			n++
 		}
 	}
 	return n
@@ -422,8 +434,9 @@ func (h *Hub) SendRoom(room string, frame []byte) int {
 func (h *Hub) Broadcast(frame []byte) int {
 	wire := textFrame(frame)
 	h.mu.RLock()
-	n := h.parallel(h.list, func(c *Client) bool { return c.write(wire) })
+	list := slices.Clone(h.list) // written outside the lock: see Deliver
 	h.mu.RUnlock()
+	n := h.parallel(list, func(c *Client) bool { return c.write(wire) })
 	h.m.FramesSent.Add(float64(n))
 	return n
 }

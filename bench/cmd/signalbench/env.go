@@ -223,7 +223,8 @@ func (e *env) serve(ctx context.Context, o serveOpts) (*server, error) {
 		return nil, err
 	}
 	s := &server{name: o.name, addr: addr, logPath: filepath.Join(e.dir, o.name+".log")}
-	logFile, err := os.Create(s.logPath)
+	// Appended: a restarted instance keeps the log of the one before.
+	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}

@@ -176,7 +176,7 @@ export class Inbox {
     } else if (f.topic === TOPIC.updated) {
       this.applyStates(f.data as UpdatedData, f.pos);
     }
-    if (f.counts) this.setCounts(f.counts, false);
+    if (f.counts) this.setCounts(typeof f.pos === "number" ? { ...f.counts, pos: f.pos } : f.counts, false);
     else if (!this.positioned && (f.topic === TOPIC.created || f.topic === TOPIC.updated)) this.countsSoon();
     this.changed();
   }
@@ -184,8 +184,10 @@ export class Inbox {
   /** setCounts takes counts from a frame (synced, reset) or the server. */
   setCounts(c: Counts, fromRest: boolean): void {
     const old = this.countsValue;
-    // A REST answer older than the counts held (by position) is not taken.
-    if (fromRest && old && typeof old.pos === "number" && typeof c.pos === "number" && c.pos < old.pos) return;
+    // Counts older than those held (by position) are not taken: a REST
+    // answer that raced a frame, or a frame recorded during a load and
+    // applied again after the load's newer counts.
+    if (old && typeof old.pos === "number" && typeof c.pos === "number" && c.pos < old.pos) return;
     const next: Counts = { unread: c.unread, unseen: c.unseen, total: c.total };
     if (typeof c.pos === "number") next.pos = c.pos;
     this.countsValue = next;

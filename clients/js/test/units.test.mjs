@@ -61,3 +61,25 @@ test("the sequencer: apply, repeat, gap; gaps inside a catch-up are the server's
   assert.equal(legacy.judge(g), "repeat");
   assert.equal(legacy.since(), "x");
 });
+
+test("counts never go back by position: a change recorded during a load does not undo the load's newer counts", async () => {
+  const { Inbox } = await import("../dist/inbox.js");
+  let answer;
+  const rest = {
+    page: async () => ({ items: [{ id: "n1" }, { id: "n2" }] }),
+    counts: () => new Promise((r) => { answer = r; }),
+  };
+  const seen = [];
+  const inbox = new Inbox(rest, { error: () => {}, counts: (c) => seen.push(c) });
+  inbox.positioned = true;
+  const loading = inbox.load();
+  // The stream's change at position 1 comes while the load waits; the
+  // server's counts (position 2) were read after it.
+  inbox.apply({ topic: "observation/signal/notification/created", pos: 1, counts: { unread: 1, unseen: 1, total: 1 }, data: { id: "n1" } });
+  answer({ unread: 2, unseen: 2, total: 2, pos: 2 });
+  await loading;
+  assert.deepEqual(inbox.counts, { unread: 2, unseen: 2, total: 2, pos: 2 });
+  // A later change moves them on.
+  inbox.apply({ topic: "observation/signal/notification/created", pos: 3, counts: { unread: 3, unseen: 3, total: 3 }, data: { id: "n3" } });
+  assert.deepEqual(inbox.counts, { unread: 3, unseen: 3, total: 3, pos: 3 });
+});

@@ -597,14 +597,14 @@ var Inbox = class {
     } else if (f.topic === TOPIC.updated) {
       this.applyStates(f.data, f.pos);
     }
-    if (f.counts) this.setCounts(f.counts, false);
+    if (f.counts) this.setCounts(typeof f.pos === "number" ? { ...f.counts, pos: f.pos } : f.counts, false);
     else if (!this.positioned && (f.topic === TOPIC.created || f.topic === TOPIC.updated)) this.countsSoon();
     this.changed();
   }
   /** setCounts takes counts from a frame (synced, reset) or the server. */
   setCounts(c, fromRest) {
     const old = this.countsValue;
-    if (fromRest && old && typeof old.pos === "number" && typeof c.pos === "number" && c.pos < old.pos) return;
+    if (old && typeof old.pos === "number" && typeof c.pos === "number" && c.pos < old.pos) return;
     const next = { unread: c.unread, unseen: c.unseen, total: c.total };
     if (typeof c.pos === "number") next.pos = c.pos;
     this.countsValue = next;

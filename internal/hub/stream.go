@@ -91,7 +91,9 @@ func (c *Client) deliverStream(room string, pos int64, wire []byte) bool {
 	case stream.Repair:
 		c.mu.Unlock()
 		c.hub.m.StreamRepairs.WithLabelValues("gap").Inc()
-		c.hub.catchUp(c, room, cur, false, false)
+		// Ends with synced: the changes read from the database carry no
+		// counts (notifications do not), the synced does.
+		c.hub.catchUp(c, room, cur, true, false)
 		return true
 	}
 	c.mu.Unlock()
@@ -229,7 +231,7 @@ func (c *Client) applyStart(st streamStart, replyJoined bool) {
 		}
 		c.mu.Unlock()
 		if catchUp { // a live frame came while the head was read
-			h.catchUp(c, room, cur, false, false)
+			h.catchUp(c, room, cur, true, false)
 		}
 		return
 	}
@@ -384,7 +386,7 @@ func (h *Hub) Resync(ctx context.Context, locked bool) error {
 				// the cursor beyond the head and resets the stream.
 				behind++
 				h.m.StreamRepairs.WithLabelValues("check").Inc()
-				h.catchUp(e.c, e.room, e.cur, false, false)
+				h.catchUp(e.c, e.room, e.cur, true, false)
 			}
 		}
 	}

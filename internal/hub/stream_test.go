@@ -182,6 +182,11 @@ func TestAGapInLiveFramesIsRepairedFromTheDatabase(t *testing.T) {
 	pos, _ := c.expectPositions(3)
 	dense(t, pos, 0)
 	_ = d2
+	// The repair ends with synced, which carries the counts the changes
+	// read from the database do not.
+	if p := c.expectSynced(); p != 3 {
+		t.Fatalf("synced at %d after the repair, want 3", p)
+	}
 	if got := s.h.m.StreamRepairs.WithLabelValues("gap"); testutilValue(got) != 1 {
 		t.Errorf("gap repairs counted: %v", testutilValue(got))
 	}
@@ -239,6 +244,9 @@ func TestThePeriodicCheckCatchesUpWithoutBeingAsked(t *testing.T) {
 	m.add("u1") // its push lost
 	pos, _ := c.expectPositions(1)
 	dense(t, pos, 0)
+	if p := c.expectSynced(); p != 1 {
+		t.Fatalf("synced at %d after the check's catch-up, want 1", p)
+	}
 }
 
 func TestAResumePointItCannotResumeFromIsReset(t *testing.T) {

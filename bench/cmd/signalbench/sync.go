@@ -625,7 +625,10 @@ func (w *syncWorld) phases(starts []struct {
 				perSec[sec] = append(perSec[sec], s.ms)
 			}
 		}
-		ph := syncPhase{Name: p.name, Latency: report.Summarize(ms)}
+		ph := syncPhase{Name: p.name}
+		if len(ms) > 0 { // no created frame in the window: zeros, not NaN (JSON)
+			ph.Latency = report.Summarize(ms)
+		}
 		if i == 0 {
 			calmP99 = ph.Latency.P99
 		} else {

@@ -47,8 +47,12 @@ func (h *Hub) watch(c *Client) {
 		return // closed while opening: afterClose started its read loop
 	}
 	if h.poll == nil || len(c.sc.pushback) > 0 || h.poll.add(c) != nil {
-		c.reading.Store(true)
-		go c.socket.ReadLoop()
+		// add fails on a connection closed meanwhile, whose afterClose may
+		// have started its ReadLoop already: a second one would read
+		// through the reader the first gave back (a nil pointer).
+		if c.reading.CompareAndSwap(false, true) {
+			go c.socket.ReadLoop()
+		}
 		return
 	}
 	if c.closed.Load() {

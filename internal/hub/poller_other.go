@@ -11,7 +11,9 @@ func (p *poller) forget(*Client) {}
 func (p *poller) close()         {}
 
 func (h *Hub) watch(c *Client) {
-	c.reading.Store(true)
+	if !c.reading.CompareAndSwap(false, true) {
+		return // one ReadLoop per connection
+	}
 	go func() {
 		c.idle()
 		c.socket.ReadLoop()

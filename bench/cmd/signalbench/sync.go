@@ -140,6 +140,8 @@ type syncResult struct {
 	InstanceCores []float64 `json:"instanceCores"`
 	PGCores       float64   `json:"pgCores"`
 	Load          string    `json:"load"`
+	// StartSec: from the devices' start to every one of them live.
+	StartSec float64 `json:"startSeconds"`
 	// Each fault: the time until every device had been live again after
 	// it (from its start), and PostgreSQL's cores meanwhile.
 	Faults []syncFault `json:"faults,omitempty"`
@@ -241,6 +243,12 @@ func runSync(ctx context.Context, e *env, o syncOptions, bin string, legacy bool
 	start := time.Now()
 	stopDevices := w.runDevices(ctx)
 	logf("%s: %d devices on %d instances", name, len(w.devices), w.instanceCount())
+	// The day starts once every device is live (connected, its inbox
+	// loaded, its stream synced): a fault must not meet devices still
+	// starting.
+	res.StartSec = w.untilLive(ctx, start, 5*time.Minute).Seconds()
+	logf("%s: every device live %.1f s after the start", name, res.StartSec)
+	start = time.Now()
 	stopTraffic := w.traffic(ctx)
 	stopReads := w.inboxReads(ctx)
 	phases := []struct {
@@ -683,6 +691,19 @@ own protocol (resume by notification id; no positions, no counts).`,
 			return 0
 		}
 		row("e2e p99, "+p.Name, p.Latency.P99, "ms", refP, "", nil)
+	}
+	row("time for every device to be live at the start (connected, inbox loaded, synced)", r.StartSec, "s", func(x *syncResult) float64 { return x.StartSec }, "", nil)
+	for i, f := range r.Faults {
+		refF := func(get func(syncFault) float64) func(*syncResult) float64 {
+			return func(x *syncResult) float64 {
+				if i < len(x.Faults) {
+					return get(x.Faults[i])
+				}
+				return 0
+			}
+		}
+		row("every device live again after "+f.Name+" (from its start)", f.LiveSec, "s", refF(func(f syncFault) float64 { return f.LiveSec }), "", nil)
+		row("PostgreSQL cores during "+f.Name+" until every device was live", f.PGCores, "", refF(func(f syncFault) float64 { return f.PGCores }), "", nil)
 	}
 	row("time for every device to catch up after the traffic stopped", r.ConvergeSec, "s", func(x *syncResult) float64 { return x.ConvergeSec }, "", nil)
 	var notes []string

@@ -41,6 +41,12 @@ func fastWire(b []byte, w *wire) bool {
 			w.MerchantID, ok = p.optString()
 		case "occurredAt":
 			w.OccurredAt, ok = p.optString()
+		case "eventId":
+			w.EventID, ok = p.optString()
+		case "expiresAt":
+			w.ExpiresAt, ok = p.optString()
+		case "groupKey":
+			w.GroupKey, ok = p.optString()
 		case "actor":
 			if seenActor {
 				return false // encoding/json merges a repeated object into the first
@@ -72,7 +78,8 @@ func fastWire(b []byte, w *wire) bool {
 }
 
 var (
-	wireFields  = []string{"eventType", "recipientScope", "actorId", "actor", "organizerId", "merchantId", "recipientIds", "data", "occurredAt"}
+	wireFields = []string{"eventType", "recipientScope", "actorId", "actor", "organizerId", "merchantId", "recipientIds", "data", "occurredAt",
+		"eventId", "expiresAt", "groupKey"}
 	actorFields = []string{"id", "name", "type"}
 )
 

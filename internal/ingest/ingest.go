@@ -95,7 +95,8 @@ type Result struct {
 	DeadLetters int
 	// Dead lists the records that became (or stayed) dead letters.
 	Dead []event.Source
-	// Expired lists the records skipped as older than the retention.
+	// Expired lists the records skipped as older than the retention, or
+	// whose expiresAt had passed.
 	Expired []event.Source
 }
 
@@ -163,6 +164,10 @@ func (in *Ingestor) Prepare(records []Record) *Prepared {
 		m, err := in.message(r)
 		if err != nil {
 			dead = append(dead, deadLetter(r, err))
+			continue
+		}
+		if m.d.ExpiredAt(now) { // never shown, never pushed
+			expired = append(expired, r.Source)
 			continue
 		}
 		if _, group := m.d.GroupKey(); !group && prebuilt+len(m.d.Recipients) <= maxPrebuiltRows &&
@@ -453,6 +458,9 @@ func appendRows(rows []*event.Row, m message, recipients []string) []*event.Row 
 			OccurredAt:  d.Occurred,
 			EventKey:    key,
 			Source:      m.rec.Source,
+			EventID:     d.EventID,
+			ExpiresAt:   d.Expires,
+			GroupKey:    d.Grouping,
 		})
 	}
 	return rows

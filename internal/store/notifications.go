@@ -99,7 +99,8 @@ func (t *Tx) notStored(ctx context.Context, rows []*event.Row) ([]*event.Row, er
 
 // copyColumns are the columns copyNotifications writes.
 var copyColumns = []string{"id", "seq", "created_at", "recipient_id", "type", "organizer_id", "merchant_id", "actor_id",
-	"actor", "content", "action_url", "data", "occurred_at", "event_key", "source_topic", "source_partition", "source_offset"}
+	"actor", "content", "action_url", "data", "occurred_at", "event_key", "source_topic", "source_partition", "source_offset",
+	"event_id", "expires_at", "group_key", "group_count", "actors"}
 
 // copyNotifications gives rows their positions and writes them with COPY,
 // inside a savepoint: all of them, or none when one exists already (the
@@ -141,7 +142,8 @@ func (t *Tx) copyRows(ctx context.Context, rows []*event.Row, now time.Time) err
 			}
 			return []any{[16]byte(r.ID), r.Seq, now, r.RecipientID, r.Type, nullable(r.OrganizerID),
 				nullable(r.MerchantID), r.ActorID, jsonText(actor), r.Content, nullable(r.ActionURL), jsonText(r.Data),
-				r.OccurredAt, r.EventKey, r.Source.Topic, r.Source.Partition, r.Source.Offset}, nil
+				r.OccurredAt, r.EventKey, r.Source.Topic, r.Source.Partition, r.Source.Offset,
+				nullable(r.EventID), nullableTime(r.ExpiresAt), nullable(r.GroupKey), groupCount(r), groupActors(r)}, nil
 		}))
 	return err
 }
@@ -151,6 +153,30 @@ type jsonText []byte
 
 // Value makes pgx encode it as the jsonb text it is.
 func (j jsonText) Value() (driver.Value, error) { return string(j), nil }
+
+func nullableTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// groupCount and groupActors are a grouped row's columns (NULL on others).
+func groupCount(r *event.Row) *int {
+	if r.GroupKey == "" {
+		return nil
+	}
+	n := max(r.GroupCount, 1)
+	return &n
+}
+
+func groupActors(r *event.Row) any {
+	if r.GroupKey == "" {
+		return nil
+	}
+	b, _ := json.Marshal(r.Payload().Actors)
+	return jsonText(b)
+}
 
 func nullable(s string) *string {
 	if s == "" {
@@ -187,14 +213,22 @@ func scanRows(rows pgx.Rows) ([]*event.Row, error) {
 	var out []*event.Row
 	for rows.Next() {
 		r := &event.Row{}
-		var actor []byte
+		var actor, actors []byte
+		var expires *time.Time
 		if err := rows.Scan(&r.ID, &r.Seq, &r.RecipientID, &r.Type, &r.OrganizerID, &r.MerchantID,
 			&r.ActorID, &actor, &r.Content, &r.ActionURL, &r.Data, &r.OccurredAt, &r.EventKey,
 			&r.IsRead, &r.IsSeen, &r.IsArchived, &r.IsDeleted,
-			&r.CreatedAt, &r.Source.Topic, &r.Source.Partition, &r.Source.Offset); err != nil {
+			&r.CreatedAt, &r.Source.Topic, &r.Source.Partition, &r.Source.Offset,
+			&r.EventID, &expires, &r.GroupKey, &r.GroupCount, &actors); err != nil {
 			return nil, fmt.Errorf("read notification: %w", err)
 		}
 		_ = json.Unmarshal(actor, &r.Actor)
+		if expires != nil {
+			r.ExpiresAt = *expires
+		}
+		if actors != nil {
+			_ = json.Unmarshal(actors, &r.Actors)
+		}
 		r.Data = event.StoredData(r.Data) // jsonb's key order and spaces: the bytes of the live push
 		out = append(out, r)
 	}

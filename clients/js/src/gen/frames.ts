@@ -46,6 +46,12 @@ export type TActivityNotificationMessage = {
   data: Record<string, unknown> & NulFreeJSON;
   /** RFC 3339. */
   occurredAt: string;
+  /** The producer's id of the event (identifier rule). DELETE /events/{eventId} retracts its notifications, PATCH /events/{eventId} updates them. */
+  eventId?: Text;
+  /** RFC 3339. The notifications leave every inbox, the counts and every device at this time (an observation/signal/notification/removed change, reason expired), and are never pushed after it. A message already expired makes no notification. */
+  expiresAt?: string;
+  /** A recipient's notifications with one groupKey within notifications.group_window collapse into one item with count and actors. */
+  groupKey?: Text;
 };
 
 /**
@@ -67,6 +73,16 @@ export type NotificationCreatedPayload = {
   isRead: boolean;
   /** When Signal stored it (not the message's occurredAt): RFC 3339, UTC, milliseconds. */
   createdAt: string;
+  /** The message's expiresAt, when set: RFC 3339, UTC, milliseconds. */
+  expiresAt?: string;
+  /** On a grouped item (the message had a groupKey) only: how many events it collapses. */
+  count?: number;
+  /** On a grouped item only: the latest actors of its events, newest first, each once. */
+  actors?: {
+    id: string;
+    name: string;
+    type: string;
+  }[];
 };
 
 export type ServerFrame = {

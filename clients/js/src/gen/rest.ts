@@ -1,6 +1,12 @@
 // Code generated from api/openapi.yaml by internal/tsgen (make types). DO NOT EDIT.
 /* eslint-disable */
 
+/** A valid API key without the scope the route needs (contract section 9). The one error body that is not `{"error":{"code","message"}}`. */
+export type ScopeError = {
+  error: "forbidden";
+  scope: "send" | "notify" | "inbox" | "members" | "status" | "admin";
+};
+
 /** Every error answer, whatever the status. */
 export type Error = {
   error: {
@@ -13,10 +19,15 @@ export type Error = {
  * bad_request (400), invalid_room (400), unauthorized (401), forbidden
  * (403), not_found (404), method_not_allowed (405, with Allow),
  * payload_too_large (413), unsupported_media_type (415), unavailable
- * (503), internal (500: a bug, the log has the details); WebSocket upgrades
- * also rate_limited (429), too_many_connections (429), server_full (503).
+ * (503), internal (500: a bug, the log has the details),
+ * client_closed_request (499: the client hung up first; nobody reads
+ * it, the metrics count it); WebSocket upgrades also rate_limited (429),
+ * too_many_connections (429), server_full (503); a connection past
+ * http.max_connections_per_ip too_many_connections (429), past
+ * http.max_connections server_full (503), answered before its request
+ * is read.
  */
-export type ErrorCode = "bad_request" | "invalid_room" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unavailable" | "internal" | "rate_limited" | "too_many_connections" | "server_full";
+export type ErrorCode = "bad_request" | "invalid_room" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unavailable" | "internal" | "rate_limited" | "too_many_connections" | "server_full" | "client_closed_request";
 
 /** A recipient, client or scope id. UTF-8 text of at most 256 bytes. */
 export type Identifier = string;
@@ -162,6 +173,7 @@ export type IdsBody = {
 
 /**
  * A stored notification with its inbox states: the fields up to `createdAt`
+ * (and `expiresAt`, `count`, `actors` when present)
  * are the data of the WebSocket `created` frame, byte for byte
  * (NotificationCreatedPayload in asyncapi.yaml).
  */
@@ -179,6 +191,16 @@ export type InboxItem = {
   isRead: boolean;
   /** When Signal stored it (not the message's occurredAt): RFC 3339, UTC, milliseconds. */
   createdAt: string;
+  /** The message's expiresAt, when set: RFC 3339, UTC, milliseconds. */
+  expiresAt?: string;
+  /** On a grouped item (the message had a groupKey) only: how many events it collapses. */
+  count?: number;
+  /** On a grouped item only: the latest actors of its events, newest first, each once. */
+  actors?: {
+    id: string;
+    name: string;
+    type: string;
+  }[];
   /** The badge counts what is not seen. */
   isSeen: boolean;
   isArchived: boolean;

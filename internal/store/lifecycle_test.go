@@ -1,0 +1,64 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/pgtest"
+)
+
+// The lifecycle fields are stored, read back by every reader (inbox item,
+// catch-up's created frame) and shown as the live frame showed them.
+func TestLifecycleFieldsRoundTrip(t *testing.T) {
+	t.Parallel()
+	s, _ := pgtest.Open(t)
+	ctx := context.Background()
+	src := event.Source{Topic: "t", Offset: 1, Timestamp: time.Now().Truncate(time.Millisecond)}
+	rows := rowsFor(src, "u1", "u2")
+	expires := time.Now().Add(time.Hour).Truncate(time.Millisecond).UTC()
+	rows[0].EventID, rows[0].ExpiresAt = "pay-1", expires
+	rows[1].GroupKey = "payments"
+	insert(t, s, rows)
+	var b event.FrameBuilder
+	live := []string{string(b.Frame(rows[0])), string(b.Frame(rows[1]))}
+
+	for i, r := range rows {
+		got, err := s.Notification(ctx, r.RecipientID, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.EventID != r.EventID || !got.ExpiresAt.Equal(r.ExpiresAt) || got.GroupKey != r.GroupKey {
+			t.Errorf("row %d read back as %+v", i, got)
+		}
+		item, _ := json.Marshal(got.Item())
+		var m map[string]any
+		_ = json.Unmarshal(item, &m)
+		switch i {
+		case 0:
+			if m["expiresAt"] != event.FormatTime(expires) || m["count"] != nil {
+				t.Errorf("item %s", item)
+			}
+		case 1:
+			if m["expiresAt"] != nil || m["count"] != 1.0 || len(m["actors"].([]any)) != 1 {
+				t.Errorf("item %s", item)
+			}
+		}
+		page, _ := streamAfter(t, s, r.RecipientID, 0, 10)
+		if len(page.Changes) != 1 || dataOf(t, page.Changes[0].Frame) != dataOf(t, []byte(live[i])) {
+			t.Errorf("catch-up %s, live %s", page.Changes[0].Frame, live[i])
+		}
+	}
+}
+
+// dataOf is a frame's data member.
+func dataOf(t *testing.T, frame []byte) string {
+	t.Helper()
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(frame, &f); err != nil {
+		t.Fatal(err)
+	}
+	return string(f["data"])
+}

@@ -1,0 +1,33 @@
+-- Issue 25: the life of a notification after it is created.
+--
+-- notifications gains the message's optional fields: event_id (the
+-- producer's event, for DELETE and PATCH /events/{eventId}), expires_at
+-- (when it leaves the inbox: the expiry sweeper walks the partial index),
+-- group_key with group_count and actors (a grouped item collapses the
+-- events of one group_key within notifications.group_window). All are
+-- nullable: no row is rewritten, and rows of before read as before.
+--
+-- notify_requests holds the Idempotency-Key of each POST /notifications:
+-- its primary key makes the same key create one notification, however
+-- many instances receive it and across restarts. The request's time is
+-- the identity of its rows (internal/event/id.go), so a repeat rebuilds
+-- the same ids.
+BEGIN;
+ALTER TABLE notifications
+    ADD COLUMN event_id    text,
+    ADD COLUMN expires_at  timestamptz,
+    ADD COLUMN group_key   text,
+    ADD COLUMN group_count integer,
+    ADD COLUMN actors      jsonb;
+CREATE INDEX notifications_event ON notifications (event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX notifications_expiry ON notifications (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX notifications_group ON notifications (recipient_id, group_key, seq) WHERE group_key IS NOT NULL;
+
+CREATE TABLE notify_requests (
+    key        text        PRIMARY KEY,
+    id         bigint      GENERATED ALWAYS AS IDENTITY,
+    at         timestamptz NOT NULL,
+    ids        uuid[],
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMIT;

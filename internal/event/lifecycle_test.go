@@ -11,7 +11,7 @@ func TestLifecycleFieldsAreDecodedAndValidated(t *testing.T) {
 		`"actor":{"id":"a","name":"A","type":"user"},"organizerId":"org-1","data":{},"occurredAt":"2026-11-27T09:40:53Z"`
 	for _, tc := range []struct {
 		name, extra, err string
-		check           func(*Decoded) bool
+		check            func(*Decoded) bool
 	}{
 		{"none", ``, "", func(d *Decoded) bool { return d.EventID == "" && d.Expires.IsZero() && d.Grouping == "" }},
 		{"all", `,"eventId":"pay-42","expiresAt":"2026-12-01T10:00:00+01:00","groupKey":"payments-org-1"`, "",

@@ -43,6 +43,8 @@ type Options struct {
 	// Memberships and Preferences serve /memberships and /preferences.
 	Memberships Memberships
 	Preferences Preferences
+	// Notifier creates, retracts and updates notifications (nil: 503).
+	Notifier Notifier
 	Verifier    *auth.Verifier
 	APIKeys     *auth.APIKeys
 	Checks      []Check

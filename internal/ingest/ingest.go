@@ -126,6 +126,9 @@ type Prepared struct {
 	// a retry resumes at the chunk that failed (plan.go).
 	plan   *plan
 	stored Result
+	// collect: the ids of the rows made are kept in ids (Create).
+	collect bool
+	ids     []uuid.UUID
 }
 
 // Len is the number of records in the batch.
@@ -300,9 +303,10 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 		res      Result
 		settle   func(bool)
 		next, at int
+		made     []*event.Row
 	)
 	err := in.o.Store.InTx(ctx, func(tx *store.Tx) error {
-		res = Result{}
+		res, made = Result{}, nil
 		if p.plan == nil {
 			var err error
 			if pl, err = in.resolve(ctx, tx, p); err != nil {
@@ -318,6 +322,7 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 		}
 		var rows []*event.Row
 		rows, next, at = pl.chunk(in.chunkRows(pl, p.plan == nil))
+		made = rows
 		var err error
 		res.Inserted, err = tx.InsertNotifications(ctx, rows)
 		if err != nil {
@@ -351,6 +356,7 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 	}
 	pl.ti, pl.ri = next, at
 	p.stored = p.stored.add(res)
+	p.collectIDs(made)
 	return nil
 }
 

@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signal-notify/signal/internal/apispec"
+	"github.com/signal-notify/signal/internal/testkit"
+)
+
+// notifyCall sends POST /notifications with key (none when "") and
+// checks the answer against api/openapi.yaml.
+func notifyCall(t *testing.T, base, key string, body []byte) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+"/notifications", bytes.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	req.Header.Set("Authorization", "Bearer "+testkit.APIKey)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if err := apispec.CheckResponse(req, resp.StatusCode, resp.Header, raw); err != nil {
+		t.Errorf("the answer breaks the API's contract: %v", err)
+	}
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+func idsOf(body map[string]any) []string {
+	var out []string
+	list, _ := body["ids"].([]any)
+	for _, id := range list {
+		out = append(out, id.(string))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// POST /notifications makes notifications as a Kafka record would, and
+// one Idempotency-Key makes them once: sent to two instances at the same
+// time, and again after a restart.
+func TestRESTCreateMakesOneNotificationPerKeyAcrossInstancesAndRestarts(t *testing.T) {
+	t.Parallel()
+	env := testkit.NewEnv(t)
+	a := env.Serve(t, nil)
+	b := env.Serve(t, nil)
+	phone := testkit.Dial(t, b.WSURL(), testkit.Token(t, "u1"))
+	phone.Welcome()
+
+	const keys = 5
+	answers := make([][2][]string, keys)
+	var wg sync.WaitGroup
+	for k := 0; k < keys; k++ {
+		body := testkit.Message("users", []string{"u1", "u2"}, paid(fmt.Sprintf("rest-%d", k)))
+		for i, in := range []*testkit.Instance{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, out := notifyCall(t, in.URL(), fmt.Sprintf("key-%d", k), body)
+				if code != http.StatusAccepted {
+					t.Errorf("key %d on instance %d: %d %v", k, i, code, out)
+				}
+				answers[k][i] = idsOf(out)
+			}()
+		}
+	}
+	wg.Wait()
+	for k, ans := range answers {
+		if len(ans[0]) != 2 || !slices.Equal(ans[0], ans[1]) {
+			t.Errorf("key %d: the instances answered %v and %v, want the same two ids", k, ans[0], ans[1])
+		}
+	}
+	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications`); n != 2*keys {
+		t.Fatalf("%d notifications, want %d (one per key and recipient)", n, 2*keys)
+	}
+	seen := map[string]bool{}
+	for len(seen) < keys {
+		f := phone.Expect("observation/signal/notification/created")
+		if f.Pos == 0 {
+			t.Fatalf("created frame without pos: %s", f.Data)
+		}
+		seen[notificationID(t, f)] = true
+	}
+
+	// After a restart of both, the same key still makes nothing.
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c := env.Serve(t, nil)
+	code, out := notifyCall(t, c.URL(), "key-0", testkit.Message("users", []string{"u1", "u2"}, paid("rest-0")))
+	if code != http.StatusAccepted || !slices.Equal(idsOf(out), answers[0][0]) {
+		t.Errorf("after a restart: %d %v, want the first ids %v", code, out, answers[0][0])
+	}
+	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications`); n != 2*keys {
+		t.Errorf("%d notifications after the repeat, want %d", n, 2*keys)
+	}
+}
+
+func TestRESTCreateRefusesWhatARecordWouldBeADeadLetterFor(t *testing.T) {
+	t.Parallel()
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	valid := testkit.Message("users", []string{"u1"}, nil)
+	for _, tc := range []struct {
+		name, key string
+		body      []byte
+		code      int
+		errCode   string
+	}{
+		{"no key", "", valid, 400, "bad_request"},
+		{"no occurredAt", "k1", testkit.Message("users", []string{"u1"}, func(m map[string]any) { delete(m, "occurredAt") }), 400, "missing_field"},
+		{"not JSON", "k2", []byte("nope"), 400, "malformed_json"},
+		{"expired", "k3", testkit.Message("users", []string{"u1"}, func(m map[string]any) {
+			m["expiresAt"] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+		}), 400, "invalid_field"},
+		{"org without members", "k4", testkit.Message("org", nil, nil), 400, "no_recipients"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := notifyCall(t, in.URL(), tc.key, tc.body)
+			e, _ := out["error"].(map[string]any)
+			if code != tc.code || e["code"] != tc.errCode {
+				t.Errorf("%d %v, want %d %s", code, out, tc.code, tc.errCode)
+			}
+		})
+	}
+	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications`); n != 0 {
+		t.Errorf("%d notifications made by refused requests", n)
+	}
+	// A refused body took no key: fixed, it goes through with the same one.
+	if code, out := notifyCall(t, in.URL(), "k1", valid); code != 202 || len(idsOf(out)) != 1 {
+		t.Errorf("the fixed request: %d %v", code, out)
+	}
+}
+
+// signalctl notify creates through REST; the same --key twice makes one.
+func TestNotifyCommandCreatesThroughREST(t *testing.T) {
+	env := testkit.NewEnv(t)
+	in := env.Serve(t, nil)
+	serverEnv(t, in)
+	args := []string{"notify", "--recipients", "u1,u2", "--key", "cli-1", "--event-id", "pay-1", "-o", "json"}
+	var first string
+	for i := 0; i < 2; i++ {
+		out, errOut, code := run(t, args...)
+		var got struct {
+			Key string   `json:"idempotencyKey"`
+			IDs []string `json:"ids"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &got) != nil || got.Key != "cli-1" || len(got.IDs) != 2 {
+			t.Fatalf("notify: %d %q %q", code, out, errOut)
+		}
+		if i == 0 {
+			first = out
+		} else if out != first {
+			t.Errorf("the repeat answered %s, want %s", out, first)
+		}
+	}
+	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications WHERE event_id = 'pay-1'`); n != 2 {
+		t.Errorf("%d notifications, want 2", n)
+	}
+	if _, errOut, code := run(t, "notify", "--scope", "users"); code != 2 || !bytes.Contains([]byte(errOut), []byte("recipientIds must be a non-empty list")) {
+		t.Errorf("invalid message: %d %q", code, errOut)
+	}
+}

@@ -45,9 +45,9 @@ type Options struct {
 	Preferences Preferences
 	// Notifier creates, retracts and updates notifications (nil: 503).
 	Notifier Notifier
-	Verifier    *auth.Verifier
-	APIKeys     *auth.APIKeys
-	Checks      []Check
+	Verifier *auth.Verifier
+	APIKeys  *auth.APIKeys
+	Checks   []Check
 	// Console serves the web console under /console/ (nil: no console).
 	Console http.Handler
 	// StatusSource fills GET /status with what only the daemon knows.

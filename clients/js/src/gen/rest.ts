@@ -26,8 +26,12 @@ export type Error = {
  * http.max_connections_per_ip too_many_connections (429), past
  * http.max_connections server_full (503), answered before its request
  * is read.
+ * POST /notifications answers a message a Kafka record would be a
+ * dead letter for with the dead letter's reason (400): malformed_json,
+ * missing_field, invalid_field, invalid_scope, too_many_recipients,
+ * too_large, no_recipients.
  */
-export type ErrorCode = "bad_request" | "invalid_room" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unavailable" | "internal" | "rate_limited" | "too_many_connections" | "server_full" | "client_closed_request";
+export type ErrorCode = "bad_request" | "invalid_room" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unavailable" | "internal" | "rate_limited" | "too_many_connections" | "server_full" | "client_closed_request" | "malformed_json" | "missing_field" | "invalid_field" | "invalid_scope" | "too_many_recipients" | "too_large" | "no_recipients";
 
 /** A recipient, client or scope id. UTF-8 text of at most 256 bytes. */
 export type Identifier = string;

@@ -2,8 +2,8 @@
 -- notifications stay (grouped ones as single items).
 BEGIN;
 DROP TABLE notify_requests;
+DROP TABLE expiry_queue;
 DROP INDEX notifications_event;
-DROP INDEX notifications_expiry;
 DROP INDEX notifications_group;
 ALTER TABLE notifications
     DROP COLUMN event_id,

@@ -2,10 +2,16 @@
 --
 -- notifications gains the message's optional fields: event_id (the
 -- producer's event, for DELETE and PATCH /events/{eventId}), expires_at
--- (when it leaves the inbox: the expiry sweeper walks the partial index),
+-- (when it leaves the inbox),
 -- group_key with group_count and actors (a grouped item collapses the
 -- events of one group_key within notifications.group_window). All are
 -- nullable: no row is rewritten, and rows of before read as before.
+--
+-- expiry_queue holds the notifications still to expire, by time: the
+-- sweeper takes what is due (FOR UPDATE SKIP LOCKED: instances share the
+-- work, none takes a row twice) and removes it from the inbox in the
+-- transaction that deletes it from the queue, so the queue only ever holds
+-- what is still to do.
 --
 -- notify_requests holds the Idempotency-Key of each POST /notifications:
 -- its primary key makes the same key create one notification, however
@@ -20,8 +26,14 @@ ALTER TABLE notifications
     ADD COLUMN group_count integer,
     ADD COLUMN actors      jsonb;
 CREATE INDEX notifications_event ON notifications (event_id) WHERE event_id IS NOT NULL;
-CREATE INDEX notifications_expiry ON notifications (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX notifications_group ON notifications (recipient_id, group_key, seq) WHERE group_key IS NOT NULL;
+
+CREATE TABLE expiry_queue (
+    id           uuid        PRIMARY KEY,
+    recipient_id text        NOT NULL,
+    expires_at   timestamptz NOT NULL
+);
+CREATE INDEX expiry_queue_due ON expiry_queue (expires_at);
 
 CREATE TABLE notify_requests (
     key        text        PRIMARY KEY,

@@ -287,6 +287,10 @@ func Run(ctx context.Context, o Options) error {
 		defer close(relayDone)
 		return rel.Run(relayCtx)
 	})
+	run.Go("expiry", func() error {
+		sweepExpired(relayCtx, st, stager(rel.Stage), log.With("component", "expiry"))
+		return nil
+	})
 	run.Go("partition maintenance", func() error {
 		maintain(relayCtx, st, cfg.Notifications.Retention.Duration(), log.With("component", "partitions"))
 		return nil

@@ -181,3 +181,71 @@ func TestNotifyCommandCreatesThroughREST(t *testing.T) {
 		t.Errorf("invalid message: %d %q", code, errOut)
 	}
 }
+
+// An expired notification leaves every connected device (on the instance
+// that did not store it too), the inbox and the counts within 1 s of its
+// expiresAt, as a change of the recipient's stream that ?since= replays.
+func TestAnExpiredNotificationLeavesEveryDeviceWithinASecond(t *testing.T) {
+	t.Parallel()
+	env := testkit.NewEnv(t)
+	a := env.Serve(t, nil)
+	b := env.Serve(t, nil)
+	tok := testkit.Token(t, "u1")
+	phone := testkit.Dial(t, b.WSURL(), tok)
+	phone.Welcome()
+	tab := testkit.Dial(t, a.WSURL(), tok)
+	tab.Welcome()
+
+	expires := time.Now().Add(3 * time.Second).UTC().Truncate(time.Millisecond)
+	p := testkit.Producer(t, env.Broker)
+	testkit.Produce(t, p, testkit.Message("users", []string{"u1"}, func(m map[string]any) {
+		paid("expired already: never stored, never pushed")(m)
+		m["expiresAt"] = time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+	}))
+	testkit.Produce(t, p, testkit.Message("users", []string{"u1"}, paid("stays")))
+	testkit.Produce(t, p, testkit.Message("users", []string{"u1"}, func(m map[string]any) {
+		paid("goes")(m)
+		m["expiresAt"] = expires.Format(time.RFC3339Nano)
+	}))
+	var goes string
+	for _, c := range []*testkit.Client{phone, tab} {
+		if f := c.Expect("observation/signal/notification/created"); f.Pos != 1 || !bytes.Contains(f.Data, []byte(`"stays"`)) {
+			t.Errorf("first frame %s at %d, want stays at 1", f.Data, f.Pos)
+		}
+		f := c.Expect("observation/signal/notification/created")
+		var n struct {
+			ID        string `json:"id"`
+			ExpiresAt string `json:"expiresAt"`
+		}
+		_ = json.Unmarshal(f.Data, &n)
+		if n.ExpiresAt != expires.Format("2006-01-02T15:04:05.000Z") {
+			t.Errorf("created frame %s, want expiresAt %s", f.Data, expires)
+		}
+		goes = n.ID
+	}
+	for _, c := range []*testkit.Client{phone, tab} {
+		f := c.Next(time.Until(expires) + 5*time.Second)
+		late := time.Since(expires)
+		if f.Topic != "observation/signal/notification/removed" || string(f.Data) != `{"ids":["`+goes+`"],"reason":"expired"}` ||
+			f.Pos != 3 || string(f.Counts) != `{"unread":1,"unseen":1,"total":1}` {
+			t.Errorf("frame %s pos %d counts %s, want the removal of %s at 3", f.Data, f.Pos, f.Counts, goes)
+		}
+		if late > time.Second || late < 0 {
+			t.Errorf("removed %s after expiresAt, want within 1 s", late)
+		}
+	}
+	_, page := call(t, "GET", a.URL()+"/notifications", tok, nil)
+	if ids := itemIDs(page); len(ids) != 1 || ids[0] == goes {
+		t.Errorf("inbox %v after the expiry", ids)
+	}
+	// A device that was away catches up with the removal.
+	late := testkit.Dial(t, b.WSURL()+"?since=2", tok)
+	late.Welcome()
+	late.Expect("signal/system/joined")
+	if f := late.Expect("observation/signal/notification/removed"); f.Pos != 3 {
+		t.Errorf("catch-up %s at %d", f.Data, f.Pos)
+	}
+	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM expiry_queue`); n != 0 {
+		t.Errorf("%d rows left in the expiry queue", n)
+	}
+}

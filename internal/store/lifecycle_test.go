@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,4 +62,65 @@ func dataOf(t *testing.T, frame []byte) string {
 		t.Fatal(err)
 	}
 	return string(f["data"])
+}
+
+// Sweepers on several instances share the due notifications: each is
+// removed once, as one change of its recipient's stream, positions dense.
+func TestConcurrentExpirySweepsRemoveEachNotificationOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := pgtest.Open(t)
+	ctx := context.Background()
+	var rows []*event.Row
+	for i := 0; i < 40; i++ {
+		src := event.Source{Topic: "t", Offset: int64(i), Timestamp: time.Now().Truncate(time.Millisecond)}
+		for _, r := range rowsFor(src, "u1", "u2", "u3") {
+			r.ExpiresAt = time.Now().Add(200 * time.Millisecond)
+			if i%4 == 0 {
+				r.ExpiresAt = time.Now().Add(time.Hour) // not due
+			}
+			rows = append(rows, r)
+		}
+	}
+	insert(t, s, rows)
+	time.Sleep(300 * time.Millisecond)
+	st := &stager{}
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.ExpireDue(ctx, st.stage); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	removed := map[string]int{}
+	for _, p := range st.pushes {
+		var r event.Removed
+		_ = json.Unmarshal([]byte(dataOf(t, p.Frame)), &r)
+		if r.Reason != event.RemovedExpired {
+			t.Errorf("reason %q", r.Reason)
+		}
+		for _, id := range r.IDs {
+			removed[id]++
+		}
+	}
+	if len(removed) != 90 {
+		t.Errorf("%d notifications removed, want 90", len(removed))
+	}
+	for id, n := range removed {
+		if n != 1 {
+			t.Errorf("%s removed %d times", id, n)
+		}
+	}
+	for _, r := range []string{"u1", "u2", "u3"} {
+		checkDense(t, s, r)
+		if c, _, err := s.Counts(ctx, r); err != nil || c.Total != 10 || c.Unread != 10 {
+			t.Errorf("%s counts %+v %v, want 10 left", r, c, err)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM expiry_queue`); n != 30 {
+		t.Errorf("%d queued, want the 30 not due", n)
+	}
 }

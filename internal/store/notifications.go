@@ -114,6 +114,9 @@ func (t *Tx) copyNotifications(ctx context.Context, rows []*event.Row) error {
 	if err == nil {
 		err = t.copyRows(ctx, rows, now)
 	}
+	if err == nil {
+		err = t.queueExpiry(ctx, rows)
+	}
 	if err != nil {
 		for _, r := range rows {
 			r.Seq, r.Counts = 0, nil

@@ -113,7 +113,8 @@ export type SyncedData = {
 
 export type RemovedData = {
   ids: string[];
-  reason: "deleted";
+  /** deleted: in a catch-up, a created change whose notification is deleted since; expired: its expiresAt passed; retracted: DELETE /events/{eventId}; revoked: the recipient left the organizer or merchant it was for (members.revoke_on_remove). */
+  reason: "deleted" | "expired" | "retracted" | "revoked";
 };
 
 /** A room name. UTF-8 text of at most 512 bytes, no control characters. */
@@ -258,7 +259,7 @@ export type NotificationUpdatedMessage = ServerFrame & {
   data?: UpdatedData;
 };
 
-/** `observation/signal/notification/removed`: Notifications left the inbox (in a catch-up, a created change whose notification is deleted since) */
+/** `observation/signal/notification/removed`: Notifications left the inbox (expired, retracted, revoked; in a catch-up, a created change whose notification is deleted since) */
 export type NotificationRemovedMessage = ServerFrame & {
   topic?: "observation/signal/notification/removed";
   data?: RemovedData;

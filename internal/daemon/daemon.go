@@ -251,7 +251,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	api := httpapi.New(httpapi.Options{
 		Hub: h, Relay: rel, Inbox: inbox{st, stager(rel.Stage)}, Memberships: st, Preferences: st,
-		Notifier: notifier{store: st, ingest: ing},
+		Notifier: notifier{store: st, ingest: ing, stage: stager(rel.Stage)},
 		Verifier: verifier, APIKeys: apiKeys, MetricsElsewhere: metricsLn != nil,
 		Metrics: m, Logger: log.With("component", "http"), Draining: draining.Load,
 		Console:        console.Handler(),

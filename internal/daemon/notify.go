@@ -17,6 +17,15 @@ import (
 type notifier struct {
 	store  *store.Store
 	ingest *ingest.Ingestor
+	stage  store.Stager
+}
+
+func (n notifier) Retract(ctx context.Context, eventID string) (int, error) {
+	return n.store.RetractEvent(ctx, eventID, n.stage)
+}
+
+func (n notifier) Update(ctx context.Context, eventID string, p event.EventPatch) (int, error) {
+	return n.store.UpdateEvent(ctx, eventID, p, n.stage)
 }
 
 func (n notifier) Create(ctx context.Context, key string, value []byte) ([]uuid.UUID, error) {

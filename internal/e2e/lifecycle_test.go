@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/signal-notify/signal/internal/apispec"
+	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
@@ -248,4 +251,103 @@ func TestAnExpiredNotificationLeavesEveryDeviceWithinASecond(t *testing.T) {
 	if n := testkit.Count(t, env.Store, `SELECT count(*) FROM expiry_queue`); n != 0 {
 		t.Errorf("%d rows left in the expiry queue", n)
 	}
+}
+
+// addOrgMembers makes recipients m00000… members of org-1.
+func addOrgMembers(t *testing.T, st *store.Store, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("m%05d", i)
+	}
+	if _, err := st.ChangeMembers(context.Background(), event.ScopeKey{Scope: "org", ID: "org-1"}, event.OpAdd, store.SliceIDs(ids)); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// inboxCounts is a recipient's counts (pos left out).
+func inboxCounts(t *testing.T, base, recipient string) string {
+	t.Helper()
+	code, c := call(t, "GET", base+"/notifications/counts?recipientId="+recipient, testkit.APIKey, nil)
+	delete(c, "pos")
+	b, _ := json.Marshal(c)
+	if code != 200 {
+		t.Errorf("counts of %s: %d %s", recipient, code, b)
+	}
+	return string(b)
+}
+
+// DELETE /events/{eventId} retracts an organizer's event from its 10,000
+// recipients, each device on either instance gets the removal; PATCH
+// updates in place; both are idempotent.
+func TestRetractAndUpdateAnEventReachEveryRecipientAndDevice(t *testing.T) {
+	t.Parallel()
+	env := testkit.NewEnv(t)
+	a := env.Serve(t, nil)
+	b := env.Serve(t, nil)
+	members := addOrgMembers(t, env.Store, 10000)
+	first, last := members[0], members[len(members)-1]
+	devA := testkit.Dial(t, a.WSURL(), testkit.Token(t, first))
+	devA.Welcome()
+	devB := testkit.Dial(t, b.WSURL(), testkit.Token(t, last))
+	devB.Welcome()
+
+	for _, ev := range []string{"big-1", "big-2"} {
+		code, out := notifyCall(t, a.URL(), ev, testkit.Message("org", nil, func(m map[string]any) { m["eventId"] = ev }))
+		if code != 202 || len(idsOf(out)) != 10000 {
+			t.Fatalf("create %s: %d, %d ids", ev, code, len(idsOf(out)))
+		}
+	}
+	var big1 [2]string
+	for i, d := range []*testkit.Client{devA, devB} {
+		big1[i] = notificationID(t, d.Expect("observation/signal/notification/created"))
+		d.Expect("observation/signal/notification/created")
+	}
+
+	start := time.Now()
+	code, out := call(t, "DELETE", b.URL()+"/events/big-1", testkit.APIKey, nil)
+	if code != 200 || out["removed"] != 10000.0 {
+		t.Fatalf("retract: %d %v", code, out)
+	}
+	t.Logf("retracted from 10,000 recipients in %s", time.Since(start))
+	for i, d := range []*testkit.Client{devA, devB} {
+		f := d.Expect("observation/signal/notification/removed")
+		if string(f.Data) != `{"ids":["`+big1[i]+`"],"reason":"retracted"}` || f.Pos != 3 || string(f.Counts) != `{"unread":1,"unseen":1,"total":1}` {
+			t.Errorf("device %d: %s at %d counts %s", i, f.Data, f.Pos, f.Counts)
+		}
+	}
+	if got := inboxCounts(t, a.URL(), members[5000]); got != `{"total":1,"unread":1,"unseen":1}` {
+		t.Errorf("counts of a member without a device: %s", got)
+	}
+	if code, out := call(t, "DELETE", a.URL()+"/events/big-1", testkit.APIKey, nil); code != 200 || out["removed"] != 0.0 {
+		t.Errorf("repeat: %d %v", code, out)
+	}
+
+	patch := map[string]any{"content": "Refunded", "data": map[string]any{"refund": 1}}
+	code, out = call(t, "PATCH", a.URL()+"/events/big-2", testkit.APIKey, patch)
+	if code != 200 || out["updated"] != 10000.0 {
+		t.Fatalf("update: %d %v", code, out)
+	}
+	for i, d := range []*testkit.Client{devA, devB} {
+		f := d.Expect("observation/signal/notification/updated")
+		var c struct {
+			IDs     []string        `json:"ids"`
+			Content string          `json:"content"`
+			Data    json.RawMessage `json:"data"`
+		}
+		_ = json.Unmarshal(f.Data, &c)
+		if len(c.IDs) != 1 || c.Content != "Refunded" || string(c.Data) != `{"refund":1}` || f.Pos != 4 {
+			t.Errorf("device %d: %s at %d", i, f.Data, f.Pos)
+		}
+	}
+	if code, out := call(t, "PATCH", b.URL()+"/events/big-2", testkit.APIKey, patch); code != 200 || out["updated"] != 0.0 {
+		t.Errorf("repeat: %d %v", code, out)
+	}
+	_, page := call(t, "GET", a.URL()+"/notifications?recipientId="+members[7], testkit.APIKey, nil)
+	items, _ := page["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["content"] != "Refunded" {
+		t.Errorf("inbox after the update: %v", page)
+	}
+	devA.Quiet(300 * time.Millisecond)
 }

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"bytes"
+	"encoding/json"
 	"time"
 )
 
@@ -83,4 +85,46 @@ func GroupActors(actor Actor, earlier []Actor) []Actor {
 		}
 	}
 	return out
+}
+
+// EventPatch is the body of PATCH /events/{eventId}: what replaces the
+// fields of every notification made from the event (nil: unchanged).
+type EventPatch struct {
+	Content   *string         `json:"content,omitempty"`
+	ActionURL *string         `json:"actionUrl,omitempty"` // "": none (null in the payload)
+	Data      json.RawMessage `json:"data,omitempty"`      // the stored form (PatchData)
+}
+
+// Empty reports whether the patch changes nothing.
+func (p EventPatch) Empty() bool { return p.Content == nil && p.ActionURL == nil && p.Data == nil }
+
+// ContentChange is the data of the updated change an edit (PATCH
+// /events/{eventId}) or a grouping makes: the items named take the
+// members given, as a state change sets states.
+type ContentChange struct {
+	IDs       []string        `json:"ids"`
+	Content   *string         `json:"content,omitempty"`
+	ActionURL *string         `json:"actionUrl,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	Count     int             `json:"count,omitempty"`
+	Actors    []Actor         `json:"actors,omitempty"`
+}
+
+// PatchData validates data as a message's data (a JSON object without
+// NUL) and returns it in the form notifications store and push it.
+func PatchData(raw []byte) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, invalid(ReasonInvalidField, "data must be a JSON object")
+	}
+	if hasNUL(m) {
+		return nil, invalid(ReasonInvalidField, "data must not contain the NUL character (\\u0000)")
+	}
+	canonical, err := canonicalObject(m)
+	if err != nil {
+		return nil, err
+	}
+	return storedObject(m, canonical), nil
 }

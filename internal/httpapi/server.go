@@ -121,7 +121,7 @@ func MetricsHandler(m *metrics.Metrics) http.Handler {
 // allowed lists the methods that have a route for r's path.
 func allowed(mux *http.ServeMux, r *http.Request) []string {
 	var out []string
-	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {

@@ -134,20 +134,40 @@ func (rm *removal) add(r string, id uuid.UUID, seq int64, old event.States) {
 	rm.markIDs, rm.markRcpts, rm.markSeqs = append(rm.markIDs, id), append(rm.markRcpts, r), append(rm.markSeqs, seq)
 }
 
-// applyRemoval writes the marks, the recipients' new heads and counts and
-// their removed changes, and returns the changes' pushes.
+// applyRemoval writes the marks and one removed change per recipient,
+// and returns the changes' pushes.
 func (t *Tx) applyRemoval(ctx context.Context, rm *removal, states map[string]*lockedState, reason string) ([]event.Push, error) {
 	if len(rm.rcpts) == 0 {
 		return nil, nil
 	}
-	n := len(rm.rcpts)
-	heads, totals, unreads, unseens := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	datas := make([]string, n)
-	pushes := make([]event.Push, 0, n)
+	if _, err := t.tx.Exec(ctx, `INSERT INTO notification_marks AS m (id, recipient_id, seq, is_deleted)
+		SELECT id, r, seq, true FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS u(id, r, seq)
+		ON CONFLICT (id) DO UPDATE SET is_deleted = true, updated_at = now()`, rm.markIDs, rm.markRcpts, rm.markSeqs); err != nil {
+		return nil, fmt.Errorf("remove notifications: %w", err)
+	}
+	datas := make([]any, len(rm.rcpts))
 	for i, r := range rm.rcpts {
+		data := event.Removed{IDs: make([]string, len(rm.ids[r])), Reason: reason}
+		for j, id := range rm.ids[r] {
+			data.IDs[j] = id.String()
+		}
+		datas[i] = data
+	}
+	return t.recordChanges(ctx, rm.rcpts, states, rm.gone, event.TopicNotificationRemoved, datas)
+}
+
+// recordChanges records one change of topic per recipient of rcpts (their
+// state rows locked: lockStates), with data datas[i], at the next position
+// of its stream; its counts drop by gone[r]. It returns the pushes.
+func (t *Tx) recordChanges(ctx context.Context, rcpts []string, states map[string]*lockedState, gone map[string]Counts, topic string, datas []any) ([]event.Push, error) {
+	n := len(rcpts)
+	heads, totals, unreads, unseens := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	raws := make([]string, n)
+	pushes := make([]event.Push, 0, n)
+	for i, r := range rcpts {
 		st := states[r]
 		if st == nil {
-			return nil, fmt.Errorf("remove notifications: no state row locked for %q", r)
+			return nil, fmt.Errorf("record changes: no state row locked for %q", r)
 		}
 		if !st.valid {
 			row, err := recount(ctx, t.tx, r, stateRow{head: st.head})
@@ -156,31 +176,29 @@ func (t *Tx) applyRemoval(ctx context.Context, rm *removal, states map[string]*l
 			}
 			st.counts, st.valid = row.counts, true
 		}
-		c := st.counts.Sub(rm.gone[r])
-		data := event.Removed{IDs: make([]string, len(rm.ids[r])), Reason: reason}
-		for j, id := range rm.ids[r] {
-			data.IDs[j] = id.String()
+		st.counts = st.counts.Sub(gone[r])
+		st.head++
+		raw, err := json.Marshal(datas[i])
+		if err != nil {
+			return nil, fmt.Errorf("encode change: %w", err)
 		}
-		raw, _ := json.Marshal(data)
-		heads[i], totals[i], unreads[i], unseens[i], datas[i] = st.head+1, c.Total, c.Unread, c.Unseen, string(raw)
-		frame, err := event.MarshalChange(event.TopicNotificationRemoved, r, st.head+1, &c, json.RawMessage(raw))
+		c := st.counts
+		heads[i], totals[i], unreads[i], unseens[i], raws[i] = st.head, c.Total, c.Unread, c.Unseen, string(raw)
+		frame, err := event.MarshalChange(topic, r, st.head, &c, json.RawMessage(raw))
 		if err != nil {
 			return nil, err
 		}
-		pushes = append(pushes, event.Push{Room: event.NotificationRoom(r), Pos: st.head + 1, Frame: frame})
+		pushes = append(pushes, event.Push{Room: event.NotificationRoom(r), Pos: st.head, Frame: frame})
 	}
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO notification_marks AS m (id, recipient_id, seq, is_deleted)
-		SELECT id, r, seq, true FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS u(id, r, seq)
-		ON CONFLICT (id) DO UPDATE SET is_deleted = true, updated_at = now()`, rm.markIDs, rm.markRcpts, rm.markSeqs)
 	b.Queue(`UPDATE inbox_states s SET head = u.h, total = u.t, unread = u.ur, unseen = u.us
 		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(r, h, t, ur, us)
-		WHERE s.recipient_id = u.r`, rm.rcpts, heads, totals, unreads, unseens)
+		WHERE s.recipient_id = u.r`, rcpts, heads, totals, unreads, unseens)
 	b.Queue(`INSERT INTO inbox_changes (recipient_id, pos, topic, data, total, unread, unseen)
 		SELECT r, h, $6, d, t, ur, us FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $7::text[]) AS u(r, h, t, ur, us, d)`,
-		rm.rcpts, heads, totals, unreads, unseens, event.TopicNotificationRemoved, datas)
+		rcpts, heads, totals, unreads, unseens, topic, raws)
 	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("remove notifications: %w", err)
+		return nil, fmt.Errorf("record changes: %w", err)
 	}
 	return pushes, nil
 }

@@ -155,7 +155,7 @@ export type ErrorData = {
   room?: Room;
 };
 
-/** Which notifications changed and the new value of each state that changed, and only those. */
+/** Which notifications changed and the new value of each state or field that changed, and only those (set them on the items named). */
 export type UpdatedData = {
   /** With all: at most 1,000 of them, newest first. */
   ids: string[];
@@ -165,6 +165,20 @@ export type UpdatedData = {
   isSeen?: boolean;
   isArchived?: boolean;
   isDeleted?: boolean;
+  /** PATCH /events/{eventId}: the items' new content. */
+  content?: string;
+  /** PATCH /events/{eventId}: the items' new actionUrl ("": none, null in the payload). */
+  actionUrl?: string;
+  /** PATCH /events/{eventId}: the items' new data. */
+  data?: Record<string, unknown>;
+  /** A grouped item took another event: its new count. */
+  count?: number;
+  /** A grouped item's latest actors, newest first. */
+  actors?: {
+    id: string;
+    name: string;
+    type: string;
+  }[];
 };
 
 /** `TActivityNotificationMessage`: An activity to notify */

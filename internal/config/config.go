@@ -148,6 +148,9 @@ type Notifications struct {
 	// 90 days: the quarter an inbox is looked back on, and a bounded number
 	// of day partitions (every inbox query visits each one).
 	Retention Age `mapstructure:"retention" default:"90d" desc:"age after which notifications are removed, whole days at a time (Go duration or Nd, e.g. 90d); records older than this are skipped by ingest. 0 keeps them forever"`
+	// An hour: "12 payments received" within a working session, and a
+	// bounded look-back for each grouped row ingest stores.
+	GroupWindow time.Duration `mapstructure:"group_window" default:"1h" desc:"how long notifications of one recipient with one groupKey collapse into one inbox item (count, latest actors; unread and unseen rise by one per group); a group that was read, archived or deleted starts a new item. 0: no grouping"`
 }
 
 // Cluster tunes how instances find each other.

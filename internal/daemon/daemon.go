@@ -206,6 +206,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	ing := ingest.New(ingest.Options{
 		Store: st, Renderer: renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
+		Changes: stager(rel.Stage), GroupWindow: cfg.Notifications.GroupWindow,
 		Retention: cfg.Notifications.Retention.Duration(), MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Limits: ingest.LimitsOf(cfg.Ingest),
 		Metrics: m, Logger: log.With("component", "ingest"),
 	})

@@ -351,3 +351,75 @@ func TestRetractAndUpdateAnEventReachEveryRecipientAndDevice(t *testing.T) {
 	}
 	devA.Quiet(300 * time.Millisecond)
 }
+
+// 1,000 events of one groupKey make one item per recipient with count
+// 1,000 and unread 1; a device on the other instance follows the item's
+// count, not a card per event.
+func TestGroupedEventsCollapseIntoOneItemPerRecipient(t *testing.T) {
+	t.Parallel()
+	env := testkit.NewEnv(t)
+	a := env.Serve(t, nil)
+	b := env.Serve(t, nil)
+	tok := testkit.Token(t, "u1")
+	dev := testkit.Dial(t, b.WSURL(), tok)
+	dev.Welcome()
+	p := testkit.Producer(t, env.Broker)
+	var values [][]byte
+	for i := 0; i < 1000; i++ {
+		values = append(values, testkit.Message("users", []string{"u1", "u2"}, func(m map[string]any) {
+			paid(fmt.Sprintf("p-%d", i))(m)
+			m["groupKey"] = "payments"
+			m["actor"] = map[string]any{"id": fmt.Sprintf("a%d", i%5), "name": "A", "type": "user"}
+		}))
+	}
+	testkit.Produce(t, p, values...)
+
+	var item string
+	count := 0
+	for count < 1000 {
+		f := dev.Next(30 * time.Second)
+		var d struct {
+			ID    string   `json:"id"`
+			IDs   []string `json:"ids"`
+			Count int      `json:"count"`
+		}
+		_ = json.Unmarshal(f.Data, &d)
+		switch f.Topic {
+		case "observation/signal/notification/created":
+			if item != "" {
+				t.Fatalf("a second card %s after %s", d.ID, item)
+			}
+			item, count = d.ID, d.Count
+		case "observation/signal/notification/updated":
+			if len(d.IDs) != 1 || d.IDs[0] != item || d.Count <= count {
+				t.Fatalf("update %s of item %s at count %d", f.Data, item, count)
+			}
+			count = d.Count
+		default:
+			t.Fatalf("frame %s %s", f.Topic, f.Data)
+		}
+		if string(f.Counts) != `{"unread":1,"unseen":1,"total":1}` {
+			t.Fatalf("counts %s, want unread 1", f.Counts)
+		}
+	}
+	for _, r := range []string{"u1", "u2"} {
+		_, page := call(t, "GET", a.URL()+"/notifications?recipientId="+r, testkit.APIKey, nil)
+		items, _ := page["items"].([]any)
+		if len(items) != 1 {
+			t.Fatalf("%s has %d items", r, len(items))
+		}
+		it := items[0].(map[string]any)
+		if it["count"] != 1000.0 || len(it["actors"].([]any)) != 3 || it["actors"].([]any)[0].(map[string]any)["id"] != "a4" {
+			t.Errorf("%s's item %v", r, it)
+		}
+		if got := inboxCounts(t, a.URL(), r); got != `{"total":1,"unread":1,"unseen":1}` {
+			t.Errorf("%s counts %s", r, got)
+		}
+	}
+	// Read, the group closes: the next event starts a new item.
+	call(t, "POST", a.URL()+"/notifications/read-all?recipientId=u1", testkit.APIKey, nil)
+	testkit.Produce(t, p, testkit.Message("users", []string{"u1"}, func(m map[string]any) { m["groupKey"] = "payments" }))
+	testkit.Eventually(t, 10*time.Second, "a new item", func() bool {
+		return inboxCounts(t, a.URL(), "u1") == `{"total":2,"unread":1,"unseen":1}`
+	})
+}

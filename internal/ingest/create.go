@@ -46,11 +46,12 @@ func invalidOf(d *event.DeadLetter) error {
 
 // collectIDs notes the ids of a committed chunk's rows when the batch
 // collects them (Create).
-func (p *Prepared) collectIDs(rows []*event.Row) {
+func (p *Prepared) collectIDs(rows []*event.Row, joined []uuid.UUID) {
 	if !p.collect {
 		return
 	}
 	for _, r := range rows {
 		p.ids = append(p.ids, r.ID)
 	}
+	p.ids = append(p.ids, joined...)
 }

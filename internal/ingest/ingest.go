@@ -39,6 +39,11 @@ type Options struct {
 	Store    *store.Store
 	Renderer *event.Renderer
 	Pusher   Pusher // nil: store only
+	// Changes stages the changes ingest makes to stored items (a group's
+	// item taking another event); nil: stored, not pushed.
+	Changes store.Stager
+	// GroupWindow is notifications.group_window (0: no grouping).
+	GroupWindow time.Duration
 	// RepushWindow: rows of a redelivered record are pushed again when they
 	// were stored less than this long ago (a crash between commit and push),
 	// and not when older (a topic replayed on purpose).
@@ -304,9 +309,11 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 		settle   func(bool)
 		next, at int
 		made     []*event.Row
+		joined   []uuid.UUID
+		grouped  = &settles{}
 	)
 	err := in.o.Store.InTx(ctx, func(tx *store.Tx) error {
-		res, made = Result{}, nil
+		res, made, joined = Result{}, nil, nil
 		if p.plan == nil {
 			var err error
 			if pl, err = in.resolve(ctx, tx, p); err != nil {
@@ -322,8 +329,11 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 		}
 		var rows []*event.Row
 		rows, next, at = pl.chunk(in.chunkRows(pl, p.plan == nil))
-		made = rows
 		var err error
+		if rows, joined, err = in.group(ctx, tx, rows, grouped); err != nil {
+			return err
+		}
+		made = rows
 		res.Inserted, err = tx.InsertNotifications(ctx, rows)
 		if err != nil {
 			return err
@@ -347,6 +357,7 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 	if settle != nil {
 		settle(err == nil)
 	}
+	grouped.settle(err == nil)
 	if err != nil {
 		return err
 	}
@@ -356,7 +367,7 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 	}
 	pl.ti, pl.ri = next, at
 	p.stored = p.stored.add(res)
-	p.collectIDs(made)
+	p.collectIDs(made, joined)
 	return nil
 }
 

@@ -141,6 +141,9 @@ type Ingest struct {
 // Members is the optional feed of membership changes.
 type Members struct {
 	Topic string `mapstructure:"topic" desc:"Kafka topic of membership changes ({\"scope\",\"scopeId\",\"op\",\"recipientIds\"}, keyed scope:scopeId) from the organization service; empty: no feed. Consumed by the group kafka.group_id + \"-members\", from the earliest offset when the group has none"`
+	// Off by default: a notification records what happened while one was
+	// a member; deleting that history is the product's decision.
+	RevokeOnRemove bool `mapstructure:"revoke_on_remove" default:"false" desc:"a member removed from an organizer or merchant (API, members topic or CLI, remove or replace) loses that scope's notifications (organizerId or merchantId equal to the group's id) from its inbox, counts and devices (a removed change, reason revoked)"`
 }
 
 // Notifications keep the stored inbox over time.

@@ -200,6 +200,9 @@ func Run(ctx context.Context, o Options) error {
 		Metrics: m, Logger: log.With("component", "relay"),
 	})
 	h.SetPresence(rel)
+	if cfg.Members.RevokeOnRemove {
+		st.RevokeOnRemove(stager(rel.Stage))
+	}
 	var push ingest.Pusher = &pusher{relay: rel, hub: h, instance: instanceID}
 	if tr.Enabled() {
 		push = tracedPusher{push, tr.Tracer()}

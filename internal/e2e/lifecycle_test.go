@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/signal-notify/signal/internal/apispec"
+	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/testkit"
@@ -422,4 +423,49 @@ func TestGroupedEventsCollapseIntoOneItemPerRecipient(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "a new item", func() bool {
 		return inboxCounts(t, a.URL(), "u1") == `{"total":2,"unread":1,"unseen":1}`
 	})
+}
+
+// With members.revoke_on_remove, a member removed from an organizer loses
+// that organizer's notifications on every device; off (the default), it
+// keeps them.
+func TestARemovedMemberLosesTheScopesNotificationsWhenRevocationIsOn(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprint("revoke=", on), func(t *testing.T) {
+			t.Parallel()
+			env := testkit.NewEnv(t)
+			edit := func(c *config.Config) { c.Members.RevokeOnRemove = on }
+			a := env.Serve(t, edit)
+			b := env.Serve(t, edit)
+			for _, id := range []string{"u1", "u2"} {
+				if _, err := env.Store.ChangeMembers(context.Background(), event.ScopeKey{Scope: "org", ID: "org-1"}, event.OpAdd, store.SliceIDs([]string{id})); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dev := testkit.Dial(t, b.WSURL(), testkit.Token(t, "u1"))
+			dev.Welcome()
+			notifyCall(t, a.URL(), "org-event", testkit.Message("org", nil, nil))
+			notifyCall(t, a.URL(), "other-org", testkit.Message("users", []string{"u1"}, func(m map[string]any) { m["organizerId"] = "org-2" }))
+			orgItem := notificationID(t, dev.Expect("observation/signal/notification/created"))
+			dev.Expect("observation/signal/notification/created")
+
+			if code, out := call(t, "DELETE", a.URL()+"/memberships/org/org-1/members/u1", testkit.APIKey, nil); code != 200 || out["removed"] != 1.0 {
+				t.Fatalf("remove: %d %v", code, out)
+			}
+			if !on {
+				dev.Quiet(500 * time.Millisecond)
+				if got := inboxCounts(t, a.URL(), "u1"); got != `{"total":2,"unread":2,"unseen":2}` {
+					t.Errorf("u1 counts %s, want both kept", got)
+				}
+				return
+			}
+			f := dev.Expect("observation/signal/notification/removed")
+			if string(f.Data) != `{"ids":["`+orgItem+`"],"reason":"revoked"}` || f.Pos != 3 || string(f.Counts) != `{"unread":1,"unseen":1,"total":1}` {
+				t.Errorf("frame %s at %d counts %s", f.Data, f.Pos, f.Counts)
+			}
+			if got := inboxCounts(t, a.URL(), "u2"); got != `{"total":1,"unread":1,"unseen":1}` {
+				t.Errorf("u2, still a member: %s", got)
+			}
+		})
+	}
 }

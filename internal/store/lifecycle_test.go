@@ -9,6 +9,7 @@ import (
 
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/pgtest"
+	"github.com/signal-notify/signal/internal/store"
 )
 
 // The lifecycle fields are stored, read back by every reader (inbox item,
@@ -123,4 +124,42 @@ func TestConcurrentExpirySweepsRemoveEachNotificationOnce(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM expiry_queue`); n != 30 {
 		t.Errorf("%d queued, want the 30 not due", n)
 	}
+}
+
+// Revocation applies to the members topic's changes too (a replace that
+// drops a member), in the change's transaction, settled after it.
+func TestMemberChangesRevokeTheScopesNotificationsWhenOn(t *testing.T) {
+	t.Parallel()
+	s, _ := pgtest.Open(t)
+	ctx := context.Background()
+	st := &stager{}
+	s.RevokeOnRemove(st.stage)
+	src := event.Source{Topic: "t", Offset: 1, Timestamp: time.Now().Truncate(time.Millisecond)}
+	rows := rowsFor(src, "u1", "u2")
+	rows[0].MerchantID, rows[1].MerchantID = "m-7", "m-7"
+	insert(t, s, rows)
+	insert(t, s, rowsFor(event.Source{Topic: "t", Offset: 2, Timestamp: src.Timestamp}, "u1")) // no merchant
+	key := event.ScopeKey{Scope: event.ScopeMerchant, ID: "m-7"}
+	if _, err := s.ChangeMembers(ctx, key, event.OpAdd, store.SliceIDs([]string{"u1", "u2"})); err != nil {
+		t.Fatal(err)
+	}
+	err := s.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ApplyMemberChanges(ctx, []*event.MemberChange{{Scope: event.ScopeMerchant, ScopeID: "m-7", Op: event.OpReplace, RecipientIDs: []string{"u2"}}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.pushes) != 1 || st.pushes[0].Room != event.NotificationRoom("u1") || len(st.settled) != 1 || !st.settled[0] {
+		t.Fatalf("pushes %+v settled %v", st.pushes, st.settled)
+	}
+	if got := dataOf(t, st.pushes[0].Frame); got != `{"ids":["`+rows[0].ID.String()+`"],"reason":"revoked"}` {
+		t.Errorf("change %s", got)
+	}
+	for r, want := range map[string]int64{"u1": 1, "u2": 1} {
+		if c, _, err := s.Counts(ctx, r); err != nil || c.Total != want {
+			t.Errorf("%s counts %+v %v", r, c, err)
+		}
+	}
+	checkDense(t, s, "u1")
 }

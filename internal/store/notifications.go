@@ -16,6 +16,10 @@ import (
 // Tx is one transaction.
 type Tx struct {
 	tx pgx.Tx
+	st *Store
+	// after runs once the transaction ended, with whether it committed:
+	// the settles of changes staged by the store itself (revocation).
+	after []func(committed bool)
 }
 
 // InTx runs fn in a transaction and commits it when fn returns nil.
@@ -24,14 +28,20 @@ func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if err := fn(&Tx{tx: tx}); err != nil {
-		return err
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit; a panic in fn
+	t := &Tx{tx: tx, st: s}
+	err = fn(t)
+	if err == nil {
+		if err = tx.Commit(ctx); err != nil {
+			err = fmt.Errorf("commit: %w", err)
+		}
+	} else {
+		_ = tx.Rollback(context.WithoutCancel(ctx)) // before the settles: their changes are gone
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	for _, f := range t.after {
+		f(err == nil)
 	}
-	return nil
+	return err
 }
 
 // InsertNotifications stores rows, in order, each at the next position of

@@ -200,9 +200,7 @@ func Run(ctx context.Context, o Options) error {
 		Metrics: m, Logger: log.With("component", "relay"),
 	})
 	h.SetPresence(rel)
-	if cfg.Members.RevokeOnRemove {
-		st.RevokeOnRemove(stager(rel.Stage))
-	}
+	revokeOnRemove(cfg.Members, st, rel)
 	var push ingest.Pusher = &pusher{relay: rel, hub: h, instance: instanceID}
 	if tr.Enabled() {
 		push = tracedPusher{push, tr.Tracer()}

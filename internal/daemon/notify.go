@@ -5,10 +5,20 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/ingest"
+	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
 )
+
+// revokeOnRemove turns on members.revoke_on_remove: the store stages the
+// revocations through the relay, like every change of a stream.
+func revokeOnRemove(m config.Members, st *store.Store, rel *relay.Relay) {
+	if m.RevokeOnRemove {
+		st.RevokeOnRemove(stager(rel.Stage))
+	}
+}
 
 // notifier creates notifications over REST by the ingest path: the
 // request is a record whose source is its Idempotency-Key's row in

@@ -41,12 +41,6 @@ func fastWire(b []byte, w *wire) bool {
 			w.MerchantID, ok = p.optString()
 		case "occurredAt":
 			w.OccurredAt, ok = p.optString()
-		case "eventId":
-			w.EventID, ok = p.optString()
-		case "expiresAt":
-			w.ExpiresAt, ok = p.optString()
-		case "groupKey":
-			w.GroupKey, ok = p.optString()
 		case "actor":
 			if seenActor {
 				return false // encoding/json merges a repeated object into the first
@@ -58,6 +52,10 @@ func fastWire(b []byte, w *wire) bool {
 		case "data":
 			w.Data, ok = p.value(0)
 		default:
+			if dst := w.lifecycleField(key); dst != nil {
+				*dst, ok = p.optString()
+				break
+			}
 			if foldsToField(key, wireFields) {
 				return false // encoding/json would match it without regard to case
 			}

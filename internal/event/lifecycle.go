@@ -28,6 +28,20 @@ func withLifecycle(d *Decoded, w *wire) (*Decoded, error) {
 	return d, nil
 }
 
+// lifecycleField is where the fast decoder puts the optional field key
+// (nil: not one of them).
+func (w *wire) lifecycleField(key string) **string {
+	switch key {
+	case "eventId":
+		return &w.EventID
+	case "expiresAt":
+		return &w.ExpiresAt
+	case "groupKey":
+		return &w.GroupKey
+	}
+	return nil
+}
+
 // optionalIdentifier checks an optional field under the identifier rule:
 // absent (or null) is fine, present it must be a valid identifier.
 func optionalIdentifier(name string, p *string, dst *string) error {

@@ -431,8 +431,9 @@ func (in *Ingestor) withExisting(ctx context.Context, tx *store.Tx, rows []*even
 		return nil, 0, err
 	}
 	byID := make(map[uuid.UUID]*event.Row, len(existing))
+	now := time.Now()
 	for _, r := range existing {
-		if !r.IsDeleted { // the recipient deleted it: not pushed again
+		if !r.IsDeleted && (r.ExpiresAt.IsZero() || r.ExpiresAt.After(now)) { // deleted or expired: not pushed again
 			byID[r.ID] = r
 		}
 	}

@@ -3,6 +3,7 @@
 BEGIN;
 DROP TABLE notify_requests;
 DROP TABLE expiry_queue;
+DROP TABLE group_joins;
 DROP INDEX notifications_event;
 DROP INDEX notifications_group;
 ALTER TABLE notifications

@@ -35,6 +35,15 @@ CREATE TABLE expiry_queue (
 );
 CREATE INDEX expiry_queue_due ON expiry_queue (expires_at);
 
+-- group_joins remembers each notification that joined a group's item
+-- instead of becoming a row: a record delivered again (or a repeated
+-- POST /notifications) finds it here and is not counted twice.
+CREATE TABLE group_joins (
+    id         uuid        PRIMARY KEY,
+    item       uuid        NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE notify_requests (
     key        text        PRIMARY KEY,
     id         bigint      GENERATED ALWAYS AS IDENTITY,

@@ -57,9 +57,19 @@ func (t *Tx) GroupRows(ctx context.Context, rows []*event.Row, window time.Durat
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	seen, err := t.seenBefore(ctx, rows)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	keep = make([]*event.Row, 0, len(rows))
+	var joins []groupJoin
 	for _, r := range rows {
-		if r.GroupKey == "" {
+		item, before := seen[r.ID]
+		if before && item != r.ID { // joined an item before
+			joined = append(joined, item)
+			continue
+		}
+		if r.GroupKey == "" || before { // not grouped, or stored before: a redelivery (InsertNotifications)
 			keep = append(keep, r)
 			continue
 		}
@@ -75,13 +85,63 @@ func (t *Tx) GroupRows(ctx context.Context, rows []*event.Row, window time.Durat
 		g.actors = event.GroupActors(r.Actor, g.actors)
 		g.last = r
 		joined = append(joined, g.id)
+		joins = append(joins, groupJoin{r.ID, g.id})
 		if g.row != nil {
 			g.row.GroupCount, g.row.Actors = g.count, g.actors
 			g.row.Content, g.row.ActionURL, g.row.Data = r.Content, r.ActionURL, r.Data
 		}
 	}
+	if err := t.recordJoins(ctx, joins); err != nil {
+		return nil, nil, nil, err
+	}
 	pushes, err = t.updateGroups(ctx, groups, states)
 	return keep, joined, pushes, err
+}
+
+// groupJoin is a notification that joined an item instead of being stored.
+type groupJoin struct{ id, item uuid.UUID }
+
+// seenBefore returns which grouped rows were handled before (a record
+// delivered again, a repeated request): joined an item (the item's id) or
+// stored (their own id).
+func (t *Tx) seenBefore(ctx context.Context, rows []*event.Row) (map[uuid.UUID]uuid.UUID, error) {
+	var ids []uuid.UUID
+	for _, r := range rows {
+		if r.GroupKey != "" {
+			ids = append(ids, r.ID)
+		}
+	}
+	res, err := t.tx.Query(ctx, `SELECT id, item FROM group_joins WHERE id = ANY($1)
+		UNION ALL SELECT id, id FROM notifications WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up grouped notifications: %w", err)
+	}
+	defer res.Close()
+	out := map[uuid.UUID]uuid.UUID{}
+	for res.Next() {
+		var id, item uuid.UUID
+		if err := res.Scan(&id, &item); err != nil {
+			return nil, fmt.Errorf("look up grouped notifications: %w", err)
+		}
+		out[id] = item
+	}
+	return out, res.Err()
+}
+
+// recordJoins remembers the rows that joined items.
+func (t *Tx) recordJoins(ctx context.Context, joins []groupJoin) error {
+	if len(joins) == 0 {
+		return nil
+	}
+	ids, items := make([]uuid.UUID, len(joins)), make([]uuid.UUID, len(joins))
+	for i, j := range joins {
+		ids[i], items[i] = j.id, j.item
+	}
+	if _, err := t.tx.Exec(ctx, `INSERT INTO group_joins (id, item) SELECT * FROM unnest($1::uuid[], $2::uuid[])
+		ON CONFLICT (id) DO NOTHING`, ids, items); err != nil {
+		return fmt.Errorf("record group joins: %w", err)
+	}
+	return nil
 }
 
 // openGroups reads the stored items rows may join: per recipient and

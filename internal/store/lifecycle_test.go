@@ -163,3 +163,54 @@ func TestMemberChangesRevokeTheScopesNotificationsWhenOn(t *testing.T) {
 	}
 	checkDense(t, s, "u1")
 }
+
+// groupAndInsert is ingest's order: group, then insert what is left.
+func groupAndInsert(t *testing.T, s *store.Store, rows []*event.Row) (pushes []event.Push) {
+	t.Helper()
+	ensurePartitions(t, s, rows)
+	err := s.InTx(context.Background(), func(tx *store.Tx) error {
+		keep, _, p, err := tx.GroupRows(context.Background(), rows, time.Hour)
+		if err != nil {
+			return err
+		}
+		pushes = p
+		_, err = tx.InsertNotifications(context.Background(), keep)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pushes
+}
+
+// A grouped record delivered again (in another batch split, too) is not
+// counted again: the rows that joined an item are remembered.
+func TestGroupingCountsARedeliveredRecordOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := pgtest.Open(t)
+	ts := time.Now().Truncate(time.Millisecond)
+	batch := func(from, to int) []*event.Row {
+		var out []*event.Row
+		for i := from; i < to; i++ {
+			r := rowsFor(event.Source{Topic: "t", Offset: int64(i), Timestamp: ts}, "u1")[0]
+			r.GroupKey = "g"
+			out = append(out, r)
+		}
+		return out
+	}
+	groupAndInsert(t, s, batch(0, 3))                        // one item, count 3
+	if p := groupAndInsert(t, s, batch(0, 3)); len(p) != 0 { // the same batch again
+		t.Errorf("a redelivery made %d changes", len(p))
+	}
+	if p := groupAndInsert(t, s, batch(1, 5)); len(p) != 1 { // split differently, with two new records
+		t.Errorf("%d changes, want the item's one update", len(p))
+	}
+	var n, count int
+	if err := s.Pool.QueryRow(context.Background(), `SELECT count(*), max(group_count) FROM notifications`).Scan(&n, &count); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || count != 5 {
+		t.Errorf("%d rows, count %d; want one item of 5", n, count)
+	}
+	checkDense(t, s, "u1")
+}

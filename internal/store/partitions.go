@@ -411,6 +411,9 @@ func deleteChangesBefore(ctx context.Context, c *pgx.Conn, t time.Time) (int64, 
 	if _, err := c.Exec(ctx, `DELETE FROM notify_requests WHERE created_at < $1`, t); err != nil {
 		return 0, fmt.Errorf("remove old idempotency keys: %w", err)
 	}
+	if _, err := c.Exec(ctx, `DELETE FROM group_joins WHERE created_at < $1`, t); err != nil {
+		return 0, fmt.Errorf("remove old group joins: %w", err)
+	}
 	var n int64
 	for {
 		tag, err := c.Exec(ctx, `DELETE FROM inbox_changes WHERE ctid = ANY (ARRAY(

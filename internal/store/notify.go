@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // NotifyRequest is what the database holds of a POST /notifications
@@ -24,13 +25,30 @@ type NotifyRequest struct {
 // one answer have the same ids, so a repeat creates no second notification.
 func (s *Store) ClaimNotifyKey(ctx context.Context, key string) (NotifyRequest, error) {
 	var r NotifyRequest
-	err := s.Pool.QueryRow(ctx, `INSERT INTO notify_requests AS q (key, at) VALUES ($1, date_trunc('milliseconds', now()))
-		ON CONFLICT (key) DO UPDATE SET key = q.key
-		RETURNING id, at, ids`, key).Scan(&r.ID, &r.At, &r.IDs)
+	err := s.asyncTx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO notify_requests AS q (key, at) VALUES ($1, date_trunc('milliseconds', now()))
+			ON CONFLICT (key) DO UPDATE SET key = q.key
+			RETURNING id, at, ids`, key).Scan(&r.ID, &r.At, &r.IDs)
+	})
 	if err != nil {
 		return r, fmt.Errorf("claim idempotency key: %w", err)
 	}
 	return r, nil
+}
+
+// asyncTx runs fn in a transaction whose commit does not wait for the
+// disk. A request's claim is written before its notifications, whose
+// commit flushes the log up to it: it is durable whenever they are, and a
+// claim lost in a crash made nothing. Its ids are a shortcut: lost, a
+// repeat makes them again from the claim (the rows exist). One disk flush
+// per request instead of three.
+func (s *Store) asyncTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // FinishNotifyKey records the ids a request made: a repeat answers them
@@ -39,7 +57,11 @@ func (s *Store) FinishNotifyKey(ctx context.Context, key string, ids []uuid.UUID
 	if ids == nil {
 		ids = []uuid.UUID{}
 	}
-	if _, err := s.Pool.Exec(ctx, `UPDATE notify_requests SET ids = $2 WHERE key = $1`, key, ids); err != nil {
+	err := s.asyncTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE notify_requests SET ids = $2 WHERE key = $1`, key, ids)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("finish idempotency key: %w", err)
 	}
 	return nil

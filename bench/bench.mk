@@ -3,7 +3,7 @@
 #
 #   make bench            every scenario, full size: bench/results/<date>.md and <date>-*.png
 #   make bench-quick      every scenario, small sizes (a minute or two): bench/results/<date>-quick.md
-#   make bench-ingest     one scenario (also bench-e2e, bench-fanout, bench-slow, bench-cluster, bench-scale, bench-failover, bench-big-org, bench-hostile, bench-inbox, bench-poison)
+#   make bench-ingest     one scenario (also bench-e2e, bench-fanout, bench-slow, bench-cluster, bench-scale, bench-failover, bench-big-org, bench-hostile, bench-inbox, bench-poison, bench-lifecycle, bench-soak)
 #   make bench-test       the harness's own tests (and the short soak)
 #   make soak             the production day at full size (bench-soak)
 #
@@ -19,7 +19,7 @@ BENCH_OUT   ?= bench/results
 BENCH_FLAGS ?=
 BENCH_DATE  := $(shell date +%Y-%m-%d)
 BENCH_RUN   := bin/signalbench
-BENCH_SCENARIOS := ingest e2e fanout slow cluster scale failover big-org hostile inbox poison sync soak
+BENCH_SCENARIOS := ingest e2e fanout slow cluster scale failover big-org hostile inbox poison sync lifecycle soak
 
 .PHONY: soak bench bench-quick bench-test bench-build bench-js bench-signalctl $(addprefix bench-,$(BENCH_SCENARIOS))
 

@@ -9,6 +9,7 @@ import (
 	"github.com/signal-notify/signal/internal/client"
 	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/event"
+	"github.com/signal-notify/signal/internal/relay"
 	"github.com/signal-notify/signal/internal/store"
 )
 
@@ -45,6 +46,15 @@ func openMembers(ctx context.Context, g *globals, flags map[string]*pflag.Flag) 
 	st, err := store.Open(ctx, databaseURL(cfg), 2)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Members.RevokeOnRemove {
+		// The revoked notifications leave the devices on every instance,
+		// relayed in the change's transaction.
+		host, _ := os.Hostname()
+		pub := relay.Publisher{Store: st, Origin: "signalctl-members-" + host}
+		st.RevokeOnRemove(func(ctx context.Context, tx *store.Tx, pushes []event.Push) (func(bool), error) {
+			return pub.Stage(ctx, tx, pushes)
+		})
 	}
 	return dbMembers{st}, nil
 }

@@ -42,6 +42,7 @@ type ProduceOptions struct {
 	Compression     string
 	Headers         []string
 	Output          string
+	Lifecycle       LifecycleFlags
 	messageFlagsSet bool
 	flags           map[string]*pflag.Flag
 }
@@ -78,10 +79,12 @@ terminal and a summary is printed at the end.`,
   cat messages.ndjson | signalctl produce --file -
   signalctl produce --file - --no-validate <<< 'not json'
   signalctl produce --recipients u1 --compression zstd --header trace-id=abc123 --header source=qa
-  signalctl produce --recipients u1 --count 100000 --rate 5000`,
+  signalctl produce --recipients u1 --count 100000 --rate 5000
+  signalctl produce --recipients u1 --event-id pay-42 --expires-at 2026-12-31T00:00:00Z --group-key payments`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, name := range []string{"scope", "recipients", "organizer", "merchant", "actor", "actor-name", "actor-type", "type", "data", "occurred-at"} {
+			for _, name := range []string{"scope", "recipients", "organizer", "merchant", "actor", "actor-name", "actor-type", "type", "data", "occurred-at",
+				"expires-at", "event-id", "group-key"} {
 				if cmd.Flags().Changed(name) {
 					o.messageFlagsSet = true
 				}
@@ -109,6 +112,7 @@ terminal and a summary is printed at the end.`,
 	f.StringArrayVar(&o.Headers, "header", nil, "record header KEY=VALUE (repeatable)")
 	f.StringSlice("brokers", nil, "Kafka seed brokers (kafka.brokers)")
 	f.String("topic", "", "Kafka topic (kafka.topic)")
+	addLifecycleFlags(cmd, &o.Lifecycle)
 	addOutputFlag(cmd, &o.Output)
 	o.flags = map[string]*pflag.Flag{"kafka.brokers": f.Lookup("brokers"), "kafka.topic": f.Lookup("topic")}
 	_ = cmd.RegisterFlagCompletionFunc("scope", fixedValues(event.Scopes...))
@@ -320,6 +324,7 @@ func (o *ProduceOptions) messages() ([]outgoing, error) {
 	if o.Scope == event.ScopeUsers {
 		msg.RecipientIDs = o.Recipients
 	}
+	o.Lifecycle.apply(&msg)
 	value, err := json.Marshal(msg)
 	if err != nil {
 		return nil, fmt.Errorf("encode message: %w", err)

@@ -134,6 +134,8 @@ func TestProduceRefusesInvalidFlagsWithTheReasonAndSendsNothing(t *testing.T) {
 		{"empty type", []string{"--recipients", "u1", "--type", ""}, "eventType is required"},
 		{"bad occurredAt", []string{"--recipients", "u1", "--occurred-at", "yesterday"}, `occurredAt must be an RFC 3339 time, got "yesterday"`},
 		{"empty recipient", []string{"--recipients", "u1,,u2"}, "recipientIds[1] is required"},
+		{"bad expiresAt", []string{"--recipients", "u1", "--expires-at", "soon"}, `expiresAt must be an RFC 3339 time, got "soon"`},
+		{"bad groupKey", []string{"--recipients", "u1", "--group-key", "a\tb"}, "groupKey must not contain control characters"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -494,4 +496,19 @@ func TestProduceCompressesBatchesAndAddsHeaders(t *testing.T) {
 			t.Errorf("completion %q", r.Stdout)
 		}
 	})
+}
+
+func TestProduceLifecycleFlagsSetTheMessagesOptionalFields(t *testing.T) {
+	isolate(t)
+	broker := testkit.Broker(t)
+	r := run(t, "produce", "--brokers", broker, "--recipients", "u1", "--event-id", "pay-42",
+		"--expires-at", "2030-01-01T00:00:00Z", "--group-key", "payments")
+	r.wantCode(t, 0)
+	d, err := event.Decode(consume(t, broker, testkit.Topic, 1)[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.EventID != "pay-42" || d.ExpiresAt != "2030-01-01T00:00:00Z" || d.Grouping != "payments" {
+		t.Errorf("eventId/expiresAt/groupKey = %q/%q/%q", d.EventID, d.ExpiresAt, d.Grouping)
+	}
 }

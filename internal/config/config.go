@@ -141,6 +141,9 @@ type Ingest struct {
 // Members is the optional feed of membership changes.
 type Members struct {
 	Topic string `mapstructure:"topic" desc:"Kafka topic of membership changes ({\"scope\",\"scopeId\",\"op\",\"recipientIds\"}, keyed scope:scopeId) from the organization service; empty: no feed. Consumed by the group kafka.group_id + \"-members\", from the earliest offset when the group has none"`
+	// Off by default: a notification records what happened while one was
+	// a member; deleting that history is the product's decision.
+	RevokeOnRemove bool `mapstructure:"revoke_on_remove" default:"false" desc:"a member removed from an organizer or merchant (API, members topic or CLI, remove or replace) loses that scope's notifications (organizerId or merchantId equal to the group's id) from its inbox, counts and devices (a removed change, reason revoked)"`
 }
 
 // Notifications keep the stored inbox over time.
@@ -148,6 +151,9 @@ type Notifications struct {
 	// 90 days: the quarter an inbox is looked back on, and a bounded number
 	// of day partitions (every inbox query visits each one).
 	Retention Age `mapstructure:"retention" default:"90d" desc:"age after which notifications are removed, whole days at a time (Go duration or Nd, e.g. 90d); records older than this are skipped by ingest. 0 keeps them forever"`
+	// An hour: "12 payments received" within a working session, and a
+	// bounded look-back for each grouped row ingest stores.
+	GroupWindow time.Duration `mapstructure:"group_window" default:"1h" desc:"how long notifications of one recipient with one groupKey collapse into one inbox item (count, latest actors; unread and unseen rise by one per group); a group that was read, archived or deleted starts a new item. 0: no grouping"`
 }
 
 // Cluster tunes how instances find each other.

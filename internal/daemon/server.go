@@ -286,12 +286,14 @@ func (s *server) buildRelay(context.Context) error {
 		Metrics: s.m, Logger: log.With("component", "relay"),
 	})
 	h.SetPresence(s.rel)
+	revokeOnRemove(cfg.Members, s.st, s.rel)
 	var push ingest.Pusher = &pusher{relay: s.rel, hub: h, instance: s.instanceID}
 	if tr.Enabled() {
 		push = tracedPusher{push, tr.Tracer()}
 	}
 	s.ing = ingest.New(ingest.Options{
 		Store: s.st, Renderer: s.renderer, Pusher: push, RepushWindow: cfg.Ingest.RepushWindow,
+		Changes: stager(s.rel.Stage), GroupWindow: cfg.Notifications.GroupWindow,
 		Retention: cfg.Notifications.Retention.Duration(), MaxRowsPerTx: cfg.Ingest.MaxRowsPerTx, Limits: ingest.LimitsOf(cfg.Ingest),
 		Metrics: s.m, Logger: log.With("component", "ingest"),
 	})
@@ -346,6 +348,7 @@ func (s *server) buildHTTP(context.Context) error {
 	}
 	api := httpapi.New(httpapi.Options{
 		Hub: s.h, Relay: rel, Inbox: inbox{st, stager(rel.Stage)}, Memberships: st, Preferences: st,
+		Notifier: notifier{store: st, ingest: s.ing, stage: stager(rel.Stage)},
 		Verifier: verifier, APIKeys: s.apiKeys, MetricsElsewhere: s.metricsLn != nil,
 		Metrics: s.m, Logger: s.log.With("component", "http"), Draining: s.draining.Load,
 		Console:        console.Handler(),
@@ -382,6 +385,10 @@ func (s *server) start(ctx context.Context) {
 	s.run.Go("relay", func() error {
 		defer close(s.relayDone)
 		return s.rel.Run(s.relayCtx)
+	})
+	s.run.Go("expiry", func() error {
+		sweepExpired(s.relayCtx, st, stager(s.rel.Stage), log.With("component", "expiry"))
+		return nil
 	})
 	s.run.Go("partition maintenance", func() error {
 		maintain(s.relayCtx, st, cfg.Notifications.Retention.Duration(), log.With("component", "partitions"))

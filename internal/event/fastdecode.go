@@ -52,6 +52,10 @@ func fastWire(b []byte, w *wire) bool {
 		case "data":
 			w.Data, ok = p.value(0)
 		default:
+			if dst := w.lifecycleField(key); dst != nil {
+				*dst, ok = p.optString()
+				break
+			}
 			if foldsToField(key, wireFields) {
 				return false // encoding/json would match it without regard to case
 			}
@@ -72,7 +76,8 @@ func fastWire(b []byte, w *wire) bool {
 }
 
 var (
-	wireFields  = []string{"eventType", "recipientScope", "actorId", "actor", "organizerId", "merchantId", "recipientIds", "data", "occurredAt"}
+	wireFields = []string{"eventType", "recipientScope", "actorId", "actor", "organizerId", "merchantId", "recipientIds", "data", "occurredAt",
+		"eventId", "expiresAt", "groupKey"}
 	actorFields = []string{"id", "name", "type"}
 )
 

@@ -38,7 +38,8 @@ func TestFastWireTakesTheUsualShapeAndLeavesTheRest(t *testing.T) {
 // FuzzFastWire checks the fast parser against encoding/json: whenever it
 // answers, encoding/json must accept the input and decode the same.
 func FuzzFastWire(f *testing.F) {
-	for _, s := range []string{validUsers, `{"data":{"a":[1,"b",null]}}`, `{"eventType":"x","eventType":"y"}`, `{"recipientIds":["a",null]}`, `{"actor":{"ID":"x"}}`} {
+	for _, s := range []string{validUsers, `{"data":{"a":[1,"b",null]}}`, `{"eventType":"x","eventType":"y"}`, `{"recipientIds":["a",null]}`, `{"actor":{"ID":"x"}}`,
+		`{"eventId":"e-1","expiresAt":"2026-12-01T00:00:00Z","groupKey":null}`, `{"GroupKey":"g"}`, `{"eventId":7}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -49,7 +49,37 @@ func (b *FrameBuilder) Frame(r *Row) []byte {
 	out = strconv.AppendBool(out, r.IsRead)
 	out = append(out, `,"createdAt":"`...)
 	out = r.CreatedAt.UTC().AppendFormat(out, TimeLayout)
-	return append(out, `"}}`...)
+	out = appendLifecycle(append(out, '"'), r)
+	return append(out, `}}`...)
+}
+
+// appendLifecycle writes the optional members of the payload after
+// createdAt (expiresAt, count, actors), as encoding/json would.
+func appendLifecycle(out []byte, r *Row) []byte {
+	if !r.ExpiresAt.IsZero() {
+		out = append(out, `,"expiresAt":"`...)
+		out = r.ExpiresAt.UTC().AppendFormat(out, TimeLayout)
+		out = append(out, '"')
+	}
+	if r.GroupKey == "" {
+		return out
+	}
+	out = append(out, `,"count":`...)
+	out = strconv.AppendInt(out, int64(r.count()), 10)
+	out = append(out, `,"actors":[`...)
+	for i, a := range r.groupActors() {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"id":`...)
+		out = appendString(out, a.ID)
+		out = append(out, `,"name":`...)
+		out = appendString(out, a.Name)
+		out = append(out, `,"type":`...)
+		out = appendString(out, a.Type)
+		out = append(out, '}')
+	}
+	return append(out, ']')
 }
 
 // AppendCounts writes c as JSON, as encoding/json would.

@@ -26,6 +26,12 @@ func TestFrameBuilderMatchesMarshalFrameByteForByte(t *testing.T) {
 		row("u3", tricky, "", `{"k":"v"}`),
 		row(tricky, "x", tricky, `{}`),
 		{ID: uuid.New(), RecipientID: "u4", Type: "T", Data: json.RawMessage(`{}`), CreatedAt: time.Unix(0, 0)},
+		{ID: uuid.New(), RecipientID: "u5", Type: "T", Data: json.RawMessage(`{}`), CreatedAt: time.Unix(0, 0),
+			ExpiresAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.FixedZone("x", 3600))},
+		{ID: uuid.New(), RecipientID: "u6", Type: "T", Data: json.RawMessage(`{}`), CreatedAt: time.Unix(0, 0),
+			GroupKey: "g", Actor: Actor{ID: "a", Name: tricky, Type: "user"}},
+		{ID: uuid.New(), RecipientID: "u7", Type: "T", Data: json.RawMessage(`{}`), CreatedAt: time.Unix(0, 0),
+			GroupKey: "g", GroupCount: 12, Actors: []Actor{{ID: "b"}, {ID: "a", Name: "A", Type: "user"}}, ExpiresAt: time.Unix(9, 0)},
 	} {
 		want, err := MarshalFrame(TopicNotificationCreated, r.Room(), r.Payload())
 		if err != nil {

@@ -63,6 +63,10 @@ type Message struct {
 	RecipientIDs   []string        `json:"recipientIds,omitempty"`
 	Data           json.RawMessage `json:"data"`
 	OccurredAt     string          `json:"occurredAt"`
+	// The optional lifecycle fields (lifecycle.go).
+	EventID   string `json:"eventId,omitempty"`
+	ExpiresAt string `json:"expiresAt,omitempty"`
+	Grouping  string `json:"groupKey,omitempty"` // groupKey (GroupKey is the membership group)
 }
 
 // Decoded is a validated message with the parts later steps need computed once.
@@ -75,6 +79,8 @@ type Decoded struct {
 	// CanonicalData is Data re-encoded with sorted keys and no spaces.
 	CanonicalData []byte
 	Occurred      time.Time
+	// Expires is ExpiresAt parsed (zero: the notification does not expire).
+	Expires time.Time
 }
 
 // InvalidError says why a message cannot become a notification.
@@ -109,6 +115,9 @@ type wire struct {
 	RecipientIDs   []*string  `json:"recipientIds"`
 	Data           any        `json:"data"`
 	OccurredAt     *string    `json:"occurredAt"`
+	EventID        *string    `json:"eventId"`
+	ExpiresAt      *string    `json:"expiresAt"`
+	GroupKey       *string    `json:"groupKey"`
 }
 
 type wireActor struct {
@@ -232,7 +241,7 @@ func Decode(value []byte) (*Decoded, error) {
 	if err != nil {
 		return nil, invalid(ReasonInvalidField, "occurredAt must be an RFC 3339 time, got %q", d.OccurredAt)
 	}
-	return d, nil
+	return withLifecycle(d, &w)
 }
 
 func checkID(name string, p *string) error {

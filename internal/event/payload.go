@@ -21,6 +21,12 @@ type Notification struct {
 	Data        json.RawMessage `json:"data"`
 	IsRead      bool            `json:"isRead"`
 	CreatedAt   string          `json:"createdAt"`
+	// ExpiresAt is set when the notification expires (the message's
+	// expiresAt); Count and Actors on a grouped item (a groupKey): how many
+	// events it collapses and the latest of their actors, newest first.
+	ExpiresAt *string `json:"expiresAt,omitempty"`
+	Count     int     `json:"count,omitempty"`
+	Actors    []Actor `json:"actors,omitempty"`
 }
 
 // InboxItem is a stored notification as GET /notifications lists it: the

@@ -26,6 +26,14 @@ type Row struct {
 	OccurredAt  time.Time
 	EventKey    []byte
 	Source      Source
+	// The lifecycle fields (lifecycle.go): the producer's event id, when it
+	// expires (zero: never), its group, and for a grouped row how many
+	// events it collapses (GroupCount) and their latest actors.
+	EventID    string
+	ExpiresAt  time.Time
+	GroupKey   string
+	GroupCount int
+	Actors     []Actor
 	// States, as the store computes them from the row, its recipient's
 	// watermarks and its explicit marks (store/inbox.go).
 	IsRead     bool
@@ -52,7 +60,38 @@ func (r *Row) Payload() Notification {
 		Data:        r.Data,
 		IsRead:      r.IsRead,
 		CreatedAt:   FormatTime(r.CreatedAt),
+		ExpiresAt:   r.expiresAt(),
+		Count:       r.count(),
+		Actors:      r.groupActors(),
 	}
+}
+
+func (r *Row) expiresAt() *string {
+	if r.ExpiresAt.IsZero() {
+		return nil
+	}
+	s := FormatTime(r.ExpiresAt)
+	return &s
+}
+
+// count is the group's size on a grouped row (0 otherwise: not shown).
+func (r *Row) count() int {
+	if r.GroupKey == "" {
+		return 0
+	}
+	return max(r.GroupCount, 1)
+}
+
+// groupActors are a grouped row's latest actors (its own actor when none
+// were stored).
+func (r *Row) groupActors() []Actor {
+	if r.GroupKey == "" {
+		return nil
+	}
+	if len(r.Actors) == 0 {
+		return []Actor{r.Actor}
+	}
+	return r.Actors
 }
 
 // Item is the row as the inbox lists it: the payload and the states only

@@ -44,6 +44,12 @@ type Removed struct {
 // Why notifications were removed.
 const (
 	RemovedDeleted = "deleted" // deleted since (a catch-up's stand-in for its created change)
+	RemovedExpired = "expired" // its expiresAt passed
+	// RemovedRetracted: its event was retracted (DELETE /events/{eventId}).
+	RemovedRetracted = "retracted"
+	// RemovedRevoked: the recipient left the organizer or merchant it was
+	// for (members.revoke_on_remove).
+	RemovedRevoked = "revoked"
 )
 
 // Synced is the data of signal/system/synced and signal/system/reset.

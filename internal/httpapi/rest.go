@@ -72,7 +72,7 @@ func (a *api) routeTable() []Route {
 		{"POST", "/memberships/{scope}/{scopeId}/members", "api-key", members, "add members to a group", a.apiKey(members, a.addMembers)},
 		{"POST", "/memberships/{scope}/{scopeId}/members/remove", "api-key", members, "remove members from a group", a.apiKey(members, a.removeMembers)},
 		{"DELETE", "/memberships/{scope}/{scopeId}/members/{recipientId}", "api-key", members, "remove one member from a group", a.apiKey(members, a.removeMember)},
-	}, a.inboxRoutes()...)
+	}, append(a.inboxRoutes(), a.notifyRoutes()...)...)
 }
 
 // Routes lists the API's endpoints (for documentation and its tests).

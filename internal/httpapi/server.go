@@ -43,9 +43,11 @@ type Options struct {
 	// Memberships and Preferences serve /memberships and /preferences.
 	Memberships Memberships
 	Preferences Preferences
-	Verifier    *auth.Verifier
-	APIKeys     *auth.APIKeys
-	Checks      []Check
+	// Notifier creates, retracts and updates notifications (nil: 503).
+	Notifier Notifier
+	Verifier *auth.Verifier
+	APIKeys  *auth.APIKeys
+	Checks   []Check
 	// Console serves the web console under /console/ (nil: no console).
 	Console http.Handler
 	// StatusSource fills GET /status with what only the daemon knows.
@@ -119,7 +121,7 @@ func MetricsHandler(m *metrics.Metrics) http.Handler {
 // allowed lists the methods that have a route for r's path.
 func allowed(mux *http.ServeMux, r *http.Request) []string {
 	var out []string
-	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {

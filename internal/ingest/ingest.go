@@ -39,6 +39,11 @@ type Options struct {
 	Store    *store.Store
 	Renderer *event.Renderer
 	Pusher   Pusher // nil: store only
+	// Changes stages the changes ingest makes to stored items (a group's
+	// item taking another event); nil: stored, not pushed.
+	Changes store.Stager
+	// GroupWindow is notifications.group_window (0: no grouping).
+	GroupWindow time.Duration
 	// RepushWindow: rows of a redelivered record are pushed again when they
 	// were stored less than this long ago (a crash between commit and push),
 	// and not when older (a topic replayed on purpose).
@@ -95,7 +100,8 @@ type Result struct {
 	DeadLetters int
 	// Dead lists the records that became (or stayed) dead letters.
 	Dead []event.Source
-	// Expired lists the records skipped as older than the retention.
+	// Expired lists the records skipped as older than the retention, or
+	// whose expiresAt had passed.
 	Expired []event.Source
 }
 
@@ -125,6 +131,9 @@ type Prepared struct {
 	// a retry resumes at the chunk that failed (plan.go).
 	plan   *plan
 	stored Result
+	// collect: the ids of the rows made are kept in ids (Create).
+	collect bool
+	ids     []uuid.UUID
 }
 
 // Len is the number of records in the batch.
@@ -163,6 +172,10 @@ func (in *Ingestor) Prepare(records []Record) *Prepared {
 		m, err := in.message(r)
 		if err != nil {
 			dead = append(dead, deadLetter(r, err))
+			continue
+		}
+		if m.d.ExpiredAt(now) { // never shown, never pushed
+			expired = append(expired, r.Source)
 			continue
 		}
 		if _, group := m.d.GroupKey(); !group && prebuilt+len(m.d.Recipients) <= maxPrebuiltRows &&
@@ -295,9 +308,12 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 		res      Result
 		settle   func(bool)
 		next, at int
+		made     []*event.Row
+		joined   []uuid.UUID
+		grouped  = &settles{}
 	)
 	err := in.o.Store.InTx(ctx, func(tx *store.Tx) error {
-		res = Result{}
+		res, made, joined = Result{}, nil, nil
 		if p.plan == nil {
 			var err error
 			if pl, err = in.resolve(ctx, tx, p); err != nil {
@@ -314,6 +330,10 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 		var rows []*event.Row
 		rows, next, at = pl.chunk(in.chunkRows(pl, p.plan == nil))
 		var err error
+		if rows, joined, err = in.group(ctx, tx, rows, grouped); err != nil {
+			return err
+		}
+		made = rows
 		res.Inserted, err = tx.InsertNotifications(ctx, rows)
 		if err != nil {
 			return err
@@ -337,6 +357,7 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 	if settle != nil {
 		settle(err == nil)
 	}
+	grouped.settle(err == nil)
 	if err != nil {
 		return err
 	}
@@ -346,6 +367,7 @@ func (in *Ingestor) storeChunk(ctx context.Context, p *Prepared) error {
 	}
 	pl.ti, pl.ri = next, at
 	p.stored = p.stored.add(res)
+	p.collectIDs(made, joined)
 	return nil
 }
 
@@ -409,8 +431,9 @@ func (in *Ingestor) withExisting(ctx context.Context, tx *store.Tx, rows []*even
 		return nil, 0, err
 	}
 	byID := make(map[uuid.UUID]*event.Row, len(existing))
+	now := time.Now()
 	for _, r := range existing {
-		if !r.IsDeleted { // the recipient deleted it: not pushed again
+		if !r.IsDeleted && (r.ExpiresAt.IsZero() || r.ExpiresAt.After(now)) { // deleted or expired: not pushed again
 			byID[r.ID] = r
 		}
 	}
@@ -453,6 +476,9 @@ func appendRows(rows []*event.Row, m message, recipients []string) []*event.Row 
 			OccurredAt:  d.Occurred,
 			EventKey:    key,
 			Source:      m.rec.Source,
+			EventID:     d.EventID,
+			ExpiresAt:   d.Expires,
+			GroupKey:    d.Grouping,
 		})
 	}
 	return rows

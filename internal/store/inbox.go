@@ -88,7 +88,8 @@ func rowColumns(rid string) string {
 	return `n.id, n.seq, n.recipient_id, n.type, coalesce(n.organizer_id, ''), coalesce(n.merchant_id, ''),
 	n.actor_id, n.actor, n.content, coalesce(n.action_url, ''), n.data, n.occurred_at, n.event_key,
 	` + read + `, ` + seen + `, ` + archived + `, ` + deleted + `, n.created_at,
-	coalesce(n.source_topic, ''), coalesce(n.source_partition, 0), coalesce(n.source_offset, 0)`
+	coalesce(n.source_topic, ''), coalesce(n.source_partition, 0), coalesce(n.source_offset, 0),
+	coalesce(n.event_id, ''), n.expires_at, coalesce(n.group_key, ''), coalesce(n.group_count, 1), n.actors`
 }
 
 // selectRows reads rows of any recipients; selectRecipientRows those of

@@ -89,16 +89,33 @@ func (s *Store) ChangeMembers(ctx context.Context, key event.ScopeKey, op string
 			return fmt.Errorf("stage member ids: %w", err)
 		}
 		b := setBased()
-		queueMemberChange(b, key, op, stagedIDs, nil, &out)
+		removed := t.removedList()
+		queueMemberChange(b, key, op, stagedIDs, nil, &out, removed)
 		if op == event.OpReplace {
 			b.Queue(`SELECT count(DISTINCT id) FROM ` + stagedIDs).QueryRow(func(r pgx.Row) error { return r.Scan(&out.Members) })
 		}
 		if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("%s members of %s %s: %w", op, key.Scope, key.ID, err)
 		}
-		return nil
+		return t.revokeRemoved(ctx, key, deref(removed))
 	})
 	return out, err
+}
+
+// removedList is where a member change collects the members it removed:
+// nil (not collected) unless revocation is on.
+func (t *Tx) removedList() *[]string {
+	if !t.revoking() {
+		return nil
+	}
+	return &[]string{}
+}
+
+func deref(p *[]string) []string {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // ApplyMemberChanges applies changes in order in the transaction (a batch
@@ -112,16 +129,23 @@ func (t *Tx) ApplyMemberChanges(ctx context.Context, changes []*event.MemberChan
 		return nil, err
 	}
 	out := make([]event.MemberCounts, len(changes))
+	removed := make([]*[]string, len(changes))
 	b := setBased()
 	for i, c := range changes {
 		ids := c.RecipientIDs
 		if ids == nil {
 			ids = []string{}
 		}
-		queueMemberChange(b, c.Key(), c.Op, `(SELECT unnest($3::text[]) AS id)`, ids, &out[i])
+		removed[i] = t.removedList()
+		queueMemberChange(b, c.Key(), c.Op, `(SELECT unnest($3::text[]) AS id)`, ids, &out[i], removed[i])
 	}
 	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("apply member changes: %w", err)
+	}
+	for i, c := range changes {
+		if err := t.revokeRemoved(ctx, c.Key(), deref(removed[i])); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -138,8 +162,9 @@ func setBased() *pgx.Batch {
 }
 
 // queueMemberChange queues op's statements over the relation rel (which
-// may use $3 = ids), adding what they did to counts.
-func queueMemberChange(b *pgx.Batch, key event.ScopeKey, op, rel string, ids []string, counts *event.MemberCounts) {
+// may use $3 = ids), adding what they did to counts, and the members
+// removed to removed (unless nil).
+func queueMemberChange(b *pgx.Batch, key event.ScopeKey, op, rel string, ids []string, counts *event.MemberCounts, removed *[]string) {
 	args := []any{key.Scope, key.ID}
 	if ids != nil {
 		args = append(args, ids)
@@ -147,6 +172,15 @@ func queueMemberChange(b *pgx.Batch, key event.ScopeKey, op, rel string, ids []s
 	stmts := memberStatements(op, rel)
 	for i, sql := range stmts {
 		removes := op == event.OpRemove || (op == event.OpReplace && i == 0)
+		if removes && removed != nil {
+			b.Queue(sql+` RETURNING m.recipient_id`, args...).Query(func(rows pgx.Rows) error {
+				gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				counts.Removed += int64(len(gone))
+				*removed = append(*removed, gone...)
+				return err
+			})
+			continue
+		}
 		b.Queue(sql, args...).Exec(func(tag pgconn.CommandTag) error {
 			if removes {
 				counts.Removed += tag.RowsAffected()

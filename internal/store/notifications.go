@@ -16,6 +16,10 @@ import (
 // Tx is one transaction.
 type Tx struct {
 	tx pgx.Tx
+	st *Store
+	// after runs once the transaction ended, with whether it committed:
+	// the settles of changes staged by the store itself (revocation).
+	after []func(committed bool)
 }
 
 // InTx runs fn in a transaction and commits it when fn returns nil.
@@ -24,14 +28,20 @@ func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if err := fn(&Tx{tx: tx}); err != nil {
-		return err
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit; a panic in fn
+	t := &Tx{tx: tx, st: s}
+	err = fn(t)
+	if err == nil {
+		if err = tx.Commit(ctx); err != nil {
+			err = fmt.Errorf("commit: %w", err)
+		}
+	} else {
+		_ = tx.Rollback(context.WithoutCancel(ctx)) // before the settles: their changes are gone
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	for _, f := range t.after {
+		f(err == nil)
 	}
-	return nil
+	return err
 }
 
 // InsertNotifications stores rows, in order, each at the next position of
@@ -99,7 +109,8 @@ func (t *Tx) notStored(ctx context.Context, rows []*event.Row) ([]*event.Row, er
 
 // copyColumns are the columns copyNotifications writes.
 var copyColumns = []string{"id", "seq", "created_at", "recipient_id", "type", "organizer_id", "merchant_id", "actor_id",
-	"actor", "content", "action_url", "data", "occurred_at", "event_key", "source_topic", "source_partition", "source_offset"}
+	"actor", "content", "action_url", "data", "occurred_at", "event_key", "source_topic", "source_partition", "source_offset",
+	"event_id", "expires_at", "group_key", "group_count", "actors"}
 
 // copyNotifications gives rows their positions and writes them with COPY,
 // inside a savepoint: all of them, or none when one exists already (the
@@ -112,6 +123,9 @@ func (t *Tx) copyNotifications(ctx context.Context, rows []*event.Row) error {
 	now, err := t.advanceHeads(ctx, rows)
 	if err == nil {
 		err = t.copyRows(ctx, rows, now)
+	}
+	if err == nil {
+		err = t.queueExpiry(ctx, rows)
 	}
 	if err != nil {
 		for _, r := range rows {
@@ -141,7 +155,8 @@ func (t *Tx) copyRows(ctx context.Context, rows []*event.Row, now time.Time) err
 			}
 			return []any{[16]byte(r.ID), r.Seq, now, r.RecipientID, r.Type, nullable(r.OrganizerID),
 				nullable(r.MerchantID), r.ActorID, jsonText(actor), r.Content, nullable(r.ActionURL), jsonText(r.Data),
-				r.OccurredAt, r.EventKey, r.Source.Topic, r.Source.Partition, r.Source.Offset}, nil
+				r.OccurredAt, r.EventKey, r.Source.Topic, r.Source.Partition, r.Source.Offset,
+				nullable(r.EventID), nullableTime(r.ExpiresAt), nullable(r.GroupKey), groupCount(r), groupActors(r)}, nil
 		}))
 	return err
 }
@@ -151,6 +166,30 @@ type jsonText []byte
 
 // Value makes pgx encode it as the jsonb text it is.
 func (j jsonText) Value() (driver.Value, error) { return string(j), nil }
+
+func nullableTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// groupCount and groupActors are a grouped row's columns (NULL on others).
+func groupCount(r *event.Row) *int {
+	if r.GroupKey == "" {
+		return nil
+	}
+	n := max(r.GroupCount, 1)
+	return &n
+}
+
+func groupActors(r *event.Row) any {
+	if r.GroupKey == "" {
+		return nil
+	}
+	b, _ := json.Marshal(r.Payload().Actors)
+	return jsonText(b)
+}
 
 func nullable(s string) *string {
 	if s == "" {
@@ -187,14 +226,22 @@ func scanRows(rows pgx.Rows) ([]*event.Row, error) {
 	var out []*event.Row
 	for rows.Next() {
 		r := &event.Row{}
-		var actor []byte
+		var actor, actors []byte
+		var expires *time.Time
 		if err := rows.Scan(&r.ID, &r.Seq, &r.RecipientID, &r.Type, &r.OrganizerID, &r.MerchantID,
 			&r.ActorID, &actor, &r.Content, &r.ActionURL, &r.Data, &r.OccurredAt, &r.EventKey,
 			&r.IsRead, &r.IsSeen, &r.IsArchived, &r.IsDeleted,
-			&r.CreatedAt, &r.Source.Topic, &r.Source.Partition, &r.Source.Offset); err != nil {
+			&r.CreatedAt, &r.Source.Topic, &r.Source.Partition, &r.Source.Offset,
+			&r.EventID, &expires, &r.GroupKey, &r.GroupCount, &actors); err != nil {
 			return nil, fmt.Errorf("read notification: %w", err)
 		}
 		_ = json.Unmarshal(actor, &r.Actor)
+		if expires != nil {
+			r.ExpiresAt = *expires
+		}
+		if actors != nil {
+			_ = json.Unmarshal(actors, &r.Actors)
+		}
 		r.Data = event.StoredData(r.Data) // jsonb's key order and spaces: the bytes of the live push
 		out = append(out, r)
 	}

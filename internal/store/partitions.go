@@ -437,7 +437,15 @@ func dropStrays(ctx context.Context, c *pgx.Conn, today time.Time, parts []Parti
 
 // deleteChangesBefore removes the stream changes (inbox_changes) made
 // before t, in batches: a client resuming from before them gets a reset.
+// The Idempotency-Keys of POST /notifications go with them: their
+// notifications are past the retention too.
 func deleteChangesBefore(ctx context.Context, c *pgx.Conn, t time.Time) (int64, error) {
+	if _, err := c.Exec(ctx, `DELETE FROM notify_requests WHERE created_at < $1`, t); err != nil {
+		return 0, fmt.Errorf("remove old idempotency keys: %w", err)
+	}
+	if _, err := c.Exec(ctx, `DELETE FROM group_joins WHERE created_at < $1`, t); err != nil {
+		return 0, fmt.Errorf("remove old group joins: %w", err)
+	}
 	var n int64
 	for {
 		tag, err := c.Exec(ctx, `DELETE FROM inbox_changes WHERE ctid = ANY (ARRAY(

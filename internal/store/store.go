@@ -16,6 +16,9 @@ import (
 type Store struct {
 	Pool  *pgxpool.Pool
 	parts partitionCache // partitions of notifications known to exist
+	// revoke (members.revoke_on_remove) stages the removals of revoked
+	// notifications; nil: a removed member keeps them (revoke.go).
+	revoke Stager
 }
 
 // Open connects a pool to url and checks that the server answers.

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +41,7 @@ import (
 // hostile connections. One SLO table; the correctness rows (rows lost and
 // duplicated, changes missed, count drift) must be 0, or the run fails.
 func init() {
-	register(&scenario{name: "soak", order: 130,
+	register(&scenario{name: "soak", order: 140,
 		summary: "a production day at once: 3 instances, reconnecting devices, traffic, inbox reads; a SIGKILL, a rolling restart, a PostgreSQL failover, a broker restart, a 5× burst and hostile clients: one SLO table",
 		setup: func(fs *flag.FlagSet) run {
 			x := &soakRun{o: syncOptions{name: "soak", replica: true, brokerDisk: true, rows: true}}
@@ -54,6 +55,7 @@ func init() {
 			fs.IntVar(&x.o.hostile, "soak-hostile", 50, "soak: hostile connections (half never read, half never finish their request)")
 			fs.Float64Var(&x.o.inboxRate, "soak-inbox-rate", 20, "soak: inbox reads per second")
 			fs.IntVar(&x.o.instances, "soak-instances", 3, "soak: instances")
+			fs.DurationVar(&x.o.lag, "soak-async-lag", 0, "soak: with -soak-async-replica, the replica's WAL receiver is stopped (SIGSTOP) this long before the failover: the lag whose commits a failover loses")
 			fs.BoolVar(&x.o.async, "soak-async-replica", false, "soak: the replica is asynchronous (measures what a failover loses; correctness rows may then be above 0)")
 			fs.StringVar(&x.faults, "soak-faults", strings.Join(soakFaults, ","), "soak: faults in order (of "+strings.Join(soakFaults, ", ")+", pg-restart)")
 			return x
@@ -430,7 +432,16 @@ func (w *syncWorld) soakFault(ctx context.Context, f string) error {
 		if w.soak.replica == nil {
 			return errors.New("failover needs the soak's replica")
 		}
-		if err := w.soak.primary.Kill(); err != nil {
+		resume := func() {}
+		if w.o.async && w.o.lag > 0 {
+			var err error
+			if resume, err = w.lagReplica(ctx); err != nil {
+				return err
+			}
+		}
+		err := w.soak.primary.Kill()
+		resume() // the primary is gone: what the replica missed is lost
+		if err != nil {
 			return err
 		}
 		sleepCtx(ctx, 2*time.Second)
@@ -617,4 +628,24 @@ func (w *syncWorld) instanceCores(d time.Duration) []float64 {
 		out[slot] += w.cpuSeen[pid] / d.Seconds()
 	}
 	return out
+}
+
+// lagReplica stops the replica's WAL receiver for o.lag (the primary goes
+// on committing: asynchronous); resume lets it go, once the primary died.
+func (w *syncWorld) lagReplica(ctx context.Context) (resume func(), err error) {
+	var recv int
+	for _, pid := range clusterPIDs(w.soak.replica) {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(b), "walreceiver") {
+			recv = pid
+		}
+	}
+	if recv == 0 {
+		return nil, errors.New("no walreceiver process on the replica")
+	}
+	if err := syscall.Kill(recv, syscall.SIGSTOP); err != nil {
+		return nil, err
+	}
+	logf("%s: the replica's WAL receiver is stopped for %s", w.name, w.o.lag)
+	sleepCtx(ctx, w.o.lag)
+	return func() { _ = syscall.Kill(recv, syscall.SIGCONT) }, nil
 }

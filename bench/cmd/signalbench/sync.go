@@ -66,15 +66,16 @@ type syncOptions struct {
 	faults           []string // in order: kill, rolling, pg-restart (and, for soak, more)
 	name             string   // "sync" when empty; the soak's is "soak"
 	// The soak's additions (zero: as the sync scenario).
-	instances  int     // 3 when 0
-	replica    bool    // a cluster of its own with a synchronous replica (the failover fault)
-	async      bool    // the replica is asynchronous (what a failover may lose, measured)
-	brokerDisk bool    // the broker keeps its log on disk (the broker-restart fault)
-	burst      float64 // rate multiplier of the burst fault
-	hostile    int     // connections of the hostile fault
-	inboxRate  float64 // inbox reads per second
-	rows       bool    // count rows lost and duplicated at the end
-	orgEvery   int     // one message in this many to the organizer (200 when 0)
+	instances  int           // 3 when 0
+	replica    bool          // a cluster of its own with a synchronous replica (the failover fault)
+	async      bool          // the replica is asynchronous (what a failover may lose, measured)
+	lag        time.Duration // async: the replica stops receiving WAL this long before the failover
+	brokerDisk bool          // the broker keeps its log on disk (the broker-restart fault)
+	burst      float64       // rate multiplier of the burst fault
+	hostile    int           // connections of the hostile fault
+	inboxRate  float64       // inbox reads per second
+	rows       bool          // count rows lost and duplicated at the end
+	orgEvery   int           // one message in this many to the organizer (200 when 0)
 }
 
 type syncRun struct {

@@ -175,6 +175,10 @@ export class Inbox {
       }
     } else if (f.topic === TOPIC.updated) {
       this.applyStates(f.data as UpdatedData, f.pos);
+    } else if (f.topic === TOPIC.removed) {
+      // Expired, retracted or revoked: gone, like a delete.
+      const ids = (f.data as { ids?: string[] } | null)?.ids ?? [];
+      this.applyStates({ ids, isDeleted: true }, f.pos);
     }
     if (f.counts) this.setCounts(typeof f.pos === "number" ? { ...f.counts, pos: f.pos } : f.counts, false);
     else if (!this.positioned && (f.topic === TOPIC.created || f.topic === TOPIC.updated)) this.countsSoon();
@@ -230,6 +234,7 @@ export class Inbox {
       if (typeof d.isRead === "boolean") it.isRead = d.isRead;
       if (typeof d.isSeen === "boolean") it.isSeen = d.isSeen;
       if (typeof d.isArchived === "boolean") it.isArchived = d.isArchived;
+      applyFields(it, d);
       const listed = this.byId.has(it.id);
       this.archived.delete(it.id);
       if (d.isDeleted || it.isArchived) {
@@ -377,6 +382,15 @@ export class Inbox {
       throw err;
     }
   }
+}
+
+/** applyFields sets what an edit (PATCH /events) or a group's new event changed. */
+function applyFields(it: InboxItem, d: UpdatedData): void {
+  if (typeof d.content === "string") it.content = d.content;
+  if (typeof d.actionUrl === "string") it.actionUrl = d.actionUrl === "" ? null : d.actionUrl;
+  if (d.data && typeof d.data === "object") it.data = d.data;
+  if (typeof d.count === "number") it.count = d.count;
+  if (Array.isArray(d.actors)) it.actors = d.actors;
 }
 
 /** compare orders items newest first: by position when both have one, else by createdAt. */

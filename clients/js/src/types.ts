@@ -52,6 +52,7 @@ export const TOPIC = {
   error: "signal/system/error",
   created: "observation/signal/notification/created",
   updated: "observation/signal/notification/updated",
+  removed: "observation/signal/notification/removed",
   read: "observation/signal/notification/read",
 } as const;
 

@@ -188,6 +188,24 @@ test("updated with all applies to the items before its position only", async (t)
   assert.deepEqual(states, { a: true, b: true, c: false });
 });
 
+test("removed drops items; updated sets an edit's or a group's fields", async (t) => {
+  const { s, client } = await setup(t);
+  for (const id of ["a", "b", "c"]) s.create(id); // positions 1, 2, 3
+  await client.connect();
+  await until(() => client.inbox.items.length === 3);
+  const room = "signal/notification/u1";
+  client.inbox.apply({ topic: "observation/signal/notification/removed", room, pos: 4, data: { ids: ["a"], reason: "expired" } });
+  client.inbox.apply({ topic: "observation/signal/notification/updated", room, pos: 5,
+    data: { ids: ["b"], content: "Refunded", actionUrl: "", data: { refund: 1 }, count: 12, actors: [{ id: "x", name: "X", type: "user" }] } });
+  assert.deepEqual(client.inbox.items.map((i) => i.id).sort(), ["b", "c"]);
+  const b = client.inbox.items.find((i) => i.id === "b");
+  assert.equal(b.content, "Refunded");
+  assert.equal(b.actionUrl, null);
+  assert.deepEqual(b.data, { refund: 1 });
+  assert.equal(b.count, 12);
+  assert.equal(b.actors[0].id, "x");
+});
+
 test("the inbox's own changes: one id, many, all; optimistic, then confirmed", async (t) => {
   const { s, client } = await setup(t);
   for (const id of ["a", "b", "c", "d"]) s.create(id);

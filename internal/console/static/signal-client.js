@@ -29,6 +29,7 @@ var TOPIC = {
   error: "signal/system/error",
   created: "observation/signal/notification/created",
   updated: "observation/signal/notification/updated",
+  removed: "observation/signal/notification/removed",
   read: "observation/signal/notification/read"
 };
 var SignalError = class extends Error {
@@ -596,6 +597,9 @@ var Inbox = class {
       }
     } else if (f.topic === TOPIC.updated) {
       this.applyStates(f.data, f.pos);
+    } else if (f.topic === TOPIC.removed) {
+      const ids = f.data?.ids ?? [];
+      this.applyStates({ ids, isDeleted: true }, f.pos);
     }
     if (f.counts) this.setCounts(typeof f.pos === "number" ? { ...f.counts, pos: f.pos } : f.counts, false);
     else if (!this.positioned && (f.topic === TOPIC.created || f.topic === TOPIC.updated)) this.countsSoon();
@@ -643,6 +647,7 @@ var Inbox = class {
       if (typeof d.isRead === "boolean") it.isRead = d.isRead;
       if (typeof d.isSeen === "boolean") it.isSeen = d.isSeen;
       if (typeof d.isArchived === "boolean") it.isArchived = d.isArchived;
+      applyFields(it, d);
       const listed = this.byId.has(it.id);
       this.archived.delete(it.id);
       if (d.isDeleted || it.isArchived) {
@@ -772,6 +777,13 @@ var Inbox = class {
     }
   }
 };
+function applyFields(it, d) {
+  if (typeof d.content === "string") it.content = d.content;
+  if (typeof d.actionUrl === "string") it.actionUrl = d.actionUrl === "" ? null : d.actionUrl;
+  if (d.data && typeof d.data === "object") it.data = d.data;
+  if (typeof d.count === "number") it.count = d.count;
+  if (Array.isArray(d.actors)) it.actors = d.actors;
+}
 function compare(a, b) {
   if (typeof a.pos === "number" && typeof b.pos === "number") return b.pos - a.pos;
   if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;

@@ -46,6 +46,12 @@ export type TActivityNotificationMessage = {
   data: Record<string, unknown> & NulFreeJSON;
   /** RFC 3339. */
   occurredAt: string;
+  /** The producer's id of the event (identifier rule). DELETE /events/{eventId} retracts its notifications, PATCH /events/{eventId} updates them. */
+  eventId?: Text;
+  /** RFC 3339. The notifications leave every inbox, the counts and every device at this time (an observation/signal/notification/removed change, reason expired), and are never pushed after it. A message already expired makes no notification. */
+  expiresAt?: string;
+  /** A recipient's notifications with one groupKey within notifications.group_window collapse into one item with count and actors. */
+  groupKey?: Text;
 };
 
 /**
@@ -67,6 +73,16 @@ export type NotificationCreatedPayload = {
   isRead: boolean;
   /** When Signal stored it (not the message's occurredAt): RFC 3339, UTC, milliseconds. */
   createdAt: string;
+  /** The message's expiresAt, when set: RFC 3339, UTC, milliseconds. */
+  expiresAt?: string;
+  /** On a grouped item (the message had a groupKey) only: how many events it collapses. */
+  count?: number;
+  /** On a grouped item only: the latest actors of its events, newest first, each once. */
+  actors?: {
+    id: string;
+    name: string;
+    type: string;
+  }[];
 };
 
 export type ServerFrame = {
@@ -97,7 +113,8 @@ export type SyncedData = {
 
 export type RemovedData = {
   ids: string[];
-  reason: "deleted";
+  /** deleted: in a catch-up, a created change whose notification is deleted since; expired: its expiresAt passed; retracted: DELETE /events/{eventId}; revoked: the recipient left the organizer or merchant it was for (members.revoke_on_remove). */
+  reason: "deleted" | "expired" | "retracted" | "revoked";
 };
 
 /** A room name. UTF-8 text of at most 512 bytes, no control characters. */
@@ -138,7 +155,7 @@ export type ErrorData = {
   room?: Room;
 };
 
-/** Which notifications changed and the new value of each state that changed, and only those. */
+/** Which notifications changed and the new value of each state or field that changed, and only those (set them on the items named). */
 export type UpdatedData = {
   /** With all: at most 1,000 of them, newest first. */
   ids: string[];
@@ -148,6 +165,20 @@ export type UpdatedData = {
   isSeen?: boolean;
   isArchived?: boolean;
   isDeleted?: boolean;
+  /** PATCH /events/{eventId}: the items' new content. */
+  content?: string;
+  /** PATCH /events/{eventId}: the items' new actionUrl ("": none, null in the payload). */
+  actionUrl?: string;
+  /** PATCH /events/{eventId}: the items' new data. */
+  data?: Record<string, unknown>;
+  /** A grouped item took another event: its new count. */
+  count?: number;
+  /** A grouped item's latest actors, newest first. */
+  actors?: {
+    id: string;
+    name: string;
+    type: string;
+  }[];
 };
 
 /** `TActivityNotificationMessage`: An activity to notify */
@@ -242,7 +273,7 @@ export type NotificationUpdatedMessage = ServerFrame & {
   data?: UpdatedData;
 };
 
-/** `observation/signal/notification/removed`: Notifications left the inbox (in a catch-up, a created change whose notification is deleted since) */
+/** `observation/signal/notification/removed`: Notifications left the inbox (expired, retracted, revoked; in a catch-up, a created change whose notification is deleted since) */
 export type NotificationRemovedMessage = ServerFrame & {
   topic?: "observation/signal/notification/removed";
   data?: RemovedData;

@@ -26,8 +26,12 @@ export type Error = {
  * http.max_connections_per_ip too_many_connections (429), past
  * http.max_connections server_full (503), answered before its request
  * is read.
+ * POST /notifications answers a message a Kafka record would be a
+ * dead letter for with the dead letter's reason (400): malformed_json,
+ * missing_field, invalid_field, invalid_scope, too_many_recipients,
+ * too_large, no_recipients.
  */
-export type ErrorCode = "bad_request" | "invalid_room" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unavailable" | "internal" | "rate_limited" | "too_many_connections" | "server_full" | "client_closed_request";
+export type ErrorCode = "bad_request" | "invalid_room" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unavailable" | "internal" | "rate_limited" | "too_many_connections" | "server_full" | "client_closed_request" | "malformed_json" | "missing_field" | "invalid_field" | "invalid_scope" | "too_many_recipients" | "too_large" | "no_recipients";
 
 /** A recipient, client or scope id. UTF-8 text of at most 256 bytes. */
 export type Identifier = string;
@@ -173,6 +177,7 @@ export type IdsBody = {
 
 /**
  * A stored notification with its inbox states: the fields up to `createdAt`
+ * (and `expiresAt`, `count`, `actors` when present)
  * are the data of the WebSocket `created` frame, byte for byte
  * (NotificationCreatedPayload in asyncapi.yaml).
  */
@@ -190,6 +195,16 @@ export type InboxItem = {
   isRead: boolean;
   /** When Signal stored it (not the message's occurredAt): RFC 3339, UTC, milliseconds. */
   createdAt: string;
+  /** The message's expiresAt, when set: RFC 3339, UTC, milliseconds. */
+  expiresAt?: string;
+  /** On a grouped item (the message had a groupKey) only: how many events it collapses. */
+  count?: number;
+  /** On a grouped item only: the latest actors of its events, newest first, each once. */
+  actors?: {
+    id: string;
+    name: string;
+    type: string;
+  }[];
   /** The badge counts what is not seen. */
   isSeen: boolean;
   isArchived: boolean;

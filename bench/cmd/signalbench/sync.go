@@ -764,14 +764,6 @@ func groupLag(ctx context.Context, adm *kadm.Client, group string) (int64, error
 	return lag, nil
 }
 
-// sumCPU is the CPU seconds used so far by pids together.
-func sumCPU(pids []int) float64 {
-	t := 0.0
-	for _, p := range pids {
-		t += cpuSeconds(p)
-	}
-	return t
-}
 
 func loadAvg() string { return report.LoadAverage() }
 

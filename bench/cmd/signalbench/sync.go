@@ -764,7 +764,6 @@ func groupLag(ctx context.Context, adm *kadm.Client, group string) (int64, error
 	return lag, nil
 }
 
-
 func loadAvg() string { return report.LoadAverage() }
 
 // httpPutJSON and httpPostJSON send a JSON body with a bearer credential

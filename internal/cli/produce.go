@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/signal-notify/signal/internal/config"
 	"github.com/signal-notify/signal/internal/event"
 	"github.com/signal-notify/signal/internal/kafka"
 )
@@ -173,17 +174,8 @@ type produced struct {
 }
 
 func produceRun(ctx context.Context, o *ProduceOptions) error {
-	if err := checkFormat(o.Output); err != nil {
+	if err := o.check(); err != nil {
 		return err
-	}
-	if o.Count < 1 {
-		return usageErrorf("--count must be at least 1")
-	}
-	if o.Rate < 0 {
-		return usageErrorf("--rate must not be negative")
-	}
-	if o.File != "" && o.messageFlagsSet {
-		return usageErrorf("--file and the message flags (--scope, --recipients, --data, …) do not mix")
 	}
 	codec, err := compressionCodec(o.Compression)
 	if err != nil {
@@ -201,31 +193,75 @@ func produceRun(ctx context.Context, o *ProduceOptions) error {
 	if err != nil {
 		return err
 	}
+	cl, brokers, err := produceClient(ctx, cfg, codec)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	start := time.Now()
+	results, sent, err := o.send(ctx, cl, msgs, headers)
+	elapsed := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("produce to %v: %w (is the broker running? serve --dev starts one on 127.0.0.1:9092)", brokers, err)
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(o.g.io.ErrOut, "Interrupted after %d of %d messages.\n", sent, len(results))
+		results = results[:sent]
+	}
+	return printProduced(o.g.io, o.Output, cfg.Kafka.Topic, results, elapsed)
+}
+
+// check refuses flag values and combinations that cannot work.
+func (o *ProduceOptions) check() error {
+	if err := checkFormat(o.Output); err != nil {
+		return err
+	}
+	if o.Count < 1 {
+		return usageErrorf("--count must be at least 1")
+	}
+	if o.Rate < 0 {
+		return usageErrorf("--rate must not be negative")
+	}
+	if o.File != "" && o.messageFlagsSet {
+		return usageErrorf("--file and the message flags (--scope, --recipients, --data, …) do not mix")
+	}
+	return nil
+}
+
+// produceClient is a producer for the configured (or the dev) brokers,
+// checked to answer: without that, records for unreachable brokers wait
+// forever.
+func produceClient(ctx context.Context, cfg *config.Config, codec kgo.CompressionCodec) (*kgo.Client, []string, error) {
 	brokers := cfg.Kafka.Brokers
 	if len(brokers) == 0 || cfg.UsesEmbeddedBroker() {
 		brokers = []string{devBroker(cfg)}
 	}
 	opts, err := kafka.ClientOpts(cfg.Kafka, brokers)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(cfg.Kafka.Topic), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.RecordDeliveryTimeout(produceTimeout), kgo.ProducerBatchCompression(codec))...)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return nil, nil, fmt.Errorf("kafka client: %w", err)
 	}
-	defer cl.Close()
-	// Without this, records for unreachable brokers wait forever.
 	pingCtx, cancelPing := context.WithTimeout(ctx, produceTimeout)
 	err = cl.Ping(pingCtx)
 	cancelPing()
 	if err != nil {
-		return fmt.Errorf("cannot reach the Kafka brokers %v: %w (is the broker running? serve --dev starts one on 127.0.0.1:9092)", brokers, kafka.Explain(cl, err))
+		err = fmt.Errorf("cannot reach the Kafka brokers %v: %w (is the broker running? serve --dev starts one on 127.0.0.1:9092)", brokers, kafka.Explain(cl, err))
+		cl.Close()
+		return nil, nil, err
 	}
+	return cl, brokers, nil
+}
 
+// send produces every message Count times at Rate, with a progress bar,
+// and returns where each went, how many were sent (fewer when ctx ended)
+// and the first delivery error.
+func (o *ProduceOptions) send(ctx context.Context, cl *kgo.Client, msgs []outgoing, headers []kgo.RecordHeader) ([]produced, int, error) {
 	total := len(msgs) * o.Count
-	io := o.g.io
-	bar := newProgress(io, total, "producing")
+	bar := newProgress(o.g.io, total, "producing")
 	results := make([]produced, total)
 	var (
 		mu       sync.Mutex
@@ -237,16 +273,7 @@ func produceRun(ctx context.Context, o *ProduceOptions) error {
 send:
 	for n := 0; n < o.Count; n++ {
 		for _, m := range msgs {
-			if o.Rate > 0 {
-				if d := time.Until(start.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))); d > 0 {
-					select {
-					case <-ctx.Done():
-						break send
-					case <-time.After(d):
-					}
-				}
-			}
-			if ctx.Err() != nil {
+			if !o.pace(ctx, start, i) {
 				break send
 			}
 			value := m.value
@@ -270,15 +297,21 @@ send:
 	}
 	wg.Wait()
 	bar.Finish()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return fmt.Errorf("produce to %v: %w (is the broker running? serve --dev starts one on 127.0.0.1:9092)", brokers, firstErr)
+	return results, i, firstErr
+}
+
+// pace waits for message i's turn at Rate; false when ctx ended.
+func (o *ProduceOptions) pace(ctx context.Context, start time.Time, i int) bool {
+	if o.Rate > 0 {
+		if d := time.Until(start.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))); d > 0 {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(d):
+			}
+		}
 	}
-	if ctx.Err() != nil {
-		fmt.Fprintf(io.ErrOut, "Interrupted after %d of %d messages.\n", i, total)
-		results = results[:i]
-	}
-	return printProduced(io, o.Output, cfg.Kafka.Topic, results, elapsed)
+	return ctx.Err() == nil
 }
 
 func printProduced(io *IOStreams, format, topic string, results []produced, elapsed time.Duration) error {

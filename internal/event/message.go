@@ -129,26 +129,47 @@ type wireActor struct {
 // Decode parses and validates one message value. Every failure is an
 // *InvalidError carrying a dead-letter reason.
 func Decode(value []byte) (*Decoded, error) {
-	var w wire
-	var err error
-	if !fastWire(value, &w) {
-		w = wire{}
-		err = slowWire(value, &w)
-	}
+	w, err := decodeWire(value)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, invalid(ReasonMalformedJSON, "the message is empty")
-		}
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return nil, invalid(ReasonInvalidField, "%s must be %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
-		}
-		if errors.As(err, &typeErr) {
-			return nil, invalid(ReasonMalformedJSON, "message must be a JSON object, got %s", typeErr.Value)
-		}
-		return nil, invalid(ReasonMalformedJSON, "%v", err)
+		return nil, err
 	}
 	d := &Decoded{}
+	for _, step := range []func(*wire, *Decoded) error{decodeIdentity, decodeRecipients, decodeData, decodeOccurred} {
+		if err := step(w, d); err != nil {
+			return nil, err
+		}
+	}
+	return withLifecycle(d, w)
+}
+
+// decodeWire parses the value into the wire shape: the fast decoder, or
+// encoding/json for what it does not take (and for the precise error).
+func decodeWire(value []byte) (*wire, error) {
+	var w wire
+	if fastWire(value, &w) {
+		return &w, nil
+	}
+	w = wire{}
+	err := slowWire(value, &w)
+	if err == nil {
+		return &w, nil
+	}
+	if errors.Is(err, io.EOF) {
+		return nil, invalid(ReasonMalformedJSON, "the message is empty")
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return nil, invalid(ReasonInvalidField, "%s must be %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	}
+	if errors.As(err, &typeErr) {
+		return nil, invalid(ReasonMalformedJSON, "message must be a JSON object, got %s", typeErr.Value)
+	}
+	return nil, invalid(ReasonMalformedJSON, "%v", err)
+}
+
+// decodeIdentity takes the event type, the actor and the organizer.
+func decodeIdentity(w *wire, d *Decoded) error {
+	var err error
 	field := func(name string, p *string, dst *string) {
 		if err != nil {
 			return
@@ -172,40 +193,42 @@ func Decode(value []byte) (*Decoded, error) {
 	if err == nil {
 		err = checkIdentifier("organizerId", w.OrganizerID)
 	}
-	if err != nil {
-		return nil, err
-	}
+	return err
+}
 
+// decodeRecipients takes the scope, the merchant and the recipient list
+// (kept as sent, and without repeats).
+func decodeRecipients(w *wire, d *Decoded) error {
 	if w.RecipientScope == nil || *w.RecipientScope == "" {
-		return nil, invalid(ReasonMissingField, "recipientScope is required")
+		return invalid(ReasonMissingField, "recipientScope is required")
 	}
 	d.RecipientScope = *w.RecipientScope
 	switch d.RecipientScope {
 	case ScopeOrg:
 	case ScopeMerchant:
 		if w.MerchantID == nil || *w.MerchantID == "" {
-			return nil, invalid(ReasonMissingField, "merchantId is required when recipientScope is merchant")
+			return invalid(ReasonMissingField, "merchantId is required when recipientScope is merchant")
 		}
 	case ScopeUsers:
 		if len(w.RecipientIDs) == 0 {
-			return nil, invalid(ReasonMissingField, "recipientIds must be a non-empty list when recipientScope is users")
+			return invalid(ReasonMissingField, "recipientIds must be a non-empty list when recipientScope is users")
 		}
 	default:
-		return nil, invalid(ReasonInvalidScope, "recipientScope must be one of org, merchant, users; got %q", d.RecipientScope)
+		return invalid(ReasonInvalidScope, "recipientScope must be one of org, merchant, users; got %q", d.RecipientScope)
 	}
 	if w.MerchantID != nil && *w.MerchantID != "" {
 		if err := checkIdentifier("merchantId", w.MerchantID); err != nil {
-			return nil, err
+			return err
 		}
 		d.MerchantID = *w.MerchantID
 	}
 	if len(w.RecipientIDs) > MaxRecipientIDs {
-		return nil, invalid(ReasonTooManyRecipients, "recipientIds has %d entries, the limit is %d", len(w.RecipientIDs), MaxRecipientIDs)
+		return invalid(ReasonTooManyRecipients, "recipientIds has %d entries, the limit is %d", len(w.RecipientIDs), MaxRecipientIDs)
 	}
 	seen := make(map[string]struct{}, len(w.RecipientIDs))
 	for i, p := range w.RecipientIDs {
 		if err := checkIdentifier(fmt.Sprintf("recipientIds[%d]", i), p); err != nil {
-			return nil, err
+			return err
 		}
 		d.RecipientIDs = append(d.RecipientIDs, *p)
 		if _, dup := seen[*p]; !dup {
@@ -213,35 +236,45 @@ func Decode(value []byte) (*Decoded, error) {
 			d.Recipients = append(d.Recipients, *p)
 		}
 	}
+	return nil
+}
 
+// decodeData takes data: an object without NUL, in its canonical form
+// (hashed into the ids) and its stored form.
+func decodeData(w *wire, d *Decoded) error {
 	switch data := w.Data.(type) {
 	case nil:
-		return nil, invalid(ReasonMissingField, "data is required")
+		return invalid(ReasonMissingField, "data is required")
 	case map[string]any:
 		d.DataValue = data
 	default:
-		return nil, invalid(ReasonInvalidField, "data must be a JSON object")
+		return invalid(ReasonInvalidField, "data must be a JSON object")
 	}
 	if hasNUL(d.DataValue) {
-		return nil, invalid(ReasonInvalidField, "data must not contain the NUL character (\\u0000)")
+		return invalid(ReasonInvalidField, "data must not contain the NUL character (\\u0000)")
 	}
+	var err error
 	if d.CanonicalData, err = canonicalObject(d.DataValue); err != nil {
-		return nil, err
+		return err
 	}
 	// Data is what is stored and pushed: the canonical form with numbers as
 	// PostgreSQL prints them, so a repush from the row is the same bytes
 	// (CanonicalData, hashed into the id, keeps them as written).
 	d.Data = storedObject(d.DataValue, d.CanonicalData)
+	return nil
+}
 
+// decodeOccurred takes occurredAt, an RFC 3339 time.
+func decodeOccurred(w *wire, d *Decoded) error {
 	if w.OccurredAt == nil || *w.OccurredAt == "" {
-		return nil, invalid(ReasonMissingField, "occurredAt is required")
+		return invalid(ReasonMissingField, "occurredAt is required")
 	}
 	d.OccurredAt = *w.OccurredAt
-	d.Occurred, err = time.Parse(time.RFC3339Nano, d.OccurredAt)
-	if err != nil {
-		return nil, invalid(ReasonInvalidField, "occurredAt must be an RFC 3339 time, got %q", d.OccurredAt)
+	var err error
+	if d.Occurred, err = time.Parse(time.RFC3339Nano, d.OccurredAt); err != nil {
+		return invalid(ReasonInvalidField, "occurredAt must be an RFC 3339 time, got %q", d.OccurredAt)
 	}
-	return withLifecycle(d, &w)
+	return nil
 }
 
 func checkID(name string, p *string) error {

@@ -392,6 +392,29 @@ func serverCounts(t *testing.T, base, recipient string) jsCounts {
 	return jsCounts{Unread: n("unread"), Unseen: n("unseen"), Total: n("total")}
 }
 
+// waitSameCounts waits until each named client shows the server's counts,
+// read again each time: a change still in flight (a call of the client
+// that has not answered yet) moves them, and the clients must follow.
+func waitSameCounts(t *testing.T, a *jsAgent, base, recipient string, timeout time.Duration, names ...string) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
+		want := serverCounts(t, base, recipient)
+		var got []string
+		same := true
+		for _, n := range names {
+			s := a.snapshot(n)
+			same = same && sameCounts(s, want)
+			got = append(got, fmt.Sprintf("%s %+v", n, s.Counts))
+		}
+		if same {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts after %s: %s; the server's %+v", timeout, strings.Join(got, ", "), want)
+		}
+	}
+}
+
 // sameCounts: the client's counts are the server's.
 func sameCounts(s jsSnapshot, want jsCounts) bool {
 	return s.Counts != nil && *s.Counts == want

@@ -118,10 +118,7 @@ func TestJSClientInNodeAndChromium(t *testing.T) {
 	a.waitState("tab", "live", 20*time.Second)
 	<-produceTo(t, env.Broker, []string{"u1"}, 0, 5, 50)
 	waitAllSeen(t, a, env, "u1", 20*time.Second, "node", "tab")
-	want := serverCounts(t, in.URL(), "u1")
-	testkit.Eventually(t, 10*time.Second, "counts equal to the server's in both", func() bool {
-		return sameCounts(a.snapshot("node"), want) && sameCounts(a.snapshot("tab"), want)
-	})
+	waitSameCounts(t, a, in.URL(), "u1", 20*time.Second, "node", "tab")
 }
 
 func TestJSClientSeesEveryNotificationAcrossCrashesAndRestarts(t *testing.T) {
@@ -167,10 +164,7 @@ func TestJSClientSeesEveryNotificationAcrossCrashesAndRestarts(t *testing.T) {
 		t.Fatalf("%d notifications stored for u1, want %d", n, messages)
 	}
 	waitAllSeen(t, a, env, "u1", 60*time.Second, "node", "tab")
-	want := serverCounts(t, "http://"+p1.addr, "u1")
-	testkit.Eventually(t, 20*time.Second, "counts equal to the server's", func() bool {
-		return sameCounts(a.snapshot("node"), want) && sameCounts(a.snapshot("tab"), want)
-	})
+	waitSameCounts(t, a, "http://"+p1.addr, "u1", 20*time.Second, "node", "tab")
 	for _, name := range []string{"node", "tab"} {
 		s := a.snapshot(name)
 		cursor := "none"
@@ -227,10 +221,8 @@ func TestJSClientTabsShareOneSocket(t *testing.T) {
 	}
 	a.do(map[string]any{"cmd": "call", "name": "t2", "method": "archive", "args": []any{ids[3]}})
 	a.do(map[string]any{"cmd": "call", "name": "t1", "method": "markSeen", "args": []any{"all"}})
+	waitSameCounts(t, a, in.URL(), "u1", 20*time.Second, "t1", "t2")
 	want := serverCounts(t, in.URL(), "u1")
-	testkit.Eventually(t, 10*time.Second, "counts equal to the server's in both tabs", func() bool {
-		return sameCounts(a.snapshot("t1"), want) && sameCounts(a.snapshot("t2"), want)
-	})
 	s1, s2 := a.snapshot("t1"), a.snapshot("t2")
 	if fmt.Sprint(s1.Items) != fmt.Sprint(s2.Items) || len(s1.Items) != 29 {
 		t.Errorf("the tabs show different items:\n%v\n%v", s1.Items, s2.Items)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/signal-notify/signal/bench/report"
 	"github.com/signal-notify/signal/internal/auth"
 	"github.com/signal-notify/signal/internal/device"
+	"github.com/signal-notify/signal/internal/launch"
 	"github.com/signal-notify/signal/internal/pgcluster"
 	"github.com/signal-notify/signal/internal/store"
 )
@@ -289,6 +291,14 @@ func runSync(ctx context.Context, e *env, o syncOptions, bin string, legacy bool
 	res.PeakRSSMiB = w.peakRSS
 	res.InstanceCores = w.instanceCores(time.Since(start))
 	res.Load = loadAvg()
+	if legacy { // the devices are read with this build's store: its schema
+		w.stopAll()
+		cmd := launch.CommandContext(ctx, e.bin, "migrate", "up", "--database-url", w.dbURL)
+		cmd.Env = append(os.Environ(), "SIGNAL_CONFIG=", "NO_COLOR=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return res, fmt.Errorf("migrate the baseline's database for the comparison: %w\n%s", err, out)
+		}
+	}
 	if err := w.verify(ctx, res); err != nil {
 		return res, err
 	}

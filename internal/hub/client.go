@@ -156,12 +156,10 @@ func (c *Client) join(a Action) {
 		return
 	}
 	if streams {
-		if cur := c.cursorLocked(room); cur != nil && !cur.Pend() {
-			c.mu.Unlock()
-			c.sendError(actionErr(CodeBadRequest, room, "a catch-up of this room is already running"))
-			return
-		}
-		c.addCursorLocked(room)
+		// A fresh cursor: the stream starts over at the joined reply, and
+		// whatever ran on the old one (its start, a catch-up) ends at its
+		// next step.
+		c.restartCursorLocked(room)
 	}
 	if !already {
 		c.rooms = append(c.rooms, room)

@@ -40,23 +40,22 @@ func (c *Client) cursorLocked(room string) *stream.Cursor {
 	return c.streams[room]
 }
 
-// addCursorLocked gives the client a fresh cursor for a notification room
-// it joins (c.mu held); its own room has one from the start.
-func (c *Client) addCursorLocked(room string) *stream.Cursor {
+// restartCursorLocked gives the client a fresh cursor for a notification
+// room it joins, or joins again (c.mu held). The one it replaces stops: a
+// start or a catch-up of it ends at its next step, writing nothing more.
+func (c *Client) restartCursorLocked(room string) *stream.Cursor {
+	if old := c.cursorLocked(room); old != nil {
+		old.Stop()
+	}
+	cur := &stream.Cursor{}
 	if room == c.ownRoom {
-		if c.own == nil {
-			c.own = &stream.Cursor{}
-		}
-		return c.own
+		c.own = cur
+		return cur
 	}
 	if c.streams == nil {
 		c.streams = map[string]*stream.Cursor{}
 	}
-	cur := c.streams[room]
-	if cur == nil {
-		cur = &stream.Cursor{}
-		c.streams[room] = cur
-	}
+	c.streams[room] = cur
 	return cur
 }
 
@@ -134,6 +133,7 @@ func (c *Client) startStream(room, since string, replyJoined bool) {
 // streamStart is a stream's start read from the database, to be applied.
 type streamStart struct {
 	room, since string
+	cur         *stream.Cursor // the cursor it starts (a join again replaces it)
 	head        event.StreamHead
 	from        int64
 	reason      string       // a reset's, or ""
@@ -146,7 +146,9 @@ type streamStart struct {
 func (c *Client) prepareStart(room, since string) streamStart {
 	ctx, cancel := context.WithTimeout(c.hub.ctx, startWait)
 	defer cancel()
-	st := streamStart{room: room, since: since}
+	c.mu.Lock()
+	st := streamStart{room: room, since: since, cur: c.cursorLocked(room)}
+	c.mu.Unlock()
 	st.ok = c.readStart(ctx, &st)
 	return st
 }
@@ -210,10 +212,10 @@ func (c *Client) applyStart(st streamStart, replyJoined bool) {
 	h := c.hub
 	room, head := st.room, st.head
 	c.mu.Lock()
-	cur := c.cursorLocked(room)
-	if cur == nil || cur.Live() || cur.Catching() {
+	cur := st.cur
+	if cur == nil || cur != c.cursorLocked(room) || cur.Stopped() || cur.Live() || cur.Catching() {
 		c.mu.Unlock()
-		return // left meanwhile, or started already
+		return // left or joined again meanwhile, or started already
 	}
 	if st.since == "" || st.reason != "" {
 		catchUp := cur.Start(head.Pos, head.Floor, false)

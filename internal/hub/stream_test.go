@@ -324,3 +324,43 @@ func TestJoiningANotificationRoomWithSinceCatchesItUp(t *testing.T) {
 }
 
 func testutilValue(c prometheus.Counter) float64 { return testutil.ToFloat64(c) }
+
+// A client that joins its room again with since while a catch-up of it runs
+// (one it asked for, or a repair the hub started) is not refused: the
+// stream starts over from since at the joined reply, and the old catch-up
+// writes nothing more.
+func TestJoiningAgainWhileACatchUpRunsStartsTheStreamOver(t *testing.T) {
+	m := newMemStreams()
+	for range 10 {
+		m.add("u1")
+	}
+	m.block, m.ended = make(chan struct{}), make(chan error, 4)
+	s := newTestServer(t, Options{Streams: m.streams(0)})
+	c := s.dialRawQuery(s.token("u1", time.Hour), "since=0")
+	c.welcome()
+	c.expect(event.TopicJoined)
+	for m.reads.Load() == 0 { // the first catch-up waits in its read
+		time.Sleep(time.Millisecond)
+	}
+	c.sendText(`{"action":"join","room":"signal/notification/u1","since":"4"}`)
+	var jd struct{ Replayed int }
+	json.Unmarshal(c.expect(event.TopicJoined).Data, &jd)
+	if jd.Replayed != 6 {
+		t.Errorf("joined again says %d to replay, want 6", jd.Replayed)
+	}
+	close(m.block)
+	pos, system := c.expectPositions(6)
+	dense(t, pos, 4)
+	if len(system) > 0 {
+		t.Errorf("unexpected frames %v", system)
+	}
+	if p := c.expectSynced(); p != 10 {
+		t.Errorf("synced at %d, want 10", p)
+	}
+	c.sendText(`{"action":"ping"}`)
+	c.expect(event.TopicPong) // nothing of the old catch-up's
+	s.h.Deliver([]Delivery{m.add("u1")})
+	if pos, _ := c.expectPositions(1); pos[0] != 11 {
+		t.Errorf("live change %v after the new catch-up", pos)
+	}
+}

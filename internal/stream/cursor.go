@@ -130,17 +130,6 @@ func (c *Cursor) reset(head, floor int64) {
 	c.pos, c.floor = head, floor
 }
 
-// Pend makes a live or pending cursor wait for a new start (a client
-// joining a room it is in again); false while a catch-up owns it, or once
-// stopped.
-func (c *Cursor) Pend() bool {
-	if c.state == catching || c.state == stopped {
-		return false
-	}
-	c.state = pending
-	return true
-}
-
 // Stop ends the cursor for good (the client left the room): frames are
 // dropped, and a catch-up that owns it ends at its next step.
 func (c *Cursor) Stop() { c.state = stopped }

@@ -107,19 +107,7 @@ func TestAStoppedCursorTakesNothing(t *testing.T) {
 	if got := c.Offer(2); got != Drop {
 		t.Errorf("Offer after Stop = %d", got)
 	}
-	if c.Start(5, 0, true) || c.Pend() || !c.Stopped() {
+	if c.Start(5, 0, true) || !c.Stopped() {
 		t.Error("a stopped cursor started again")
-	}
-}
-
-func TestPendRefusesWhileACatchUpRuns(t *testing.T) {
-	var c Cursor
-	c.Start(1, 0, true)
-	if c.Pend() {
-		t.Error("Pend took a cursor a catch-up owns")
-	}
-	c.finish(1)
-	if !c.Pend() || c.Live() {
-		t.Error("a live cursor did not go back to pending")
 	}
 }

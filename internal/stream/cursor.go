@@ -43,10 +43,10 @@ type Cursor struct {
 
 // Offer decides what to do with a live frame of the stream at pos.
 func (c *Cursor) Offer(pos int64) Verdict {
-	if c.state == stopped {
+	switch c.state {
+	case stopped:
 		return Drop
-	}
-	if c.state != live {
+	case pending, catching:
 		c.seen = max(c.seen, pos)
 		return Drop
 	}

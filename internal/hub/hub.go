@@ -101,6 +101,10 @@ type Hub struct {
 	// ctx ends with Shutdown: catch-ups in progress stop.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// beforeWatch, set by tests only, runs in watch between its check and
+	// the poller's add: a test closes the connection there, the race the
+	// compare-and-swap of watch guards.
+	beforeWatch func(*Client)
 }
 
 // New builds a hub; call Close (or Shutdown) to stop its keep-alive loop.

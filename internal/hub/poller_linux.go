@@ -46,6 +46,9 @@ func (h *Hub) watch(c *Client) {
 	if c.reading.Load() {
 		return // closed while opening: afterClose started its read loop
 	}
+	if h.beforeWatch != nil {
+		h.beforeWatch(c)
+	}
 	if h.poll == nil || len(c.sc.pushback) > 0 || h.poll.add(c) != nil {
 		// add fails on a connection closed meanwhile, whose afterClose may
 		// have started its ReadLoop already: a second one would read

@@ -105,3 +105,36 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 		t.Errorf("%d idle connections added %d goroutines", n, grew)
 	}
 }
+
+// A connection the server closes while it opens (after watch looked, before
+// the poller took it) gets one ReadLoop, from afterClose: a second one from
+// watch would read through the reader the first gave back and crash the
+// process.
+func TestAConnectionClosedWhileItOpensGetsOneReadLoop(t *testing.T) {
+	s := newTestServer(t, Options{})
+	closedIn := make(chan bool, 1)
+	s.h.beforeWatch = func(cl *Client) {
+		cl.closeWith(CloseGoingAway, "bye")
+		deadline := time.Now().Add(5 * time.Second)
+		// Until afterClose's ReadLoop has ended and the socket is closed
+		// (the peer closed too), so that the poller's add fails.
+		gone := func() bool {
+			return cl.reading.Load() && !s.h.HasClient(cl.id) && cl.raw.Control(func(uintptr) {}) != nil
+		}
+		for !gone() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		closedIn <- gone()
+	}
+	c := s.dialRaw(s.token("u1", time.Hour), dialOpts{})
+	id := c.welcome()
+	c.expectClose(CloseGoingAway)
+	c.conn.Close()
+	if !<-closedIn {
+		t.Fatal("afterClose did not start the read loop: the race was not set up")
+	}
+	eventually(t, "the client to be gone", func() bool { return !s.h.HasClient(id) && s.h.Len() == 0 })
+	// A second ReadLoop panics (nil reader) or runs OnClose twice, and
+	// the hub's WaitGroup goes negative.
+	time.Sleep(100 * time.Millisecond)
+}

@@ -18,19 +18,12 @@ import (
 // NotifyOptions are notify's inputs: the message (from flags, as produce
 // builds it, or a file) and the request's Idempotency-Key.
 type NotifyOptions struct {
-	g          *globals
-	Scope      string
-	Recipients []string
-	Organizer  string
-	Merchant   string
-	Actor      string
-	Type       string
-	Data       string
-	File       string
-	Key        string
-	Lifecycle  LifecycleFlags
-	Output     string
-	flags      map[string]*pflag.Flag
+	g       *globals
+	Message MessageFlags
+	File    string
+	Key     string
+	Output  string
+	flags   map[string]*pflag.Flag
 }
 
 func newCmdNotify(g *globals) *cobra.Command {
@@ -47,25 +40,19 @@ a new one is made and printed, so a failed call can be repeated safely.`,
   signalctl notify --scope org --organizer org-1 --event-id pay-42 --expires-at 2026-12-31T00:00:00Z
   signalctl notify --file message.json --key payment-p-42 -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return notifyRun(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.File != "" && o.Message.given(cmd) {
+				return usageErrorf("--file and the message flags (--scope, --recipients, --data, …) do not mix")
+			}
+			return notifyRun(cmd.Context(), o)
+		},
 	}
+	addMessageFlags(cmd, g, &o.Message, `{}`)
 	f := cmd.Flags()
-	f.StringVar(&o.Scope, "scope", event.ScopeUsers, "recipientScope: users, org or merchant")
-	f.StringSliceVar(&o.Recipients, "recipients", nil, "recipientIds (scope users), comma-separated or repeated")
-	f.StringVar(&o.Organizer, "organizer", "org-1", "organizerId")
-	f.StringVar(&o.Merchant, "merchant", "", "merchantId (required for scope merchant)")
-	f.StringVar(&o.Actor, "actor", "qa", "actorId (also actor.id and actor.name)")
-	f.StringVar(&o.Type, "type", "PAYMENT_SUCCESS", "eventType")
-	f.StringVar(&o.Data, "data", `{}`, "data: a JSON object, @file, or - for stdin")
 	f.StringVar(&o.File, "file", "", "read the message from a file, - for stdin (instead of the message flags)")
 	f.StringVar(&o.Key, "key", "", "Idempotency-Key (default: a new one, printed)")
-	addLifecycleFlags(cmd, &o.Lifecycle)
 	addOutputFlag(cmd, &o.Output)
 	o.flags = addServerFlags(cmd)
-	cmd.MarkFlagsMutuallyExclusive("file", "recipients")
-	_ = cmd.RegisterFlagCompletionFunc("scope", fixedValues(event.Scopes...))
-	_ = cmd.RegisterFlagCompletionFunc("type", fixedValues("PAYMENT_SUCCESS"))
-	_ = cmd.RegisterFlagCompletionFunc("recipients", completeRecipients(g))
 	_ = cmd.RegisterFlagCompletionFunc("key", cobra.NoFileCompletions)
 	_ = cmd.MarkFlagFilename("file", "json")
 	return cmd
@@ -114,20 +101,10 @@ func (o *NotifyOptions) message() (json.RawMessage, error) {
 	if o.File != "" {
 		return o.fileMessage()
 	}
-	data, err := readDataArg(o.Data, o.g.io.In)
+	m, err := o.Message.build(o.g.io.In, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	m := event.Message{
-		EventType: o.Type, RecipientScope: o.Scope, ActorID: o.Actor,
-		Actor:       event.Actor{ID: o.Actor, Name: o.Actor, Type: "user"},
-		OrganizerID: o.Organizer, MerchantID: o.Merchant, Data: data,
-		OccurredAt: time.Now().UTC().Format(time.RFC3339Nano),
-	}
-	if o.Scope == event.ScopeUsers {
-		m.RecipientIDs = o.Recipients
-	}
-	o.Lifecycle.apply(&m)
 	return json.Marshal(m)
 }
 

@@ -25,16 +25,7 @@ import (
 // ProduceOptions are produce's inputs.
 type ProduceOptions struct {
 	g               *globals
-	Scope           string
-	Recipients      []string
-	Organizer       string
-	Merchant        string
-	Actor           string
-	ActorName       string
-	ActorType       string
-	Type            string
-	Data            string
-	OccurredAt      string
+	Message         MessageFlags
 	Key             string
 	File            string
 	Count           int
@@ -43,7 +34,6 @@ type ProduceOptions struct {
 	Compression     string
 	Headers         []string
 	Output          string
-	Lifecycle       LifecycleFlags
 	messageFlagsSet bool
 	flags           map[string]*pflag.Flag
 }
@@ -84,26 +74,12 @@ terminal and a summary is printed at the end.`,
   signalctl produce --recipients u1 --event-id pay-42 --expires-at 2026-12-31T00:00:00Z --group-key payments`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, name := range []string{"scope", "recipients", "organizer", "merchant", "actor", "actor-name", "actor-type", "type", "data", "occurred-at",
-				"expires-at", "event-id", "group-key"} {
-				if cmd.Flags().Changed(name) {
-					o.messageFlagsSet = true
-				}
-			}
+			o.messageFlagsSet = o.Message.given(cmd)
 			return produceRun(cmd.Context(), o)
 		},
 	}
+	addMessageFlags(cmd, g, &o.Message, `{"payment":{"subject":"Test payment"}}`)
 	f := cmd.Flags()
-	f.StringVar(&o.Scope, "scope", event.ScopeUsers, "recipientScope: users, org or merchant")
-	f.StringSliceVar(&o.Recipients, "recipients", nil, "recipientIds (scope users), comma-separated or repeated")
-	f.StringVar(&o.Organizer, "organizer", "org-1", "organizerId")
-	f.StringVar(&o.Merchant, "merchant", "", "merchantId (required for scope merchant)")
-	f.StringVar(&o.Actor, "actor", "qa", "actorId (also actor.id)")
-	f.StringVar(&o.ActorName, "actor-name", "QA", "actor.name")
-	f.StringVar(&o.ActorType, "actor-type", "user", "actor.type")
-	f.StringVar(&o.Type, "type", "PAYMENT_SUCCESS", "eventType")
-	f.StringVar(&o.Data, "data", `{"payment":{"subject":"Test payment"}}`, "data: a JSON object, @file, or - for stdin")
-	f.StringVar(&o.OccurredAt, "occurred-at", "", "occurredAt, RFC 3339 (default: now, per message)")
 	f.StringVar(&o.Key, "key", "", "record key (default: the organizerId)")
 	f.StringVar(&o.File, "file", "", "read messages from a file, - for stdin")
 	f.IntVar(&o.Count, "count", 1, "send the message this many times")
@@ -113,12 +89,8 @@ terminal and a summary is printed at the end.`,
 	f.StringArrayVar(&o.Headers, "header", nil, "record header KEY=VALUE (repeatable)")
 	f.StringSlice("brokers", nil, "Kafka seed brokers (kafka.brokers)")
 	f.String("topic", "", "Kafka topic (kafka.topic)")
-	addLifecycleFlags(cmd, &o.Lifecycle)
 	addOutputFlag(cmd, &o.Output)
 	o.flags = map[string]*pflag.Flag{"kafka.brokers": f.Lookup("brokers"), "kafka.topic": f.Lookup("topic")}
-	_ = cmd.RegisterFlagCompletionFunc("scope", fixedValues(event.Scopes...))
-	_ = cmd.RegisterFlagCompletionFunc("type", fixedValues("PAYMENT_SUCCESS"))
-	_ = cmd.RegisterFlagCompletionFunc("recipients", completeRecipients(g))
 	_ = cmd.RegisterFlagCompletionFunc("brokers", fixedValues("127.0.0.1:9092"))
 	_ = cmd.RegisterFlagCompletionFunc("compression", fixedValues(compressionNames...))
 	_ = cmd.RegisterFlagCompletionFunc("header", cobra.NoFileCompletions)
@@ -277,7 +249,7 @@ send:
 				break send
 			}
 			value := m.value
-			if o.Count > 1 && o.OccurredAt == "" && o.File == "" {
+			if o.Count > 1 && o.Message.OccurredAt == "" && o.File == "" {
 				value = o.withOccurredAt(value, time.Now())
 			}
 			idx := i
@@ -341,23 +313,10 @@ func (o *ProduceOptions) messages() ([]outgoing, error) {
 	if o.File != "" {
 		return o.fileMessages()
 	}
-	data, err := readDataArg(o.Data, o.g.io.In)
+	msg, err := o.Message.build(o.g.io.In, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	occurred := o.OccurredAt
-	if occurred == "" {
-		occurred = time.Now().UTC().Format(time.RFC3339Nano)
-	}
-	msg := event.Message{
-		EventType: o.Type, RecipientScope: o.Scope, ActorID: o.Actor,
-		Actor:       event.Actor{ID: o.Actor, Name: o.ActorName, Type: o.ActorType},
-		OrganizerID: o.Organizer, MerchantID: o.Merchant, Data: data, OccurredAt: occurred,
-	}
-	if o.Scope == event.ScopeUsers {
-		msg.RecipientIDs = o.Recipients
-	}
-	o.Lifecycle.apply(&msg)
 	value, err := json.Marshal(msg)
 	if err != nil {
 		return nil, fmt.Errorf("encode message: %w", err)
@@ -367,7 +326,7 @@ func (o *ProduceOptions) messages() ([]outgoing, error) {
 			return nil, usageErrorf("the message would be refused: %v", err)
 		}
 	}
-	return []outgoing{{key: o.key(o.Organizer), value: value}}, nil
+	return []outgoing{{key: o.key(o.Message.Organizer), value: value}}, nil
 }
 
 func (o *ProduceOptions) key(organizer string) []byte {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -95,7 +96,7 @@ type Hub struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup // connections still open
 	// tasks are the goroutines of streams (starts, catch-ups, the periodic
-	// check); none starts after Shutdown began (startTask).
+	// check); none starts after Shutdown began (goTask).
 	tasks  sync.WaitGroup
 	taskMu sync.Mutex
 	// ctx ends with Shutdown: catch-ups in progress stop.
@@ -155,24 +156,28 @@ func New(o Options) *Hub {
 		Recovery:           gws.Recovery,
 	})
 	h.poll = newPoller(h)
-	h.tasks.Add(1)
-	go h.keepAlive()
+	h.goTask("hub keep-alive", h.keepAlive)
 	if o.Streams != nil && o.Streams.CheckEvery > 0 {
-		h.tasks.Add(1)
-		go h.checkLoop()
+		h.goTask("stream check", h.checkLoop)
 	}
 	return h
 }
 
-// startTask counts a stream goroutine about to start; false once Shutdown
-// began (its wait must cover every task).
-func (h *Hub) startTask() bool {
+// goTask runs f on a goroutine Shutdown waits for, labelled for pprof
+// ("task": name); false, running nothing, once Shutdown began (its wait
+// must cover every task).
+func (h *Hub) goTask(name string, f func()) bool {
 	h.taskMu.Lock()
-	defer h.taskMu.Unlock()
 	if h.ctx.Err() != nil {
+		h.taskMu.Unlock()
 		return false
 	}
 	h.tasks.Add(1)
+	h.taskMu.Unlock()
+	go pprof.Do(h.ctx, pprof.Labels("task", name), func(context.Context) {
+		defer h.tasks.Done()
+		f()
+	})
 	return true
 }
 
@@ -519,7 +524,6 @@ func (h *Hub) stallTimeout() time.Duration { return missedPings * h.opts.PingInt
 // interval, when shorter) it closes the clients whose token expired
 // (4001), unless a refresh moved their expiry.
 func (h *Hub) keepAlive() {
-	defer h.tasks.Done()
 	tick := min(time.Second, h.opts.PingInterval)
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -568,13 +572,12 @@ func (h *Hub) expire(now time.Time) {
 // They resume with ?since= wherever they land, missing nothing.
 func (h *Hub) Shed(n int, window time.Duration) int {
 	list := h.snapshot()
-	if n <= 0 || len(list) == 0 || !h.startTask() {
+	if n <= 0 || len(list) == 0 {
 		return 0
 	}
 	rand.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
 	list = list[:min(n, len(list))]
-	go func() {
-		defer h.tasks.Done()
+	if !h.goTask("shed", func() {
 		for i, c := range list {
 			if i > 0 && window > 0 {
 				select {
@@ -585,7 +588,9 @@ func (h *Hub) Shed(n int, window time.Duration) int {
 			}
 			c.closeWith(CloseReconnect, "rebalancing: reconnect with since")
 		}
-	}()
+	}) {
+		return 0
+	}
 	h.m.WSShed.Add(float64(len(list)))
 	return len(list)
 }

@@ -100,17 +100,14 @@ func (c *Client) deliverStream(room string, pos int64, wire []byte) bool {
 }
 
 // catchUp runs a catch-up of the client's stream in room on a goroutine
-// of its own (the cursor is catching).
+// of its own (the cursor is catching); none once Shutdown began, which
+// closes the client.
 func (h *Hub) catchUp(c *Client, room string, cur *stream.Cursor, synced, resume bool) {
 	recipient, _ := event.RecipientOfRoom(room)
-	if !h.startTask() {
-		return // shutting down: the client is being closed
-	}
-	go func() {
-		defer h.tasks.Done()
+	h.goTask("stream catch-up", func() {
 		h.opts.Streams.Catchups.Run(h.ctx, stream.Job{Conn: streamConn{c}, Cursor: cur, Recipient: recipient,
 			Room: room, Synced: synced, Resume: resume})
-	}()
+	})
 }
 
 // startWait bounds how long starting a stream waits for the database on
@@ -168,15 +165,11 @@ func (c *Client) finishStart(st streamStart, replyJoined bool) {
 		c.send(event.TopicJoined, roomData{Room: st.room})
 	}
 	c.sendError(actionErr(CodeUnavailable, st.room, "stored notifications cannot be read now: the stream starts when they can"))
-	if !h.startTask() {
-		return
-	}
-	go func() {
-		defer h.tasks.Done()
+	h.goTask("stream start", func() {
 		if c.readStart(h.ctx, &st) {
 			c.applyStart(st, false)
 		}
-	}()
+	})
 }
 
 // readStart reads the stream's head and resolves since, trying again while
@@ -400,7 +393,6 @@ func (h *Hub) Resync(ctx context.Context, locked bool) error {
 
 // checkLoop runs Resync without locks every CheckEvery.
 func (h *Hub) checkLoop() {
-	defer h.tasks.Done()
 	t := time.NewTicker(h.opts.Streams.CheckEvery)
 	defer t.Stop()
 	for {

@@ -1,10 +1,13 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -362,5 +365,29 @@ func TestJoiningAgainWhileACatchUpRunsStartsTheStreamOver(t *testing.T) {
 	s.h.Deliver([]Delivery{m.add("u1")})
 	if pos, _ := c.expectPositions(1); pos[0] != 11 {
 		t.Errorf("live change %v after the new catch-up", pos)
+	}
+}
+
+// The hub's goroutines carry the pprof label "task", so a goroutine
+// profile of a busy instance says what its goroutines are doing.
+func TestHubTasksAreLabelledForPprof(t *testing.T) {
+	m := newMemStreams()
+	m.add("u1")
+	m.block, m.ended = make(chan struct{}), make(chan error, 1)
+	defer close(m.block)
+	s := newTestServer(t, Options{Streams: m.streams(time.Hour)})
+	c := s.dialRawQuery(s.token("u1", time.Hour), "since=0")
+	c.welcome()
+	for m.reads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []string{"stream catch-up", "hub keep-alive", "stream check"} {
+		if !strings.Contains(buf.String(), `"task":"`+task+`"`) {
+			t.Errorf("no goroutine labelled task=%q in the profile", task)
+		}
 	}
 }

@@ -8,7 +8,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -19,55 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signal-notify/signal/internal/pgcluster"
-	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/testkit"
 )
-
-// clusterEnv is an environment on a PostgreSQL cluster of the test's own,
-// to restart: it returns the cluster and a function that restarts it.
-func clusterEnv(t *testing.T) (*testkit.Env, func(down time.Duration)) {
-	t.Helper()
-	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "signal-jsclient-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop() })
-	url := c.DatabaseURL("signal")
-	if _, err := store.EnsureDatabase(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	m, err := store.NewMigrator(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
-	st, err := store.Open(ctx, url, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	restart := func(down time.Duration) {
-		t.Helper()
-		if err := c.Stop(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(down)
-		if _, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Port: c.Port}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &testkit.Env{Broker: testkit.Broker(t), DBURL: url, Store: st}, restart
-}
 
 // produceTo sends n messages to recipients, rate per second, numbered from first.
 func produceTo(t *testing.T, broker string, recipients []string, first, n, rate int) <-chan struct{} {
@@ -125,7 +77,7 @@ func TestJSClientSeesEveryNotificationAcrossCrashesAndRestarts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: runs in make test, not with -short")
 	}
-	env, restartDB := clusterEnv(t)
+	env, db := clusterEnv(t)
 	p1, p2 := startServe(t, env), startServe(t, env)
 	app := newAppServer(t, p1.addr, p2.addr)
 	a := startAgent(t, app.URL())
@@ -157,7 +109,7 @@ func TestJSClientSeesEveryNotificationAcrossCrashesAndRestarts(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	t.Log("PostgreSQL restart")
-	restartDB(time.Second)
+	db.Restart(time.Second)
 	<-produced
 	waitCaughtUp(t, env.Broker, 60*time.Second)
 	if n := len(storedIDs(t, env, "u1")); n != messages {

@@ -1,17 +1,13 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/signal-notify/signal/internal/pgcluster"
-	"github.com/signal-notify/signal/internal/store"
 	"github.com/signal-notify/signal/internal/testkit"
 )
 
@@ -19,36 +15,7 @@ func TestADatabaseOutageMidStreamLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("outage test: runs in make test, not with -short")
 	}
-	ctx := context.Background()
-	// A cluster of this test's own, to stop and start.
-	dir, err := os.MkdirTemp("", "signal-outage-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop() })
-	url := c.DatabaseURL("signal")
-	if _, err := store.EnsureDatabase(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	m, err := store.NewMigrator(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
-	st, err := store.Open(ctx, url, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	env := &testkit.Env{Broker: testkit.Broker(t), DBURL: url, Store: st}
+	env, db := clusterEnv(t) // a cluster of this test's own, to stop and start
 	in := env.Serve(t, nil)
 	client := testkit.Dial(t, in.WSURL(), testkit.Token(t, "r5"))
 	client.Welcome()
@@ -56,19 +23,17 @@ func TestADatabaseOutageMidStreamLosesNothing(t *testing.T) {
 	const messages = 3000
 	produced := produceSteadily(t, env.Broker, messages, 1000)
 	time.Sleep(700 * time.Millisecond)
-	if err := c.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	db.Stop()
 	outageStart := time.Now()
 	testkit.Eventually(t, 10*time.Second, "/readyz to report the database down", func() bool {
 		code, body := call(t, "GET", in.URL()+"/readyz", "", nil)
 		checks, _ := body["checks"].(map[string]any)
-		db, _ := checks["database"].(string)
-		if code == http.StatusServiceUnavailable && db != "ok" && db != "" {
+		check, _ := checks["database"].(string)
+		if code == http.StatusServiceUnavailable && check != "ok" && check != "" {
 			// No credential is needed for /readyz: it names the failing
 			// check, never the database's user, host or port.
 			raw, _ := json.Marshal(body)
-			for _, secret := range []string{"postgres", "127.0.0.1", strconv.Itoa(c.Port)} {
+			for _, secret := range []string{"postgres", "127.0.0.1", strconv.Itoa(db.Port)} {
 				if strings.Contains(string(raw), secret) {
 					t.Errorf("/readyz shows %q during the outage: %s", secret, raw)
 				}
@@ -78,9 +43,7 @@ func TestADatabaseOutageMidStreamLosesNothing(t *testing.T) {
 		return false
 	})
 	time.Sleep(1500 * time.Millisecond) // records keep arriving meanwhile
-	if _, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Port: c.Port}); err != nil {
-		t.Fatal(err)
-	}
+	db.Start()
 	t.Logf("database down for %s", time.Since(outageStart).Round(time.Millisecond))
 	<-produced
 	testkit.Eventually(t, 30*time.Second, "/readyz to recover", func() bool {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,6 +184,40 @@ func TestNotifyCommandCreatesThroughREST(t *testing.T) {
 	}
 	if _, errOut, code := run(t, "notify", "--scope", "users"); code != 2 || !bytes.Contains([]byte(errOut), []byte("recipientIds must be a non-empty list")) {
 		t.Errorf("invalid message: %d %q", code, errOut)
+	}
+
+	// signalctl events: update, then retract, both idempotent.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"events", "update", "pay-1", "--content", "Refunded", "-o", "json"}, `{"eventId":"pay-1","updated":2}`},
+		{[]string{"events", "retract", "pay-1", "-o", "json"}, `{"eventId":"pay-1","removed":2}`},
+		{[]string{"events", "retract", "pay-1", "-o", "json"}, `{"eventId":"pay-1","removed":0}`},
+	} {
+		out, errOut, code := run(t, tt.args...)
+		var compact bytes.Buffer
+		if code != 0 || json.Compact(&compact, []byte(out)) != nil || compact.String() != tt.want {
+			t.Errorf("%v: %d %q %q, want %s", tt.args, code, out, errOut, tt.want)
+		}
+		if tt.args[1] == "update" {
+			if n := testkit.Count(t, env.Store, `SELECT count(*) FROM notifications WHERE event_id = 'pay-1' AND content = 'Refunded'`); n != 2 {
+				t.Errorf("%d notifications updated in the database, want 2", n)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"events", "update", "pay-1"}, 2, "nothing to update"},
+		{[]string{"events", "retract"}, 2, "accepts 1 arg"},
+		{[]string{"events", "retract", "pay\x01"}, 1, "eventId"},
+	} {
+		if _, errOut, code := run(t, tt.args...); code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d %q, want %d and %q", tt.args, code, errOut, tt.code, tt.want)
+		}
 	}
 }
 

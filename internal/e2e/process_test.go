@@ -204,26 +204,36 @@ func waitCaughtUp(t *testing.T, broker string, timeout time.Duration) {
 	t.Helper()
 	adm := kadm.NewClient(testkit.Producer(t, broker))
 	ctx := context.Background()
-	testkit.Eventually(t, timeout, "the consumer group to commit to the end of the topic", func() bool {
+	var behind []string // what the last look found, for the failure
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		behind = behind[:0]
 		ends, err := adm.ListEndOffsets(ctx, testkit.Topic)
-		if err != nil {
-			return false
-		}
-		committed, err := adm.FetchOffsets(ctx, "SIGNAL_NOTIF_CONSUMER_GROUP")
-		if err != nil {
-			return false
-		}
-		ok := true
-		ends.Each(func(o kadm.ListedOffset) {
-			if o.Offset == 0 {
-				return
+		if err == nil {
+			var committed kadm.OffsetResponses
+			if committed, err = adm.FetchOffsets(ctx, "SIGNAL_NOTIF_CONSUMER_GROUP"); err == nil {
+				ends.Each(func(o kadm.ListedOffset) {
+					if o.Offset == 0 {
+						return
+					}
+					if c, found := committed.Lookup(o.Topic, o.Partition); !found || c.At != o.Offset {
+						behind = append(behind, fmt.Sprintf("p%d committed %d of %d", o.Partition, c.At, o.Offset))
+					}
+				})
 			}
-			if c, found := committed.Lookup(o.Topic, o.Partition); !found || c.At != o.Offset {
-				ok = false
+		}
+		if err == nil && len(behind) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			groups, _ := adm.DescribeGroups(ctx, "SIGNAL_NOTIF_CONSUMER_GROUP")
+			var state []string
+			for _, g := range groups.Sorted() {
+				state = append(state, fmt.Sprintf("%s: %d members, err %v", g.State, len(g.Members), g.Err))
 			}
-		})
-		return ok
-	})
+			t.Fatalf("the consumer group did not commit to the end of the topic within %s: %v (err %v); group %v",
+				timeout, behind, err, state)
+		}
+	}
 }
 
 // numbered is message i for two recipients, carrying i in its data.

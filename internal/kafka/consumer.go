@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -156,7 +157,10 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	c := &Consumer{o: o, log: o.Logger, owned: map[int32]bool{}}
 	opts = append(opts,
 		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { c.rebalanceWanted.Store(true) }),
-		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { c.track(m, true) }),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+			c.pinStart(ctx, cl, m)
+			c.track(m, true)
+		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { c.track(m, false) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { c.track(m, false) }),
 	)
@@ -166,6 +170,76 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	}
 	c.cl = cl
 	return c, nil
+}
+
+// pinStart commits, for each partition just assigned that the group has
+// never committed, the offset a reset to latest starts it at now. It runs
+// before the client reads the group's offsets for them, so this member
+// starts there, and so does every later owner. Without it, a partition
+// that had no record while its first owner held it (so nothing was
+// committed) would start each new owner at the end as of that owner's
+// assignment, skipping the records produced in between: moved by a
+// rebalance, they were lost. With reset_offset earliest every owner starts
+// at the first record kept, so there is nothing to pin.
+func (c *Consumer) pinStart(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	if c.o.ResetOffset == "earliest" || len(assigned) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	committed, err := adm.FetchOffsets(ctx, c.o.Group)
+	if err == nil {
+		err = committed.Error()
+	}
+	if err != nil {
+		c.log.Warn("cannot read the group's offsets to pin where new partitions start", "err", err)
+		return
+	}
+	topics := make([]string, 0, len(assigned))
+	for t := range assigned {
+		topics = append(topics, t)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, topics...) // read_committed: where latest starts
+	if err != nil {
+		c.log.Warn("cannot list end offsets to pin where new partitions start", "err", err)
+		return
+	}
+	pin := map[string]map[int32]kgo.EpochOffset{}
+	for t, parts := range assigned {
+		for _, p := range parts {
+			if _, ok := committed.Lookup(t, p); ok {
+				continue
+			}
+			end, ok := ends.Lookup(t, p)
+			if !ok || end.Err != nil {
+				continue
+			}
+			if pin[t] == nil {
+				pin[t] = map[int32]kgo.EpochOffset{}
+			}
+			pin[t][p] = kgo.EpochOffset{Epoch: -1, Offset: end.Offset}
+		}
+	}
+	if len(pin) == 0 {
+		return
+	}
+	cl.CommitOffsetsSync(ctx, pin, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err == nil {
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil && err == nil {
+						err = perr
+					}
+				}
+			}
+		}
+		if err != nil {
+			c.log.Warn("pinning where new partitions start failed: they start at the end as of their next owner", "err", err)
+			return
+		}
+		c.log.Info("new partitions start where they were first assigned", "partitions", pin)
+	})
 }
 
 func (c *Consumer) track(m map[string][]int32, assigned bool) {

@@ -378,3 +378,24 @@ func TestStoppingLeavesTheGroup(t *testing.T) {
 		})
 	}
 }
+
+// With reset_offset latest, a partition the group never committed (no
+// record came while its first owner held it) starts every later owner
+// where the group first started it, not at the end as of that owner's
+// assignment: records produced between the two owners are consumed, not
+// skipped.
+func TestANewGroupsStartIsKeptWhenItsPartitionsMove(t *testing.T) {
+	addr := broker(t)
+	h := newRecorder()
+	latest := func(o *ConsumerOptions) { o.ResetOffset = "latest" }
+	first := start(t, addr, h, latest)
+	eventually(t, 10*time.Second, "the first member to own every partition", func() bool { return first.owned() == EmbeddedPartitions })
+	eventually(t, 10*time.Second, "the start of every partition to be committed", func() bool {
+		committed, _ := offsets(t, addr)
+		return len(committed) == EmbeddedPartitions
+	})
+	first.stop(t)
+	produce(t, addr, 20) // while no member owns the partitions
+	start(t, addr, h, latest)
+	eventually(t, 10*time.Second, "the next owner to consume what came in between", func() bool { return h.count() == 20 })
+}

@@ -92,7 +92,7 @@ func notifyRun(ctx context.Context, o *NotifyOptions) error {
 	for _, id := range ids {
 		fmt.Fprintln(o.g.io.Out, id)
 	}
-	fmt.Fprintf(o.g.io.ErrOut, "Created %d notifications (Idempotency-Key %s).\n", len(ids), o.Key)
+	fmt.Fprintf(o.g.io.ErrOut, "Created %d notification(s) (Idempotency-Key %s).\n", len(ids), o.Key)
 	return nil
 }
 

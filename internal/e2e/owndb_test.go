@@ -36,23 +36,29 @@ func clusterEnv(t *testing.T) (*testkit.Env, *ownDB) {
 	db := &ownDB{t: t, dir: dir, Port: c.Port, c: c}
 	t.Cleanup(func() { db.c.Stop() })
 	url := c.DatabaseURL("signal")
-	if _, err := store.EnsureDatabase(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	m, err := store.NewMigrator(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
+	migrateUp(t, url)
 	st, err := store.Open(ctx, url, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
 	return &testkit.Env{Broker: testkit.Broker(t), DBURL: url, Store: st}, db
+}
+
+// migrateUp creates the database at url when missing and migrates it up.
+func migrateUp(t *testing.T, url string) {
+	t.Helper()
+	if _, err := store.EnsureDatabase(context.Background(), url); err != nil {
+		t.Fatal(err)
+	}
+	m, err := store.NewMigrator(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Stop stops the cluster (fast shutdown).

@@ -121,17 +121,7 @@ func (w *world) ownCluster(replica bool) *testkit.Env {
 	}
 	t.Cleanup(func() { w.primary.Kill() })
 	dbURL := w.primary.DatabaseURL("signal")
-	if _, err := store.EnsureDatabase(ctx, dbURL); err != nil {
-		t.Fatal(err)
-	}
-	m, err := store.NewMigrator(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
+	migrateUp(t, dbURL)
 	if replica {
 		if w.replica, err = pgcluster.StartReplica(ctx, w.primary, pgcluster.Options{Dir: dir + "/replica"}, true); err != nil {
 			t.Fatal(err)
